@@ -1,0 +1,5 @@
+import sys
+
+from thesis_console.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The Qt-free core: Redis and RQ access and domain logic. Never imports Qt."""

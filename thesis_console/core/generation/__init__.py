@@ -1,0 +1,1 @@
+"""Thesis generation: the job function and its back-ends."""

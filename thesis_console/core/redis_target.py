@@ -1,0 +1,100 @@
+"""Which Redis a program talks to, and what to tell a person when it cannot be reached.
+
+Order: an explicit ``--url``, then ``REDIS_URL``, then the embedded local server.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+import redis.exceptions as rexc
+
+from thesis_console.core.embedded_redis import EmbeddedRedisError, ensure_running
+
+DEFAULT_SOCKET_TIMEOUT_S = 5.0
+
+
+class RedisUnavailable(RuntimeError):
+    """Redis cannot be reached or refused us; the message is meant for a person."""
+
+
+def resolve_url(url: str | None = None) -> str:
+    """The Redis URL to use: ``url``, else ``REDIS_URL``, else the embedded server (started if needed).
+
+    Raises:
+        RedisUnavailable: the embedded server could not be started.
+    """
+    if url:
+        return url
+    env = os.environ.get("REDIS_URL")
+    if env:
+        return env
+    try:
+        return ensure_running().url
+    except EmbeddedRedisError as exc:
+        raise RedisUnavailable(f"the embedded Redis could not start: {exc}") from None
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ``***``, safe for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def connect(url: str, timeout: float = DEFAULT_SOCKET_TIMEOUT_S, check: bool = True) -> redis.Redis:
+    """A synchronous client for ``url`` with timeouts set; with ``check`` it PINGs first.
+
+    Raises:
+        RedisUnavailable: with a message that names the cause (refused, password, timeout, ...).
+    """
+    try:
+        client = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
+        )
+    except ValueError as exc:
+        raise RedisUnavailable(f"bad Redis URL {redact(url)}: {exc}") from None
+    if check:
+        try:
+            client.ping()
+        except Exception as exc:  # every failure becomes one readable message
+            raise RedisUnavailable(describe_error(exc, url)) from None
+    return client
+
+
+def describe_error(exc: BaseException, url: str) -> str:
+    """A one-line, password-free explanation of why talking to ``url`` failed."""
+    where = redact(url)
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, rexc.AuthenticationError) or "wrongpass" in lowered or "invalid password" in lowered:
+        return f"Redis at {where} refused the user name or password (wrong password)"
+    if "noauth" in lowered or "authentication required" in lowered:
+        return f"Redis at {where} needs a password and none was given"
+    if isinstance(exc, rexc.NoPermissionError) or "noperm" in lowered:
+        return f"Redis at {where} denied a command: the user lacks the ACL rights RQ needs ({text})"
+    if isinstance(exc, ssl.SSLError) or "ssl" in lowered or "certificate" in lowered:
+        return f"TLS handshake with {where} failed (certificate or TLS mismatch): {text}"
+    if isinstance(exc, (rexc.TimeoutError, socket.timeout)) or "timeout" in lowered or "timed out" in lowered:
+        return f"Redis at {where} did not answer in time (timeout)"
+    if "name or service not known" in lowered or "nodename nor servname" in lowered or "temporary failure in name resolution" in lowered or "getaddrinfo" in lowered:
+        return f"the host name in {where} could not be resolved (DNS failure)"
+    if "connection refused" in lowered or "error 111" in lowered or "no such file" in lowered:
+        return f"connection to Redis at {where} was refused: nothing is listening there"
+    if isinstance(exc, rexc.ResponseError) and "unknown command" in lowered:
+        return f"the server at {where} is not a Redis server it can use: {text}"
+    if isinstance(exc, (rexc.InvalidResponse, UnicodeDecodeError)) or "protocol error" in lowered:
+        return f"the server at {where} does not speak the Redis protocol (not a Redis)"
+    if isinstance(exc, rexc.ConnectionError):
+        if "closed by server" in lowered or "connection reset" in lowered:
+            return f"the server at {where} closed the connection (not a Redis, or it is shutting down)"
+        return f"cannot connect to Redis at {where}: {text}"
+    return f"Redis at {where} failed: {type(exc).__name__}: {text}"

@@ -1,0 +1,1 @@
+"""Worker processes for the thesis queue and their supervision. Qt-free."""

@@ -1,0 +1,74 @@
+"""The RQ worker class that runs thesis jobs: JSON jobs, count-based retention and metrics."""
+
+from __future__ import annotations
+
+import logging
+
+from rq import Worker
+from rq.job import Job
+from rq.queue import Queue
+
+from thesis_console.core import contract, metrics_store
+from thesis_console.core.retention import enforce_retention
+
+log = logging.getLogger(__name__)
+
+
+ATTEMPTS_KEY = "attempts"
+MAX_ATTEMPT_RECORDS = 20
+
+
+def record_attempt(job: Job, ok: bool, will_retry: bool, worker_name: str) -> None:
+    """Append this attempt (start, end, outcome, worker) to ``meta['attempts']`` for the job's timeline."""
+    job.get_meta(refresh=True)
+    attempts = job.meta.get(ATTEMPTS_KEY)
+    if not isinstance(attempts, list):
+        attempts = []
+    attempts.append(
+        {
+            "started_at": job.started_at.timestamp() if job.started_at else None,
+            "ended_at": job.ended_at.timestamp() if job.ended_at else None,
+            "outcome": "completed" if ok else ("retried" if will_retry else "failed"),
+            "worker": worker_name,
+        }
+    )
+    job.meta[ATTEMPTS_KEY] = attempts[-MAX_ATTEMPT_RECORDS:]
+    job.save_meta()
+
+
+class ThesisWorker(Worker):
+    """An RQ ``Worker`` that, after every job, trims the registries and records metrics.
+
+    Both steps are best effort: a failure to write them is logged and never fails the job.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("serializer", contract.SERIALIZER)
+        super().__init__(*args, **kwargs)
+
+    def handle_job_success(self, job: Job, queue: Queue, started_job_registry, execution) -> None:  # type: ignore[override]
+        super().handle_job_success(job, queue, started_job_registry, execution)
+        self._after_job(job, queue, ok=True, will_retry=False)
+
+    def handle_job_failure(self, job: Job, queue: Queue, started_job_registry=None, exc_string="", execution=None) -> None:  # type: ignore[override]
+        will_retry = bool(job.retries_left) and self._stopped_job_id != job.id
+        super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
+        self._after_job(job, queue, ok=False, will_retry=will_retry)
+
+    def _after_job(self, job: Job, queue: Queue, ok: bool, will_retry: bool) -> None:
+        try:
+            record_attempt(job, ok, will_retry, self.name)
+        except Exception:
+            log.exception("could not record the attempt of job %s", job.id)
+        try:
+            duration = (job.ended_at - job.started_at).total_seconds() if job.started_at and job.ended_at else 0.0
+            with self.connection.pipeline(transaction=False) as pipe:
+                metrics_store.record_job(pipe, queue.name, ok, duration, will_retry=will_retry)
+                pipe.execute()
+            if not will_retry:
+                ttl = job.result_ttl if ok else job.failure_ttl
+                default = self.default_result_ttl if ok else contract.FAILED_TTL_S
+                ttl_s = float(ttl if ttl is not None and ttl > 0 else default)
+                enforce_retention(self.connection, queue.name, job.id, ok, ttl_s)
+        except Exception:  # never fail a job because of bookkeeping
+            log.exception("could not record metrics or apply retention for job %s", job.id)
