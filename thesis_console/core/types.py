@@ -1,0 +1,242 @@
+"""Plain, frozen values that the core returns and the GUI and CLI only display.
+
+This module is the contract between the core (reading, acting, connections) and its two front ends.
+Nothing here talks to Redis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from thesis_console.core.supervisor_protocol import SupervisorRecord
+
+
+class JobState(StrEnum):
+    """The states the console shows, each backed by one RQ structure.
+
+    WAITING   ``rq:queue:{q}`` list (plus the intermediate list of jobs being dequeued)
+    ACTIVE    ``rq:wip:{q}`` started registry (entries are ``job_id:execution_id``)
+    SCHEDULED ``rq:scheduled:{q}`` (includes jobs waiting out a retry back-off)
+    DEFERRED  ``rq:deferred:{q}`` (waiting for dependencies)
+    COMPLETED ``rq:finished:{q}``
+    FAILED    ``rq:failed:{q}``
+    CANCELED  ``rq:canceled:{q}``
+    """
+
+    WAITING = "waiting"
+    ACTIVE = "active"
+    SCHEDULED = "scheduled"
+    DEFERRED = "deferred"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+STATE_ORDER: tuple[JobState, ...] = (
+    JobState.WAITING,
+    JobState.ACTIVE,
+    JobState.SCHEDULED,
+    JobState.COMPLETED,
+    JobState.FAILED,
+    JobState.CANCELED,
+    JobState.DEFERRED,
+)
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """How many jobs one queue has in each state."""
+
+    name: str
+    waiting: int = 0
+    active: int = 0
+    scheduled: int = 0
+    deferred: int = 0
+    completed: int = 0
+    failed: int = 0
+    canceled: int = 0
+
+    def count(self, state: JobState) -> int:
+        return int(getattr(self, state.value))
+
+    @property
+    def total(self) -> int:
+        return sum(self.count(s) for s in JobState)
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """One RQ worker as its ``rq:worker:{name}`` hash describes it, whoever started it."""
+
+    name: str
+    hostname: str = ""
+    pid: int | None = None
+    state: str = ""
+    queues: tuple[str, ...] = ()
+    current_job: str | None = None
+    successful: int = 0
+    failed: int = 0
+    working_time_s: float = 0.0
+    birth: float | None = None
+    last_heartbeat: float | None = None
+    problem: str | None = None
+    """Set when the hash is damaged or foreign; the other fields are then best effort."""
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    version: str = ""
+    round_trip_ms: float | None = None
+    used_memory_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the overview shows, read in at most two pipelined round trips."""
+
+    taken_at: float
+    queues: tuple[QueueCounts, ...]
+    workers: tuple[WorkerInfo, ...]
+    supervisors: tuple[SupervisorRecord, ...]
+    server: ServerInfo = field(default_factory=ServerInfo)
+    round_trips: int = 0
+
+    def queue(self, name: str) -> QueueCounts:
+        for q in self.queues:
+            if q.name == name:
+                return q
+        return QueueCounts(name)
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One row of a job table. ``problem`` says what is wrong when the job hash is broken or foreign."""
+
+    id: str
+    queue: str
+    state: JobState
+    description: str = ""
+    topic: str | None = None
+    progress: int | None = None
+    stage: str | None = None
+    attempts_used: int | None = None
+    retries_left: int | None = None
+    enqueued_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    duration_s: float | None = None
+    worker: str | None = None
+    error_line: str | None = None
+    problem: str | None = None
+    scheduled_for: float | None = None
+
+
+@dataclass(frozen=True)
+class JobPage:
+    queue: str
+    state: JobState
+    offset: int
+    total: int
+    rows: tuple[JobRow, ...]
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A decoded value for display. A pickled value is never unpickled unless the profile trusts pickle:
+    then ``kind`` is ``"pickled"``, ``value`` is None and ``size`` is its length in bytes."""
+
+    kind: str  # "json" | "text" | "pickled" | "unpickled" | "binary" | "missing" | "error"
+    value: Any = None
+    size: int = 0
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    at: float | None
+    what: str  # "enqueued" | "attempt" | "scheduled" | "ended" ...
+    outcome: str = ""  # "completed" | "failed" | "retried" | "stopped" | "canceled" | "running"
+    ended_at: float | None = None
+    worker: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    row: JobRow
+    function: str | None
+    args: Payload
+    kwargs: Payload
+    meta: Payload
+    result: Payload
+    traceback: str | None
+    timeline: tuple[TimelineEvent, ...]
+    raw_fields: dict[str, str]
+    """Every field of the job hash, shortened for display, so nothing is hidden."""
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    start: float
+    completed: int
+    failed: int
+    retried: int
+    success_rate: float | None
+    runtime_p50_s: float | None
+    runtime_p95_s: float | None
+    depth: int | None
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    queue: str
+    step_s: int
+    points: tuple[MetricPoint, ...]
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What an action did: ids it changed, ids it skipped (with why), and ids it could not touch."""
+
+    action: str
+    done: tuple[str, ...] = ()
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        text = f"{self.action}: {len(self.done)} done"
+        if self.skipped:
+            text += f", {len(self.skipped)} skipped"
+        return text
+
+
+class CoreError(RuntimeError):
+    """An error whose message is meant for a person."""
+
+
+class ReadOnlyError(CoreError):
+    """A mutation was refused because the connection profile is read-only."""
+
+
+class ConnectionPhase(StrEnum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ConnectionState:
+    """What the status area shows about the connection."""
+
+    phase: ConnectionPhase
+    profile: str
+    server: str  # URL with the password redacted
+    version: str = ""
+    round_trip_ms: float | None = None
+    read_only: bool = False
+    reason: str = ""
+    retry_at: float | None = None
+    """For RECONNECTING: when the next attempt happens (Unix time), for a countdown."""
