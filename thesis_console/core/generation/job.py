@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import re
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 from rq import get_current_job
+from rq.job import Job
 
 from thesis_console.core import contract
 from thesis_console.core.generation.backend import GenerationError, backend_for
@@ -64,14 +66,15 @@ def generate_thesis(request: dict[str, Any]) -> dict[str, Any]:
     progress(95, "references")
     title = req.topic.strip()
     document = _assemble(req, title, outline, bodies, references)
-    path = _write(document, title, job.id if job is not None else str(int(time.time())))
+    # Outside a worker there is no job id; a random one keeps two runs in the same second apart.
+    path = _write(document, title, job.id if job is not None else f"local-{uuid.uuid4().hex[:12]}")
     words = len(document.split())
     if job is not None:
         contract.set_progress(job, 100, "completed")
     return {"path": str(path), "words": words, "chapters": req.chapters, "title": title, "backend": backend.name}
 
 
-def _maybe_fail(req: ThesisRequest, job) -> None:
+def _maybe_fail(req: ThesisRequest, job: Job | None) -> None:
     if req.options.get("fail_always"):
         raise GenerationError("the request asks to fail always (fail_always)")
     fail_times = int(req.options.get("fail_times", 0) or 0)
@@ -81,7 +84,7 @@ def _maybe_fail(req: ThesisRequest, job) -> None:
             raise GenerationError(f"planned failure on attempt {attempt} of {fail_times} (fail_times)")
 
 
-def attempt_number(job) -> int:
+def attempt_number(job: Job) -> int:
     """Which attempt this is, counting from 1, from the job's retries left."""
     left = job.retries_left
     if left is None:

@@ -60,13 +60,20 @@ class OfflineBackend:
         words = 0
         section = 1
         while words < words_per_chapter:
-            sentences = [rng.choice(_SENTENCES).format(**values) for _ in range(rng.randint(4, 7))]
-            paragraph = " ".join(sentences)
             if len(paragraphs) % 3 == 0:
-                paragraphs.append(f"### {index + 1}.{section} {title}: part {section}")
+                heading = f"### {index + 1}.{section} {title}: part {section}"
+                paragraphs.append(heading)
+                words += len(heading.split())
                 section += 1
-            paragraphs.append(paragraph)
-            words += len(paragraph.split())
+            sentences: list[str] = []
+            for _ in range(rng.randint(4, 7)):
+                sentence = rng.choice(_SENTENCES).format(**values)
+                sentences.append(sentence)
+                words += len(sentence.split())
+                # Stop mid-paragraph once the target is met, so a chapter overshoots by one sentence at most.
+                if words >= words_per_chapter:
+                    break
+            paragraphs.append(" ".join(sentences))
         return "\n\n".join(paragraphs)
 
     def references(self, request: ThesisRequest) -> list[str]:
