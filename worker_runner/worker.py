@@ -47,19 +47,23 @@ class ThesisWorker(Worker):
         super().__init__(*args, **kwargs)
 
     def handle_job_success(self, job: Job, queue: Queue, started_job_registry, execution) -> None:  # type: ignore[override]
+        self._record_attempt(job, ok=True, will_retry=False)  # before the status changes, so readers see both
         super().handle_job_success(job, queue, started_job_registry, execution)
         self._after_job(job, queue, ok=True, will_retry=False)
 
     def handle_job_failure(self, job: Job, queue: Queue, started_job_registry=None, exc_string="", execution=None) -> None:  # type: ignore[override]
         will_retry = bool(job.retries_left) and self._stopped_job_id != job.id
+        self._record_attempt(job, ok=False, will_retry=will_retry)
         super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
         self._after_job(job, queue, ok=False, will_retry=will_retry)
 
-    def _after_job(self, job: Job, queue: Queue, ok: bool, will_retry: bool) -> None:
+    def _record_attempt(self, job: Job, ok: bool, will_retry: bool) -> None:
         try:
             record_attempt(job, ok, will_retry, self.name)
         except Exception:
             log.exception("could not record the attempt of job %s", job.id)
+
+    def _after_job(self, job: Job, queue: Queue, ok: bool, will_retry: bool) -> None:
         try:
             duration = (job.ended_at - job.started_at).total_seconds() if job.started_at and job.ended_at else 0.0
             with self.connection.pipeline(transaction=False) as pipe:
