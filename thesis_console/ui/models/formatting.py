@@ -1,0 +1,59 @@
+"""How times, durations and counts read in tables: short, local and unambiguous."""
+
+from __future__ import annotations
+
+import time
+
+
+def fmt_time(ts: float | None, now: float | None = None) -> str:
+    """A Unix time as local ``HH:MM:SS`` when it is today, else ``YYYY-MM-DD HH:MM``; empty for None."""
+    if ts is None:
+        return ""
+    now = time.time() if now is None else now
+    local = time.localtime(ts)
+    if time.localtime(now)[:3] == local[:3]:
+        return time.strftime("%H:%M:%S", local)
+    return time.strftime("%Y-%m-%d %H:%M", local)
+
+
+def fmt_full_time(ts: float | None) -> str:
+    """A Unix time with date and seconds, for tool tips and the detail panel."""
+    if ts is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """``0.42 s``, ``12.3 s``, ``4m 05s``, ``2h 03m``; empty for None."""
+    if seconds is None:
+        return ""
+    if seconds < 0:
+        seconds = 0.0
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours:02d}h"
+
+
+def fmt_count(n: int) -> str:
+    """A count with thin thousands separators: ``1 234 567``."""
+    return f"{n:,}".replace(",", "\u202f")
+
+
+def fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"

@@ -1,0 +1,87 @@
+"""The side list of queues with their counts, updated in place from each snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+
+from thesis_console.core.types import JobState, QueueCounts
+from thesis_console.ui.models import roles
+from thesis_console.ui.models.diff import Change, Insert, Remove, diff
+from thesis_console.ui.models.formatting import fmt_count
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+SUMMARY_STATES = (JobState.WAITING, JobState.ACTIVE, JobState.FAILED)
+
+
+def summary(counts: QueueCounts) -> str:
+    """``12 waiting · 3 active · 1 failed`` (states with jobs only; ``empty`` when none)."""
+    parts = [f"{fmt_count(counts.count(s))} {s.value}" for s in SUMMARY_STATES if counts.count(s)]
+    return " · ".join(parts) if parts else ("idle" if counts.total else "empty")
+
+
+class QueueListModel(QAbstractListModel):
+    """Queues in name order; the display is the name, the second line (``COUNT_ROLE`` / tooltip) the counts."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._queues: list[QueueCounts] = []
+
+    @property
+    def queues(self) -> list[QueueCounts]:
+        return self._queues
+
+    def row_of(self, name: str) -> int:
+        for i, q in enumerate(self._queues):
+            if q.name == name:
+                return i
+        return -1
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._queues)
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._queues) or index.column() != 0:
+            return None
+        q = self._queues[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return q.name
+        if role in (roles.ID_ROLE, Qt.ItemDataRole.EditRole):
+            return q.name
+        if role == roles.ROW_ROLE:
+            return q
+        if role == roles.COUNT_ROLE:
+            return summary(q)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return "\n".join([q.name] + [f"{s.value}: {fmt_count(q.count(s))}" for s in JobState])
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return f"{q.name}: {summary(q)}"
+        return None
+
+    def update(self, queues: Sequence[QueueCounts], keep: str | None = None) -> None:
+        """Show ``queues`` (sorted by name); ``keep`` names a queue to list even when the server has none of it."""
+        wanted = {q.name: q for q in queues}
+        if keep and keep not in wanted:
+            wanted[keep] = QueueCounts(keep)
+        new = [wanted[name] for name in sorted(wanted)]
+        for op in diff(self._queues, new, key=lambda q: q.name):
+            if isinstance(op, Remove):
+                self.beginRemoveRows(QModelIndex(), op.start, op.start + op.count - 1)
+                del self._queues[op.start : op.start + op.count]
+                self.endRemoveRows()
+            elif isinstance(op, Insert):
+                self.beginInsertRows(QModelIndex(), op.start, op.start + len(op.rows) - 1)
+                self._queues[op.start : op.start] = list(op.rows)
+                self.endInsertRows()
+            elif isinstance(op, Change):
+                self._queues[op.index] = op.row
+                idx = self.index(op.index, 0)
+                self.dataChanged.emit(idx, idx)
