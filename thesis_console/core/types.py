@@ -57,6 +57,8 @@ class QueueCounts:
     completed: int = 0
     failed: int = 0
     canceled: int = 0
+    problem: str | None = None
+    """Set when one of the queue's keys is not what RQ writes (for example a string at ``rq:queue:x``)."""
 
     def count(self, state: JobState) -> int:
         return int(getattr(self, state.value))
@@ -131,6 +133,8 @@ class JobRow:
     error_line: str | None = None
     problem: str | None = None
     scheduled_for: float | None = None
+    status: str | None = None
+    """RQ's own status field (``failed`` and ``stopped`` both show as FAILED), None when missing."""
 
 
 @dataclass(frozen=True)
