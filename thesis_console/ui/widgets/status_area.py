@@ -1,0 +1,117 @@
+"""The status area: which connection this is and how it is doing, always visible.
+
+Shows profile, server, Redis version and round-trip time, a badge for connected / connecting /
+reconnecting (with a live countdown to the next attempt and the reason) / failed, a read-only badge,
+and the latest notice (a new failed job, an error) with its time.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
+
+from thesis_console.core.types import ConnectionPhase, ConnectionState
+
+PHASE_TEXT = {
+    ConnectionPhase.CONNECTING: "connecting",
+    ConnectionPhase.CONNECTED: "connected",
+    ConnectionPhase.RECONNECTING: "reconnecting",
+    ConnectionPhase.FAILED: "not connected",
+}
+
+
+def describe(state: ConnectionState, now: float | None = None) -> str:
+    """One line about the connection, as the status area shows it next to the badge."""
+    now = time.time() if now is None else now
+    parts = [state.profile, state.server]
+    if state.version:
+        parts.append(f"Redis {state.version}")
+    if state.phase == ConnectionPhase.CONNECTED and state.round_trip_ms is not None:
+        parts.append(f"{state.round_trip_ms:.1f} ms")
+    if state.phase == ConnectionPhase.RECONNECTING:
+        if state.retry_at is not None:
+            wait = max(0, int(round(state.retry_at - now)))
+            parts.append(f"retrying in {wait} s" if wait else "retrying now")
+        if state.reason:
+            parts.append(state.reason)
+    elif state.phase == ConnectionPhase.FAILED and state.reason:
+        parts.append(state.reason)
+    return " · ".join(p for p in parts if p)
+
+
+class StatusArea(QWidget):
+    """Lives in the main window's status bar; fed by ``ConsoleController.connectionChanged``."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state: ConnectionState | None = None
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 2, 6, 2)
+        layout.setSpacing(8)
+        self.badge = QLabel("not connected")
+        self.badge.setObjectName("connectionBadge")
+        self.badge.setProperty("phase", "failed")
+        self.details = QLabel("")
+        self.details.setObjectName("connectionDetails")
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.read_only = QLabel("read-only")
+        self.read_only.setObjectName("readOnlyBadge")
+        self.read_only.setToolTip("This connection profile is read-only: every action that changes Redis is disabled.")
+        self.read_only.hide()
+        self.message = QLabel("")
+        self.message.setObjectName("statusMessage")
+        self.message.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        layout.addWidget(self.badge)
+        layout.addWidget(self.read_only)
+        layout.addWidget(self.details, 3)
+        layout.addWidget(self.message, 2)
+        self._countdown = QTimer(self)
+        self._countdown.setInterval(250)
+        self._countdown.timeout.connect(self._render)
+
+    @Slot(object)
+    def set_state(self, state: ConnectionState) -> None:
+        self.state = state
+        phase = state.phase.value
+        self.badge.setText(PHASE_TEXT.get(state.phase, phase))
+        if self.badge.property("phase") != phase:
+            self.badge.setProperty("phase", phase)
+            # Re-polish so the [phase=...] style rule applies.
+            self.badge.style().unpolish(self.badge)
+            self.badge.style().polish(self.badge)
+        self.read_only.setVisible(state.read_only)
+        if state.phase == ConnectionPhase.RECONNECTING:
+            self._countdown.start()
+        else:
+            self._countdown.stop()
+        self._render()
+
+    def _render(self) -> None:
+        if self.state is None:
+            return
+        text = describe(self.state)
+        self.details.setText(text)
+        self.details.setToolTip(text)
+
+    @Slot(str)
+    def show_message(self, text: str, level: str = "info") -> None:
+        """Show a notice (``info``, ``warning`` or ``error``) with the time it happened."""
+        stamped = f"{time.strftime('%H:%M:%S')} {text}" if text else ""
+        self.message.setText(stamped)
+        self.message.setToolTip(stamped)
+        if self.message.property("level") != level:
+            self.message.setProperty("level", level)
+            self.message.style().unpolish(self.message)
+            self.message.style().polish(self.message)
+
+    def text(self) -> str:
+        """Everything the area shows, as one string (tests and accessibility)."""
+        parts = [self.badge.text()]
+        if self.read_only.isVisible() or (self.state is not None and self.state.read_only):
+            parts.append("read-only")
+        parts += [self.details.text(), self.message.text()]
+        return " | ".join(p for p in parts if p)
