@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from thesis_console.core.generation.backend import GenerationError
 from thesis_console.core.thesis_request import ThesisRequest
@@ -81,7 +81,8 @@ class EndpointSettings:
 
     @property
     def completions_url(self) -> str:
-        return f"{self.base_url}/chat/completions"
+        parts = urlsplit(self.base_url)
+        return urlunsplit(parts._replace(path=f"{parts.path}/chat/completions"))
 
     @property
     def label(self) -> str:
@@ -141,10 +142,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> EndpointSetti
 
 
 def _base_url(raw: str) -> str:
-    url = raw.rstrip("/")
+    parts = urlsplit(raw)
     # People often paste the full completions URL; accept it rather than POST to .../chat/completions/chat/completions.
-    url = url.removesuffix("/chat/completions")
-    parts = urlsplit(url)
+    path = parts.path.rstrip("/").removesuffix("/chat/completions")
     try:
         valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
     except ValueError:  # a port that is not a number
@@ -153,7 +153,7 @@ def _base_url(raw: str) -> str:
         raise GenerationError(
             f"{BASE_URL_ENV} must be an http(s) URL such as {DEFAULT_BASE_URL}, got {_without_credentials(raw)!r}"
         )
-    return url
+    return urlunsplit(parts._replace(path=path))
 
 
 def _without_credentials(url: str) -> str:
