@@ -1,0 +1,112 @@
+"""``QueueReader``: everything the console reads from Redis, asynchronous, bounded in time, side-effect free.
+
+The GUI and the CLI call only this class. Each method is a few pipelined round trips (see the
+modules it delegates to); every round trip has a deadline, and the whole call has one too, so a
+call never hangs; every failure is a :class:`CoreError` with a message for a person. No method
+writes to Redis or calls an RQ method that cleans up, so reading never moves a job or runs a
+callback, and pickled job data is never unpickled unless ``trust_pickle`` is set.
+
+Example::
+
+    client = redis.asyncio.Redis.from_url(url, decode_responses=False, socket_timeout=5)
+    reader = QueueReader(client)
+    snapshot = await reader.snapshot()
+    page = await reader.page("thesis", JobState.FAILED, offset=0, limit=50)
+    async for rows in reader.search("thesis", JobState.FAILED, "timeout"):
+        ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import TypeVar
+
+import redis.asyncio as aioredis
+
+from thesis_console.core.job_detail import read_detail
+from thesis_console.core.metrics_read import read_series
+from thesis_console.core.paging import read_page
+from thesis_console.core.round_trips import RoundTrips, server_url
+from thesis_console.core.search import check_search_args, search_jobs
+from thesis_console.core.snapshot import read_snapshot
+from thesis_console.core.throughput import ThroughputTracker
+from thesis_console.core.types import CoreError, JobDetail, JobPage, JobRow, JobState, MetricSeries, Snapshot
+
+__all__ = ["QueueReader", "ThroughputTracker"]
+
+T = TypeVar("T")
+
+
+class QueueReader:
+    """Reads queues, jobs, workers and metrics from one Redis.
+
+    Args:
+        client: an asyncio client created with ``decode_responses=False``.
+        trust_pickle: unpickle pickled job data for display (only for a trusted Redis).
+        queues: the queues to show, in this order; None shows every queue RQ knows.
+        timeout_s: the longest any one call (and any one round trip of a search) may take.
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        trust_pickle: bool = False,
+        queues: Sequence[str] | None = None,
+        timeout_s: float = 5.0,
+    ) -> None:
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        self.client = client
+        self.trust_pickle = trust_pickle
+        self.queues = tuple(queues) if queues is not None else None
+        self.timeout_s = timeout_s
+
+    async def snapshot(self) -> Snapshot:
+        """Counts of every queue, every RQ worker and supervisor, and the server, in at most two round trips."""
+        return await self._bounded(read_snapshot(self._trips(), self.queues))
+
+    async def page(self, queue: str, state: JobState, offset: int, limit: int) -> JobPage:
+        """Rows ``offset`` .. ``offset + limit - 1`` of a state's table, in two round trips at any offset."""
+        return await self._bounded(read_page(self._trips(), queue, state, offset, limit, self.trust_pickle))
+
+    async def detail(self, job_id: str) -> JobDetail:
+        """Arguments, meta, result, traceback, raw fields and timeline of one job.
+
+        Raises:
+            CoreError: ``job {id} not found`` when it does not exist.
+        """
+        return await self._bounded(read_detail(self._trips(), job_id, self.trust_pickle))
+
+    def search(
+        self, queue: str, state: JobState, text: str, *, batch_size: int = 100, scan_chunk: int = 2000
+    ) -> AsyncIterator[list[JobRow]]:
+        """Stream matching rows of one state in lists of at most ``batch_size``.
+
+        Each round trip has the reader's timeout; the walk as a whole has none, since it is as long
+        as the state is big. Stop it by leaving the ``async for`` or cancelling the task.
+
+        Raises:
+            CoreError: at once for bad arguments; during iteration when Redis fails.
+        """
+        check_search_args(text, batch_size, scan_chunk)
+        return search_jobs(
+            self._trips(), queue, state, text, batch_size=batch_size, scan_chunk=scan_chunk, trust_pickle=self.trust_pickle
+        )
+
+    async def metric_series(self, queue: str, range_s: int, now: float | None = None) -> MetricSeries:
+        """Points for the charts: minute buckets up to 6 hours, hour buckets beyond (24 h, 7 days)."""
+        return await self._bounded(read_series(self._trips(), queue, range_s, now))
+
+    def _trips(self) -> RoundTrips:
+        return RoundTrips(self.client, self.timeout_s)
+
+    async def _bounded(self, call: Awaitable[T]) -> T:
+        """Await ``call`` with the reader's deadline over the whole call."""
+        try:
+            return await asyncio.wait_for(call, self.timeout_s)
+        except TimeoutError:
+            raise CoreError(
+                f"Redis at {server_url(self.client)} did not answer within {self.timeout_s:g} s (timeout)"
+            ) from None

@@ -1,0 +1,81 @@
+"""Pipelined round trips to Redis with a deadline, a count, and readable errors.
+
+Every read in the console goes through :class:`RoundTrips`: one call of :meth:`RoundTrips.run` is
+one pipeline (``transaction=False``), sent in one write and answered in one read. Errors of single
+commands (a foreign key of the wrong type) come back in place as exception objects so one bad key
+never spoils the rest; a lost connection or a timeout becomes a :class:`CoreError` whose message
+names the server and the cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+import redis.exceptions as rexc
+
+from thesis_console.core.redis_target import describe_error
+from thesis_console.core.types import CoreError
+
+
+def server_url(client: aioredis.Redis) -> str:
+    """A password-free URL naming the server ``client`` talks to, for messages."""
+    kwargs = client.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
+    scheme = "rediss" if "ssl" in client.connection_pool.connection_class.__name__.lower() else "redis"
+    return f"{scheme}://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+
+
+class RoundTrips:
+    """Runs pipelines on one client with a per-round-trip timeout and counts them.
+
+    Args:
+        client: an asyncio client created with ``decode_responses=False``.
+        timeout_s: the longest one round trip may take before it is abandoned.
+    """
+
+    def __init__(self, client: aioredis.Redis, timeout_s: float) -> None:
+        self.client = client
+        self.timeout_s = timeout_s
+        self.count = 0
+
+    async def run(self, fill: Callable[[Any], object]) -> list[Any]:
+        """Queue commands with ``fill(pipeline)``, send them in one round trip, return the replies.
+
+        A reply is an exception object when that one command failed (for example WRONGTYPE).
+
+        Raises:
+            CoreError: the server could not be reached, failed, or did not answer in time.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        fill(pipe)
+        if not len(pipe):
+            return []
+        self.count += 1
+        try:
+            return await asyncio.wait_for(pipe.execute(raise_on_error=False), self.timeout_s)
+        except TimeoutError:
+            raise CoreError(
+                f"Redis at {server_url(self.client)} did not answer within {self.timeout_s:g} s (timeout)"
+            ) from None
+        except (rexc.RedisError, OSError) as exc:
+            raise CoreError(describe_error(exc, server_url(self.client))) from None
+        finally:
+            await pipe.reset()
+
+
+def is_error(reply: Any) -> bool:
+    return isinstance(reply, Exception)
+
+
+def reply_int(reply: Any) -> int:
+    """An integer reply, or 0 when the command failed (a foreign key of another type)."""
+    if isinstance(reply, Exception) or reply is None:
+        return 0
+    try:
+        return int(reply)
+    except (TypeError, ValueError):
+        return 0
