@@ -1,0 +1,465 @@
+"""Everything the console changes in Redis: enqueue, retry, cancel, stop, delete, empty, scale supervisors.
+
+Each action keeps RQ's key layout and meaning. Where RQ has the operation (``Job.cancel``,
+``Job.delete``, ``send_stop_job_command``, ``BaseRegistry.requeue`` for rate-limited jobs) it is used,
+with a synchronous client in a worker thread (``asyncio.to_thread``) so that the event loop never
+waits. Retries go through :mod:`bulk_retry`'s atomic script, which does RQ's requeue per job and
+cannot push a job twice when two consoles retry it at once; emptying a state deletes its jobs in
+chunks with one script per chunk, removing the same keys as RQ's ``Queue.empty`` and ``Job.delete``.
+
+A read-only profile is enforced here, before any I/O: every mutation raises :class:`ReadOnlyError`.
+Problems with single jobs (gone, wrong state) are reported in :attr:`ActionResult.skipped` with a
+reason; the rest of the batch still runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+import redis
+import redis.asyncio as aredis
+from redis.exceptions import WatchError
+from rq.command import PUBSUB_CHANNEL_TEMPLATE, send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.executions import ExecutionRegistry
+from rq.job import Job, JobStatus, validate_job_id
+from rq.queue import Queue
+from rq.registry import (
+    CanceledJobRegistry,
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ReadyJobRegistry,
+    ScheduledJobRegistry,
+)
+from rq.results import Result
+
+from thesis_console.core import contract, supervisor_protocol
+from thesis_console.core.bulk_retry import DEFAULT_BATCH, RATE_LIMITED, Requeuer, explain_skip
+from thesis_console.core.producer import enqueue_thesis
+from thesis_console.core.thesis_request import ThesisRequest
+from thesis_console.core.types import ActionResult, CoreError, JobState, ReadOnlyError
+
+log = logging.getLogger(__name__)
+
+CANCELABLE = {JobStatus.QUEUED.value, JobStatus.SCHEDULED.value, JobStatus.DEFERRED.value}
+WATCH_ATTEMPTS = 5
+EMPTY_CHUNK = 1000
+
+_REGISTRY_TEMPLATES: dict[JobState, str] = {
+    JobState.SCHEDULED: ScheduledJobRegistry.key_template,
+    JobState.DEFERRED: DeferredJobRegistry.key_template,
+    JobState.COMPLETED: FinishedJobRegistry.key_template,
+    JobState.FAILED: FailedJobRegistry.key_template,
+    JobState.CANCELED: CanceledJobRegistry.key_template,
+}
+_PURGE_TEMPLATES = (*_REGISTRY_TEMPLATES.values(), ReadyJobRegistry.key_template)
+
+# KEYS[1] the queue list or registry sorted set; ARGV[1] 'list' | 'zset'; ARGV[2] ids per run;
+# ARGV[3] job key prefix; ARGV[4] results prefix; ARGV[5] executions prefix; ARGV[6] execution prefix.
+# Takes the first ids off the structure and deletes each job's keys, as Queue.empty (job, dependents,
+# results) and Job.delete (plus dependencies and executions) do. One run is atomic.
+_EMPTY_LUA = """
+local n = tonumber(ARGV[2])
+local ids
+if ARGV[1] == 'list' then
+  ids = redis.call('LRANGE', KEYS[1], 0, n - 1)
+  if #ids > 0 then redis.call('LTRIM', KEYS[1], #ids, -1) end
+else
+  ids = redis.call('ZRANGE', KEYS[1], 0, n - 1)
+  if #ids > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #ids - 1) end
+end
+for _, id in ipairs(ids) do
+  local job = ARGV[3] .. id
+  local executions = ARGV[5] .. id
+  for _, execution in ipairs(redis.call('ZRANGE', executions, 0, -1)) do
+    redis.call('DEL', ARGV[6] .. id .. ':' .. execution)
+  end
+  redis.call('DEL', job, job .. ':dependents', job .. ':dependencies', ARGV[4] .. id, executions)
+end
+return ids
+"""
+
+
+class QueueActions:
+    """The mutations of one connection.
+
+    Args:
+        client: the session's asyncio client (``decode_responses=False``).
+        read_only: refuse every mutation (the profile's setting).
+        sync_factory: makes a synchronous client on the same server, for RQ's own (blocking) calls;
+            called once, on first need.
+    """
+
+    def __init__(
+        self, client: aredis.Redis, *, read_only: bool, sync_factory: Callable[[], redis.Redis]
+    ) -> None:
+        self.client = client
+        self.read_only = read_only
+        self._sync_factory = sync_factory
+        self._sync: redis.Redis | None = None
+        self._requeuer = Requeuer(client)
+        self._empty_script = client.register_script(_EMPTY_LUA)
+
+    # ------------------------------------------------------------------ helpers
+    def _refuse_if_read_only(self, action: str) -> None:
+        if self.read_only:
+            raise ReadOnlyError(f"read-only profile: {action} refused")
+
+    def _sync_client(self) -> redis.Redis:
+        if self._sync is None:
+            self._sync = self._sync_factory()
+        return self._sync
+
+    async def close(self) -> None:
+        """Close the synchronous client, if one was made."""
+        sync, self._sync = self._sync, None
+        if sync is not None:
+            await asyncio.to_thread(sync.close)
+
+    # ------------------------------------------------------------------ enqueue
+    async def enqueue(
+        self, request: ThesisRequest, *, queue: str | None = None, at_front: bool = False, delay_s: float = 0.0
+    ) -> str:
+        """Queue one thesis job through :func:`producer.enqueue_thesis`; returns its id."""
+        self._refuse_if_read_only("enqueue")
+        if delay_s < 0:
+            raise CoreError(f"delay: must not be negative, got {delay_s}")
+        return await asyncio.to_thread(
+            enqueue_thesis, self._sync_client(), request, queue_name=queue, at_front=at_front, delay_s=delay_s
+        )
+
+    # ------------------------------------------------------------------ retry
+    async def retry(self, job_ids: Sequence[str]) -> ActionResult:
+        """Put failed, stopped and canceled jobs back in their queues (RQ's requeue, at the back).
+
+        Jobs in another state, or already retried by someone else, are skipped with the reason.
+        """
+        self._refuse_if_read_only("retry")
+        ids, skipped = _valid_ids(job_ids)
+        outcome = await self._requeuer.requeue_many(ids)
+        done = list(outcome.done)
+        rate_limited = [i for i, (code, _) in outcome.skipped.items() if code == RATE_LIMITED]
+        for job_id, (code, status) in outcome.skipped.items():
+            if code != RATE_LIMITED:
+                skipped[job_id] = explain_skip(code, status)
+        if rate_limited:
+            more, problems = await asyncio.to_thread(self._requeue_through_rq, rate_limited)
+            done.extend(more)
+            skipped.update(problems)
+        return ActionResult("retry", tuple(done), skipped)
+
+    async def retry_all_failed(
+        self,
+        queue: str,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: asyncio.Event | None = None,
+        batch: int = DEFAULT_BATCH,
+    ) -> ActionResult:
+        """Requeue every failed job of ``queue``, ``batch`` jobs per atomic script.
+
+        Args:
+            progress: called with (done, total) before the first chunk and after each one.
+            cancel: set it to stop between chunks; the jobs not reached stay in the failed registry
+                and are listed in ``skipped`` as not retried.
+            batch: jobs per script run (at most 5,000).
+        """
+        self._refuse_if_read_only("retry all failed")
+        try:
+            outcome, untouched = await self._requeuer.requeue_all_failed(
+                queue, progress=progress, cancel=cancel, batch=batch
+            )
+        except ValueError as exc:
+            raise CoreError(str(exc)) from None
+        done = list(outcome.done)
+        skipped: dict[str, str] = {}
+        rate_limited = [i for i, (code, _) in outcome.skipped.items() if code == RATE_LIMITED]
+        for job_id, (code, status) in outcome.skipped.items():
+            if code != RATE_LIMITED:
+                skipped[job_id] = explain_skip(code, status)
+        if rate_limited:
+            more, problems = await asyncio.to_thread(self._requeue_through_rq, rate_limited)
+            done.extend(more)
+            skipped.update(problems)
+        for job_id in untouched:
+            skipped[job_id] = "not retried: the bulk retry was canceled"
+        return ActionResult("retry", tuple(done), skipped)
+
+    def _requeue_through_rq(self, job_ids: list[str]) -> tuple[list[str], dict[str, str]]:
+        """RQ's own requeue, for rate-limited jobs (it accounts for their concurrency slots)."""
+        conn = self._sync_client()
+        done: list[str] = []
+        skipped: dict[str, str] = {}
+        for job_id in job_ids:
+            try:
+                job = Job.fetch(job_id, connection=conn, serializer=contract.SERIALIZER)
+                status = job.get_status(refresh=False)
+                registry_class = CanceledJobRegistry if status == JobStatus.CANCELED else FailedJobRegistry
+                registry = registry_class(job.origin, connection=conn, serializer=contract.SERIALIZER)
+                registry.requeue(job)
+                done.append(job_id)
+            except NoSuchJobError:
+                skipped[job_id] = explain_skip("missing", "")
+            except InvalidJobOperation:
+                skipped[job_id] = explain_skip("not_in_registry", "")
+        return done, skipped
+
+    # ------------------------------------------------------------------ cancel
+    async def cancel(self, job_ids: Sequence[str]) -> ActionResult:
+        """Cancel waiting, scheduled or deferred jobs: RQ's ``Job.cancel`` (status canceled, out of the
+        queue or registry, into the canceled registry). Running jobs need :meth:`stop`."""
+        self._refuse_if_read_only("cancel")
+        ids, skipped = _valid_ids(job_ids)
+        done, problems = await asyncio.to_thread(self._cancel_sync, ids)
+        skipped.update(problems)
+        return ActionResult("cancel", tuple(done), skipped)
+
+    def _cancel_sync(self, job_ids: list[str]) -> tuple[list[str], dict[str, str]]:
+        conn = self._sync_client()
+        done: list[str] = []
+        skipped: dict[str, str] = {}
+        for job_id in job_ids:
+            reason = self._cancel_one(conn, job_id)
+            if reason is None:
+                done.append(job_id)
+            else:
+                skipped[job_id] = reason
+        return done, skipped
+
+    @staticmethod
+    def _cancel_one(conn: redis.Redis, job_id: str) -> str | None:
+        """Cancel one job inside a WATCH on its hash, so that a worker taking it meanwhile wins cleanly."""
+        key = Job.key_for(job_id)
+        for _ in range(WATCH_ATTEMPTS):
+            with conn.pipeline() as pipe:
+                try:
+                    pipe.watch(key)
+                    status = _text(pipe.hget(key, "status"))
+                    if status is None:
+                        return "no such job" if not pipe.exists(key) else "the job hash has no status"
+                    if status not in CANCELABLE:
+                        return _not_cancelable(status)
+                    job = Job.fetch(job_id, connection=conn, serializer=contract.SERIALIZER)
+                    if job.has_rate_limit:
+                        pipe.unwatch()
+                        job.cancel()  # RQ forbids a caller pipeline for rate-limited jobs
+                        return None
+                    pipe.multi()
+                    job.cancel(pipeline=pipe)
+                    pipe.execute()
+                    return None
+                except WatchError:
+                    continue
+                except NoSuchJobError:
+                    return "no such job"
+                except InvalidJobOperation as exc:
+                    return f"RQ refused: {exc}"
+        return "the job kept changing while cancelling it; try again"
+
+    # ------------------------------------------------------------------ stop
+    async def stop(self, job_ids: Sequence[str]) -> ActionResult:
+        """Stop running jobs: RQ's stop-job command to the worker that runs each one, on any host.
+
+        The worker kills the work horse and marks the job ``stopped`` (it lands in the failed registry,
+        where :meth:`retry` can pick it up).
+        """
+        self._refuse_if_read_only("stop")
+        ids, skipped = _valid_ids(job_ids)
+        done, problems = await asyncio.to_thread(self._stop_sync, ids)
+        skipped.update(problems)
+        return ActionResult("stop", tuple(done), skipped)
+
+    def _stop_sync(self, job_ids: list[str]) -> tuple[list[str], dict[str, str]]:
+        conn = self._sync_client()
+        done: list[str] = []
+        skipped: dict[str, str] = {}
+        for job_id in job_ids:
+            status, worker = (_text(v) for v in conn.hmget(Job.key_for(job_id), ["status", "worker_name"]))
+            if status is None and worker is None:
+                skipped[job_id] = "no such job"
+                continue
+            if status != JobStatus.STARTED.value:
+                skipped[job_id] = f"not running (status is {status or 'unknown'})"
+                continue
+            if not worker:
+                skipped[job_id] = "running, but no worker name is recorded for it"
+                continue
+            listeners = dict(conn.pubsub_numsub(PUBSUB_CHANNEL_TEMPLATE % worker))
+            if not any(int(n) for n in listeners.values()):
+                skipped[job_id] = f"worker {worker} is not listening for commands (it is gone?)"
+                continue
+            try:
+                send_stop_job_command(conn, job_id, serializer=contract.SERIALIZER)
+            except (InvalidJobOperation, NoSuchJobError) as exc:
+                skipped[job_id] = f"RQ refused: {exc or 'the job is not running'}"
+                continue
+            done.append(job_id)
+        return done, skipped
+
+    # ------------------------------------------------------------------ delete
+    async def delete(self, job_ids: Sequence[str]) -> ActionResult:
+        """Delete jobs: RQ's ``Job.delete`` (out of the queue and every registry, hash, results and
+        executions deleted). Running jobs are refused (stop them first). An id whose hash is already
+        gone is still purged from every queue and registry that lists it."""
+        self._refuse_if_read_only("delete")
+        ids, skipped = _valid_ids(job_ids)
+        done, problems = await asyncio.to_thread(self._delete_sync, ids)
+        skipped.update(problems)
+        return ActionResult("delete", tuple(done), skipped)
+
+    def _delete_sync(self, job_ids: list[str]) -> tuple[list[str], dict[str, str]]:
+        conn = self._sync_client()
+        done: list[str] = []
+        skipped: dict[str, str] = {}
+        for job_id in job_ids:
+            try:
+                job = Job.fetch(job_id, connection=conn, serializer=contract.SERIALIZER)
+            except NoSuchJobError:
+                if _purge_dangling_id(conn, job_id):
+                    done.append(job_id)
+                else:
+                    skipped[job_id] = "no such job"
+                continue
+            if job.get_status(refresh=False) == JobStatus.STARTED:
+                skipped[job_id] = "running: stop it first"
+                continue
+            job.delete()
+            done.append(job_id)
+        return done, skipped
+
+    # ------------------------------------------------------------------ empty
+    async def empty(self, queue: str, state: JobState) -> ActionResult:
+        """Delete every job in one state of ``queue`` (waiting, scheduled, deferred, completed, failed
+        or canceled), :data:`EMPTY_CHUNK` jobs per atomic script.
+
+        Jobs that arrive while it runs are left alone: it stops after as many jobs as were there at
+        the start.
+
+        Raises:
+            CoreError: ``state`` is ACTIVE (running jobs are stopped, not emptied) or unknown.
+        """
+        self._refuse_if_read_only("empty")
+        state = _state(state)
+        if state == JobState.ACTIVE:
+            raise CoreError("running jobs cannot be emptied: stop them (they then count as failed)")
+        if state == JobState.WAITING:
+            key, kind = Queue.redis_queue_namespace_prefix + queue, "list"
+            total = int(await self.client.llen(key))
+        else:
+            key, kind = _REGISTRY_TEMPLATES[state].format(queue), "zset"
+            total = int(await self.client.zcard(key))
+        args = [
+            kind,
+            0,
+            Job.redis_job_namespace_prefix,
+            Result.get_key(""),
+            ExecutionRegistry.key_template.format(""),
+            _execution_prefix(),
+        ]
+        deleted: list[str] = []
+        while len(deleted) < total:
+            args[1] = min(EMPTY_CHUNK, total - len(deleted))
+            ids = await self._empty_script(keys=[key], args=args)
+            if not ids:
+                break
+            deleted.extend(_text(i) or "" for i in ids)
+        return ActionResult("empty", tuple(deleted))
+
+    # ------------------------------------------------------------------ supervisors
+    async def resize_supervisor(self, supervisor_id: str, concurrency: int) -> None:
+        """Ask a ``thesis-worker`` supervisor (on any host) to run ``concurrency`` workers.
+
+        Raises:
+            CoreError: the concurrency is out of range, or no such supervisor is alive.
+        """
+        self._refuse_if_read_only("resize")
+        try:
+            message = supervisor_protocol.resize_message(concurrency)
+        except ValueError as exc:
+            raise CoreError(str(exc)) from None
+        await self._send_control(supervisor_id, message)
+
+    async def autoscale_supervisor(self, supervisor_id: str, minimum: int, maximum: int) -> None:
+        """Ask a supervisor to scale itself between ``minimum`` and ``maximum`` workers.
+
+        Raises:
+            CoreError: the bounds are wrong, or no such supervisor is alive.
+        """
+        self._refuse_if_read_only("autoscale")
+        try:
+            message = supervisor_protocol.autoscale_message(minimum, maximum)
+        except (TypeError, ValueError) as exc:
+            raise CoreError(str(exc)) from None
+        await self._send_control(supervisor_id, message)
+
+    async def _send_control(self, supervisor_id: str, message: dict) -> None:
+        if not await self.client.exists(supervisor_protocol.record_key(supervisor_id)):
+            raise CoreError(f"supervisor {supervisor_id} is not running (it sends no heartbeat)")
+        async with self.client.pipeline(transaction=True) as pipe:
+            supervisor_protocol.queue_control(pipe, supervisor_id, message)
+            await pipe.execute()
+
+
+def _purge_dangling_id(conn: redis.Redis, job_id: str) -> bool:
+    """Remove an id whose job hash is gone from every queue and registry of every known queue."""
+    queue_keys = [_text(k) or "" for k in conn.smembers(Queue.redis_queues_keys)]
+    prefix = Queue.redis_queue_namespace_prefix
+    names = [k[len(prefix) :] for k in queue_keys if k.startswith(prefix)]
+    with conn.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.lrem(prefix + name, 0, job_id)
+            for template in _PURGE_TEMPLATES:
+                pipe.zrem(template.format(name), job_id)
+        removed = sum(int(n) for n in pipe.execute())
+    conn.delete(
+        Result.get_key(job_id), ExecutionRegistry.key_template.format(job_id), Job.key_for(job_id) + ":dependents"
+    )
+    return removed > 0
+
+
+def _execution_prefix() -> str:
+    from rq.defaults import RQ_KEY_PREFIX
+
+    return f"{RQ_KEY_PREFIX}:execution:"
+
+
+def _valid_ids(job_ids: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """The distinct, well-formed ids in order, and a skip reason for each malformed one."""
+    if isinstance(job_ids, str):
+        job_ids = [job_ids]
+    good: list[str] = []
+    bad: dict[str, str] = {}
+    for raw in dict.fromkeys(job_ids):
+        job_id = str(raw).strip()
+        try:
+            validate_job_id(job_id)
+        except (TypeError, ValueError):
+            bad[str(raw)] = "not a job id (letters, digits, '-' and '_' only)"
+            continue
+        good.append(job_id)
+    return good, bad
+
+
+def _not_cancelable(status: str) -> str:
+    if status == JobStatus.STARTED.value:
+        return "running: stop it instead"
+    if status == JobStatus.CANCELED.value:
+        return "already canceled"
+    return f"status is {status}: only waiting, scheduled or deferred jobs can be canceled"
+
+
+def _state(state: JobState | str) -> JobState:
+    try:
+        return JobState(state)
+    except ValueError:
+        known = ", ".join(s.value for s in JobState)
+        raise CoreError(f"unknown state {state!r}; states are {known}") from None
+
+
+def _text(value: bytes | str | None) -> str | None:
+    if value is None:
+        return None
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

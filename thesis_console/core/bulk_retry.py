@@ -1,0 +1,206 @@
+"""Requeueing failed (and stopped or canceled) jobs in chunks, each chunk one atomic Lua script.
+
+For every job the script does what RQ's ``BaseRegistry.requeue`` does (``rq/registry.py``), in RQ's
+key layout: it removes the id from the registry and only when that removal succeeds (``ZREM`` returned
+1) sets ``status=queued``, clears ``started_at``, ``ended_at`` and ``exc_info`` (RQ writes
+``zlib.compress(b"")``), stamps ``enqueued_at``, applies the job's ``ttl`` as RQ's ``job.cleanup`` does,
+RPUSHes the id on ``rq:queue:{origin}`` and makes sure that queue is in ``rq:queues``.
+
+Because the check and the push happen inside one script, two consoles retrying the same job at once
+push it exactly once: the second finds it gone from the registry and reports it as skipped. A bulk
+run that is cancelled or interrupted stops between chunks, so every job is either still in the
+failed registry or fully back in its queue with status ``queued``, and a second run picks up the rest.
+
+Jobs with an RQ rate limit are left alone by the script (RQ's rate-limited requeue needs its own
+slot accounting) and reported as ``rate_limited`` so that the caller can requeue them through RQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import redis.asyncio as aredis
+from rq.job import Job
+from rq.queue import Queue
+from rq.registry import CanceledJobRegistry, FailedJobRegistry
+from rq.utils import now, utcformat
+
+DEFAULT_BATCH = 1000
+MAX_BATCH = 5000
+"""Upper bound on ids per script: keeps each script's time (and Redis' pause) to a few milliseconds."""
+
+RATE_LIMITED = "rate_limited"
+
+_REQUEUE_LUA = """
+local job_prefix, queue_prefix, queues_key = ARGV[1], ARGV[2], ARGV[3]
+local failed_prefix, canceled_prefix, only_queue = ARGV[4], ARGV[5], ARGV[6]
+local enqueued_at, empty_exc, default_timeout = ARGV[7], ARGV[8], ARGV[9]
+local done, skipped, touched = {}, {}, {}
+for i = 10, #ARGV do
+  local id = ARGV[i]
+  local key = job_prefix .. id
+  local f = redis.call('HMGET', key, 'status', 'origin', 'rate_limit_key', 'ttl', 'timeout')
+  local status, origin = f[1], f[2]
+  if not origin or origin == '' then origin = only_queue end
+  local registry, reason = nil, nil
+  if not f[1] and not f[2] then
+    if redis.call('EXISTS', key) == 1 then reason = 'broken' else reason = 'missing' end
+  elseif origin == '' then
+    reason = 'broken'
+  elseif only_queue ~= '' then
+    registry = failed_prefix .. only_queue
+  elseif status == 'failed' or status == 'stopped' then
+    registry = failed_prefix .. origin
+  elseif status == 'canceled' then
+    registry = canceled_prefix .. origin
+  else
+    reason = 'status'
+  end
+  if not reason and f[3] and f[3] ~= '' then reason = 'rate_limited' end
+  if not reason and redis.call('ZREM', registry, id) == 0 then reason = 'not_in_registry' end
+  if reason then
+    skipped[#skipped + 1] = id
+    skipped[#skipped + 1] = reason
+    skipped[#skipped + 1] = status or ''
+  else
+    redis.call('HSET', key, 'status', 'queued', 'started_at', '', 'ended_at', '', 'exc_info', empty_exc,
+               'enqueued_at', enqueued_at, 'origin', origin)
+    if not f[5] or f[5] == '' then redis.call('HSET', key, 'timeout', default_timeout) end
+    local ttl = tonumber(f[4])
+    if ttl and ttl > 0 then
+      redis.call('EXPIRE', key, ttl)
+      redis.call('EXPIRE', key .. ':dependents', ttl)
+      redis.call('EXPIRE', key .. ':dependencies', ttl)
+    end
+    redis.call('RPUSH', queue_prefix .. origin, id)
+    touched[origin] = true
+    done[#done + 1] = id
+  end
+end
+for origin, _ in pairs(touched) do redis.call('SADD', queues_key, queue_prefix .. origin) end
+return {done, skipped}
+"""
+
+_EMPTY_EXC_INFO = zlib.compress(b"")  # what RQ stores for the cleared ``_exc_info`` on requeue
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class ChunkOutcome:
+    """What one script run did: ids requeued, and ids skipped with a reason code and the job's status."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def failed_registry_key(queue: str) -> str:
+    return str(FailedJobRegistry.key_template.format(queue))
+
+
+def explain_skip(code: str, status: str) -> str:
+    """A sentence for a skip reason code of the requeue script."""
+    if code == "missing":
+        return "no such job: its hash expired or was deleted"
+    if code == "broken":
+        return "the job hash is damaged (it has no status or origin queue)"
+    if code == "status":
+        return f"status is {status or 'unknown'}: only failed, stopped or canceled jobs can be retried"
+    if code == "not_in_registry":
+        return "no longer in the failed or canceled registry (already retried, perhaps by another console)"
+    if code == RATE_LIMITED:
+        return "rate-limited job: RQ must requeue it"
+    return code
+
+
+class Requeuer:
+    """Runs the requeue script on one asyncio client (the script is loaded once, then called by SHA)."""
+
+    def __init__(self, client: aredis.Redis) -> None:
+        self.client = client
+        self._script = client.register_script(_REQUEUE_LUA)
+
+    async def requeue(self, job_ids: Sequence[str], *, only_queue: str = "") -> ChunkOutcome:
+        """Requeue ``job_ids`` in one atomic step.
+
+        Args:
+            job_ids: at most :data:`MAX_BATCH` ids.
+            only_queue: take the ids from this queue's failed registry only (retry all failed); empty
+                to pick the registry from each job's status (failed/stopped: failed, canceled: canceled).
+        """
+        outcome = ChunkOutcome()
+        if not job_ids:
+            return outcome
+        args = [
+            Job.redis_job_namespace_prefix,
+            Queue.redis_queue_namespace_prefix,
+            Queue.redis_queues_keys,
+            FailedJobRegistry.key_template.format(""),
+            CanceledJobRegistry.key_template.format(""),
+            only_queue,
+            utcformat(now()),
+            _EMPTY_EXC_INFO,
+            Queue.DEFAULT_TIMEOUT,
+            *job_ids,
+        ]
+        done, skipped = await self._script(keys=[], args=args)
+        outcome.done = [_text(i) for i in done]
+        for i in range(0, len(skipped), 3):
+            outcome.skipped[_text(skipped[i])] = (_text(skipped[i + 1]), _text(skipped[i + 2]))
+        return outcome
+
+    async def requeue_many(self, job_ids: Sequence[str], *, batch: int = DEFAULT_BATCH) -> ChunkOutcome:
+        """Requeue any number of ids chosen by the user, chunk by chunk (registry chosen by status)."""
+        total = ChunkOutcome()
+        batch = _clamp_batch(batch)
+        unique = list(dict.fromkeys(job_ids))  # an id twice in the selection is one job
+        for start in range(0, len(unique), batch):
+            part = await self.requeue(unique[start : start + batch])
+            total.done.extend(part.done)
+            total.skipped.update(part.skipped)
+        return total
+
+    async def requeue_all_failed(
+        self,
+        queue: str,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: asyncio.Event | None = None,
+        batch: int = DEFAULT_BATCH,
+    ) -> tuple[ChunkOutcome, list[str]]:
+        """Requeue every job in ``rq:failed:{queue}`` as it is when the call starts.
+
+        Returns:
+            What was done, and the ids left untouched because ``cancel`` was set (empty otherwise).
+        """
+        batch = _clamp_batch(batch)
+        # One snapshot of the ids: the total is exact for the progress bar, and jobs that fail while we
+        # work are not chased forever. Each id is still checked against the registry inside the script.
+        ids = [_text(i) for i in await self.client.zrange(failed_registry_key(queue), 0, -1)]
+        total = len(ids)
+        outcome = ChunkOutcome()
+        if progress is not None:
+            progress(0, total)
+        for start in range(0, total, batch):
+            if cancel is not None and cancel.is_set():
+                return outcome, ids[start:]
+            part = await self.requeue(ids[start : start + batch], only_queue=queue)
+            outcome.done.extend(part.done)
+            outcome.skipped.update(part.skipped)
+            if progress is not None:
+                progress(min(start + batch, total), total)
+        return outcome, []
+
+
+def _clamp_batch(batch: int) -> int:
+    if not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch: must be a positive whole number, got {batch!r}")
+    return min(batch, MAX_BATCH)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
