@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import pickle
+import time
+from datetime import timedelta
+
+import pytest
+import redis.asyncio as aioredis
+from rq import Queue, Retry
+
+from tests.core.bulk_jobs import command_calls, reset_command_stats, run, write_jobs
+from thesis_console.core import contract
+from thesis_console.core.producer import enqueue_thesis
+from thesis_console.core.reader import QueueReader
+from thesis_console.core.thesis_request import ThesisRequest
+from thesis_console.core.types import CoreError, JobPage, JobState
+from worker_runner.worker import ThesisWorker
+
+
+async def _page(url: str, queue: str, state: JobState, offset: int = 0, limit: int = 50) -> JobPage:
+    client = aioredis.Redis.from_url(url, decode_responses=False)
+    try:
+        return await QueueReader(client).page(queue, state, offset, limit)
+    finally:
+        await client.aclose()
+
+
+def test_every_state_pages_real_rq_jobs(redis_conn, redis_url, isolated_env):
+    queue = contract.thesis_queue(redis_conn)
+    done = [queue.enqueue("tests.jobs.noop") for _ in range(2)]
+    failed = queue.enqueue("tests.jobs.boom")
+    backing_off = queue.enqueue("tests.jobs.boom", retry=Retry(max=1, interval=600), description="retry me")
+    ThesisWorker(["thesis"], connection=redis_conn).work(burst=True)
+
+    first = enqueue_thesis(redis_conn, ThesisRequest(topic="Waiting thesis one"))
+    urgent = enqueue_thesis(redis_conn, ThesisRequest(topic="Urgent thesis"), at_front=True)
+    later = enqueue_thesis(redis_conn, ThesisRequest(topic="Later thesis"), delay_s=120)
+    dependent = queue.enqueue("tests.jobs.noop", depends_on=first)
+    canceled = queue.enqueue("tests.jobs.noop")
+    canceled.cancel()
+
+    waiting = run(_page(redis_url, "thesis", JobState.WAITING))
+    assert [r.id for r in waiting.rows] == [urgent, first] and waiting.total == 2
+    row = waiting.rows[1]
+    assert (row.topic, row.progress, row.stage, row.status) == ("Waiting thesis one", 0, "queued", "queued")
+    assert row.description == "Thesis: Waiting thesis one" and row.retries_left == 3 and row.attempts_used == 0
+    assert row.enqueued_at == pytest.approx(time.time(), abs=30) and row.problem is None
+
+    scheduled = run(_page(redis_url, "thesis", JobState.SCHEDULED))
+    by_id = {r.id: r for r in scheduled.rows}
+    assert set(by_id) == {later, backing_off.id}
+    assert by_id[later].scheduled_for == pytest.approx(time.time() + 120, abs=30)
+    retrying = by_id[backing_off.id]
+    assert retrying.scheduled_for == pytest.approx(time.time() + 600, abs=30)
+    assert (retrying.attempts_used, retrying.retries_left, retrying.status) == (1, 0, "scheduled")
+    assert [r.scheduled_for for r in scheduled.rows] == sorted(r.scheduled_for for r in scheduled.rows)
+
+    completed = run(_page(redis_url, "thesis", JobState.COMPLETED))
+    assert [r.id for r in completed.rows] == [done[1].id, done[0].id]  # newest first
+    assert all(r.duration_s is not None and r.duration_s >= 0 and r.worker for r in completed.rows)
+    assert completed.rows[0].attempts_used == 1
+
+    failed_page = run(_page(redis_url, "thesis", JobState.FAILED))
+    assert [r.id for r in failed_page.rows] == [failed.id]
+    assert failed_page.rows[0].error_line == "RuntimeError: boom: planned test failure"
+
+    deferred = run(_page(redis_url, "thesis", JobState.DEFERRED))
+    assert [r.id for r in deferred.rows] == [dependent.id] and deferred.rows[0].status == "deferred"
+    canceled_page = run(_page(redis_url, "thesis", JobState.CANCELED))
+    assert [r.id for r in canceled_page.rows] == [canceled.id] and canceled_page.rows[0].status == "canceled"
+    assert run(_page(redis_url, "thesis", JobState.ACTIVE)).total == 0
+
+
+def test_page_offsets_walk_a_state_without_gaps(redis_conn, redis_url):
+    ids = write_jobs(redis_conn, "thesis", JobState.FAILED, 230)
+    seen = []
+    for offset in range(0, 230, 50):
+        page = run(_page(redis_url, "thesis", JobState.FAILED, offset, 50))
+        assert page.total == 230 and page.offset == offset
+        seen += [r.id for r in page.rows]
+    assert seen == ids[::-1]
+    beyond = run(_page(redis_url, "thesis", JobState.FAILED, 1000, 50))
+    assert beyond.rows == () and beyond.total == 230
+
+
+@pytest.mark.parametrize("state", [JobState.WAITING, JobState.FAILED, JobState.SCHEDULED])
+def test_page_cost_in_commands_does_not_grow_with_offset(redis_conn, redis_url, state):
+    count = 100_000
+    ids = write_jobs(redis_conn, "thesis", state, count)
+    ordered = ids[::-1] if state in (JobState.COMPLETED, JobState.FAILED) else ids
+    costs = []
+    for offset in (0, count // 2, count - 50):
+        reset_command_stats(redis_conn)
+        page = run(_page(redis_url, "thesis", state, offset, 50))
+        costs.append(command_calls(redis_conn))
+        assert [r.id for r in page.rows] == ordered[offset : offset + 50]
+        assert page.total == count and all(r.problem is None for r in page.rows)
+    assert costs[0] == costs[1] == costs[2]
+    assert sum(costs[0].values()) == 2 + 50 * (2 if state is JobState.FAILED else 1)
+    assert costs[0]["hmget"] == 50
+
+
+def test_active_page_reads_the_started_registry(redis_conn, redis_url):
+    ids = write_jobs(redis_conn, "thesis", JobState.ACTIVE, 3)
+    page = run(_page(redis_url, "thesis", JobState.ACTIVE))
+    assert [r.id for r in page.rows] == ids  # members are job_id:execution_id; rows show the job id
+    assert all(r.status == "started" and r.duration_s is None and r.attempts_used == 1 for r in page.rows)
+
+
+def test_broken_and_foreign_hashes_give_rows_that_say_what_is_wrong(redis_conn, redis_url):
+    redis_conn.zadd(
+        "rq:failed:thesis",
+        {name: i for i, name in enumerate(
+            ["missing", "stringy", "nostatus", "badutf", "badtime", "badmeta", "weird", "pickled", "streamless"]
+        )},
+    )  # fmt: skip
+    redis_conn.set("rq:job:stringy", "not a hash")
+    redis_conn.hset("rq:job:nostatus", mapping={"origin": "thesis", "description": "no status here"})
+    redis_conn.hset("rq:job:badutf", mapping={"status": "failed", "description": b"caf\xe9 \xff"})
+    redis_conn.hset("rq:job:badtime", mapping={"status": "failed", "started_at": "yesterday"})
+    redis_conn.hset("rq:job:badmeta", mapping={"status": "failed", "meta": b"\x00\xffjunk"})
+    redis_conn.hset("rq:job:weird", mapping={"status": "exploded", "retries_left": "many"})
+    redis_conn.hset("rq:job:pickled", mapping={"status": "failed", "meta": pickle.dumps({"progress": 50})})
+    redis_conn.hset("rq:job:streamless", mapping={"status": "failed"})
+    redis_conn.set("rq:results:streamless", "not a stream")
+    redis_conn.hset("bull:thesis:1", mapping={"name": "bullmq job", "data": "{}"})  # another queue system's key
+
+    page = run(_page(redis_url, "thesis", JobState.FAILED))
+    problems = {r.id: r.problem for r in page.rows}
+    assert len(page.rows) == 9
+    assert problems["missing"] == "job hash missing"
+    assert problems["stringy"] == "rq:job:stringy is not a hash (a foreign or damaged key)"
+    assert problems["nostatus"] == "status field missing"
+    assert problems["badutf"] == "not UTF-8 in field description"
+    assert problems["badtime"] == "not a time in field started_at"
+    assert problems["badmeta"] == "meta is neither JSON nor pickle"
+    assert problems["weird"] == "unknown status 'exploded'; not a whole number in field retries_left"
+    assert problems["pickled"] is None and problems["streamless"] is None
+    pickled = next(r for r in page.rows if r.id == "pickled")
+    assert pickled.progress is None  # pickled meta is not unpickled, so its progress stays unknown
+    assert next(r for r in page.rows if r.id == "nostatus").description == "no status here"
+
+
+def test_a_queue_key_of_the_wrong_type_gives_an_empty_page(redis_conn, redis_url):
+    redis_conn.hset("rq:queue:strange", "a", "b")
+    page = run(_page(redis_url, "strange", JobState.WAITING))
+    assert page.total == 0 and page.rows == ()
+
+
+def test_bad_page_arguments_are_refused_with_a_message(redis_conn, redis_url):
+    with pytest.raises(CoreError, match="offset must be"):
+        run(_page(redis_url, "thesis", JobState.WAITING, -1))
+    with pytest.raises(CoreError, match="limit must be 1 to 1000"):
+        run(_page(redis_url, "thesis", JobState.WAITING, 0, 0))
+    with pytest.raises(CoreError, match="unknown state 'sleeping'"):
+        run(_page(redis_url, "thesis", "sleeping", 0, 10))  # type: ignore[arg-type]
+
+
+def test_jobs_of_other_producers_and_serializers_page_like_ours(redis_conn, redis_url):
+    pickle_queue = Queue("legacy", connection=redis_conn)  # RQ's default serializer: pickle
+    job = pickle_queue.enqueue("tests.jobs.sleep_for", 1, description="legacy pickled job")
+    scheduled = pickle_queue.enqueue_in(timedelta(seconds=30), "tests.jobs.noop")
+    page = run(_page(redis_url, "legacy", JobState.WAITING))
+    assert page.rows[0].id == job.id and page.rows[0].description == "legacy pickled job"
+    assert page.rows[0].problem is None and page.rows[0].progress is None
+    assert run(_page(redis_url, "legacy", JobState.SCHEDULED)).rows[0].id == scheduled.id
