@@ -1,28 +1,65 @@
-"""Start the desktop console: a Qt application on a qasync event loop."""
+"""Start the desktop console: a Qt application on a qasync event loop, themed, with the main window."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import sys
+from typing import Any
 
 import qasync
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+from PySide6.QtWidgets import QApplication
+
+from thesis_console.ui import resources
+from thesis_console.ui.settings import ConsoleSettings, configure_application
+
+log = logging.getLogger("thesis_console.ui.app")
 
 
-def run_gui(args: argparse.Namespace) -> int:
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setOrganizationName("thesis-console")
-    app.setApplicationName("Thesis Queue Console")
-    window = QMainWindow()
-    window.setWindowTitle("Thesis Queue Console")
-    window.setCentralWidget(QLabel("Thesis Queue Console"))
-    window.resize(1200, 800)
-    window.show()
+def create_application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication (created once), with names for QSettings, the icon and the desktop file name."""
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication((argv or sys.argv)[:1])
+    configure_application(app)
+    app.setDesktopFileName("thesis-console")
+    try:
+        app.setWindowIcon(resources.app_icon())
+    except FileNotFoundError as exc:
+        log.warning("%s", exc)
+    return app
+
+
+def build_window(app: QApplication, settings: ConsoleSettings | None = None, store: Any | None = None) -> Any:
+    """The main window with the theme manager attached (no connection yet)."""
+    from thesis_console.ui.main_window import MainWindow
+    from thesis_console.ui.theme import ThemeManager
+
+    settings = settings or ConsoleSettings()
+    theme_manager = ThemeManager(app, settings.theme)
+    return MainWindow(settings=settings, store=store, theme_manager=theme_manager)
+
+
+def run_gui(args: argparse.Namespace, demo: bool = False) -> int:
+    """Open the window, connect (``--url``, ``REDIS_URL`` or the embedded Redis) and run until it closes."""
+    app = create_application()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    window = build_window(app)
+    window.show()
+    url = getattr(args, "url", None) or os.environ.get("REDIS_URL") or None
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
+
+    async def start() -> None:
+        ok = await window.connect_initial(url)
+        if ok and demo:
+            await window.controller.refresh_now()
+            window.start_demo()
+
     with loop:
+        loop.create_task(start())
         loop.run_until_complete(closed.wait())
+        loop.run_until_complete(window.shutdown())
     return 0

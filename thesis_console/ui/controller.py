@@ -8,6 +8,7 @@ loop, so the GUI thread never waits on Redis.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from typing import Any
@@ -55,6 +56,7 @@ class ConsoleController(QObject):
         self.read_only: bool = False
         self.url: str = ""
         self.connection_state: ConnectionState | None = None
+        self.profile: Any | None = None
         self._worker_url: str | None = None
         self._refresh_s = DEFAULT_REFRESH_S
         self._throughput: Any | None = None
@@ -104,12 +106,47 @@ class ConsoleController(QObject):
         state = self.connection_state
         return state is not None and state.phase == ConnectionPhase.CONNECTED
 
-    def attach(self, session: Any, *, worker_url: str | None = None, throughput: Any | None = None) -> None:
-        """Adopt an opened session: start refreshing it. The previous session (if any) is closed."""
+    async def connect(self, profile: Any, password_source: Any | None = None) -> bool:
+        """Open ``profile`` (asking ``password_source`` only when the server wants a password) and adopt it.
+
+        Returns:
+            True when connected; on failure the FAILED state was announced and ``errorRaised`` says why.
+        """
+        from thesis_console.core.session import open_session
+
         self.detach()
+        self.profile = profile
+        try:
+            session = await open_session(profile, password_source, self.on_state)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.errorRaised.emit(str(exc))
+            return False
+        if self.profile is not profile:  # another connect started meanwhile
+            await session.close()
+            return False
+        self.attach(session)
+        return True
+
+    def attach(self, session: Any, *, worker_url: str | None = None, throughput: Any | None = None) -> None:
+        """Adopt an opened session: start refreshing it. The previous session (if any) is closed.
+
+        Args:
+            worker_url: the URL local workers should use; by default the session's own URL when it
+                needs no password (a password must never appear on a command line).
+            throughput: a ``ThroughputTracker``; a new one by default.
+        """
+        from thesis_console.core.reader import ThroughputTracker
+
+        if session is not self.session:
+            self.detach()
         self.session = session
+        if worker_url is None and not getattr(session, "password_given", True):
+            worker_url = getattr(session, "url", None)
         self._worker_url = worker_url
-        self._throughput = throughput
+        self._throughput = throughput if throughput is not None else ThroughputTracker()
+        self.profile = getattr(session, "profile", getattr(self, "profile", None))
         state = getattr(session, "state", None)
         if state is not None:
             self.on_state(state)
@@ -134,17 +171,40 @@ class ConsoleController(QObject):
                 except Exception as exc:
                     log.debug("closing session failed: %s", exc)
 
+    async def close(self) -> None:
+        """Stop refreshing and close the session, waiting for it (at shutdown)."""
+        session = self.session
+        self._timer.stop()
+        if self._refresh_task is not None and not self._refresh_task.done():
+            self._refresh_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._refresh_task
+        self._refresh_task = None
+        self.session = None
+        self.snapshot = None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await resolve(session.close())
+
     def on_state(self, state: ConnectionState) -> None:
         """The session's ``on_state`` callback: remember and announce the connection state."""
+        previous = self.connection_state
         self.connection_state = state
         self.read_only = bool(state.read_only)
         self.url = state.server
         self.connectionChanged.emit(state)
+        if state.phase == ConnectionPhase.CONNECTED and (previous is None or previous.phase != ConnectionPhase.CONNECTED):
+            if self._throughput is not None and previous is not None and previous.phase == ConnectionPhase.RECONNECTING:
+                self._throughput.reset()  # the gap would read as a burst
+            self.request_refresh()
 
     def request_refresh(self) -> None:
         """Start one refresh unless one is already running (refreshes never pile up)."""
         if self.session is None:
             return
+        state = self.connection_state
+        if state is not None and state.phase not in (ConnectionPhase.CONNECTED, ConnectionPhase.CONNECTING):
+            return  # the session's watchdog reconnects; a refresh would only fail
         if self._refresh_task is not None and not self._refresh_task.done():
             return
         try:
@@ -170,19 +230,20 @@ class ConsoleController(QObject):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            # The session notices lost connections and reports them through on_state; this is for the rest.
+            # The session's watchdog notices lost connections and reports them through on_state; a
+            # failure while it still says "connected" is worth a line in the status area.
             log.debug("refresh failed: %s", exc)
+            if self.is_connected():
+                self.errorRaised.emit(f"refresh failed: {exc}")
             return
         if session is not self.session:
             return
         self.snapshot = snapshot
         self.snapshotChanged.emit(snapshot)
         if self._throughput is not None:
-            try:
-                completed, failed = self._throughput.update(snapshot)
-                self.throughputChanged.emit(float(completed), float(failed))
-            except Exception as exc:
-                log.debug("throughput update failed: %s", exc)
+            rates = self._throughput.update(snapshot)
+            if rates is not None:
+                self.throughputChanged.emit(float(rates[0]), float(rates[1]))
 
     async def _act(self, name: str, call: Any) -> None:
         session = self.session

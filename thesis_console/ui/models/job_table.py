@@ -277,11 +277,15 @@ class JobTableModel(JobRowsModel):
         loadingChanged(bool): a page load or refresh started or finished.
         loadFailed(str): a page could not be read (the message is for the status area).
         totalChanged(int): the state's job count changed.
+        refreshAboutToApply(), refreshApplied(): around the in-place update of a refresh, so a view
+            can keep the row at the top of its viewport where it was.
     """
 
     loadingChanged = Signal(bool)
     loadFailed = Signal(str)
     totalChanged = Signal(int)
+    refreshAboutToApply = Signal()
+    refreshApplied = Signal()
 
     def __init__(self, loader: PageLoader | None = None, page_size: int = PAGE_SIZE, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -397,7 +401,9 @@ class JobTableModel(JobRowsModel):
                     offset += len(page.rows)
                 head = min(len(self._rows), want)
                 self.set_total(total)
+                self.refreshAboutToApply.emit()
                 self.replace_rows(rows, head=head)
+                self.refreshApplied.emit()
                 if not self._refresh_again:
                     break
         except asyncio.CancelledError:

@@ -1,0 +1,798 @@
+"""The main window: queues on the left, the selected queue's views in tabs, actions, status area.
+
+Everything reads through the controller and the core. Actions run as asyncio tasks; while one runs
+the window stays responsive and the action's buttons are disabled. Dialogs that need an answer are
+opened with ``open()`` and awaited (:func:`ask`), never with a nested ``exec()`` loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import qasync
+from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QPoint, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDockWidget,
+    QFrame,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QSystemTrayIcon,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from thesis_console.core import contract
+from thesis_console.core.profiles import ConnectionProfile, ProfileStore, embedded_profile
+from thesis_console.core.types import (
+    ActionResult,
+    ConnectionPhase,
+    ConnectionState,
+    JobRow,
+    JobState,
+    Snapshot,
+)
+from thesis_console.ui import resources, theme
+from thesis_console.ui.controller import ConsoleController, resolve
+from thesis_console.ui.models import roles
+from thesis_console.ui.models.queue_delegate import QueueItemDelegate
+from thesis_console.ui.models.queue_list import QueueListModel
+from thesis_console.ui.settings import NOTIFY_MIN_GAP_S, ConsoleSettings
+from thesis_console.ui.widgets.job_detail import JobDetailPanel
+from thesis_console.ui.widgets.jobs_view import JobsView
+from thesis_console.ui.widgets.status_area import StatusArea
+
+log = logging.getLogger("thesis_console.ui.window")
+
+RETRYABLE = {JobState.FAILED, JobState.CANCELED}
+CANCELABLE = {JobState.WAITING, JobState.SCHEDULED, JobState.DEFERRED}
+STOPPABLE = {JobState.ACTIVE}
+DELETABLE = set(JobState) - {JobState.ACTIVE}
+EMPTYABLE = set(JobState) - {JobState.ACTIVE}
+
+VIEW_OVERVIEW, VIEW_JOBS, VIEW_WORKERS = 0, 1, 2
+
+
+async def ask(dialog: QDialog) -> int:
+    """Open ``dialog`` window-modally and wait for its result without a nested event loop."""
+    loop = asyncio.get_event_loop()
+    done: asyncio.Future[int] = loop.create_future()
+
+    def finished(result: int) -> None:
+        if not done.done():
+            done.set_result(result)
+
+    dialog.finished.connect(finished)
+    dialog.open()
+    return await done
+
+
+def _optional_widget(module: str, name: str, controller: ConsoleController, what: str) -> QWidget:
+    """G2's views, or a label saying why one is missing (so one broken view never breaks the window)."""
+    try:
+        mod = __import__(module, fromlist=[name])
+        return getattr(mod, name)(controller)
+    except Exception as exc:  # an import or construction failure in another view
+        log.exception("%s unavailable", what)
+        label = QLabel(f"The {what} could not be loaded: {exc}")
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setWordWrap(True)
+        return label
+
+
+class MainWindow(QMainWindow):
+    """The console window.
+
+    Args:
+        controller: the console controller (a new one by default).
+        settings: where settings live (QSettings of the application by default).
+        store: the connection profiles (the user's profiles file by default).
+    """
+
+    actionFinished = Signal(object)  # ActionResult or an error text, after each action (tests wait on it)
+
+    def __init__(
+        self,
+        controller: ConsoleController | None = None,
+        settings: ConsoleSettings | None = None,
+        store: ProfileStore | None = None,
+        theme_manager: theme.ThemeManager | None = None,
+    ) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.controller = controller or ConsoleController(self)
+        self.settings = settings or ConsoleSettings()
+        self.store = store or ProfileStore()
+        self.theme_manager = theme_manager
+        self.profile: ConnectionProfile | None = None
+        self._busy = False
+        self._last_failed: dict[str, int] = {}
+        self._last_notice_at = 0.0
+        self._close_confirmed = False
+        self._connect_task: asyncio.Task[Any] | None = None
+        self.active_dialog: QDialog | None = None
+        self.first_counts_at: float | None = None
+
+        self.setWindowTitle("Thesis Queue Console")
+        self.setWindowIcon(resources.app_icon())
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
+        self.controller.set_refresh_interval_s(self.settings.refresh_interval_s)
+        self.controller.current_queue = self.settings.last_queue or contract.queue_name()
+
+        self._build_views()
+        self._build_actions()
+        self._build_toolbar()
+        self._build_status()
+        self._build_tray()
+
+        c = self.controller
+        c.snapshotChanged.connect(self._on_snapshot)
+        c.connectionChanged.connect(self._on_connection)
+        c.errorRaised.connect(lambda text: self.status_area.show_message(text, "error"))
+        c.queueSelected.connect(self._on_queue_selected)
+        self.jobs_view.selectionChanged.connect(self.update_actions)
+        self.jobs_view.tabs.currentChanged.connect(lambda _i: self.update_actions())
+        self.jobs_view.currentJobChanged.connect(self.detail.show_row)
+        self.jobs_view.contextMenuWanted.connect(self._show_context_menu)
+        self.jobs_view.message.connect(self.status_area.show_message)
+        self.detail.message.connect(self.status_area.show_message)
+        if self.theme_manager is not None:
+            self.theme_manager.changed.connect(self.apply_palette)
+
+        self.resize(1280, 820)
+        self.settings.restore_window(self)
+        state = self.settings.splitter_state("jobs")
+        if state is not None:
+            self.jobs_splitter.restoreState(state)
+        self.update_actions()
+
+    # ================================================================= building
+    def _build_views(self) -> None:
+        self.queue_model = QueueListModel(self)
+        self.queue_list = QListView()
+        self.queue_list.setObjectName("queueList")
+        self.queue_list.setModel(self.queue_model)
+        self.queue_list.setItemDelegate(QueueItemDelegate(self.queue_list))
+        self.queue_list.setMinimumWidth(180)
+        self.queue_list.selectionModel().currentChanged.connect(self._on_queue_clicked)
+        self.queue_model.update([], keep=self.controller.current_queue)
+
+        queues_pane = QWidget()
+        queues_layout = QVBoxLayout(queues_pane)
+        queues_layout.setContentsMargins(0, 0, 0, 0)
+        queues_layout.setSpacing(0)
+        heading = QLabel("  Queues")
+        heading.setProperty("role", "heading")
+        heading.setMinimumHeight(28)
+        queues_layout.addWidget(heading)
+        queues_layout.addWidget(self.queue_list, 1)
+
+        self.overview = _optional_widget("thesis_console.ui.widgets.overview", "OverviewView", self.controller, "overview")
+        self.jobs_view = JobsView(self.controller)
+        self.detail = JobDetailPanel(self.controller)
+        self.jobs_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.jobs_splitter.setObjectName("jobsSplitter")
+        self.jobs_splitter.addWidget(self.jobs_view)
+        self.jobs_splitter.addWidget(self.detail)
+        self.jobs_splitter.setStretchFactor(0, 3)
+        self.jobs_splitter.setStretchFactor(1, 1)
+        self.jobs_splitter.setSizes([820, 340])
+        self.workers_view = _optional_widget("thesis_console.ui.widgets.workers_view", "WorkersView", self.controller, "workers view")
+
+        self.views = QTabWidget()
+        self.views.setObjectName("views")
+        self.views.setDocumentMode(True)
+        self.views.addTab(self.overview, theme.themed_icon("overview"), "Overview")
+        self.views.addTab(self.jobs_splitter, theme.themed_icon("jobs"), "Jobs")
+        self.views.addTab(self.workers_view, theme.themed_icon("workers"), "Workers")
+        self.views.currentChanged.connect(lambda _i: self.update_actions())
+
+        # The banner offered on an empty local Redis.
+        self.banner = QFrame()
+        self.banner.setObjectName("banner")
+        banner_layout = QHBoxLayout(self.banner)
+        banner_layout.setContentsMargins(10, 6, 10, 6)
+        self.banner_label = QLabel(
+            "This Redis has no jobs yet. Start the demo to queue a few sample theses and run two local workers."
+        )
+        self.banner_label.setWordWrap(True)
+        self.demo_button = QPushButton("Start demo")
+        self.demo_button.setObjectName("demoButton")
+        self.demo_button.setProperty("role", "primary")
+        self.demo_button.clicked.connect(self.start_demo)
+        banner_layout.addWidget(self.banner_label, 1)
+        banner_layout.addWidget(self.demo_button)
+        self.banner.hide()
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.setSpacing(0)
+        right_layout.addWidget(self.banner)
+        right_layout.addWidget(self.views, 1)
+
+        self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.main_splitter.setObjectName("mainSplitter")
+        self.main_splitter.addWidget(queues_pane)
+        self.main_splitter.addWidget(right)
+        self.main_splitter.setStretchFactor(1, 1)
+        self.main_splitter.setSizes([210, 1070])
+        self.setCentralWidget(self.main_splitter)
+
+        self.local_workers = _optional_widget(
+            "thesis_console.ui.widgets.local_workers", "LocalWorkersPanel", self.controller, "local workers panel"
+        )
+        self.local_dock = QDockWidget("Local workers", self)
+        self.local_dock.setObjectName("localWorkersDock")
+        self.local_dock.setWidget(self.local_workers)
+        self.local_dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.local_dock)
+
+    def _action(
+        self,
+        name: str,
+        text: str,
+        icon: str | None,
+        slot: Callable[..., Any],
+        shortcut: QKeySequence | str | None = None,
+        tip: str = "",
+    ) -> QAction:
+        action = QAction(text, self)
+        action.setObjectName(name)
+        if icon:
+            action.setIcon(theme.themed_icon(icon))
+            action.setProperty("iconName", icon)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setProperty("baseTip", tip or text)
+        action.setToolTip(tip or text)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        a = self._action
+        self.act_connect = a("connect", "Connections…", "connect", self.open_connections, "Ctrl+L", "Connection profiles: add, edit, test, connect")
+        self.act_refresh = a("refresh", "Refresh", "refresh", self.refresh_now, QKeySequence.StandardKey.Refresh, "Read everything again now")
+        self.act_refresh.setShortcuts([QKeySequence("F5"), QKeySequence(QKeySequence.StandardKey.Refresh)])
+        self.act_enqueue = a("enqueue", "Enqueue thesis…", "enqueue", self.open_enqueue, "Ctrl+N", "Queue a new thesis job")
+        self.act_retry = a("retry", "Retry", "retry", self.retry_selected, "Ctrl+R", "Retry the selected failed or canceled jobs")
+        self.act_cancel = a("cancel", "Cancel", "cancel", self.cancel_selected, None, "Cancel the selected waiting, scheduled or deferred jobs")
+        self.act_stop = a("stop", "Stop", "stop", self.stop_selected, None, "Stop the selected running jobs")
+        self.act_delete = a("delete", "Delete", "delete", self.delete_selected, None, "Delete the selected jobs")
+        self.act_remove_key = a("removeKey", "Cancel or delete", None, self.delete_key, QKeySequence.StandardKey.Delete, "Cancel waiting jobs, delete finished ones (after a confirmation)")
+        self.act_remove_key.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.removeAction(self.act_remove_key)
+        self.jobs_view.addAction(self.act_remove_key)
+        self.act_retry_all = a("retryAll", "Retry all failed…", "retry-all", self.retry_all_failed, None, "Retry every failed job of this queue")
+        self.act_empty = a("empty", "Empty…", "empty", self.empty_state, None, "Delete every job in the visible state of this queue")
+        self.act_copy_ids = a("copyIds", "Copy ids", "copy", self.copy_ids, QKeySequence.StandardKey.Copy, "Copy the selected job ids")
+        self.act_copy_ids.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.removeAction(self.act_copy_ids)
+        self.jobs_view.addAction(self.act_copy_ids)
+        self.act_search = a("search", "Search", "search", self.focus_search, QKeySequence.StandardKey.Find, "Search the jobs of this queue")
+        self.act_demo = a("demo", "Demo", "demo", self.start_demo, None, "Queue sample theses and start local workers")
+        self.act_settings = a("settings", "Settings…", "settings", self.open_settings, "Ctrl+,", "Refresh interval, theme, notifications")
+        self.act_quit = a("quit", "Quit", None, self.close, QKeySequence.StandardKey.Quit, "Close the console")
+        for i, name in enumerate(("Overview", "Jobs", "Workers")):
+            a(f"view{i}", name, None, lambda _=False, i=i: self.views.setCurrentIndex(i), f"Ctrl+{i + 1}", f"Show {name}")
+        self.mutating = [
+            self.act_enqueue, self.act_retry, self.act_cancel, self.act_stop, self.act_delete,
+            self.act_retry_all, self.act_empty, self.act_remove_key,
+        ]  # fmt: skip
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Main")
+        bar.setObjectName("mainToolbar")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        bar.setMovable(False)
+        for action in (self.act_connect, self.act_refresh, None, self.act_enqueue, self.act_retry, self.act_cancel,
+                       self.act_stop, self.act_delete, None, self.act_retry_all, self.act_empty, None):  # fmt: skip
+            if action is None:
+                bar.addSeparator()
+            else:
+                bar.addAction(action)
+        spacer = QWidget()
+        spacer.setSizePolicy(spacer.sizePolicy().horizontalPolicy().Expanding, spacer.sizePolicy().verticalPolicy())
+        bar.addWidget(spacer)
+        bar.addAction(self.act_demo)
+        bar.addAction(self.act_settings)
+        self.toolbar = bar
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+
+    def _build_status(self) -> None:
+        self.status_area = StatusArea()
+        self.statusBar().addWidget(self.status_area, 1)
+        self.statusBar().setSizeGripEnabled(True)
+
+    def _build_tray(self) -> None:
+        self.tray: QSystemTrayIcon | None = None
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray = QSystemTrayIcon(resources.app_icon(), self)
+            self.tray.setToolTip("Thesis Queue Console")
+
+    def apply_palette(self, palette: theme.Palette) -> None:
+        for action in self.findChildren(QAction):
+            name = action.property("iconName")
+            if name:
+                action.setIcon(theme.themed_icon(str(name)))
+        for i, name in enumerate(("overview", "jobs", "workers")):
+            self.views.setTabIcon(i, theme.themed_icon(name))
+        self.jobs_view.apply_palette(palette)
+
+    # ================================================================= connection
+    def connect_initial(self, url: str | None = None) -> asyncio.Task[Any]:
+        """Connect at start: ``url`` (``--url`` / ``REDIS_URL``) when given, else the last profile, else the embedded Redis."""
+        from thesis_console.core.profiles import ad_hoc_profile
+
+        profile: ConnectionProfile
+        if url:
+            profile = ad_hoc_profile(url)
+        else:
+            profile = embedded_profile()
+            wanted = self.settings.last_profile
+            if wanted:
+                try:
+                    profile = self.store.get(wanted)
+                except Exception as exc:
+                    self.status_area.show_message(f"profile {wanted!r} unavailable ({exc}); using the embedded Redis", "warning")
+        return self.connect_profile(profile)
+
+    def connect_profile(self, profile: ConnectionProfile, password: str | None = None) -> asyncio.Task[Any]:
+        """Start connecting to ``profile`` (returns the task; the status area follows it)."""
+        if self._connect_task is not None and not self._connect_task.done():
+            self._connect_task.cancel()
+        self._connect_task = asyncio.get_event_loop().create_task(self._connect(profile, password))
+        return self._connect_task
+
+    async def _connect(self, profile: ConnectionProfile, password: str | None) -> bool:
+        self.profile = profile
+        self.jobs_view.reset()
+        self.detail.show_row(None)
+        self._last_failed = {}
+        self.first_counts_at = None
+
+        async def password_source(p: ConnectionProfile) -> str | None:
+            if password:
+                return password
+            return await self._ask_password(p)
+
+        ok = await self.controller.connect(profile, password_source)
+        if ok and profile.name != "command line":
+            self.settings.last_profile = profile.name
+        self.update_actions()
+        return ok
+
+    async def _ask_password(self, profile: ConnectionProfile) -> str | None:
+        from thesis_console.core import credentials
+
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle(f"Password for {profile.name}")
+        note = "" if credentials.keyring_available() else f"\n({credentials.NO_KEYRING_MESSAGE})"
+        dialog.setLabelText(f"Redis at {profile.display_url} needs a password.{note}")
+        dialog.setTextEchoMode(QLineEdit.EchoMode.Password)
+        self.active_dialog = dialog
+        result = await ask(dialog)
+        self.active_dialog = None
+        return dialog.textValue() if result == QDialog.DialogCode.Accepted and dialog.textValue() else None
+
+    @qasync.asyncSlot()
+    async def open_connections(self) -> None:
+        from thesis_console.ui.widgets.dialogs.connection import ConnectionDialog
+
+        dialog = ConnectionDialog(self.store, current=self.profile.name if self.profile else None, parent=self)
+        self.active_dialog = dialog
+        result = await ask(dialog)
+        self.active_dialog = None
+        if result == QDialog.DialogCode.Accepted and dialog.chosen is not None:
+            self.connect_profile(dialog.chosen, dialog.password)
+
+    def _on_connection(self, state: ConnectionState) -> None:
+        self.status_area.set_state(state)
+        if state.phase in (ConnectionPhase.RECONNECTING, ConnectionPhase.FAILED):
+            self._notify("Connection lost" if state.phase == ConnectionPhase.RECONNECTING else "Cannot connect",
+                         f"{state.profile}: {state.reason}")  # fmt: skip
+        self.update_actions()
+
+    # ================================================================= snapshots
+    def _on_snapshot(self, snapshot: Snapshot) -> None:
+        if self.first_counts_at is None:
+            self.first_counts_at = time.monotonic()
+        queues = [q for q in snapshot.queues]
+        self.queue_model.update(queues, keep=self.controller.current_queue)
+        self._ensure_queue_selected()
+        self._notice_failures(snapshot)
+        empty = not snapshot.workers and all(q.total == 0 for q in snapshot.queues)
+        local = self.profile is not None and self.profile.embedded
+        self.banner.setVisible(empty and local and not self.controller.read_only)
+        self.update_actions()
+
+    def _ensure_queue_selected(self) -> None:
+        row = self.queue_model.row_of(self.controller.current_queue)
+        if row >= 0 and self.queue_list.currentIndex().row() != row:
+            self.queue_list.selectionModel().setCurrentIndex(
+                self.queue_model.index(row, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect
+            )
+
+    def _on_queue_clicked(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        name = current.data(roles.ID_ROLE) if current.isValid() else None
+        if name:
+            self.controller.select_queue(str(name))
+
+    def _on_queue_selected(self, name: str) -> None:
+        self.settings.last_queue = name
+        self.detail.show_row(None)
+        self._ensure_queue_selected()
+        self.update_actions()
+
+    def _notice_failures(self, snapshot: Snapshot) -> None:
+        """Say when jobs failed since the previous snapshot (the first snapshot only sets the baseline)."""
+        grown: list[str] = []
+        for q in snapshot.queues:
+            before = self._last_failed.get(q.name)
+            if before is not None and q.failed > before:
+                n = q.failed - before
+                grown.append(f"{n} new failed job{'s' if n > 1 else ''} in {q.name}")
+            self._last_failed[q.name] = q.failed
+        if grown:
+            text = "; ".join(grown)
+            self.status_area.show_message(text, "warning")
+            self._notify("Jobs failed", text)
+
+    def _notify(self, title: str, text: str) -> None:
+        """A desktop notification when enabled and available, at most one per few seconds."""
+        if not self.settings.notifications or self.tray is None:
+            return
+        now = time.monotonic()
+        if now - self._last_notice_at < NOTIFY_MIN_GAP_S:
+            return
+        self._last_notice_at = now
+        if not self.tray.isVisible():
+            self.tray.show()
+        self.tray.showMessage(title, text, QSystemTrayIcon.MessageIcon.Warning, 5000)
+
+    # ================================================================= actions: state
+    def selected_rows(self) -> list[JobRow]:
+        return self.jobs_view.selected_rows() if self.views.currentIndex() == VIEW_JOBS else []
+
+    def update_actions(self) -> None:
+        """Enable what makes sense for the selection; say in the tooltip why an action is disabled."""
+        connected = self.controller.is_connected()
+        read_only = self.controller.read_only
+        rows = self.selected_rows()
+        states = {r.state for r in rows}
+        queue = self.controller.current_queue
+        counts = self.controller.snapshot.queue(queue) if self.controller.snapshot else None
+        tab_state = self.jobs_view.current_state()
+
+        def set_state(action: QAction, usable: bool, why: str) -> None:
+            base = str(action.property("baseTip"))
+            shortcut = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            if not connected:
+                action.setEnabled(False)
+                action.setToolTip(f"{base} — not connected")
+            elif read_only and action in self.mutating:
+                action.setEnabled(False)
+                action.setToolTip(f"{base} — disabled: this connection profile is read-only")
+            elif self._busy and action in self.mutating:
+                action.setEnabled(False)
+                action.setToolTip(f"{base} — another action is running")
+            else:
+                action.setEnabled(usable)
+                action.setToolTip(base + (f" ({shortcut})" if shortcut and usable else "") + ("" if usable else f" — {why}"))
+
+        set_state(self.act_enqueue, True, "")
+        set_state(self.act_retry, bool(states & RETRYABLE), "select failed or canceled jobs")
+        set_state(self.act_cancel, bool(states & CANCELABLE), "select waiting, scheduled or deferred jobs")
+        set_state(self.act_stop, bool(states & STOPPABLE), "select running (active) jobs")
+        set_state(self.act_delete, bool(states & DELETABLE), "select jobs that are not running")
+        set_state(self.act_remove_key, bool(states & DELETABLE), "select jobs that are not running")
+        set_state(self.act_retry_all, bool(counts and counts.failed), f"no failed jobs in {queue}")
+        set_state(
+            self.act_empty,
+            tab_state in EMPTYABLE and bool(counts and counts.count(tab_state)) and self.views.currentIndex() == VIEW_JOBS,
+            "show a non-empty state other than Active in the Jobs view",
+        )
+        set_state(self.act_copy_ids, bool(rows), "select jobs")
+        set_state(self.act_demo, True, "")
+        for action in (self.act_refresh, self.act_search):
+            action.setEnabled(connected)
+        if read_only:
+            self.act_demo.setEnabled(False)
+            self.act_demo.setToolTip("Demo — disabled: this connection profile is read-only")
+        self.demo_button.setEnabled(self.act_demo.isEnabled())
+
+    # ================================================================= actions: doing
+    async def _run_action(self, name: str, call: Callable[[Any], Awaitable[Any]]) -> Any:
+        """Run one core action with the mutating actions disabled; report the outcome in the status area."""
+        session = self.controller.session
+        if session is None:
+            self.status_area.show_message(f"{name}: not connected", "error")
+            return None
+        self._busy = True
+        self.update_actions()
+        try:
+            result = await resolve(call(session.actions))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.status_area.show_message(f"{name}: {exc}", "error")
+            self.actionFinished.emit(str(exc))
+            return None
+        finally:
+            self._busy = False
+            self.update_actions()
+        if isinstance(result, ActionResult):
+            self._report(result)
+        self.actionFinished.emit(result)
+        self.refresh_now()
+        return result
+
+    def _report(self, result: ActionResult) -> None:
+        text = result.summary
+        if result.skipped:
+            first_id, why = next(iter(result.skipped.items()))
+            text += f" ({first_id}: {why})"
+        self.status_area.show_message(text, "warning" if result.skipped and not result.done else "info")
+
+    def _ids(self, rows: Sequence[JobRow], states: set[JobState]) -> list[str]:
+        return [r.id for r in rows if r.state in states]
+
+    @qasync.asyncSlot()
+    async def retry_selected(self) -> None:
+        ids = self._ids(self.selected_rows(), RETRYABLE)
+        if ids and self.act_retry.isEnabled():
+            await self._run_action("retry", lambda actions: actions.retry(ids))
+
+    @qasync.asyncSlot()
+    async def cancel_selected(self) -> None:
+        ids = self._ids(self.selected_rows(), CANCELABLE)
+        if ids and self.act_cancel.isEnabled():
+            await self._run_action("cancel", lambda actions: actions.cancel(ids))
+
+    @qasync.asyncSlot()
+    async def stop_selected(self) -> None:
+        ids = self._ids(self.selected_rows(), STOPPABLE)
+        if not ids or not self.act_stop.isEnabled():
+            return
+        if await self.confirm(
+            "Stop running jobs", f"Stop {len(ids)} running job{'s' if len(ids) > 1 else ''}? The work done so far is lost; "
+            "a stopped job counts as failed and can be retried.", "Stop"
+        ):  # fmt: skip
+            await self._run_action("stop", lambda actions: actions.stop(ids))
+
+    @qasync.asyncSlot()
+    async def delete_selected(self) -> None:
+        ids = self._ids(self.selected_rows(), DELETABLE)
+        if not ids or not self.act_delete.isEnabled():
+            return
+        if await self.confirm(
+            "Delete jobs", f"Delete {len(ids)} job{'s' if len(ids) > 1 else ''} with their results? This cannot be undone.", "Delete"
+        ):
+            await self._run_action("delete", lambda actions: actions.delete(ids))
+
+    @qasync.asyncSlot()
+    async def delete_key(self) -> None:
+        """The Delete key: cancel waiting/scheduled/deferred jobs, delete finished ones, after a confirmation."""
+        rows = self.selected_rows()
+        if not rows or not self.act_remove_key.isEnabled():
+            return
+        cancel_ids = self._ids(rows, CANCELABLE)
+        delete_ids = self._ids(rows, {JobState.COMPLETED, JobState.FAILED, JobState.CANCELED})
+        if cancel_ids and not delete_ids:
+            if await self.confirm("Cancel jobs", f"Cancel {len(cancel_ids)} job{'s' if len(cancel_ids) > 1 else ''}? "
+                                  "Canceled jobs can be retried later.", "Cancel jobs"):  # fmt: skip
+                await self._run_action("cancel", lambda actions: actions.cancel(cancel_ids))
+        elif delete_ids:
+            if await self.confirm("Delete jobs", f"Delete {len(delete_ids)} job{'s' if len(delete_ids) > 1 else ''} with their "
+                                  "results? This cannot be undone.", "Delete"):  # fmt: skip
+                await self._run_action("delete", lambda actions: actions.delete(delete_ids))
+        else:
+            self.status_area.show_message("running jobs are stopped, not deleted: use Stop", "warning")
+
+    async def confirm(self, title: str, text: str, verb: str) -> bool:
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, self)
+        box.setObjectName("confirmDialog")
+        yes = box.addButton(verb, QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(yes)
+        self.active_dialog = box
+        await ask(box)
+        self.active_dialog = None
+        return box.clickedButton() is yes
+
+    @qasync.asyncSlot()
+    async def open_enqueue(self) -> None:
+        from thesis_console.ui.widgets.dialogs.enqueue import EnqueueDialog
+
+        if not self.act_enqueue.isEnabled():
+            return
+        dialog = EnqueueDialog(self.controller, self)
+        self.active_dialog = dialog
+        result = await ask(dialog)
+        self.active_dialog = None
+        if result == QDialog.DialogCode.Accepted and dialog.job_id:
+            self.status_area.show_message(f"queued {dialog.job_id} in {dialog.queue_name()}")
+            if dialog.queue_name() != self.controller.current_queue:
+                self.controller.select_queue(dialog.queue_name())
+            self.refresh_now()
+
+    @qasync.asyncSlot()
+    async def retry_all_failed(self) -> None:
+        from thesis_console.ui.widgets.dialogs.retry_all import RetryAllDialog
+
+        if not self.act_retry_all.isEnabled():
+            return
+        dialog = RetryAllDialog(self.controller, self.controller.current_queue, self)
+        self.active_dialog = dialog
+        self._busy = True
+        self.update_actions()
+        dialog.open()
+        dialog.start()
+        try:
+            if dialog.task is not None:
+                await asyncio.shield(dialog.task)
+        finally:
+            self._busy = False
+            self.update_actions()
+        self.status_area.show_message(dialog.summary(), "error" if dialog.error else "info")
+        self.actionFinished.emit(dialog.result_value or dialog.error)
+        self.refresh_now()
+
+    @qasync.asyncSlot()
+    async def empty_state(self) -> None:
+        from thesis_console.ui.widgets.dialogs.confirm_empty import ConfirmEmptyDialog
+
+        if not self.act_empty.isEnabled():
+            return
+        queue = self.controller.current_queue
+        state = self.jobs_view.current_state()
+        count = self.controller.snapshot.queue(queue).count(state) if self.controller.snapshot else 0
+        dialog = ConfirmEmptyDialog(queue, state, count, self)
+        self.active_dialog = dialog
+        result = await ask(dialog)
+        self.active_dialog = None
+        if result == QDialog.DialogCode.Accepted:
+            await self._run_action("empty", lambda actions: actions.empty(queue, state))
+
+    def copy_ids(self) -> None:
+        rows = self.selected_rows()
+        if rows:
+            clipboard = QGuiApplication.clipboard()
+            if clipboard is not None:
+                clipboard.setText("\n".join(r.id for r in rows))
+            self.status_area.show_message(f"copied {len(rows)} id{'s' if len(rows) > 1 else ''}")
+
+    def refresh_now(self) -> None:
+        self.controller.request_refresh()
+        self.jobs_view.refresh()
+        self.detail.reload()
+
+    def focus_search(self) -> None:
+        self.views.setCurrentIndex(VIEW_JOBS)
+        self.jobs_view.focus_filter()
+
+    def open_settings(self) -> None:
+        from thesis_console.ui.widgets.dialogs.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.settings, self.tray is not None, self)
+        self.active_dialog = dialog
+
+        def applied(result: int) -> None:
+            self.active_dialog = None
+            if result == QDialog.DialogCode.Accepted:
+                self.controller.set_refresh_interval_s(self.settings.refresh_interval_s)
+                if self.theme_manager is not None:
+                    self.theme_manager.set_choice(self.settings.theme)
+
+        dialog.finished.connect(applied)
+        dialog.open()
+
+    def _show_context_menu(self, pos: QPoint) -> None:
+        menu = QMenu(self)
+        menu.setObjectName("jobContextMenu")
+        for action in (self.act_retry, self.act_cancel, self.act_stop, self.act_delete, None, self.act_copy_ids, None,
+                       self.act_refresh):  # fmt: skip
+            if action is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(action)
+        self.context_menu = menu
+        menu.popup(pos)
+
+    # ================================================================= demo
+    @qasync.asyncSlot()
+    async def start_demo(self) -> None:
+        from thesis_console.ui.demo import run_demo
+
+        if not self.act_demo.isEnabled():
+            return
+        self.demo_button.setEnabled(False)
+        try:
+            text = await run_demo(self)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.status_area.show_message(f"demo: {exc}", "error")
+            return
+        finally:
+            self.demo_button.setEnabled(True)
+        self.banner.hide()
+        self.status_area.show_message(text)
+        self.refresh_now()
+
+    # ================================================================= closing
+    def splitter_states(self) -> dict[str, QByteArray]:
+        return {"jobs": self.jobs_splitter.saveState(), "main": self.main_splitter.saveState()}
+
+    def local_workers_running(self) -> bool:
+        is_running = getattr(self.local_workers, "is_running", None)
+        return bool(is_running()) if callable(is_running) else False
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt name)
+        if not self._close_confirmed and self.local_workers_running():
+            event.ignore()
+            asyncio.get_event_loop().create_task(self._confirm_close())
+            return
+        self.settings.save_window(self, self.splitter_states())
+        if self.tray is not None:
+            self.tray.hide()
+        super().closeEvent(event)
+
+    async def _confirm_close(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Question, "Local workers are running",
+                          "Local workers started from this window are still running. Stop them, or leave them "
+                          "running in the background (they keep working on the queue)?",
+                          QMessageBox.StandardButton.NoButton, self)  # fmt: skip
+        box.setObjectName("closeDialog")
+        stop = box.addButton("Stop workers", QMessageBox.ButtonRole.DestructiveRole)
+        leave = box.addButton("Leave running", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(stop)
+        self.active_dialog = box
+        await ask(box)
+        self.active_dialog = None
+        clicked = box.clickedButton()
+        panel: Any = self.local_workers
+        if clicked is stop:
+            self.status_area.show_message("stopping local workers…")
+            panel.stop()
+            deadline = time.monotonic() + 30
+            while panel.is_running() and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+        elif clicked is leave:
+            panel.detach()
+        else:
+            return
+        self._close_confirmed = True
+        self.close()
+
+    async def shutdown(self) -> None:
+        """Close the session (after the window closed)."""
+        await self.controller.close()
+
+
+def app_instance() -> QApplication:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    return app

@@ -1,0 +1,48 @@
+"""Paints a queue in the side list on two lines: its name, and its counts in a quieter colour."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
+from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPalette
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from thesis_console.ui.models import roles
+
+PADDING = 8
+
+
+class QueueItemDelegate(QStyledItemDelegate):
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        metrics = QFontMetrics(option.font)  # type: ignore[attr-defined]
+        return QSize(160, metrics.height() * 2 + PADDING * 2 + 2)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        name = opt.text  # type: ignore[attr-defined]
+        opt.text = ""  # type: ignore[attr-defined]
+        widget = opt.widget  # type: ignore[attr-defined]
+        style = widget.style() if widget is not None else None
+        if style is not None:
+            style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
+        rect: QRect = opt.rect.adjusted(PADDING + 4, PADDING, -PADDING, -PADDING)  # type: ignore[attr-defined]
+        palette: QPalette = opt.palette  # type: ignore[attr-defined]
+        bold = QFont(opt.font)  # type: ignore[attr-defined]
+        bold.setBold(True)
+        metrics = QFontMetrics(bold)
+        painter.save()
+        painter.setFont(bold)
+        painter.setPen(palette.color(QPalette.ColorRole.Text))
+        top = QRect(rect.left(), rect.top(), rect.width(), metrics.height())
+        painter.drawText(top, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), metrics.elidedText(name, Qt.TextElideMode.ElideRight, rect.width()))
+        small = QFont(opt.font)  # type: ignore[attr-defined]
+        painter.setFont(small)
+        painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+        summary = str(index.data(roles.COUNT_ROLE) or "")
+        bottom = QRect(rect.left(), top.bottom() + 2, rect.width(), QFontMetrics(small).height())
+        painter.drawText(
+            bottom,
+            int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+            QFontMetrics(small).elidedText(summary, Qt.TextElideMode.ElideRight, rect.width()),
+        )
+        painter.restore()

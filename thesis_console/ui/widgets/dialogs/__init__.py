@@ -1,0 +1,1 @@
+"""Dialogs of the main window: enqueue, connection profiles, confirm empty, retry-all progress, settings."""

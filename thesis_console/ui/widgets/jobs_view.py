@@ -1,0 +1,462 @@
+"""The Jobs view: one lazily paged table per state in tabs (with counts), and a streaming search.
+
+Everything is read through ``controller.session.reader``; the tables page as the user scrolls and
+update in place on each refresh. The actions (retry, cancel, ...) live in the main window, which
+asks this view for the selected rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QItemSelectionModel, QPoint, Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QStackedWidget,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from thesis_console.core.types import STATE_ORDER, JobPage, JobRow, JobState, Snapshot
+from thesis_console.ui import theme
+from thesis_console.ui.controller import ConsoleController, resolve
+from thesis_console.ui.models.formatting import fmt_count
+from thesis_console.ui.models.job_table import (
+    COLUMN_KEYS,
+    PROGRESS_COLUMN,
+    JobRowsModel,
+    JobTableModel,
+    SearchResultsModel,
+)
+from thesis_console.ui.models.progress_delegate import ProgressDelegate
+
+log = logging.getLogger("thesis_console.ui.jobs")
+
+SEARCH_DELAY_MS = 300
+"""Typing pauses this long before a search starts (each key press restarts the wait)."""
+
+COLUMN_WIDTHS = {
+    "id": 150, "description": 260, "state": 80, "progress": 90, "stage": 90, "attempts": 80,
+    "enqueued": 80, "started": 80, "ended": 80, "duration": 75, "worker": 140, "error": 260,
+}  # fmt: skip
+
+
+def state_title(state: JobState, count: int | None) -> str:
+    name = state.value.capitalize()
+    return name if count is None else f"{name} ({fmt_count(count)})"
+
+
+def make_table(model: JobRowsModel, parent: QWidget | None = None) -> QTableView:
+    """A job table: whole-row multi-selection, progress delegate, sensible column widths."""
+    view = QTableView(parent)
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+    view.setAlternatingRowColors(True)
+    view.setShowGrid(False)
+    view.setWordWrap(False)
+    view.setTextElideMode(Qt.TextElideMode.ElideRight)
+    view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+    view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+    vh = view.verticalHeader()
+    vh.hide()
+    vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # fixed row heights keep a million rows cheap
+    vh.setDefaultSectionSize(max(24, view.fontMetrics().height() + 10))
+    hh = view.horizontalHeader()
+    hh.setHighlightSections(False)
+    hh.setStretchLastSection(True)
+    hh.setSectionsMovable(True)
+    for key, width in COLUMN_WIDTHS.items():
+        view.setColumnWidth(COLUMN_KEYS.index(key), width)
+    delegate = ProgressDelegate(view)
+    delegate.bar_color = theme.current().state_color("active")
+    view.setItemDelegateForColumn(PROGRESS_COLUMN, delegate)
+    view.setProperty("progressDelegate", delegate)
+    model.set_colors(theme.current().state_colors(), _problem_color())
+    return view
+
+
+def _problem_color() -> Any:
+    from PySide6.QtGui import QColor
+
+    return QColor(theme.current().problem)
+
+
+class JobsView(QWidget):
+    """Tabs of job tables for ``controller.current_queue`` plus a search over it.
+
+    Signals:
+        currentJobChanged(object): the JobRow under the cursor (or None).
+        selectionChanged(): the set of selected rows changed (actions re-check what they can do).
+        contextMenuWanted(QPoint): a right click on a row, in global coordinates.
+        message(str, str): a notice and its level for the status area.
+    """
+
+    currentJobChanged = Signal(object)
+    selectionChanged = Signal()
+    contextMenuWanted = Signal(QPoint)
+    message = Signal(str, str)
+
+    def __init__(self, controller: ConsoleController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self._queue = ""
+        self._counts: dict[JobState, int] = {}
+        self.models: dict[JobState, JobTableModel] = {}
+        self.tables: dict[JobState, QTableView] = {}
+        self._loaded_queue: dict[JobState, str] = {}
+        self._anchor: tuple[str, int] | None = None
+        self._search_task: asyncio.Task[None] | None = None
+        self._search_generation = 0
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+
+        # Filter row
+        filter_row = QHBoxLayout()
+        filter_row.setContentsMargins(6, 6, 6, 0)
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setObjectName("jobFilter")
+        self.filter_edit.setPlaceholderText("Search this queue: job id, topic, error text…  (Ctrl+F)")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.addAction(theme.themed_icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        self.filter_edit.textChanged.connect(self._on_filter_text)
+        self.filter_edit.returnPressed.connect(self._start_search_now)
+        filter_row.addWidget(self.filter_edit, 1)
+        layout.addLayout(filter_row)
+
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self._start_search_now)
+
+        # Stack: state tabs, or the search results.
+        self.stack = QStackedWidget()
+        layout.addWidget(self.stack, 1)
+
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("stateTabs")
+        self.tabs.setDocumentMode(True)
+        for state in STATE_ORDER:
+            model = JobTableModel(parent=self)
+            table = make_table(model, self)
+            table.setObjectName(f"jobs-{state.value}")
+            self.models[state] = model
+            self.tables[state] = table
+            self._wire_table(table, model)
+            model.loadFailed.connect(lambda text, s=state: self.message.emit(f"{s.value} jobs: {text}", "error"))
+            model.refreshAboutToApply.connect(lambda s=state: self._remember_anchor(s))
+            model.refreshApplied.connect(lambda s=state: self._restore_anchor(s))
+            self.tabs.addTab(table, state_title(state, None))
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.stack.addWidget(self.tabs)
+
+        self.search_panel = QWidget()
+        search_layout = QVBoxLayout(self.search_panel)
+        search_layout.setContentsMargins(0, 0, 0, 0)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(6, 0, 6, 0)
+        self.search_status = QLabel("")
+        self.search_status.setObjectName("searchStatus")
+        self.search_cancel = QPushButton("Stop search")
+        self.search_cancel.clicked.connect(self.cancel_search)
+        self.search_clear = QPushButton("Clear")
+        self.search_clear.clicked.connect(self.clear_search)
+        bar.addWidget(self.search_status, 1)
+        bar.addWidget(self.search_cancel)
+        bar.addWidget(self.search_clear)
+        search_layout.addLayout(bar)
+        self.search_model = SearchResultsModel(self)
+        self.search_table = make_table(self.search_model, self)
+        self.search_table.setObjectName("jobs-search")
+        self._wire_table(self.search_table, self.search_model)
+        search_layout.addWidget(self.search_table, 1)
+        self.stack.addWidget(self.search_panel)
+
+        controller.snapshotChanged.connect(self.on_snapshot)
+        controller.queueSelected.connect(self.set_queue)
+
+    # ----------------------------------------------------------------- wiring
+    def _wire_table(self, table: QTableView, model: JobRowsModel) -> None:
+        selection = table.selectionModel()
+        selection.selectionChanged.connect(lambda *_: self.selectionChanged.emit())
+        selection.currentRowChanged.connect(lambda current, _prev, t=table: self._on_current(t))
+        model.modelReset.connect(lambda t=table: self._on_current(t))
+        table.customContextMenuRequested.connect(lambda pos, t=table: self._on_context_menu(t, pos))
+        table.doubleClicked.connect(lambda _ix, t=table: self._on_current(t))
+
+    def apply_palette(self, palette: theme.Palette) -> None:
+        """Re-colour states, problem rows and progress bars after a theme change."""
+        from PySide6.QtGui import QColor
+
+        for table in [*self.tables.values(), self.search_table]:
+            model = table.model()
+            if isinstance(model, JobRowsModel):
+                model.set_colors(palette.state_colors(), QColor(palette.problem))
+            delegate = table.property("progressDelegate")
+            if isinstance(delegate, ProgressDelegate):
+                delegate.bar_color = palette.state_color("active")
+            table.viewport().update()
+        self.filter_edit.actions()[0].setIcon(theme.themed_icon("search")) if self.filter_edit.actions() else None
+
+    # ----------------------------------------------------------------- what the window asks
+    @property
+    def queue(self) -> str:
+        return self._queue
+
+    def current_state(self) -> JobState:
+        return STATE_ORDER[max(0, self.tabs.currentIndex())]
+
+    def searching(self) -> bool:
+        return self.stack.currentWidget() is self.search_panel
+
+    def current_table(self) -> QTableView:
+        return self.search_table if self.searching() else self.tables[self.current_state()]
+
+    def current_model(self) -> JobRowsModel:
+        model = self.current_table().model()
+        assert isinstance(model, JobRowsModel)
+        return model
+
+    def selected_rows(self) -> list[JobRow]:
+        """The selected rows of the visible table, top to bottom; the current row when none is selected."""
+        table = self.current_table()
+        model = self.current_model()
+        rows = sorted({ix.row() for ix in table.selectionModel().selectedRows()})
+        if not rows and table.currentIndex().isValid():
+            rows = [table.currentIndex().row()]
+        return [r for r in (model.row_at(i) for i in rows) if r is not None]
+
+    def current_row(self) -> JobRow | None:
+        table = self.current_table()
+        ix = table.currentIndex()
+        return self.current_model().row_at(ix.row()) if ix.isValid() else None
+
+    def select_state(self, state: JobState) -> None:
+        if self.searching():
+            self.clear_search()
+        self.tabs.setCurrentIndex(STATE_ORDER.index(state))
+
+    def focus_filter(self) -> None:
+        self.filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.filter_edit.selectAll()
+
+    def select_job(self, job_id: str) -> bool:
+        """Select the row of ``job_id`` in the visible table when it is loaded."""
+        model = self.current_model()
+        row = model.index_of(job_id)
+        if row < 0:
+            return False
+        table = self.current_table()
+        index = model.index(row, 0)
+        table.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        )
+        table.scrollTo(index)
+        return True
+
+    # ----------------------------------------------------------------- data
+    @Slot(str)
+    def set_queue(self, name: str) -> None:
+        """Show another queue: every table starts again from its first page."""
+        if name == self._queue:
+            return
+        self._queue = name
+        self._counts = {}
+        self._loaded_queue.clear()
+        for state, model in self.models.items():
+            model.set_loader(None)
+            self.tabs.setTabText(STATE_ORDER.index(state), state_title(state, None))
+        if self.searching():
+            self.clear_search()
+        self._ensure_loaded(self.current_state())
+
+    @Slot(object)
+    def on_snapshot(self, snapshot: Snapshot) -> None:
+        """New counts: update tab titles and totals, refresh the visible table."""
+        if not self._queue:
+            self.set_queue(self.controller.current_queue)
+        counts = snapshot.queue(self._queue)
+        for i, state in enumerate(STATE_ORDER):
+            n = counts.count(state)
+            self._counts[state] = n
+            self.tabs.setTabText(i, state_title(state, n))
+            self.models[state].set_total(n)
+        state = self.current_state()
+        if not self._ensure_loaded(state):
+            self.models[state].refresh()
+
+    def refresh(self) -> None:
+        """Re-read the visible table now (F5)."""
+        if self.searching():
+            self._start_search_now()
+        elif not self._ensure_loaded(self.current_state()):
+            self.models[self.current_state()].refresh()
+
+    def _ensure_loaded(self, state: JobState) -> bool:
+        """Give the table of ``state`` its loader the first time it is shown; True when that started a load."""
+        if not self._queue or self.controller.session is None:
+            return False
+        if self._loaded_queue.get(state) == self._queue:
+            return False
+        self._loaded_queue[state] = self._queue
+        model = self.models[state]
+        model.set_loader(self._page_loader(self._queue, state))
+        if state in self._counts:
+            model.set_total(self._counts[state])
+        return True
+
+    def _page_loader(self, queue: str, state: JobState) -> Callable[[int, int], Any]:
+        controller = self.controller
+
+        async def load(offset: int, limit: int) -> JobPage:
+            session = controller.session
+            if session is None:
+                raise ConnectionError("not connected")
+            return await resolve(session.reader.page(queue, state, offset, limit))
+
+        return load
+
+    def reset(self) -> None:
+        """Forget every loaded row (a new session): tables load again on the next snapshot."""
+        self._queue = ""
+        self._loaded_queue.clear()
+        for model in self.models.values():
+            model.set_loader(None)
+        self.clear_search()
+
+    # ----------------------------------------------------------------- keeping the viewport steady
+    def _remember_anchor(self, state: JobState) -> None:
+        table = self.tables[state]
+        bar = table.verticalScrollBar()
+        self._anchor = None
+        if bar.value() <= 0:
+            return  # at the top: new rows should appear, not push the view
+        top = table.indexAt(QPoint(0, 0))
+        model = self.models[state]
+        row = model.row_at(top.row()) if top.isValid() else None
+        if row is not None:
+            self._anchor = (row.id, table.visualRect(top).top())
+
+    def _restore_anchor(self, state: JobState) -> None:
+        anchor, self._anchor = self._anchor, None
+        if anchor is None:
+            return
+        table = self.tables[state]
+        row = self.models[state].index_of(anchor[0])
+        if row < 0:
+            return
+        rect = table.visualRect(self.models[state].index(row, 0))
+        bar = table.verticalScrollBar()
+        bar.setValue(bar.value() + rect.top() - anchor[1])
+
+    # ----------------------------------------------------------------- events
+    def _on_tab_changed(self, _index: int) -> None:
+        if self.searching():
+            self._start_search_now()  # the search follows the state tab
+            return
+        state = self.current_state()
+        if not self._ensure_loaded(state):
+            self.models[state].refresh()
+        self._on_current(self.tables[state])
+        self.selectionChanged.emit()
+
+    def _on_current(self, table: QTableView) -> None:
+        if table is not self.current_table():
+            return
+        self.currentJobChanged.emit(self.current_row())
+
+    def _on_context_menu(self, table: QTableView, pos: QPoint) -> None:
+        index = table.indexAt(pos)
+        if index.isValid() and not table.selectionModel().isRowSelected(index.row(), index.parent()):
+            table.selectionModel().setCurrentIndex(
+                index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+            )
+        self.contextMenuWanted.emit(table.viewport().mapToGlobal(pos))
+
+    # ----------------------------------------------------------------- search
+    def _on_filter_text(self, text: str) -> None:
+        if not text.strip():
+            self._search_timer.stop()
+            self.clear_search()
+            return
+        self._search_timer.start()
+
+    def _start_search_now(self) -> None:
+        self._search_timer.stop()
+        text = self.filter_edit.text().strip()
+        if not text:
+            self.clear_search()
+            return
+        self.cancel_search()
+        self._search_generation += 1
+        self.search_model.clear()
+        self.search_model.searching = True
+        self.search_model.scanned = 0
+        self.stack.setCurrentWidget(self.search_panel)
+        self.search_cancel.setEnabled(True)
+        state = self.current_state()
+        self.search_status.setText(f"Searching {state.value} jobs of {self._queue} for “{text}”…")
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:
+            return
+        self._search_task = loop.create_task(self._search(self._search_generation, self._queue, state, text))
+        self.selectionChanged.emit()
+
+    def cancel_search(self) -> None:
+        """Stop a running search; the rows found so far stay."""
+        task, self._search_task = self._search_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            self.search_model.searching = False
+            self.search_status.setText(self.search_status.text().replace("Searching", "Stopped searching", 1))
+        self.search_cancel.setEnabled(False)
+
+    def clear_search(self) -> None:
+        self.cancel_search()
+        self._search_generation += 1
+        self.search_model.clear()
+        if self.filter_edit.text():
+            self.filter_edit.blockSignals(True)
+            self.filter_edit.clear()
+            self.filter_edit.blockSignals(False)
+        self.stack.setCurrentWidget(self.tabs)
+        self.selectionChanged.emit()
+        self._on_current(self.current_table())
+
+    async def _search(self, generation: int, queue: str, state: JobState, text: str) -> None:
+        session = self.controller.session
+        found = 0
+        where = f"{state.value} jobs of {queue}"
+        try:
+            if session is None:
+                raise ConnectionError("not connected")
+            async for rows in session.reader.search(queue, state, text):
+                if generation != self._search_generation:
+                    return
+                found += self.search_model.append_rows(rows)
+                self.search_status.setText(f"Searching {where} for “{text}”: {fmt_count(found)} found so far…")
+            if generation == self._search_generation:
+                self.search_status.setText(f"“{text}” in {where}: {fmt_count(found)} found")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if generation == self._search_generation:
+                self.search_status.setText(f"Search failed: {exc}")
+                self.message.emit(f"search failed: {exc}", "error")
+        finally:
+            if generation == self._search_generation:
+                self.search_model.searching = False
+                self.search_cancel.setEnabled(False)
