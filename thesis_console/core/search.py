@@ -16,14 +16,21 @@ missed or seen twice; an id already yielded is not yielded again.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from thesis_console.core import decoding
 from thesis_console.core.job_rows import TOPIC_KEY, build_row, fields_from_hmget, latest_result, row_fields
-from thesis_console.core.paging import as_state, check_queue, fill_id_range, fill_rows, parse_id_range
+from thesis_console.core.paging import (
+    as_state,
+    check_queue,
+    fill_id_range,
+    fill_rows,
+    parse_id_range,
+    parse_rows,
+)
 from thesis_console.core.round_trips import RoundTrips, is_error
-from thesis_console.core.rq_keys import job_key, state_source
+from thesis_console.core.rq_keys import job_key, results_key, state_source
 from thesis_console.core.types import CoreError, JobRow, JobState
 
 log = logging.getLogger(__name__)
@@ -31,6 +38,9 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 1000
 MAX_CHUNK = 20_000
 MAX_TEXT = 300
+SEARCH_FIELDS: tuple[str, ...] = ("description", "meta")
+"""The fields a walk reads for every job; whole rows are read for matches only."""
+SEARCH_FIELDS_FAILED: tuple[str, ...] = (*SEARCH_FIELDS, "exc_info")
 
 
 class _Matcher:
@@ -99,7 +109,6 @@ async def search_jobs(
     check_queue(queue)
     state = as_state(state)
     source = state_source(queue, state)
-    names = row_fields(state)
     seen: set[str] = set()
 
     exact = await _exact(trips, queue, state, needle, trust_pickle)
@@ -108,38 +117,43 @@ async def search_jobs(
         yield [exact]
 
     matcher = _Matcher(needle)
+    names = SEARCH_FIELDS_FAILED if state is JobState.FAILED else SEARCH_FIELDS
+    step = 2 if state is JobState.FAILED else 1
     (window,) = await trips.run(lambda pipe: fill_id_range(pipe, source, 0, scan_chunk - 1))
     ids = parse_id_range(source, window)
     start = 0
-    step = 2 if state is JobState.FAILED else 1
     while ids:
         start += scan_chunk
         more = len(ids) == scan_chunk
         chunk = ids
 
         def fill(pipe: Any, chunk: list[tuple[str, float | None]] = chunk, more: bool = more, at: int = start) -> None:
-            fill_rows(pipe, state, [i for i, _ in chunk])
+            for job_id, _score in chunk:
+                pipe.hmget(job_key(job_id), names)
+                if step == 2:
+                    pipe.xrevrange(results_key(job_id), "+", "-", count=1)
             if more:
                 fill_id_range(pipe, source, at, at + scan_chunk - 1)
 
         replies = await trips.run(fill)
-        batch: list[JobRow] = []
+        matched = []
         for index, (job_id, score) in enumerate(chunk):
             if job_id in seen:
                 continue
             fields = fields_from_hmget(names, replies[index * step])
-            result_reply = replies[index * step + 1] if step == 2 else None
-            if not matcher.matches(job_id, fields, result_reply):
-                continue
-            seen.add(job_id)
-            result = latest_result(result_reply) if result_reply is not None else None
-            batch.append(build_row(job_id, queue, state, fields, result=result, score=score, trust_pickle=trust_pickle))
-            if len(batch) >= batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+            if matcher.matches(job_id, fields, replies[index * step + 1] if step == 2 else None):
+                seen.add(job_id)
+                matched.append((job_id, score))
+        # Only the matches pay for whole rows: one more round trip per batch of them.
+        for lo in range(0, len(matched), batch_size):
+            group = matched[lo : lo + batch_size]
+            row_replies = await trips.run(_rows_filler(state, [i for i, _ in group]))
+            yield parse_rows(queue, state, group, row_replies, trust_pickle)
         ids = parse_id_range(source, replies[-1]) if more else []
+
+
+def _rows_filler(state: JobState, ids: list[str]) -> Callable[[Any], None]:
+    return lambda pipe: fill_rows(pipe, state, ids)
 
 
 async def _exact(trips: RoundTrips, queue: str, state: JobState, job_id: str, trust_pickle: bool) -> JobRow | None:
