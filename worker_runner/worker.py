@@ -1,12 +1,19 @@
-"""The RQ worker class that runs thesis jobs: JSON jobs, count-based retention and metrics."""
+"""The RQ worker classes that run thesis jobs: JSON jobs, count-based retention and metrics.
+
+:class:`ThesisWorker` forks a work horse per job (RQ's ``Worker``); :class:`ThesisSimpleWorker` runs
+jobs in its own process (RQ's ``SimpleWorker``: faster for short jobs, but a crashing job takes the
+worker with it). Both record every attempt and its metrics the same way.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from rq import Worker
+from rq import SimpleWorker, Worker
 from rq.job import Job
 from rq.queue import Queue
+from rq.worker import BaseWorker
 
 from thesis_console.core import contract, metrics_store
 from thesis_console.core.retention import enforce_retention
@@ -18,32 +25,45 @@ ATTEMPTS_KEY = "attempts"
 MAX_ATTEMPT_RECORDS = 20
 
 
+def attempt_entry(job: Job, outcome: str, worker_name: str, reason: str | None = None) -> dict[str, Any]:
+    """One entry of ``meta['attempts']``: start, end, outcome (completed, retried, failed), worker."""
+    entry: dict[str, Any] = {
+        "started_at": job.started_at.timestamp() if job.started_at else None,
+        "ended_at": job.ended_at.timestamp() if job.ended_at else None,
+        "outcome": outcome,
+        "worker": worker_name,
+    }
+    if reason:
+        entry["reason"] = reason
+    return entry
+
+
+def append_attempt(meta: dict[str, Any], entry: dict[str, Any]) -> None:
+    """Append ``entry`` to ``meta['attempts']``, keeping the newest :data:`MAX_ATTEMPT_RECORDS`."""
+    attempts = meta.get(ATTEMPTS_KEY)
+    if not isinstance(attempts, list):
+        attempts = []
+    attempts.append(entry)
+    meta[ATTEMPTS_KEY] = attempts[-MAX_ATTEMPT_RECORDS:]
+
+
 def record_attempt(job: Job, ok: bool, will_retry: bool, worker_name: str) -> None:
     """Append this attempt (start, end, outcome, worker) to ``meta['attempts']`` for the job's timeline."""
     job.get_meta(refresh=True)
-    attempts = job.meta.get(ATTEMPTS_KEY)
-    if not isinstance(attempts, list):
-        attempts = []
-    attempts.append(
-        {
-            "started_at": job.started_at.timestamp() if job.started_at else None,
-            "ended_at": job.ended_at.timestamp() if job.ended_at else None,
-            "outcome": "completed" if ok else ("retried" if will_retry else "failed"),
-            "worker": worker_name,
-        }
-    )
-    job.meta[ATTEMPTS_KEY] = attempts[-MAX_ATTEMPT_RECORDS:]
+    outcome = "completed" if ok else ("retried" if will_retry else "failed")
+    append_attempt(job.meta, attempt_entry(job, outcome, worker_name))
     job.save_meta()
 
 
-class ThesisWorker(Worker):
-    """An RQ ``Worker`` that, after every job, trims the registries and records metrics.
+class ThesisJobHooks(BaseWorker):
+    """What every thesis worker does around a job: after it, trim the registries and record metrics.
 
     Both steps are best effort: a failure to write them is logged and never fails the job.
     """
 
     def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("serializer", contract.SERIALIZER)
+        if kwargs.get("serializer") is None:  # also when a caller passes None explicitly
+            kwargs["serializer"] = contract.SERIALIZER
         super().__init__(*args, **kwargs)
 
     def handle_job_success(self, job: Job, queue: Queue, started_job_registry, execution) -> None:  # type: ignore[override]
@@ -76,3 +96,11 @@ class ThesisWorker(Worker):
                 enforce_retention(self.connection, queue.name, job.id, ok, ttl_s)
         except Exception:  # never fail a job because of bookkeeping
             log.exception("could not record metrics or apply retention for job %s", job.id)
+
+
+class ThesisWorker(ThesisJobHooks, Worker):
+    """An RQ ``Worker`` (one forked work horse per job) with the thesis bookkeeping."""
+
+
+class ThesisSimpleWorker(ThesisJobHooks, SimpleWorker):
+    """An RQ ``SimpleWorker`` (jobs run in the worker process itself) with the thesis bookkeeping."""

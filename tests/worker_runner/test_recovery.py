@@ -1,0 +1,202 @@
+"""Recovery of jobs left by dead workers, against a real Redis, with RQ's own structures.
+
+A job is put in the started state exactly as an RQ worker does it (dequeue, execution, job marked
+started), then the worker "dies" by doing nothing more; these tests check what the recovery does
+with it, including two supervisors racing for the same job.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from rq import Retry
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry, StartedJobRegistry
+
+from thesis_console.core import contract, metrics_store
+from thesis_console.core.supervisor_protocol import SupervisorRecord, record_key
+from worker_runner import recovery
+from worker_runner.worker import ThesisWorker
+
+
+def _start_job(conn, worker_name: str, retries: int | None = 2, interval: int = 0):
+    """Enqueue a job and take it into execution as an RQ worker named ``worker_name`` would."""
+    queue = contract.thesis_queue(conn)
+    retry = Retry(max=retries, interval=interval) if retries else None
+    job = queue.enqueue("tests.jobs.sleep_for", 1, retry=retry)
+    worker = ThesisWorker([queue], name=worker_name, connection=conn)
+    worker.register_birth()
+    dequeued, _queue = worker.dequeue_job_and_maintain_ttl(timeout=1)
+    assert dequeued.id == job.id
+    execution = worker.prepare_execution(dequeued)
+    worker.prepare_job_execution(dequeued, remove_from_intermediate_queue=True)
+    return Job.fetch(job.id, connection=conn, serializer=contract.SERIALIZER), worker, execution
+
+
+def _fetch(conn, job_id: str) -> Job:
+    return Job.fetch(job_id, connection=conn, serializer=contract.SERIALIZER)
+
+
+def _metrics(conn) -> metrics_store.BucketStats:
+    minute = int(time.time() // 60)
+    buckets = [metrics_store.decode_bucket(0, conn.hgetall(metrics_store.minute_key("thesis", m))) for m in (minute - 1, minute)]
+    return metrics_store.BucketStats(0, sum(b.completed for b in buckets), sum(b.failed for b in buckets),
+                                     sum(b.retried for b in buckets), None, None, None, None)  # fmt: skip
+
+
+def test_started_entries_name_the_worker(redis_conn):
+    job, worker, execution = _start_job(redis_conn, "sup-a.x-1")
+    entries = recovery.started_entries(redis_conn, ["thesis"])
+    assert [(e.job_id, e.execution_id, e.worker_name) for e in entries] == [(job.id, execution.id, "sup-a.x-1")]
+    assert entries[0].expires_at > time.time()
+
+
+def test_dead_local_worker_job_is_retried_once_with_rq_layout(redis_conn):
+    job, worker, execution = _start_job(redis_conn, "sup-a.x-1", retries=2)
+    scanner = recovery.OrphanScanner(confirm_s=0)
+    dead = {"sup-a.x-1": ("worker sup-a.x-1 died unexpectedly (killed by SIGKILL)", recovery.RETRY)}
+    found = scanner.scan(redis_conn, ["thesis"], own_live=set(), own_dead=dead)
+    assert len(found) == 1
+    entry, reason, policy = found[0]
+    outcome = recovery.recover_execution(redis_conn, entry, reason, policy, recovered_by="sup-b")
+    assert outcome is not None and outcome.action == "retried"
+
+    again = _fetch(redis_conn, job.id)
+    assert again.get_status() == JobStatus.QUEUED
+    assert again.retries_left == 1
+    assert redis_conn.lrange("rq:queue:thesis", 0, -1) == [job.id.encode()]
+    assert redis_conn.zcard(StartedJobRegistry("thesis", connection=redis_conn).key) == 0
+    assert not redis_conn.exists(execution.key)
+    assert not redis_conn.sismember(worker.executions_key, execution.composite_key)
+    attempt = again.meta["attempts"][-1]
+    assert attempt["outcome"] == "retried" and "killed by SIGKILL" in attempt["reason"]
+    assert attempt["worker"] == "sup-a.x-1"
+    assert _metrics(redis_conn).retried == 1
+    # a second recovery of the same entry finds nothing to do
+    assert recovery.recover_execution(redis_conn, entry, reason, policy) is None
+    assert redis_conn.llen("rq:queue:thesis") == 1
+
+
+def test_retry_interval_schedules_the_job(redis_conn):
+    job, _worker, _execution = _start_job(redis_conn, "sup-a.x-1", retries=3, interval=2)
+    entry = recovery.started_entries(redis_conn, ["thesis"])[0]
+    outcome = recovery.recover_execution(redis_conn, entry, "worker died", recovery.RETRY)
+    assert outcome is not None and outcome.action == "retried"
+    assert _fetch(redis_conn, job.id).get_status() == JobStatus.SCHEDULED
+    assert redis_conn.zscore("rq:scheduled:thesis", job.id) is not None
+
+
+def test_no_retries_left_fails_with_a_clear_reason(redis_conn):
+    job, _worker, _execution = _start_job(redis_conn, "sup-a.x-1", retries=None)
+    entry = recovery.started_entries(redis_conn, ["thesis"])[0]
+    outcome = recovery.recover_execution(redis_conn, entry, "worker sup-a.x-1 died (killed by SIGKILL)", recovery.RETRY, "sup-b")
+    assert outcome is not None and outcome.action == "failed"
+    failed = _fetch(redis_conn, job.id)
+    assert failed.get_status() == JobStatus.FAILED
+    assert job.id in FailedJobRegistry("thesis", connection=redis_conn).get_job_ids(cleanup=False)
+    text = failed.latest_result().exc_string
+    assert "killed by SIGKILL" in text and "sup-b" in text and "no retries were left" in text
+    assert failed.meta["attempts"][-1]["outcome"] == "failed"
+    assert _metrics(redis_conn).failed == 1
+
+
+def test_interrupted_by_shutdown_goes_to_the_front_without_using_a_retry(redis_conn):
+    queue = contract.thesis_queue(redis_conn)
+    job, _worker, _execution = _start_job(redis_conn, "sup-a.x-1", retries=2)
+    other = queue.enqueue("tests.jobs.noop")
+    entry = recovery.started_entries(redis_conn, ["thesis"])[0]
+    outcome = recovery.recover_execution(redis_conn, entry, "supervisor stopped", recovery.REQUEUE)
+    assert outcome is not None and outcome.action == "requeued"
+    assert redis_conn.lrange("rq:queue:thesis", 0, -1) == [job.id.encode(), other.id.encode()]
+    assert _fetch(redis_conn, job.id).retries_left == 2
+
+
+def test_two_supervisors_racing_put_the_job_back_once(redis_conn):
+    for round_ in range(15):
+        redis_conn.flushall()
+        job, _worker, _execution = _start_job(redis_conn, f"sup-a.x-{round_}", retries=5)
+        entry = recovery.started_entries(redis_conn, ["thesis"])[0]
+        barrier = threading.Barrier(3)
+        outcomes: list = []
+
+        def racer(name: str) -> None:
+            barrier.wait()
+            outcomes.append(recovery.recover_execution(redis_conn, entry, "died", recovery.RETRY, name))
+
+        threads = [threading.Thread(target=racer, args=(f"sup-{i}",)) for i in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sum(1 for o in outcomes if o is not None) == 1, outcomes
+        assert redis_conn.lrange("rq:queue:thesis", 0, -1) == [job.id.encode()]
+        assert _fetch(redis_conn, job.id).retries_left == 4
+        assert _metrics(redis_conn).retried == 1
+
+
+def test_host_death_is_recovered_after_confirmation(redis_conn):
+    """A supervised worker whose supervisor record expired and whose heartbeat key is gone."""
+    job, worker, _execution = _start_job(redis_conn, "gone-host-1.ab12-1")
+    redis_conn.delete(worker.key)  # its heartbeat key expired: the host is gone
+    scanner = recovery.OrphanScanner(confirm_s=0.3)
+    assert scanner.scan(redis_conn, ["thesis"], set(), {}) == []  # first sighting only
+    time.sleep(0.35)
+    found = scanner.scan(redis_conn, ["thesis"], set(), {})
+    assert [e.job_id for e, _r, _p in found] == [job.id]
+    assert "died with its supervisor" in found[0][1]
+
+
+def test_a_live_supervisor_s_worker_is_left_alone(redis_conn):
+    _job, worker, _execution = _start_job(redis_conn, "live-sup.ab12-1")
+    redis_conn.delete(worker.key)  # even when its heartbeat key is gone (a SimpleWorker in a long job)
+    record = SupervisorRecord(
+        id="live-sup", host="elsewhere", pid=1, queues=("thesis",), desired=1, live=1,
+        workers=("live-sup.ab12-1",), started_at=time.time(), restarts=0, heartbeat_at=time.time(),
+    )  # fmt: skip
+    redis_conn.set(record_key("live-sup"), record.to_json(), ex=10)
+    redis_conn.zadd("thesis:supervisors", {"live-sup": time.time()})
+    scanner = recovery.OrphanScanner(confirm_s=0)
+    assert scanner.scan(redis_conn, ["thesis"], set(), {}) == []
+    assert scanner.scan(redis_conn, ["thesis"], set(), {}) == []
+
+
+def test_unsupervised_worker_only_when_its_execution_expired(redis_conn):
+    _job, worker, execution = _start_job(redis_conn, "plainrqworker")
+    redis_conn.delete(worker.key)
+    scanner = recovery.OrphanScanner(confirm_s=0)
+    assert scanner.scan(redis_conn, ["thesis"], set(), {}) == []  # RQ's rule: not expired, not dead
+    redis_conn.zadd("rq:wip:thesis", {execution.composite_key: time.time() - 1})
+    assert len(scanner.scan(redis_conn, ["thesis"], set(), {})) == 1
+
+
+def test_expired_entry_waits_while_rq_maintenance_holds_the_queue(redis_conn):
+    job, _worker, execution = _start_job(redis_conn, "plainrqworker")
+    redis_conn.zadd("rq:wip:thesis", {execution.composite_key: time.time() - 1})
+    entry = recovery.started_entries(redis_conn, ["thesis"])[0]
+    lock = contract.thesis_queue(redis_conn).registry_cleaning_key
+    redis_conn.set(lock, 1, ex=60)
+    assert recovery.recover_execution(redis_conn, entry, "expired", recovery.RETRY) is None
+    assert _fetch(redis_conn, job.id).get_status() == JobStatus.STARTED
+    redis_conn.delete(lock)
+    outcome = recovery.recover_execution(redis_conn, entry, "expired", recovery.RETRY)
+    assert outcome is not None and outcome.action == "retried"
+    assert not redis_conn.exists(lock)
+
+
+@pytest.mark.parametrize("status", [JobStatus.FINISHED, JobStatus.FAILED])
+def test_leftover_entry_of_an_ended_job_is_only_cleared(redis_conn, status):
+    job, _worker, _execution = _start_job(redis_conn, "sup-a.x-1")
+    job.set_status(status)
+    entry = recovery.started_entries(redis_conn, ["thesis"])[0]
+    outcome = recovery.recover_execution(redis_conn, entry, "died", recovery.RETRY)
+    assert outcome is not None and outcome.action == "cleared"
+    assert redis_conn.llen("rq:queue:thesis") == 0
+    assert _fetch(redis_conn, job.id).get_status() == status
+
+
+def test_worker_name_parsing():
+    assert recovery.supervisor_of("myhost-12.ab12-3") == "myhost-12"
+    assert recovery.supervisor_of("0123456789abcdef") is None
+    assert recovery.supervisor_of(".x") is None

@@ -1,0 +1,348 @@
+"""Jobs left behind by dead workers: find them and put them back, exactly once.
+
+A job that runs has an entry ``{job_id}:{execution_id}`` in its queue's started registry
+``rq:wip:{queue}`` and an execution hash ``rq:execution:{job_id}:{execution_id}`` naming its worker.
+When a worker process dies (SIGKILL, out of memory, a crash), nothing removes them: RQ notices only
+when the entry's score (its expiry, refreshed by the worker's heartbeats) has passed and some
+worker's periodic maintenance runs, up to ten minutes later.
+
+The supervisor does better in two cases:
+
+* Its own worker died: it knows at once (it reaps the process) and recovers that worker's entries.
+* A worker on another host died with its whole host: a surviving supervisor sees entries whose
+  worker is gone (no supervisor record lists it and its heartbeat key expired, or the entry itself
+  expired) on two scans some seconds apart, and recovers them.
+
+Recovering one entry (:func:`recover_execution`) uses RQ's own operations in one MULTI/EXEC under
+WATCH of the job and execution keys: the execution is deleted as RQ's worker deletes it, then the
+job is retried with ``job.retry`` (which honours its retry intervals and counts), or failed with
+RQ's ``record_job_failure`` and a reason that says what happened, or (after a shutdown interrupted
+it, which is not the job's fault) put back at the front of its queue. If a second supervisor, RQ's
+maintenance or the worker itself touches the job in between, the transaction is void and the entry
+is looked at again, so the job is put back once. Entries near or past their expiry are also what
+RQ's maintenance recovers, so for those the queue's RQ maintenance lock is taken first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import redis
+from rq.exceptions import NoSuchJobError
+from rq.executions import Execution
+from rq.job import Job, JobStatus
+from rq.job_lifecycle import record_job_failure
+from rq.queue import Queue
+from rq.rate_limit import release_slot
+from rq.registry import StartedJobRegistry
+from rq.utils import now as rq_now
+from rq.worker import BaseWorker
+
+from thesis_console.core import contract, metrics_store
+from thesis_console.core.retention import enforce_retention
+from thesis_console.core.supervisor_protocol import INDEX_KEY, SupervisorRecord, record_key
+from worker_runner.worker import append_attempt, attempt_entry
+
+log = logging.getLogger(__name__)
+
+RETRY = "retry"
+"""Policy for a crash: retry the job if it has retries left (one is used), else fail it."""
+REQUEUE = "requeue"
+"""Policy for a job that a shutdown interrupted: back at the front of its queue, no retry used."""
+
+EXPIRY_MARGIN_S = 5.0
+"""Entries this close to their expiry may be taken by RQ's maintenance too: take its lock first."""
+MAINTENANCE_LOCK_S = 30
+WORKER_NAME_SEPARATOR = "."
+
+
+@dataclass(frozen=True)
+class StartedEntry:
+    """One entry of a started registry, with the worker that its execution names."""
+
+    queue: str
+    job_id: str
+    execution_id: str
+    expires_at: float
+    worker_name: str
+
+    @property
+    def composite_key(self) -> str:
+        return f"{self.job_id}:{self.execution_id}"
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What :func:`recover_execution` did with one entry."""
+
+    job_id: str
+    queue: str
+    action: str  # "retried" | "requeued" | "failed" | "cleared"
+    reason: str
+
+
+def supervisor_of(worker_name: str) -> str | None:
+    """The supervisor id in a supervised worker's name (``{supervisor_id}.{suffix}``), if any."""
+    head, sep, tail = worker_name.rpartition(WORKER_NAME_SEPARATOR)
+    return head if sep and head and tail else None
+
+
+# ----------------------------------------------------------------- reading
+def started_entries(conn: redis.Redis, queues: Iterable[str]) -> list[StartedEntry]:
+    """Every entry of the started registries of ``queues`` (plain reads, nothing is cleaned)."""
+    queues = list(queues)
+    with conn.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            pipe.zrange(StartedJobRegistry(queue, connection=conn).key, 0, -1, withscores=True)
+        per_queue = pipe.execute()
+    raw: list[tuple[str, str, str, float]] = []
+    for queue, members in zip(queues, per_queue, strict=True):
+        for member, score in members:
+            text = member.decode() if isinstance(member, bytes) else str(member)
+            job_id, sep, execution_id = text.partition(":")
+            if sep and job_id and execution_id:
+                raw.append((queue, job_id, execution_id, float(score)))
+    if not raw:
+        return []
+    with conn.pipeline(transaction=False) as pipe:
+        for _queue, job_id, execution_id, _score in raw:
+            pipe.hget(f"rq:execution:{job_id}:{execution_id}", "worker_name")
+            pipe.hget(Job.key_for(job_id), "worker_name")
+        names = pipe.execute()
+    entries = []
+    for index, (queue, job_id, execution_id, score) in enumerate(raw):
+        worker = names[2 * index] or names[2 * index + 1] or b""
+        worker_name = worker.decode(errors="replace") if isinstance(worker, bytes) else str(worker)
+        entries.append(StartedEntry(queue, job_id, execution_id, score, worker_name))
+    return entries
+
+
+def live_supervised_workers(conn: redis.Redis) -> dict[str, set[str]]:
+    """Worker names listed by each supervisor whose record has not expired, by supervisor id."""
+    ids = [i.decode() if isinstance(i, bytes) else str(i) for i in conn.zrange(INDEX_KEY, 0, -1)]
+    if not ids:
+        return {}
+    raws = conn.mget([record_key(i) for i in ids])
+    found: dict[str, set[str]] = {}
+    for sid, raw in zip(ids, raws, strict=True):
+        if raw is None:
+            continue
+        try:
+            found[sid] = set(SupervisorRecord.from_json(raw).workers)
+        except ValueError:
+            continue
+    return found
+
+
+def worker_gone(conn: redis.Redis, worker_names: Iterable[str]) -> dict[str, bool]:
+    """Per worker: True when its RQ heartbeat key expired or it registered its death."""
+    names = list(dict.fromkeys(worker_names))
+    with conn.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.exists(BaseWorker.redis_worker_namespace_prefix + name)
+            pipe.hexists(BaseWorker.redis_worker_namespace_prefix + name, "death")
+        flags = pipe.execute()
+    return {name: (not flags[2 * i]) or bool(flags[2 * i + 1]) for i, name in enumerate(names)}
+
+
+# ----------------------------------------------------------------- deciding
+@dataclass
+class OrphanScanner:
+    """Finds the started entries whose worker is dead, remembering candidates between scans.
+
+    Args:
+        confirm_s: a worker on another host must look dead on two scans at least this far apart
+            (same entry, same score), so that a supervisor or worker that was only cut off from
+            Redis for a moment has time to heartbeat again.
+    """
+
+    confirm_s: float = 12.0
+    _first_seen: dict[tuple[str, float], float] = field(default_factory=dict)
+
+    def scan(
+        self,
+        conn: redis.Redis,
+        queues: Iterable[str],
+        own_live: set[str],
+        own_dead: Mapping[str, tuple[str, str]],
+        now: float | None = None,
+    ) -> list[tuple[StartedEntry, str, str]]:
+        """Entries to recover now, each with its reason and policy (:data:`RETRY` or :data:`REQUEUE`).
+
+        Args:
+            own_live: names of this supervisor's running workers (never orphans).
+            own_dead: this supervisor's dead workers: name -> (reason, policy).
+        """
+        now = time.time() if now is None else now
+        entries = started_entries(conn, queues)
+        chosen: list[tuple[StartedEntry, str, str]] = []
+        foreign = [e for e in entries if e.worker_name not in own_live and e.worker_name not in own_dead]
+        for entry in entries:
+            if entry.worker_name in own_dead:
+                reason, policy = own_dead[entry.worker_name]
+                chosen.append((entry, reason, policy))
+        seen_now: set[tuple[str, float]] = set()
+        if foreign:
+            listed = live_supervised_workers(conn)
+            supervised = set().union(*listed.values()) if listed else set()
+            gone = worker_gone(conn, [e.worker_name for e in foreign if e.worker_name])
+            for entry in foreign:
+                why = self._foreign_reason(entry, supervised, gone, now)
+                if why is None:
+                    continue
+                key = (entry.composite_key, entry.expires_at)
+                seen_now.add(key)
+                first = self._first_seen.setdefault(key, now)
+                if now - first >= self.confirm_s:
+                    chosen.append((entry, why, RETRY))
+        self._first_seen = {k: v for k, v in self._first_seen.items() if k in seen_now}
+        return chosen
+
+    @staticmethod
+    def _foreign_reason(entry: StartedEntry, supervised: set[str], gone: Mapping[str, bool], now: float) -> str | None:
+        who: str = entry.worker_name or "an unknown worker"
+        if entry.worker_name and entry.worker_name in supervised:
+            return None  # a live supervisor runs it; that supervisor recovers it if it dies
+        expired = entry.expires_at < now
+        if supervisor_of(entry.worker_name) is not None:
+            # Supervised: its supervisor is gone (its workers die with it), and the worker stopped too.
+            if expired or gone.get(entry.worker_name, False):
+                return f"worker {who} died with its supervisor (host down or supervisor killed)"
+            return None
+        if expired:
+            return f"worker {who} stopped sending heartbeats and its execution expired"
+        return None
+
+
+# ----------------------------------------------------------------- acting
+def recover_execution(
+    conn: redis.Redis, entry: StartedEntry, reason: str, policy: str = RETRY, recovered_by: str = ""
+) -> Recovered | None:
+    """Put back (or fail) the job of one dead execution, atomically; None when nothing was left to do.
+
+    Args:
+        reason: why the worker is gone, for the job's failure text and its attempt record.
+        policy: :data:`RETRY` (a crash: uses a retry, fails when none are left) or :data:`REQUEUE`
+            (a shutdown interrupted it: back at the front, no retry used).
+        recovered_by: who recovers it (a supervisor id), for the logs and the failure text.
+
+    Raises:
+        redis.exceptions.ConnectionError: Redis is unreachable (the caller tries again later).
+    """
+    lock = None
+    if entry.expires_at < time.time() + EXPIRY_MARGIN_S:
+        lock = _maintenance_lock(conn, entry.queue)
+        if lock is None:
+            log.info("RQ maintenance is cleaning queue %s; job %s is left to it for now", entry.queue, entry.job_id)
+            return None
+    try:
+        for _ in range(10):
+            try:
+                return _recover_once(conn, entry, reason, policy, recovered_by)
+            except redis.WatchError:
+                continue  # someone touched the job meanwhile: look again
+        log.warning("job %s kept changing while being recovered; it is left for the next check", entry.job_id)
+        return None
+    finally:
+        if lock is not None:
+            conn.delete(lock)
+
+
+def _recover_once(conn: redis.Redis, entry: StartedEntry, reason: str, policy: str, recovered_by: str) -> Recovered | None:
+    job_key = Job.key_for(entry.job_id)
+    execution_key = f"rq:execution:{entry.composite_key}"
+    wip_key = StartedJobRegistry(entry.queue, connection=conn).key
+    with conn.pipeline(transaction=True) as pipe:
+        pipe.watch(job_key, execution_key)
+        if pipe.zscore(wip_key, entry.composite_key) is None:
+            return None  # already recovered, or the job ended after all
+        execution = Execution(entry.execution_id, entry.job_id, connection=conn, worker_name=entry.worker_name)
+        try:
+            job = Job.fetch(entry.job_id, connection=conn, serializer=contract.SERIALIZER)
+            status = job.get_status(refresh=False)
+        except NoSuchJobError:  # the job is gone (deleted or expired): only its entry is left
+            pipe.multi()
+            pipe.zrem(wip_key, entry.composite_key)
+            pipe.delete(execution_key)
+            pipe.execute()
+            return Recovered(entry.job_id, entry.queue, "cleared", reason)
+        except Exception as exc:  # a job hash this project cannot read (foreign or damaged): not ours to touch
+            log.warning("job %s of dead worker %s cannot be read, left as it is: %s", entry.job_id, entry.worker_name, exc)
+            return None
+        if status != JobStatus.STARTED:
+            pipe.multi()
+            execution.delete(job=job, pipeline=pipe)  # a leftover entry of a job that ended or moved on
+            pipe.execute()
+            return Recovered(entry.job_id, entry.queue, "cleared", reason)
+
+        job.ended_at = rq_now()
+        duration = (job.ended_at - job.started_at).total_seconds() if job.started_at else 0.0
+        queue = Queue(entry.queue, connection=conn, serializer=contract.SERIALIZER)
+        action = "requeued" if policy == REQUEUE else ("retried" if job.should_retry else "failed")
+        failure_text = (
+            f"Work-horse terminated unexpectedly: {reason}. "
+            f"Recovered by supervisor {recovered_by or '?'}; no retries were left."
+        )
+        append_attempt(job.meta, attempt_entry(job, "failed" if action == "failed" else "retried", entry.worker_name, reason))
+
+        pipe.multi()
+        execution.delete(job=job, pipeline=pipe)
+        metrics_store.record_job(pipe, entry.queue, ok=False, duration_s=duration, will_retry=action != "failed")
+        if action == "requeued":
+            job.started_at = None
+            job.ended_at = None
+            with _writes_into(job, pipe):
+                queue._enqueue_job(job, pipeline=pipe, at_front=True)
+        elif action == "retried":
+            with _writes_into(job, pipe):
+                job.retry(queue, pipe)
+        else:
+            job.save(pipeline=pipe)  # the attempt record in meta, with the rest of the job
+            record_job_failure(job, failure_text, pipe)
+        pipe.execute()
+
+    if action == "failed":
+        _after_final_failure(conn, queue, job)
+    else:
+        release_slot(job)
+    log.warning("job %s of dead worker %s %s: %s", entry.job_id, entry.worker_name, action, reason)
+    return Recovered(entry.job_id, entry.queue, action, reason)
+
+
+@contextlib.contextmanager
+def _writes_into(job: Job, pipe) -> Iterator[None]:
+    """Make RQ's job methods write through ``pipe``.
+
+    ``Job.retry`` sets the status with the job's own connection, outside any pipeline; inside our
+    MULTI that write would land before EXEC and void our own WATCH. Pointing the job at the
+    pipeline for the call keeps every write in the transaction.
+    """
+    saved = job.connection
+    job.connection = pipe
+    try:
+        yield
+    finally:
+        job.connection = saved
+
+
+def _after_final_failure(conn: redis.Redis, queue: Queue, job: Job) -> None:
+    """What RQ's worker does after a failure commits: dependents, rate-limit slot; and our retention."""
+    for step in (
+        lambda: queue.enqueue_dependents(job),
+        lambda: release_slot(job),
+        lambda: enforce_retention(conn, queue.name, job.id, False, float(job.failure_ttl or contract.FAILED_TTL_S)),
+    ):
+        try:
+            step()
+        except Exception:
+            log.exception("follow-up of failed job %s did not complete", job.id)
+
+
+def _maintenance_lock(conn: redis.Redis, queue_name: str) -> str | None:
+    """Take RQ's registry-cleaning lock of a queue for a short while; its key, or None when held."""
+    key = Queue(queue_name, connection=conn).registry_cleaning_key
+    return key if conn.set(key, 1, nx=True, ex=MAINTENANCE_LOCK_S) else None

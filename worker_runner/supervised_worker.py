@@ -1,0 +1,105 @@
+"""Worker classes as the supervisor runs them: a stop that never drops a job, a scheduler that
+comes back, and patience with Redis.
+
+RQ's own SIGTERM handler stops an idle worker by raising from the signal handler. If the signal
+lands just after the blocking pop returned a job but before the job is registered as started, the
+job is left in RQ's intermediate list until RQ's maintenance finds it (minutes later). The supervisor
+retires idle workers on every scale-down, so that race would be common here. A supervised worker
+instead waits for jobs in short slices (``poll_s``) and only sets a flag on the first SIGTERM or
+SIGINT: it leaves between two slices, or after the job it is running. A second signal (one second or
+more later) is RQ's cold shutdown: the work horse is killed and the worker exits at once; the
+supervisor then puts the job back.
+
+Only one worker per queue runs RQ's scheduler (they elect it with a lock). RQ retries the election
+every ten minutes; a supervised worker retries every :attr:`SupervisedWorkerMixin.scheduler_check_s`,
+so retry back-offs keep firing soon after the scheduler's worker is retired or dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import time
+from types import FrameType
+
+import redis.exceptions
+from rq.utils import now
+from rq.worker import BaseWorker
+
+from worker_runner.worker import ThesisSimpleWorker, ThesisWorker
+
+log = logging.getLogger(__name__)
+
+_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+class SupervisedWorkerMixin(BaseWorker):
+    """Behaviour of a worker that a ``thesis-worker`` supervisor runs (see the module text)."""
+
+    poll_s = 1
+    """Seconds of one blocking wait for a job; also the most an idle worker takes to stop."""
+    scheduler_check_s = 15.0
+    max_connection_wait_time = 5.0
+    """RQ backs off up to a minute while Redis is away; a short cap means work resumes soon after."""
+
+    _next_scheduler_check = 0.0
+
+    def _install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGINT, self._request_warm_stop)
+        signal.signal(signal.SIGTERM, self._request_warm_stop)
+
+    def _request_warm_stop(self, signum: int, frame: FrameType | None) -> None:
+        # Only a flag: raising here could drop a job that was popped a moment ago.
+        self._shutdown_requested_date = now()
+        self._stop_requested = True
+        signal.signal(signal.SIGINT, self.request_force_stop)
+        signal.signal(signal.SIGTERM, self.request_force_stop)
+        self.log.info("Worker %s: warm stop requested, leaving after the current job (if any)", self.name)
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):  # type: ignore[no-untyped-def]
+        if timeout is None:  # burst mode: RQ's non-blocking pop
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        while True:
+            if self._stop_requested:
+                return None  # the work loop then ends and the worker registers its death
+            self.check_scheduler()
+            slice_s = max(1, min(int(timeout), int(self.poll_s)))
+            result = super().dequeue_job_and_maintain_ttl(slice_s, max_idle_time=slice_s)
+            if result is not None:
+                return result
+
+    def maintain_heartbeats(self, job, execution) -> None:  # type: ignore[no-untyped-def]
+        # Called every job_monitoring_interval while a horse runs. A short Redis outage must not end
+        # the worker (and with it the horse, which could finish the job once Redis is back).
+        try:
+            super().maintain_heartbeats(job, execution)
+        except _REDIS_DOWN as exc:
+            self.log.warning("Worker %s: heartbeat failed (%s); the job keeps running", self.name, exc)
+        self.check_scheduler()
+
+    def check_scheduler(self) -> None:
+        """Start this worker's scheduler when no other worker holds the lock (every few seconds)."""
+        if self.scheduler is None or time.monotonic() < self._next_scheduler_check:
+            return
+        self._next_scheduler_check = time.monotonic() + self.scheduler_check_s
+        process = self.scheduler._process
+        if process is not None and process.is_alive():
+            return
+        with contextlib.suppress(*_REDIS_DOWN):
+            self.scheduler.acquire_locks(auto_start=True)
+
+
+class SupervisedThesisWorker(SupervisedWorkerMixin, ThesisWorker):
+    """:class:`ThesisWorker` (a forked work horse per job) as the supervisor runs it."""
+
+
+class SupervisedThesisSimpleWorker(SupervisedWorkerMixin, ThesisSimpleWorker):
+    """:class:`ThesisSimpleWorker` (jobs in the worker process) as the supervisor runs it."""
+
+
+WORKER_CLASSES: dict[str, type[BaseWorker]] = {
+    "fork": SupervisedThesisWorker,
+    "simple": SupervisedThesisSimpleWorker,
+}
+"""``--worker-class`` choices: ``fork`` is RQ's ``Worker``, ``simple`` is RQ's ``SimpleWorker``."""
