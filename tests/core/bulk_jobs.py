@@ -125,9 +125,29 @@ def command_calls(conn: redis.Redis) -> dict[str, int]:
     return calls
 
 
-def digest(conn: redis.Redis) -> dict[bytes, tuple[bytes | None, bool]]:
-    """Every key with its DUMP and whether it has an expiry: equal digests mean nothing changed."""
-    out = {}
+def digest(conn: redis.Redis) -> dict[bytes, tuple[str, Any, bool]]:
+    """Every key with its type, its whole content and whether it expires: equal digests mean nothing changed.
+
+    Content rather than DUMP bytes: a read can advance Redis's incremental rehashing, which
+    reorders a large hash's DUMP without changing a single field.
+    """
+    out: dict[bytes, tuple[str, Any, bool]] = {}
     for key in sorted(conn.scan_iter(count=1000)):
-        out[key] = (conn.dump(key), conn.pttl(key) >= 0)
+        kind = conn.type(key).decode()
+        value: Any
+        if kind == "string":
+            value = conn.get(key)
+        elif kind == "hash":
+            value = sorted(conn.hgetall(key).items())
+        elif kind == "list":
+            value = conn.lrange(key, 0, -1)
+        elif kind == "set":
+            value = sorted(conn.smembers(key))
+        elif kind == "zset":
+            value = conn.zrange(key, 0, -1, withscores=True)
+        elif kind == "stream":
+            value = conn.xrange(key)
+        else:
+            value = conn.dump(key)
+        out[key] = (kind, value, conn.pttl(key) >= 0)
     return out
