@@ -134,7 +134,7 @@ class Requeuer:
         outcome = ChunkOutcome()
         if not job_ids:
             return outcome
-        args = [
+        args: list[str | bytes | int] = [
             Job.redis_job_namespace_prefix,
             Queue.redis_queue_namespace_prefix,
             Queue.redis_queues_keys,
@@ -179,7 +179,8 @@ class Requeuer:
         batch = _clamp_batch(batch)
         # One snapshot of the ids: the total is exact for the progress bar, and jobs that fail while we
         # work are not chased forever. Each id is still checked against the registry inside the script.
-        ids = [_text(i) for i in await self.client.zrange(failed_registry_key(queue), 0, -1)]
+        raw_ids: list[bytes] = await self.client.zrange(failed_registry_key(queue), 0, -1)  # type: ignore[assignment]
+        ids = [_text(i) for i in raw_ids]
         total = len(ids)
         outcome = ChunkOutcome()
         if progress is not None:

@@ -1,0 +1,414 @@
+"""Session against real servers: redis-server (with and without a password, over TCP, a Unix socket,
+TLS through a real TLS terminator, Sentinel), and sockets that are not Redis at all."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import ipaddress
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from thesis_console.core.embedded_redis import EmbeddedRedis, find_redis_server, free_port, start_server
+from thesis_console.core.profiles import ConnectionProfile, ad_hoc_profile
+from thesis_console.core.session import FailureKind, Session, SessionError, open_session
+from thesis_console.core.thesis_request import ThesisRequest
+from thesis_console.core.types import ConnectionPhase, ConnectionState, JobState, ReadOnlyError
+
+PASSWORD = "s3cret-pass"
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def wait_state(states: list[ConnectionState], phase: ConnectionPhase, timeout: float = 15.0) -> ConnectionState:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if states and states[-1].phase == phase:
+            return states[-1]
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no {phase} state within {timeout} s; saw {[s.phase.value for s in states]}")
+
+
+# ---------------------------------------------------------------------- servers that are not plain Redis
+@pytest.fixture(scope="module")
+def password_server(tmp_path_factory) -> Iterator[EmbeddedRedis]:
+    server = start_server(tmp_path_factory.mktemp("pw-redis"), free_port())
+    redis.Redis(port=server.port).config_set("requirepass", PASSWORD)
+    yield server
+    with contextlib.suppress(redis.RedisError):
+        redis.Redis(port=server.port, password=PASSWORD).config_set("requirepass", "")
+    server.stop()
+
+
+class _SocketServer:
+    """A TCP server on 127.0.0.1 that runs ``handle(conn)`` for each connection in a thread."""
+
+    def __init__(self, handle) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.05)  # so that the accept loop notices close()
+        self.port = self.sock.getsockname()[1]
+        self.closed = False
+        self.handle = handle
+        self.conns: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.closed:
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            self.conns.append(conn)
+            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+
+    def close(self) -> None:
+        self.closed = True
+        self.thread.join(timeout=5)
+        self.sock.close()
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+def _http(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        conn.close()
+
+
+def _silent(conn: socket.socket) -> None:
+    """Accept and never answer."""
+
+
+@pytest.fixture
+def socket_server():
+    servers: list[_SocketServer] = []
+
+    def make(handle) -> _SocketServer:
+        servers.append(_SocketServer(handle))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+# ---------------------------------------------------------------------- connecting
+def test_open_goes_connecting_then_connected_and_wires_reader_and_actions(redis_conn, redis_url):
+    states: list[ConnectionState] = []
+
+    async def body():
+        profile = ConnectionProfile(name="test", url=redis_url, read_only=True, queues=("thesis",))
+        session = await Session.open(profile, on_state=states.append)
+        try:
+            snapshot = await session.reader.snapshot()
+            page = await session.reader.page("thesis", JobState.FAILED, 0, 10)
+            with pytest.raises(ReadOnlyError):
+                await session.actions.retry(["x"])
+            return session, snapshot, page
+        finally:
+            await session.close()
+
+    session, snapshot, page = run(body())
+    assert [s.phase for s in states] == [ConnectionPhase.CONNECTING, ConnectionPhase.CONNECTED]
+    connected = states[-1]
+    assert connected.version.count(".") == 2 and connected.round_trip_ms is not None
+    assert connected.read_only and connected.profile == "test" and connected.server == redis_url
+    assert [q.name for q in snapshot.queues] == ["thesis"] and page.total == 0
+    assert session._watchdog is not None and session._watchdog.done()
+
+
+def test_test_reports_connected_or_failed_without_raising(redis_url):
+    ok = run(Session.test(ConnectionProfile(name="ok", url=redis_url)))
+    assert ok.phase == ConnectionPhase.CONNECTED and ok.version
+    refused = run(Session.test(ConnectionProfile(name="no", url=f"redis://127.0.0.1:{free_port()}/0")))
+    assert refused.phase == ConnectionPhase.FAILED and "refused" in refused.reason
+
+
+def _failure_case(case: str, password_server, socket_server) -> tuple[ConnectionProfile, str | None, str, str]:
+    pw_url = f"redis://127.0.0.1:{password_server.port}/0"
+    if case == "not a redis":
+        port = socket_server(_http).port
+    elif case == "timeout":
+        port = socket_server(_silent).port
+    else:
+        port = 0
+    cases = {
+        "refused": (ConnectionProfile(name="p", url=f"redis://127.0.0.1:{free_port()}/0"), None,
+                    FailureKind.REFUSED, "refused: nothing is listening"),
+        "wrong password": (ConnectionProfile(name="p", url=pw_url), "not-the-password",
+                           FailureKind.AUTH, "wrong password"),
+        "no password": (ConnectionProfile(name="p", url=pw_url), None,
+                        FailureKind.AUTH_MISSING, "needs a password and none was given"),
+        "not a redis": (ConnectionProfile(name="p", url=f"redis://127.0.0.1:{port}/0"), None,
+                        FailureKind.NOT_REDIS, "not a Redis"),
+        "timeout": (ConnectionProfile(name="p", url=f"redis://127.0.0.1:{port}/0", timeout_s=0.5), None,
+                    FailureKind.TIMEOUT, "did not answer in time"),
+        "dns": (ConnectionProfile(name="p", url="redis://no-such-host.invalid:6379/0", timeout_s=2), None,
+                FailureKind.DNS, "could not be resolved"),
+        "tls to plain port": (ConnectionProfile(name="p", url=f"rediss://127.0.0.1:{password_server.port}/0",
+                                                timeout_s=0.5), None, FailureKind.TLS, "TLS mismatch"),
+    }  # fmt: skip
+    return cases[case]
+
+
+@pytest.mark.parametrize(
+    "case", ["refused", "wrong password", "no password", "not a redis", "timeout", "dns", "tls to plain port"]
+)
+def test_every_connection_failure_has_a_readable_message(case, password_server, socket_server):
+    profile, password, kind, phrase = _failure_case(case, password_server, socket_server)
+    states: list[ConnectionState] = []
+
+    async def body():
+        with pytest.raises(SessionError) as caught:
+            await Session.open(profile, password, on_state=states.append)
+        return caught.value, await Session.test(profile, password)
+
+    error, tested = run(body())
+    assert error.kind == kind
+    assert phrase in str(error)
+    assert [s.phase for s in states] == [ConnectionPhase.CONNECTING, ConnectionPhase.FAILED]
+    assert states[-1].reason == str(error) and tested.reason == str(error)
+    assert "Traceback" not in str(error) and "not-the-password" not in str(error)
+
+
+def test_password_server_accepts_the_right_password_and_open_session_asks_only_when_needed(
+    password_server, redis_url
+):
+    asked: list[str] = []
+
+    def ask(profile: ConnectionProfile) -> str:
+        asked.append(profile.name)
+        return PASSWORD
+
+    async def body():
+        protected = ConnectionProfile(name="protected", url=f"redis://127.0.0.1:{password_server.port}/0")
+        free = ConnectionProfile(name="free", url=redis_url)
+        async with await open_session(free, ask) as session:
+            assert session.state.phase == ConnectionPhase.CONNECTED
+        assert asked == []
+        async with await open_session(protected, ask) as session:
+            assert session.state.phase == ConnectionPhase.CONNECTED
+            await session.reader.snapshot()
+        assert asked == ["protected"]
+
+    run(body())
+
+
+def test_no_password_in_any_message_or_repr(password_server):
+    url = f"redis://:{PASSWORD}@127.0.0.1:{password_server.port}/0"
+    profile = ad_hoc_profile(url)
+    states: list[ConnectionState] = []
+
+    async def body():
+        session = await Session.open(profile, on_state=states.append)
+        shown = [repr(session), repr(profile), session.display_url, str(session.state)]
+        await session.close()
+        wrong = ad_hoc_profile(f"redis://:wrong-{PASSWORD}@127.0.0.1:{password_server.port}/0")
+        with pytest.raises(SessionError) as caught:
+            await Session.open(wrong, on_state=states.append)
+        return shown + [str(caught.value), repr(caught.value.state)]
+
+    texts = run(body()) + [repr(s) for s in states]
+    assert all(PASSWORD not in text for text in texts), texts
+    assert states[1].server == f"redis://:***@127.0.0.1:{password_server.port}/0"
+
+
+# ---------------------------------------------------------------------- reconnecting
+def test_reconnects_by_itself_after_the_server_restarts(tmp_path):
+    port = free_port()
+    server = start_server(tmp_path / "r", port)
+    states: list[ConnectionState] = []
+
+    async def body():
+        profile = ConnectionProfile(name="flaky", url=server.url, timeout_s=1.0)
+        session = await Session.open(profile, on_state=states.append, ping_interval_s=0.1, backoff_max_s=0.4)
+        try:
+            await asyncio.to_thread(server.stop)
+            lost = await wait_state(states, ConnectionPhase.RECONNECTING)
+            assert "refused" in lost.reason and lost.retry_at is not None and lost.retry_at > time.time() - 1
+            await asyncio.sleep(1.0)  # several attempts, each scheduled with a growing back-off
+            attempts = [s for s in states if s.phase == ConnectionPhase.RECONNECTING]
+            assert len(attempts) >= 2
+            again = await asyncio.to_thread(start_server, tmp_path / "r", port)
+            try:
+                back = await wait_state(states, ConnectionPhase.CONNECTED)
+                assert back.reason == "" and back.retry_at is None and back.version
+                snapshot = await session.reader.snapshot()
+                assert snapshot.server.version == back.version
+            finally:
+                await asyncio.to_thread(again.stop)
+        finally:
+            await session.close()
+        return attempts
+
+    attempts = run(body())
+    gaps = [b.retry_at - a.retry_at for a, b in zip(attempts, attempts[1:], strict=False)]  # type: ignore[operator]
+    assert all(g > 0 for g in gaps)
+
+
+# ---------------------------------------------------------------------- other transports
+def test_embedded_profile_uses_the_managed_server_even_with_redis_url_set(tmp_path, monkeypatch):
+    from thesis_console.core.embedded_redis import ensure_running
+    from thesis_console.core.profiles import embedded_profile
+
+    monkeypatch.setenv("THESIS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("THESIS_REDIS_PORT", str(free_port()))
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")  # nothing there
+    try:
+        state = run(Session.test(embedded_profile()))
+        assert state.phase == ConnectionPhase.CONNECTED
+        assert state.server == ensure_running().url
+    finally:
+        ensure_running().stop()
+
+
+def test_unix_socket(tmp_path):
+    sock = tmp_path / "redis.sock"
+    proc = subprocess.Popen(
+        [find_redis_server(), "--port", "0", "--unixsocket", str(sock), "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        state = run(Session.test(ConnectionProfile(name="unix", url=f"unix://{sock}?db=2")))
+        assert state.phase == ConnectionPhase.CONNECTED, state.reason
+        assert state.server == f"unix://{sock}?db=2"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_sentinel_url_finds_the_master(redis_conn, redis_url, tmp_path):
+    master_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    port = free_port()
+    conf = tmp_path / "sentinel.conf"
+    conf.write_text(f"port {port}\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 {master_port} 1\n")
+    proc = subprocess.Popen(
+        [find_redis_server(), str(conf), "--sentinel", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis.RedisError):
+                if redis.Redis(port=port).sentinel_get_master_addr_by_name("mymaster"):
+                    break
+            time.sleep(0.05)
+        redis_conn.set("seen-through-sentinel", "yes")
+
+        async def body():
+            url = f"sentinel://127.0.0.1:{port},127.0.0.1:{free_port()}/mymaster/0"
+            async with await Session.open(ConnectionProfile(name="sentinel", url=url)) as session:
+                value = await session.client.get("seen-through-sentinel")
+                job_id = await session.actions.enqueue(ThesisRequest(topic="Through the sentinel"))  # sync client
+                return value, job_id
+
+        value, job_id = run(body())
+        assert value == b"yes" and redis_conn.lrange("rq:queue:thesis", 0, -1) == [job_id.encode()]
+        missing = ConnectionProfile(name="s", url=f"sentinel://127.0.0.1:{port}/nosuchmaster", timeout_s=1)
+        with pytest.raises(SessionError) as caught:
+            run(Session.open(missing))
+        assert caught.value.kind == FailureKind.SENTINEL and "nosuchmaster" in str(caught.value)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+# ---------------------------------------------------------------------- TLS through a real TLS terminator
+def _make_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1 signed by it (files: ca, cert, key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    paths = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return paths
+
+
+def _tls_terminator(cert: Path, key: Path, backend_port: int) -> _SocketServer:
+    """Accept TLS, forward the plain bytes to the real redis-server (as stunnel or a cloud proxy does)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    def handle(raw: socket.socket) -> None:
+        try:
+            tls = context.wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError):
+            raw.close()
+            return
+        backend = socket.create_connection(("127.0.0.1", backend_port))
+
+        def pump(src: socket.socket, dst: socket.socket) -> None:
+            with contextlib.suppress(OSError):
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            with contextlib.suppress(OSError, ValueError):
+                if isinstance(src, ssl.SSLSocket):
+                    src.unwrap()  # answer the client's close_notify, as a TLS server does
+            with contextlib.suppress(OSError):
+                dst.close()
+
+        threading.Thread(target=pump, args=(backend, tls), daemon=True).start()
+        pump(tls, backend)
+
+    return _SocketServer(handle)
+
+
+def test_tls_with_a_ca_file_and_a_wrong_ca(redis_url, tmp_path):
+    ca, cert, key = _make_certificates(tmp_path)
+    backend_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    terminator = _tls_terminator(cert, key, backend_port)
+    (tmp_path / "other").mkdir()
+    other_ca = _make_certificates(tmp_path / "other")[0]
+    try:
+        url = f"rediss://127.0.0.1:{terminator.port}/0"
+        good = run(Session.test(ConnectionProfile(name="tls", url=url, tls_ca_file=str(ca))))
+        assert good.phase == ConnectionPhase.CONNECTED, good.reason
+        bad = run(Session.test(ConnectionProfile(name="tls", url=url, tls_ca_file=str(other_ca), timeout_s=2)))
+        assert bad.phase == ConnectionPhase.FAILED and "certificate" in bad.reason.lower()
+    finally:
+        terminator.close()
