@@ -86,15 +86,32 @@ def is_dark(palette: QPalette) -> bool:
     return palette.color(QPalette.ColorRole.Window).lightness() < 128
 
 
+def step_arrays(edges: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points that draw ``values`` as flat steps between consecutive ``edges`` (one more edge than values).
+
+    pyqtgraph's own ``stepMode`` breaks when clipping to the view (x and y end up the same length),
+    so steps are drawn as a plain line through two points per interval.
+    """
+    if len(values) == 0:
+        return np.zeros(0), np.zeros(0)
+    return np.repeat(edges, 2)[1:-1], np.repeat(values, 2)
+
+
 class TimeChart(pg.PlotWidget):
-    """A plot of named curves over wall-clock time that follows the widget's light or dark palette."""
+    """A plot of named curves over wall-clock time that follows the widget's light or dark palette.
+
+    The legend is part of the title (colored names), so it never covers the data.
+    """
 
     def __init__(self, title: str, y_label: str, parent: QWidget | None = None) -> None:
+        self._ready = False  # the base class sends palette events before this object is complete
         super().__init__(parent=parent, axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
         self._title = title
         self._y_label = y_label
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._styles: dict[str, SeriesStyle] = {}
+        self._labels: dict[str, str] = {}
+        self._steps: set[str] = set()
         item = self.getPlotItem()
         item.setDownsampling(mode="peak")
         item.setClipToView(True)
@@ -102,56 +119,66 @@ class TimeChart(pg.PlotWidget):
         item.hideButtons()
         item.showGrid(x=True, y=True, alpha=0.12)
         item.setMouseEnabled(x=False, y=False)
-        self._legend = item.addLegend(offset=(6, 4), labelTextSize="8pt", colCount=2)
         self.setMinimumHeight(150)
+        self._ready = True
         self.apply_palette(self.palette())
 
     # ----------------------------------------------------------------- curves
     def add_curve(self, key: str, label: str, style: SeriesStyle, step: bool = False) -> pg.PlotDataItem:
         """Add an empty curve; ``step`` draws it as steps over intervals (x has one more edge than y)."""
-        curve = self.getPlotItem().plot(name=label, stepMode="center" if step else None, connect="finite")
+        curve = self.getPlotItem().plot(connect="finite")
         self._curves[key] = curve
         self._styles[key] = style
+        self._labels[key] = label
+        if step:
+            self._steps.add(key)
         self._style_curve(key)
+        self._update_title()
         return curve
 
     def set_curve(self, key: str, x: np.ndarray, y: np.ndarray) -> None:
-        """Show ``y`` over ``x`` (Unix times); an empty ``x`` clears the curve."""
+        """Show ``y`` over ``x`` (Unix times; for a step curve, ``x`` are the interval edges)."""
         curve = self._curves[key]
         if len(x) == 0 or len(y) == 0:
             curve.setData([], [])
-        else:
-            curve.setData(x, y)
+            return
+        if key in self._steps:
+            x, y = step_arrays(x, y)
+        curve.setData(x, y)
 
     def curve_data(self, key: str) -> tuple[np.ndarray, np.ndarray]:
-        """The data a curve shows now (for tests and the status line)."""
+        """The points a curve draws now (a step curve has two per interval)."""
         x, y = self._curves[key].getOriginalDataset()
         empty = np.zeros(0)
         return (empty if x is None else x, empty if y is None else y)
 
+    def curve_values(self, key: str) -> np.ndarray:
+        """The values a curve shows, one per interval for a step curve (for tests and summaries)."""
+        _, y = self.curve_data(key)
+        return y[::2] if key in self._steps else y
+
     def set_curve_visible(self, key: str, visible: bool) -> None:
-        curve = self._curves[key]
-        curve.setVisible(visible)
-        # A hidden curve should not keep its legend entry.
-        if visible and self._legend.getLabel(curve) is None:
-            self._legend.addItem(curve, curve.name())
-        elif not visible:
-            self._legend.removeItem(curve)
+        self._curves[key].setVisible(visible)
+        self._update_title()
+
+    def is_curve_visible(self, key: str) -> bool:
+        return self._curves[key].isVisible()
 
     def set_time_range(self, start: float, end: float) -> None:
         self.getPlotItem().setXRange(start, end, padding=0)
 
     def set_y_range(self, low: float, high: float) -> None:
         """Fix the y range (e.g. 0-100 % for a rate); otherwise the chart scales to its data."""
-        self.getPlotItem().setYRange(low, high, padding=0.02)
+        self.getPlotItem().setYRange(low, high, padding=0.05)
 
     def set_y_label(self, text: str) -> None:
-        self._y_label = text
-        self.getPlotItem().setLabel("left", text)
+        if text != self._y_label:
+            self._y_label = text
+            self.apply_palette(self.palette())
 
     # ----------------------------------------------------------------- palette
     def changeEvent(self, event: QEvent) -> None:
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+        if self._ready and event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self.apply_palette(self.palette())
         super().changeEvent(event)
 
@@ -167,19 +194,28 @@ class TimeChart(pg.PlotWidget):
             axis = item.getAxis(name)
             axis.setPen(pg.mkPen(muted))
             axis.setTextPen(pg.mkPen(text))
-        item.setTitle(self._title, color=text.name(), size="10pt")
         item.setLabel("left", self._y_label, color=muted.name())
-        self._legend.setLabelTextColor(text)
-        legend_background = QColor(background)
-        legend_background.setAlpha(200)
-        self._legend.setBrush(pg.mkBrush(legend_background))
-        self._legend.setPen(pg.mkPen(None))
         for key in self._curves:
             self._style_curve(key)
+        self._update_title()
+
+    def _color(self, key: str) -> QColor:
+        style = self._styles[key]
+        return QColor(style.dark if is_dark(self.palette()) else style.light)
+
+    def _update_title(self) -> None:
+        text = self.palette().color(QPalette.ColorRole.Text).name()
+        keys = "".join(
+            f"&nbsp;&nbsp;<span style='color:{self._color(k).name()}'>{'▬' if not self._styles[k].dashed else '╍'}"
+            f"</span>&nbsp;<span style='color:{text}'>{self._labels[k]}</span>"
+            for k, curve in self._curves.items()
+            if curve.isVisible()
+        )
+        self.getPlotItem().setTitle(f"<span style='color:{text}'><b>{self._title}</b></span>{keys}", size="9pt")
 
     def _style_curve(self, key: str) -> None:
         style = self._styles[key]
-        color = QColor(style.dark if is_dark(self.palette()) else style.light)
+        color = self._color(key)
         color.setAlpha(style.alpha)
         pen = pg.mkPen(color, width=style.width)
         if style.dashed:

@@ -1,0 +1,94 @@
+"""OverviewView on a real Redis with metrics written by real jobs run by a real worker."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.ui.live_console import close_controller, enqueue_plain, live_controller, run_burst_worker
+from tests.ui.qt_helpers import run, wait_until
+from thesis_console.core.types import JobState
+from thesis_console.ui.widgets.charts import RingBuffer
+from thesis_console.ui.widgets.overview import RANGES, OverviewView
+
+
+def test_ring_buffer_keeps_the_newest_in_order():
+    ring = RingBuffer(4, 2)
+    assert len(ring) == 0 and ring.last() is None
+    for i in range(6):
+        ring.append(float(i), (i * 10.0, -i))
+    assert list(ring.times()) == [2.0, 3.0, 4.0, 5.0]
+    assert list(ring.column(0)) == [20.0, 30.0, 40.0, 50.0]
+    assert ring.last() == (5.0, 50.0, -5.0)
+    assert ring.times().base is not None, "a view of the preallocated array, not a copy"
+    ring.clear()
+    assert len(ring.times()) == 0
+
+
+@pytest.fixture
+def jobs_done(redis_conn, redis_url):
+    """8 jobs completed and 3 failed in queue ``thesis`` by a real worker (metrics written by it)."""
+    enqueue_plain(redis_conn, "tests.jobs.noop", 8)
+    enqueue_plain(redis_conn, "tests.jobs.boom", 3)
+    run_burst_worker(redis_url)
+    return 8, 3
+
+
+def chart_sum(view: OverviewView, chart_name: str, key: str) -> float:
+    y = getattr(view, chart_name).curve_values(key)
+    return float(np.nansum(y)) if len(y) else 0.0
+
+
+def test_counters_and_charts_from_real_metrics(qtbot, loop, redis_url, jobs_done):
+    completed, failed = jobs_done
+    controller = live_controller(redis_url)
+    view = OverviewView(controller, history_interval_s=0.5)
+    qtbot.addWidget(view)
+    view.resize(1100, 700)
+    view.show()
+
+    run(loop, wait_until(lambda: view.counters[JobState.COMPLETED].value.text() == str(completed), what="completed counter"))
+    assert view.counters[JobState.FAILED].value.text() == str(failed)
+    assert view.counters[JobState.WAITING].value.text() == "0"
+    assert "thesis" in view.title.text()
+
+    # Live window: the stored per-minute counts back the live curves.
+    run(loop, wait_until(lambda: chart_sum(view, "throughput_chart", "completed") == completed, what="stored completed"))
+    assert chart_sum(view, "throughput_chart", "failed") == failed
+    assert chart_sum(view, "runtime_chart", "p50") > 0
+    _, success = view.success_chart.curve_data("success")
+    assert np.nanmax(success) == pytest.approx(100.0 * completed / (completed + failed))
+    # Live samples arrive with every refresh.
+    run(loop, wait_until(lambda: len(view.depth_chart.curve_data("live_waiting")[0]) >= 2, what="live depth samples"))
+    run(loop, wait_until(lambda: len(view.throughput_chart.curve_data("live_completed")[0]) >= 1, what="live throughput"))
+
+    # 24 h: hour buckets, same totals.
+    view.set_range(RANGES[2])
+    run(loop, wait_until(lambda: view.history is not None and view.history.step_s == 3600, what="hourly history"))
+    assert chart_sum(view, "throughput_chart", "completed") == completed
+    assert "jobs / h" in view.throughput_chart.getPlotItem().getAxis("left").labelText
+    assert not view.throughput_chart.is_curve_visible("live_completed"), "live curves belong to the live window"
+    assert "success" in view.status.text()
+    run(loop, close_controller(controller))
+
+
+def test_other_queue_starts_empty_and_charts_follow_the_palette(qtbot, loop, redis_url, jobs_done):
+    controller = live_controller(redis_url)
+    view = OverviewView(controller, history_interval_s=0.5)
+    qtbot.addWidget(view)
+    view.show()
+    run(loop, wait_until(lambda: view.counters[JobState.COMPLETED].value.text() == str(jobs_done[0])))
+    controller.select_queue("other")
+    run(loop, wait_until(lambda: view.counters[JobState.COMPLETED].value.text() == "0", what="other queue"))
+    run(loop, wait_until(lambda: view.history is not None and view.history.queue == "other"))
+    assert chart_sum(view, "throughput_chart", "completed") == 0
+
+    from PySide6.QtGui import QColor, QPalette
+
+    dark = QPalette()
+    for role, color in ((QPalette.ColorRole.Window, "#202124"), (QPalette.ColorRole.Base, "#17181a"), (QPalette.ColorRole.Text, "#e8eaed")):
+        dark.setColor(role, QColor(color))
+    view.setPalette(dark)
+    qtbot.wait(10)
+    assert view.throughput_chart.backgroundBrush().color() == QColor("#17181a")
+    run(loop, close_controller(controller))

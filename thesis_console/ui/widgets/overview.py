@@ -1,0 +1,413 @@
+"""The overview of one queue: a counter per job state and four charts that move live.
+
+Two kinds of data feed the charts:
+
+* live samples, kept in preallocated ring buffers: the throughput the controller computes from
+  successive snapshots (all RQ workers, converted to jobs per minute) and the queue's waiting and
+  active counts from each snapshot;
+* the per-minute (up to 6 h) or per-hour metrics the workers store in Redis, read with
+  ``controller.metric_series`` on a slow timer (every few seconds, never per snapshot) and only
+  while the view is visible.
+
+The range picker shows either the live window (the last minutes, live samples over the stored
+per-minute figures) or 1 h, 24 h or 7 days of stored history.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import qasync
+import shiboken6
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from thesis_console.core.types import STATE_ORDER, JobState, MetricSeries, QueueCounts, Snapshot
+from thesis_console.ui.controller import ConsoleController
+from thesis_console.ui.models.formatting import fmt_count, fmt_duration
+from thesis_console.ui.widgets.charts import RingBuffer, SeriesStyle, TimeChart
+
+log = logging.getLogger("thesis_console.ui.overview")
+
+LIVE_WINDOW_S = 10 * 60
+LIVE_CAPACITY = 4096
+"""Live samples kept: more than the live window holds at the fastest refresh (0.5 s)."""
+DEFAULT_HISTORY_INTERVAL_S = 5.0
+
+
+@dataclass(frozen=True)
+class ChartRange:
+    label: str
+    seconds: int
+    live: bool = False
+
+
+RANGES: tuple[ChartRange, ...] = (
+    ChartRange("Live", LIVE_WINDOW_S, live=True),
+    ChartRange("1 h", 3600),
+    ChartRange("24 h", 24 * 3600),
+    ChartRange("7 days", 7 * 24 * 3600),
+)
+
+GREEN = SeriesStyle("#2e7d32", "#81c784")
+RED = SeriesStyle("#c62828", "#ef9a9a")
+BLUE = SeriesStyle("#1565c0", "#64b5f6")
+ORANGE = SeriesStyle("#e65100", "#ffb74d")
+PURPLE = SeriesStyle("#6a1b9a", "#ce93d8")
+TEAL = SeriesStyle("#00796b", "#4db6ac")
+
+
+def _stored(style: SeriesStyle) -> SeriesStyle:
+    """The stored per-interval counts behind the live curves: filled steps, lighter."""
+    return SeriesStyle(style.light, style.dark, width=1.0, fill=True, alpha=150)
+
+
+def _live(style: SeriesStyle) -> SeriesStyle:
+    return SeriesStyle(style.light, style.dark, width=2.0)
+
+
+STATE_TIPS = {
+    JobState.WAITING: "in the queue, not started",
+    JobState.ACTIVE: "running on a worker now",
+    JobState.SCHEDULED: "to run later (includes retry back-offs)",
+    JobState.COMPLETED: "finished and kept (count- and time-limited)",
+    JobState.FAILED: "failed with no retries left (kept, count-limited)",
+    JobState.CANCELED: "canceled before they ran",
+    JobState.DEFERRED: "waiting for other jobs they depend on",
+}
+
+
+class StateCounter(QFrame):
+    """One job state's count, large, with its name under it."""
+
+    def __init__(self, state: JobState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.setObjectName(f"counter_{state.value}")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setToolTip(f"{state.value.capitalize()}: {STATE_TIPS[state]}")
+        self.value = QLabel("–", self)
+        font = QFont(self.value.font())
+        font.setPointSizeF(font.pointSizeF() * 1.8)
+        font.setBold(True)
+        self.value.setFont(font)
+        self.caption = QLabel(state.value.capitalize(), self)
+        self.caption.setStyleSheet("color: palette(placeholder-text);")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 6, 12, 6)
+        layout.setSpacing(0)
+        layout.addWidget(self.value)
+        layout.addWidget(self.caption)
+
+    def set_count(self, count: int | None) -> None:
+        self.value.setText("–" if count is None else fmt_count(count))
+        self.setAccessibleName(f"{self.state.value}: {self.value.text()}")
+
+
+def history_arrays(series: MetricSeries) -> dict[str, np.ndarray]:
+    """Arrays for the charts from stored metrics: ``edges`` (one more than the points) for the
+    per-interval counts drawn as steps, ``mid`` (interval middles) for the rest; missing values are NaN."""
+    points = series.points
+    starts = np.fromiter((p.start for p in points), dtype=np.float64, count=len(points))
+
+    def column(values) -> np.ndarray:
+        return np.fromiter((np.nan if v is None else v for v in values), dtype=np.float64, count=len(points))
+
+    return {
+        "edges": np.append(starts, starts[-1] + series.step_s) if len(points) else starts,
+        "mid": starts + series.step_s / 2,
+        "completed": column(p.completed for p in points),
+        "failed": column(p.failed for p in points),
+        "p50": column(p.runtime_p50_s for p in points),
+        "p95": column(p.runtime_p95_s for p in points),
+        "success": column(None if p.success_rate is None else 100.0 * p.success_rate for p in points),
+        "depth": column(p.depth for p in points),
+    }
+
+
+def step_text(step_s: int) -> str:
+    return "min" if step_s == 60 else ("h" if step_s == 3600 else f"{step_s} s")
+
+
+class OverviewView(QWidget):
+    """Counters and charts for ``controller.current_queue``.
+
+    Args:
+        controller: the console controller (snapshots, throughput, stored metrics).
+        history_interval_s: how often the stored metrics are read again while the view is visible.
+    """
+
+    def __init__(
+        self,
+        controller: ConsoleController,
+        parent: QWidget | None = None,
+        history_interval_s: float = DEFAULT_HISTORY_INTERVAL_S,
+    ) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.queue = controller.current_queue
+        self.range = RANGES[0]
+        self.history: MetricSeries | None = None
+        self._throughput = RingBuffer(LIVE_CAPACITY, 2)  # completed/min, failed/min
+        self._depth = RingBuffer(LIVE_CAPACITY, 2)  # waiting, active
+        self._history_task_running = False
+        self._history_again = False
+
+        self.title = QLabel(self)
+        title_font = QFont(self.title.font())
+        title_font.setPointSizeF(title_font.pointSizeF() * 1.3)
+        title_font.setBold(True)
+        self.title.setFont(title_font)
+        self.range_buttons = QButtonGroup(self)
+        range_row = QHBoxLayout()
+        range_row.setSpacing(0)
+        for i, chart_range in enumerate(RANGES):
+            button = QPushButton(chart_range.label, self)
+            button.setCheckable(True)
+            button.setChecked(i == 0)
+            button.setToolTip(
+                f"The last {LIVE_WINDOW_S // 60} minutes, live" if chart_range.live else f"Stored metrics, last {chart_range.label}"
+            )
+            self.range_buttons.addButton(button, i)
+            range_row.addWidget(button)
+        self.range_buttons.idClicked.connect(self._on_range_clicked)
+        header = QHBoxLayout()
+        header.addWidget(self.title)
+        header.addStretch(1)
+        header.addLayout(range_row)
+
+        self.counters = {state: StateCounter(state, self) for state in STATE_ORDER}
+        counter_row = QHBoxLayout()
+        for counter in self.counters.values():
+            counter_row.addWidget(counter, 1)
+
+        self.throughput_chart = TimeChart("Throughput", "jobs / min", self)
+        self.throughput_chart.add_curve("completed", "completed", _stored(GREEN), step=True)
+        self.throughput_chart.add_curve("failed", "failed", _stored(RED), step=True)
+        self.throughput_chart.add_curve("live_completed", "live completed", _live(GREEN))
+        self.throughput_chart.add_curve("live_failed", "live failed", _live(RED))
+        self.throughput_chart.setToolTip(
+            "Filled steps: jobs of this queue that ended per interval (stored by the workers).\n"
+            "Lines (live window): jobs per minute over all RQ workers and queues, from their counters."
+        )
+        self.depth_chart = TimeChart("Queue depth", "jobs", self)
+        self.depth_chart.add_curve("depth", "waiting (stored)", _stored(BLUE), step=True)
+        self.depth_chart.add_curve("live_waiting", "waiting", _live(BLUE))
+        self.depth_chart.add_curve("live_active", "active", _live(ORANGE))
+        self.runtime_chart = TimeChart("Run time", "seconds", self)
+        self.runtime_chart.add_curve("p50", "p50", _live(PURPLE))
+        self.runtime_chart.add_curve("p95", "p95", SeriesStyle(ORANGE.light, ORANGE.dark, dashed=True))
+        self.success_chart = TimeChart("Success rate", "%", self)
+        self.success_chart.add_curve("success", "completed / (completed + failed)", _live(TEAL))
+        self.success_chart.set_y_range(0, 100)
+        charts = QGridLayout()
+        charts.addWidget(self.throughput_chart, 0, 0)
+        charts.addWidget(self.depth_chart, 0, 1)
+        charts.addWidget(self.runtime_chart, 1, 0)
+        charts.addWidget(self.success_chart, 1, 1)
+
+        self.status = QLabel(self)
+        self.status.setStyleSheet("color: palette(placeholder-text);")
+        self.status.setWordWrap(True)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addLayout(counter_row)
+        layout.addLayout(charts, 1)
+        layout.addWidget(self.status)
+
+        self._history_timer = QTimer(self)
+        self._history_timer.setInterval(int(history_interval_s * 1000))
+        self._history_timer.timeout.connect(self.refresh_history)
+
+        controller.snapshotChanged.connect(self.show_snapshot)
+        controller.throughputChanged.connect(self.add_throughput)
+        controller.queueSelected.connect(self.set_queue)
+        # Bound methods, not lambdas: Qt drops them when this view is deleted, and they make no
+        # reference cycle that would leave the view to the garbage collector.
+        controller.connectionChanged.connect(self._on_connection)
+        self._show_range()
+        if controller.snapshot is not None:
+            self.show_snapshot(controller.snapshot)
+        else:
+            self._update_title(None)
+
+    # ----------------------------------------------------------------- live data
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        """Counters and the live depth sample of the current queue."""
+        counts = snapshot.queue(self.queue)
+        for state, counter in self.counters.items():
+            counter.set_count(counts.count(state))
+        self._update_title(counts)
+        self._depth.append(snapshot.taken_at, (counts.waiting, counts.active))
+        if self.range.live:
+            self._draw_live(snapshot.taken_at)
+
+    def add_throughput(self, completed_per_s: float, failed_per_s: float) -> None:
+        """A live throughput sample (all RQ workers), drawn in jobs per minute like the stored figures."""
+        snapshot = self.controller.snapshot
+        at = snapshot.taken_at if snapshot is not None else time.time()
+        self._throughput.append(at, (completed_per_s * 60.0, failed_per_s * 60.0))
+        if self.range.live:
+            self._draw_live(at)
+        self._update_status()
+
+    def _draw_live(self, now: float) -> None:
+        t = self._throughput.times()
+        self.throughput_chart.set_curve("live_completed", t, self._throughput.column(0))
+        self.throughput_chart.set_curve("live_failed", t, self._throughput.column(1))
+        t = self._depth.times()
+        self.depth_chart.set_curve("live_waiting", t, self._depth.column(0))
+        self.depth_chart.set_curve("live_active", t, self._depth.column(1))
+        self._set_time_range(now - self.range.seconds, now)
+
+    def _set_time_range(self, start: float, end: float) -> None:
+        for chart in self.charts():
+            chart.set_time_range(start, end)
+
+    def charts(self) -> tuple[TimeChart, ...]:
+        return (self.throughput_chart, self.depth_chart, self.runtime_chart, self.success_chart)
+
+    # ----------------------------------------------------------------- queue and range
+    def set_queue(self, name: str) -> None:
+        if name == self.queue:
+            return
+        self.queue = name
+        self._depth.clear()  # depth is per queue; the live throughput covers all queues and stays
+        self.history = None
+        self._draw_history()
+        if self.controller.snapshot is not None:
+            self.show_snapshot(self.controller.snapshot)
+        self.refresh_history()
+
+    def _on_range_clicked(self, index: int) -> None:
+        self.set_range(RANGES[index])
+
+    def _on_connection(self, _state: object) -> None:
+        self._update_status()
+
+    def set_range(self, chart_range: ChartRange) -> None:
+        if chart_range == self.range:
+            return
+        self.range = chart_range
+        self.range_buttons.button(RANGES.index(chart_range)).setChecked(True)
+        self.history = None
+        self._show_range()
+        self.refresh_history()
+
+    def _show_range(self) -> None:
+        live = self.range.live
+        for key in ("live_completed", "live_failed"):
+            self.throughput_chart.set_curve_visible(key, live)
+        for key in ("live_waiting", "live_active"):
+            self.depth_chart.set_curve_visible(key, live)
+        self._draw_history()
+        if live:
+            self._draw_live(time.time())
+        else:
+            now = time.time()
+            self._set_time_range(now - self.range.seconds, now)
+
+    # ----------------------------------------------------------------- stored history
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self._history_timer.start()
+        self.refresh_history()
+
+    def hideEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self._history_timer.stop()
+        super().hideEvent(event)
+
+    @qasync.asyncSlot()
+    async def refresh_history(self) -> None:
+        """Read the stored metrics of the current queue and range (one read at a time)."""
+        if self._history_task_running:
+            self._history_again = True  # the range or queue changed meanwhile: read once more after
+            return
+        self._history_task_running = True
+        try:
+            while True:
+                self._history_again = False
+                queue, chart_range = self.queue, self.range
+                # The live window also shows the stored minutes before it, as a backdrop.
+                seconds = chart_range.seconds + (300 if chart_range.live else 0)
+                series = await self.controller.metric_series(queue, seconds)
+                if not shiboken6.isValid(self):
+                    return
+                if (queue, chart_range) == (self.queue, self.range):
+                    self.history = series
+                    self._draw_history()
+                if not self._history_again:
+                    break
+        finally:
+            if shiboken6.isValid(self):
+                self._history_task_running = False
+
+    def _draw_history(self) -> None:
+        series = self.history
+        if series is None or not series.points:
+            for chart, keys in (
+                (self.throughput_chart, ("completed", "failed")),
+                (self.depth_chart, ("depth",)),
+                (self.runtime_chart, ("p50", "p95")),
+                (self.success_chart, ("success",)),
+            ):
+                for key in keys:
+                    chart.set_curve(key, np.zeros(0), np.zeros(0))
+            self._update_status()
+            return
+        data = history_arrays(series)
+        per = step_text(series.step_s)
+        self.throughput_chart.set_y_label(f"jobs / {per}")
+        self.throughput_chart.set_curve("completed", data["edges"], data["completed"])
+        self.throughput_chart.set_curve("failed", data["edges"], data["failed"])
+        self.depth_chart.set_curve("depth", data["edges"], data["depth"])
+        self.runtime_chart.set_curve("p50", data["mid"], data["p50"])
+        self.runtime_chart.set_curve("p95", data["mid"], data["p95"])
+        self.success_chart.set_curve("success", data["mid"], data["success"])
+        if not self.range.live:
+            end = float(data["edges"][-1])
+            self._set_time_range(end - self.range.seconds, end)
+        self._update_status()
+
+    # ----------------------------------------------------------------- text
+    def _update_title(self, counts: QueueCounts | None) -> None:
+        total = f" · {fmt_count(counts.total)} jobs" if counts is not None else ""
+        self.title.setText(f"Queue {self.queue}{total}")
+        if counts is not None and counts.problem:
+            self.title.setToolTip(counts.problem)
+
+    def _update_status(self) -> None:
+        if not self.controller.is_connected():
+            self.status.setText("Not connected: the counters and charts show the last data read.")
+            return
+        parts = []
+        last = self._throughput.last()
+        if last is not None:
+            parts.append(f"now {last[1]:.1f} completed/min, {last[2]:.1f} failed/min over all workers")
+        series = self.history
+        if series is not None and series.points:
+            done = sum(p.completed for p in series.points)
+            failed = sum(p.failed for p in series.points)
+            rate = f"{100.0 * done / (done + failed):.1f} % success" if done + failed else "no finished jobs"
+            p95 = [p.runtime_p95_s for p in series.points if p.runtime_p95_s is not None]
+            worst = f", p95 up to {fmt_duration(max(p95))}" if p95 else ""
+            span = f"last {self.range.label}" if not self.range.live else f"last {LIVE_WINDOW_S // 60 + 5} min"
+            parts.append(
+                f"{span} in {self.queue}: {fmt_count(done)} completed, {fmt_count(failed)} failed ({rate}{worst}), "
+                f"stored per {step_text(series.step_s)}"
+            )
+        self.status.setText(" · ".join(parts) if parts else "Waiting for data…")

@@ -1,0 +1,251 @@
+"""The workers view: every supervisor and every RQ worker on every host, and scaling them.
+
+Both tables follow the controller's snapshots in place (selection and scroll position survive).
+Below the supervisors, a control row acts on the selected supervisor: its concurrency (a spin box
+and Apply) and its autoscale bounds. Both go through the controller as control messages in Redis,
+so a console on one machine scales a supervisor on any other.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import qasync
+import shiboken6
+from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from thesis_console.core.supervisor_protocol import MAX_CONCURRENCY, SupervisorRecord
+from thesis_console.core.types import Snapshot
+from thesis_console.ui.controller import ConsoleController
+from thesis_console.ui.widgets.workers_models import (
+    KeyedTableModel,
+    SupervisorsTableModel,
+    WorkersTableModel,
+    autoscale_text,
+    supervisor_rows,
+    worker_rows,
+)
+
+log = logging.getLogger("thesis_console.ui.workers")
+
+
+def make_table(model: KeyedTableModel, parent: QWidget) -> tuple[QTableView, QSortFilterProxyModel]:
+    """A sortable, row-selecting table view over ``model``."""
+    proxy = QSortFilterProxyModel(parent)
+    proxy.setSourceModel(model)
+    proxy.setSortRole(Qt.ItemDataRole.UserRole)
+    view = QTableView(parent)
+    view.setModel(proxy)
+    view.setSortingEnabled(True)
+    view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setAlternatingRowColors(True)
+    view.setWordWrap(False)
+    view.verticalHeader().setVisible(False)
+    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setStretchLastSection(True)
+    return view, proxy
+
+
+class SupervisorControls(QWidget):
+    """Concurrency and autoscale for one supervisor (the one selected in the table)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel("Select a supervisor to scale it.", self)
+        self.concurrency = QSpinBox(self)
+        self.concurrency.setRange(1, MAX_CONCURRENCY)
+        self.concurrency.setToolTip("How many RQ workers the supervisor should run")
+        self.concurrency.setAccessibleName("Concurrency")
+        self.apply = QPushButton("Apply", self)
+        self.apply.setToolTip("Send the new concurrency to the supervisor (turns autoscale off)")
+        self.autoscale_min = QSpinBox(self)
+        self.autoscale_max = QSpinBox(self)
+        for box, name in ((self.autoscale_min, "Autoscale minimum"), (self.autoscale_max, "Autoscale maximum")):
+            box.setRange(1, MAX_CONCURRENCY)
+            box.setAccessibleName(name)
+        self.autoscale_min.valueChanged.connect(self._keep_max_above_min)
+        self.autoscale_max.valueChanged.connect(self._keep_min_below_max)
+        self.apply_autoscale = QPushButton("Autoscale", self)
+        self.apply_autoscale.setToolTip("Let the supervisor scale between MIN and MAX workers by queue depth")
+        self.feedback = QLabel(self)
+        self.feedback.setStyleSheet("color: palette(placeholder-text);")
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Concurrency", self))
+        row.addWidget(self.concurrency)
+        row.addWidget(self.apply)
+        row.addSpacing(24)
+        row.addWidget(QLabel("Autoscale MIN", self))
+        row.addWidget(self.autoscale_min)
+        row.addWidget(QLabel("MAX", self))
+        row.addWidget(self.autoscale_max)
+        row.addWidget(self.apply_autoscale)
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addWidget(self.title)
+        layout.addLayout(row)
+        layout.addWidget(self.feedback)
+
+    def _keep_max_above_min(self, minimum: int) -> None:
+        self.autoscale_max.setValue(max(minimum, self.autoscale_max.value()))
+
+    def _keep_min_below_max(self, maximum: int) -> None:
+        self.autoscale_min.setValue(min(maximum, self.autoscale_min.value()))
+
+
+class WorkersView(QWidget):
+    """RQ workers and supervisors tables, with a concurrency control for the selected supervisor."""
+
+    def __init__(self, controller: ConsoleController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.supervisors_model = SupervisorsTableModel(self)
+        self.workers_model = WorkersTableModel(self)
+        self.supervisors_table, self._supervisors_proxy = make_table(self.supervisors_model, self)
+        self.workers_table, self._workers_proxy = make_table(self.workers_model, self)
+        self.controls = SupervisorControls(self)
+        self._selected_id: str | None = None
+        self._busy = False
+
+        self._supervisors_box = QGroupBox("Supervisors", self)
+        top = QVBoxLayout(self._supervisors_box)
+        top.addWidget(self.supervisors_table, 1)
+        top.addWidget(self.controls)
+        self._workers_box = QGroupBox("RQ workers", self)
+        bottom = QVBoxLayout(self._workers_box)
+        bottom.addWidget(self.workers_table)
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(self._supervisors_box)
+        splitter.addWidget(self._workers_box)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        self.supervisors_table.selectionModel().selectionChanged.connect(self._on_selection)
+        self.controls.apply.clicked.connect(self.apply_concurrency)
+        self.controls.apply_autoscale.clicked.connect(self.apply_autoscale)
+        controller.snapshotChanged.connect(self.show_snapshot)
+        controller.connectionChanged.connect(self._on_connection)
+        if controller.snapshot is not None:
+            self.show_snapshot(controller.snapshot)
+        self._update_controls()
+
+    # ----------------------------------------------------------------- data
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        self.supervisors_model.set_rows(supervisor_rows(snapshot))
+        self.workers_model.set_rows(worker_rows(snapshot))
+        self._supervisors_box.setTitle(f"Supervisors ({len(snapshot.supervisors)})")
+        self._workers_box.setTitle(f"RQ workers ({len(snapshot.workers)})")
+        if self._selected_id is not None and self.supervisors_model.row_of(self._selected_id) < 0:
+            self._selected_id = None  # it went away (stopped, or its record expired)
+        self._update_controls(refill=False)
+
+    def selected_record(self) -> SupervisorRecord | None:
+        if self._selected_id is None:
+            return None
+        row = self.supervisors_model.row_of(self._selected_id)
+        return self.supervisors_model.rows[row].record if row >= 0 else None
+
+    def select_supervisor(self, supervisor_id: str) -> bool:
+        """Select a supervisor's row (as a click would); False when it is not listed."""
+        row = self.supervisors_model.row_of(supervisor_id)
+        if row < 0:
+            return False
+        index = self._supervisors_proxy.mapFromSource(self.supervisors_model.index(row, 0))
+        self.supervisors_table.selectRow(index.row())
+        return True
+
+    def _on_selection(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        rows = self.supervisors_table.selectionModel().selectedRows()
+        if rows:
+            source = self._supervisors_proxy.mapToSource(rows[0])
+            self._selected_id = self.supervisors_model.rows[source.row()].record.id
+        else:
+            self._selected_id = None
+        self.controls.feedback.clear()
+        self._update_controls(refill=True)
+
+    def _on_connection(self, _state: object) -> None:
+        self._update_controls()
+
+    def _update_controls(self, refill: bool = False) -> None:
+        record = self.selected_record()
+        c = self.controls
+        if record is None:
+            c.title.setText("Select a supervisor to scale it.")
+        else:
+            c.title.setText(
+                f"<b>{record.id}</b> on {record.host}: {record.live} of {record.desired} workers running, "
+                f"{record.busy} busy, autoscale {autoscale_text(record)}"
+            )
+            if refill:  # only on a new selection: never overwrite what the user is typing
+                c.concurrency.setValue(record.desired)
+                c.autoscale_min.setValue(record.autoscale_min or 1)
+                c.autoscale_max.setValue(record.autoscale_max or max(record.desired, 1))
+        read_only = self.controller.read_only
+        if read_only:
+            c.title.setText(c.title.text() + " (read-only connection: scaling is off)")
+        enabled = record is not None and not read_only and not self._busy
+        for widget in (c.concurrency, c.apply, c.autoscale_min, c.autoscale_max, c.apply_autoscale):
+            widget.setEnabled(enabled)
+
+    # ----------------------------------------------------------------- actions
+    @qasync.asyncSlot()
+    async def apply_concurrency(self) -> None:
+        record = self.selected_record()
+        if record is None:
+            return
+        value = self.controls.concurrency.value()
+        await self._send(
+            f"asked {record.id} for {value} workers",
+            self.controller.resize_supervisor(record.id, value),
+        )
+
+    @qasync.asyncSlot()
+    async def apply_autoscale(self) -> None:
+        record = self.selected_record()
+        if record is None:
+            return
+        low, high = self.controls.autoscale_min.value(), self.controls.autoscale_max.value()
+        await self._send(
+            f"asked {record.id} to autoscale between {low} and {high} workers",
+            self.controller.autoscale_supervisor(record.id, low, high),
+        )
+
+    async def _send(self, done_text: str, action) -> None:
+        errors: list[str] = []
+
+        def remember(message: str) -> None:
+            errors.append(message)
+
+        # The controller reports failures through errorRaised (for the status area); catch ours too.
+        self.controller.errorRaised.connect(remember)
+        self._busy = True
+        self._update_controls()
+        try:
+            await action
+        finally:
+            self.controller.errorRaised.disconnect(remember)
+            if shiboken6.isValid(self):
+                self._busy = False
+                self.controls.feedback.setText(errors[-1] if errors else done_text + "; the table shows when it has.")
+                self._update_controls()
