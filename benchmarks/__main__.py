@@ -1,7 +1,7 @@
 """Run every benchmark module in turn: ``python -m benchmarks [name ...]``.
 
 Each module is run as its own process (so one's memory and threads do not skew the next) and
-prints its own table. Names: worker, core, gui.
+prints its own table. Names: worker, core, core-read, gui.
 """
 
 from __future__ import annotations
@@ -9,7 +9,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-MODULES = {"worker": "benchmarks.worker_bench", "core": "benchmarks.core_bench", "gui": "benchmarks.gui_bench"}
+MODULES = {
+    "worker": "benchmarks.worker_bench",
+    "core": "benchmarks.core_bench",
+    "core-read": "benchmarks.core_read_bench",
+    "gui": "benchmarks.gui_bench",
+}
 
 
 def main(argv: list[str]) -> int:

@@ -93,7 +93,7 @@ def write_jobs(
                 job_id = ids[i]
                 ts = base + i
                 if with_hashes:
-                    pipe.hset(job_key(job_id), mapping=minimal_job(job_id, queue, state, describe(i), ts))
+                    pipe.hset(job_key(job_id), mapping=minimal_job(job_id, queue, state, describe(i), ts))  # type: ignore[arg-type]
                 if source.is_list:
                     listed.append(job_id)
                 elif source.composite_members:
@@ -133,7 +133,8 @@ def digest(conn: redis.Redis) -> dict[bytes, tuple[str, Any, bool]]:
     """
     out: dict[bytes, tuple[str, Any, bool]] = {}
     for key in sorted(conn.scan_iter(count=1000)):
-        kind = conn.type(key).decode()
+        raw_kind = conn.type(key)
+        kind = raw_kind.decode() if isinstance(raw_kind, bytes) else str(raw_kind)
         value: Any
         if kind == "string":
             value = conn.get(key)
