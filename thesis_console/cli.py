@@ -1,29 +1,133 @@
 """``thesis-console``: the desktop console, and headless subcommands over the same core.
 
 With no subcommand it opens the GUI. Exit codes: 0 success, 2 bad usage or invalid input,
-3 Redis unreachable, 1 any other failure.
+3 Redis unreachable, 1 any other failure (including jobs an action had to skip).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import dataclasses
+import datetime
+import enum
 import json
+import os
+import signal
 import sys
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
-from thesis_console.core.redis_target import RedisUnavailable, connect, resolve_url
+import redis.exceptions
+
+from thesis_console.core import credentials
+from thesis_console.core.profiles import (
+    EMBEDDED_PROFILE_NAME,
+    ConnectionProfile,
+    ProfileStore,
+    ad_hoc_profile,
+    embedded_profile,
+)
+from thesis_console.core.redis_target import describe_error
+from thesis_console.core.session import Session, SessionError, open_session
 from thesis_console.core.thesis_request import DEGREE_LEVELS, LANGUAGES, InvalidRequest, ThesisRequest
+from thesis_console.core.types import (
+    ActionResult,
+    CoreError,
+    JobDetail,
+    JobPage,
+    JobState,
+    ReadOnlyError,
+    Snapshot,
+)
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+MAX_PAGE = 1000
+SKIPPED_SHOWN = 20
+
+EPILOG = """\
+connection (any subcommand):
+  --url URL          redis://, rediss://, unix:// or sentinel://host:port[,host:port]/service[/db]
+  --profile NAME     a saved connection profile (see `thesis-console profiles`)
+  default            REDIS_URL, else the embedded local Redis (started when needed)
+
+passwords: the keyring entry of the profile (service "thesis-console"), else THESIS_REDIS_PASSWORD,
+  else a prompt on a terminal when the server asks for one. Profiles file: THESIS_PROFILES or the
+  per-user config folder.
+
+exit codes:
+  0  success
+  1  failure: Redis refused the action, a read-only profile, a job not found, or some jobs skipped
+  2  bad usage or invalid input
+  3  Redis unreachable (refused, wrong password, TLS mismatch, not a Redis, timeout, DNS failure)
+"""
+
+
+class UsageError(Exception):
+    """Bad usage found after parsing (exit code 2)."""
+
+
+# ---------------------------------------------------------------------- the parser
+def _common(json_flag: bool = True) -> argparse.ArgumentParser:
+    """Connection options, accepted after the subcommand too (SUPPRESS keeps a value given before it)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=argparse.SUPPRESS, help="Redis URL (env REDIS_URL; default: the embedded Redis)")
+    common.add_argument("--profile", default=argparse.SUPPRESS, help="saved connection profile to use")
+    if json_flag:
+        common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    return common
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _page_size(text: str) -> int:
+    value = _non_negative(text)
+    if not 1 <= value <= MAX_PAGE:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_PAGE}, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="thesis-console", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="thesis-console",
+        description="Thesis Queue Console: the desktop window, or with a subcommand a headless tool over the same core.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--url", default=None, help="Redis URL (env REDIS_URL; default: the embedded local Redis)")
-    sub = parser.add_subparsers(dest="command")
+    parser.add_argument("--profile", default=None, help="saved connection profile to use")
+    parser.add_argument("--json", action="store_true", default=False, help="print JSON")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = _common()
 
-    enq = sub.add_parser("enqueue", help="queue a thesis job and print its id")
-    enq.add_argument("--url", default=argparse.SUPPRESS, help="Redis URL")
+    def add(name: str, help_text: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=help_text, description=help_text, parents=[common], epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs,
+        )  # fmt: skip
+
+    add("status", "queues with their counts, workers, supervisors and the server")
+
+    jobs = add("jobs", "one page of the jobs in one state of a queue")
+    jobs.add_argument("--queue", default=None, help="queue name (default: THESIS_QUEUE or 'thesis')")
+    jobs.add_argument("--state", required=True, choices=[s.value for s in JobState])
+    jobs.add_argument("--offset", type=_non_negative, default=0, help="rows to skip (default 0)")
+    jobs.add_argument("--limit", type=_page_size, default=50, help=f"rows to show, 1 to {MAX_PAGE} (default 50)")
+
+    show = add("show", "everything about one job: arguments, result, traceback, timeline")
+    show.add_argument("job_id", metavar="JOB")
+
+    enq = add("enqueue", "queue a thesis job and print its id")
     enq.add_argument("--topic", required=True)
     enq.add_argument("--field", dest="field_of_study", default="Computer Science")
     enq.add_argument("--degree", dest="degree_level", default="master", choices=DEGREE_LEVELS)
@@ -34,30 +138,234 @@ def build_parser() -> argparse.ArgumentParser:
     enq.add_argument("--at-front", action="store_true", help="put the job at the front of the queue")
     enq.add_argument("--delay", type=float, default=0.0, help="schedule the job this many seconds from now")
     enq.add_argument("--pace", type=float, default=0.0, help="seconds per stage (demonstrations)")
-    enq.add_argument("--json", action="store_true", help="print JSON")
+
+    retry = add("retry", "put failed, stopped or canceled jobs back in their queue")
+    retry.add_argument("job_ids", nargs="*", metavar="JOB")
+    retry.add_argument("--all", action="store_true", help="every failed job of --queue (Ctrl-C stops cleanly)")
+    retry.add_argument("--queue", default=None, help="queue for --all (default: THESIS_QUEUE or 'thesis')")
+    retry.add_argument("--batch", type=_page_size, default=1000, help="jobs per atomic step for --all")
+
+    for name, text in (
+        ("cancel", "cancel waiting, scheduled or deferred jobs"),
+        ("stop", "stop running jobs (the worker running each one, on any host, kills it)"),
+        ("delete", "delete jobs and everything RQ keeps about them"),
+    ):
+        add(name, text).add_argument("job_ids", nargs="+", metavar="JOB")
+
+    empty = add("empty", "delete every job in one state of a queue")
+    empty.add_argument("--queue", required=True)
+    empty.add_argument("--state", required=True, choices=[s.value for s in JobState if s != JobState.ACTIVE])
+    empty.add_argument("--yes", action="store_true", help="confirm: this deletes the jobs")
+
+    add("profiles", "list the saved connection profiles")
     return parser
 
 
+# ---------------------------------------------------------------------- entry point
 def main(argv: list[str] | None = None, gui: Callable[[argparse.Namespace], int] | None = None) -> int:
     """Run a headless subcommand; with none, hand the parsed arguments to ``gui`` (the desktop app)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the usage or --help
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command is None:
         if gui is None:
-            parser.error("a subcommand is required (this entry point has no GUI)")
+            print("thesis-console: a subcommand is required (this entry point has no GUI)", file=sys.stderr)
+            parser.print_usage(sys.stderr)
+            return EXIT_USAGE
         return gui(args)
-    if args.command == "enqueue":
-        return _enqueue(args)
-    parser.error(f"unknown command {args.command}")
-    return EXIT_USAGE
+    try:
+        return _dispatch(args)
+    except UsageError as exc:
+        return _fail(args, EXIT_USAGE, str(exc))
+    except SessionError as exc:
+        return _fail(args, EXIT_UNREACHABLE, str(exc))
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        return _fail(args, EXIT_UNREACHABLE, describe_error(exc, "Redis"))
+    except ReadOnlyError as exc:
+        return _fail(args, EXIT_FAILURE, str(exc))
+    except CoreError as exc:
+        return _fail(args, EXIT_FAILURE, str(exc))
+    except redis.exceptions.RedisError as exc:
+        return _fail(args, EXIT_FAILURE, f"Redis error: {exc}")
+    except KeyboardInterrupt:
+        return _fail(args, EXIT_FAILURE, "interrupted")
+    except BrokenPipeError:  # the reader of our output went away (`| head`): stop quietly
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
 
 
-def _enqueue(args: argparse.Namespace) -> int:
-    from thesis_console.core.producer import enqueue_thesis
+def _fail(args: argparse.Namespace, code: int, message: str) -> int:
+    print(f"thesis-console: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message, "exit_code": code}))
+    return code
 
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "profiles":
+        return _profiles(args)
+    request = _enqueue_request(args) if args.command == "enqueue" else None
+    if args.command == "empty" and not args.yes:
+        raise UsageError(f"empty deletes every {args.state} job of queue {args.queue!r}; add --yes to confirm")
+    if args.command == "retry":
+        if args.all and args.job_ids:
+            raise UsageError("retry: give job ids or --all, not both")
+        if not args.all and not args.job_ids:
+            raise UsageError("retry: give job ids, or --all with --queue")
+    profile = choose_profile(args)
+    return asyncio.run(_with_session(profile, args, request))
+
+
+def choose_profile(args: argparse.Namespace) -> ConnectionProfile:
+    """``--profile``, else ``--url``, else ``REDIS_URL``, else the embedded profile.
+
+    Raises:
+        UsageError: both were given, the profile does not exist, or the URL is malformed.
+    """
+    url, name = getattr(args, "url", None), getattr(args, "profile", None)
+    if url and name:
+        raise UsageError("give --url or --profile, not both")
+    try:
+        if name:
+            return ProfileStore().get(name)
+        if url:
+            return ad_hoc_profile(url)
+        env = os.environ.get("REDIS_URL")
+        if env:
+            return ad_hoc_profile(env, name="REDIS_URL")
+    except CoreError as exc:
+        raise UsageError(str(exc)) from None
+    with contextlib.suppress(CoreError):  # a damaged profiles file must not block the default
+        return ProfileStore().get(EMBEDDED_PROFILE_NAME)
+    return embedded_profile()
+
+
+def _ask_password(profile: ConnectionProfile) -> str | None:
+    return credentials.env_password(profile) or credentials.terminal_prompt(profile)
+
+
+async def _with_session(profile: ConnectionProfile, args: argparse.Namespace, request: ThesisRequest | None) -> int:
+    session = await open_session(profile, _ask_password)
+    try:
+        return await _COMMANDS[args.command](session, args, request)
+    finally:
+        await session.close()
+
+
+# ---------------------------------------------------------------------- reading commands
+async def _status(session: Session, args: argparse.Namespace, _: Any) -> int:
+    snapshot = await session.reader.snapshot()
+    if args.json:
+        _print_json(snapshot)
+    else:
+        print(_status_text(snapshot, session))
+    return EXIT_OK
+
+
+def _status_text(snapshot: Snapshot, session: Session) -> str:
+    server = snapshot.server
+    rtt = f", round trip {server.round_trip_ms:.1f} ms" if server.round_trip_ms is not None else ""
+    lines = [f"Redis {server.version or '?'} at {session.display_url}{rtt}", ""]
+    states = [s for s in JobState]
+    rows = [[q.name, *(q.count(s) for s in states)] for q in snapshot.queues]
+    lines.append(format_table(["QUEUE", *(s.value.upper() for s in states)], rows) if rows else "no queues")
+    lines.append("")
+    workers = [
+        [w.name, w.hostname, w.pid or "", w.state, ",".join(w.queues), w.current_job or "", w.successful, w.failed]
+        for w in snapshot.workers
+    ]
+    lines.append(
+        format_table(["WORKER", "HOST", "PID", "STATE", "QUEUES", "JOB", "OK", "FAILED"], workers)
+        if workers
+        else "no workers"
+    )
+    if snapshot.supervisors:
+        lines.append("")
+        sups = [
+            [s.id, s.host, s.pid, f"{s.live}/{s.desired}", s.busy, ",".join(s.queues), s.state]
+            for s in snapshot.supervisors
+        ]
+        lines.append(format_table(["SUPERVISOR", "HOST", "PID", "LIVE/WANTED", "BUSY", "QUEUES", "STATE"], sups))
+    return "\n".join(lines)
+
+
+async def _jobs(session: Session, args: argparse.Namespace, _: Any) -> int:
+    page = await session.reader.page(_queue(args.queue), JobState(args.state), args.offset, args.limit)
+    if args.json:
+        _print_json(page)
+    else:
+        print(_page_text(page))
+    return EXIT_OK
+
+
+def _page_text(page: JobPage) -> str:
+    first = page.offset + 1 if page.rows else page.offset
+    head = f"{page.queue} / {page.state.value}: rows {first}-{page.offset + len(page.rows)} of {page.total}"
+    if not page.rows:
+        return head
+    rows = [
+        [
+            r.id,
+            _shorten(r.topic or r.description, 48),
+            f"{r.progress}%" if r.progress is not None else "",
+            _when(r.enqueued_at),
+            _when(r.ended_at or r.started_at),
+            f"{r.duration_s:.1f}s" if r.duration_s is not None else "",
+            _shorten(r.problem or r.error_line or r.stage or "", 60),
+        ]
+        for r in page.rows
+    ]
+    return head + "\n" + format_table(["ID", "DESCRIPTION", "PROGRESS", "ENQUEUED", "STARTED/ENDED", "TOOK", "NOTE"], rows)
+
+
+async def _show(session: Session, args: argparse.Namespace, _: Any) -> int:
+    detail = await session.reader.detail(args.job_id)
+    if args.json:
+        _print_json(detail)
+    else:
+        print(_detail_text(detail))
+    return EXIT_OK
+
+
+def _detail_text(detail: JobDetail) -> str:
+    row = detail.row
+    fields = [
+        ("id", row.id), ("queue", row.queue), ("state", row.state.value), ("function", detail.function or ""),
+        ("description", row.description), ("progress", f"{row.progress}% {row.stage or ''}" if row.progress is not None else ""),
+        ("attempts", row.attempts_used if row.attempts_used is not None else ""),
+        ("retries left", row.retries_left if row.retries_left is not None else ""),
+        ("enqueued", _when(row.enqueued_at)), ("started", _when(row.started_at)), ("ended", _when(row.ended_at)),
+        ("worker", row.worker or ""), ("problem", row.problem or ""),
+    ]  # fmt: skip
+    width = max(len(name) for name, _ in fields)
+    lines = [f"{name.ljust(width)}  {value}" for name, value in fields if value not in ("", None)]
+    for label, payload in (("args", detail.args), ("kwargs", detail.kwargs), ("meta", detail.meta), ("result", detail.result)):
+        if payload.kind == "missing":
+            continue
+        if payload.kind in ("json", "unpickled"):
+            body = json.dumps(payload.value, indent=2, default=str, ensure_ascii=False)
+        elif payload.kind == "text":
+            body = str(payload.value)
+        else:
+            body = f"<{payload.kind}, {payload.size} bytes>"
+        note = f"  ({payload.note})" if payload.note else ""
+        lines += ["", f"{label}:{note}", _indent(body)]
+    if detail.traceback:
+        lines += ["", "traceback:", _indent(detail.traceback.rstrip())]
+    if detail.timeline:
+        events = [[_when(e.at), e.what, e.outcome, _when(e.ended_at), e.worker or "", _shorten(e.detail, 50)] for e in detail.timeline]
+        lines += ["", "timeline:", _indent(format_table(["AT", "WHAT", "OUTCOME", "ENDED", "WORKER", "DETAIL"], events))]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- acting commands
+def _enqueue_request(args: argparse.Namespace) -> ThesisRequest:
     options = {"pace_s": args.pace} if args.pace else {}
     try:
-        request = ThesisRequest(
+        return ThesisRequest(
             topic=args.topic,
             field_of_study=args.field_of_study,
             degree_level=args.degree_level,
@@ -67,16 +375,193 @@ def _enqueue(args: argparse.Namespace) -> int:
             options=options,
         )
     except InvalidRequest as exc:
-        print(f"thesis-console: invalid request: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        connection = connect(resolve_url(args.url))
-        job_id = enqueue_thesis(connection, request, queue_name=args.queue, at_front=args.at_front, delay_s=args.delay)
-    except RedisUnavailable as exc:
-        print(f"thesis-console: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
+        raise UsageError(f"invalid request: {exc}") from None
+
+
+async def _enqueue(session: Session, args: argparse.Namespace, request: ThesisRequest | None) -> int:
+    assert request is not None
+    if args.delay < 0:
+        raise UsageError(f"--delay must not be negative, got {args.delay}")
+    job_id = await session.actions.enqueue(request, queue=args.queue, at_front=args.at_front, delay_s=args.delay)
     print(json.dumps({"id": job_id}) if args.json else job_id)
     return EXIT_OK
+
+
+async def _retry(session: Session, args: argparse.Namespace, _: Any) -> int:
+    if not args.all:
+        return _report(await session.actions.retry(args.job_ids), args)
+    queue = _queue(args.queue)
+    cancel = asyncio.Event()
+    show_progress = sys.stderr.isatty() and not args.json
+
+    def progress(done: int, total: int) -> None:
+        if show_progress:
+            print(f"\rretrying failed jobs of {queue}: {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    loop = asyncio.get_running_loop()
+    with _on_interrupt(loop, cancel.set):
+        result = await session.actions.retry_all_failed(queue, progress=progress, cancel=cancel, batch=args.batch)
+    if show_progress:
+        print(file=sys.stderr)
+    if cancel.is_set() and not args.json:
+        print(
+            f"stopped by request: {len(result.done)} retried; the rest are still failed (run it again to resume)",
+            file=sys.stderr,
+        )
+    return _report(result, args)
+
+
+def _job_action(action: str) -> Callable[[Session, argparse.Namespace, Any], Awaitable[int]]:
+    async def run(session: Session, args: argparse.Namespace, _: Any) -> int:
+        call = getattr(session.actions, action)
+        return _report(await call(args.job_ids), args)
+
+    return run
+
+
+async def _empty(session: Session, args: argparse.Namespace, _: Any) -> int:
+    return _report(await session.actions.empty(args.queue, JobState(args.state)), args)
+
+
+def _report(result: ActionResult, args: argparse.Namespace) -> int:
+    """Print what an action did; exit 1 when any job was skipped."""
+    if args.json:
+        _print_json({"action": result.action, "done": list(result.done), "skipped": result.skipped})
+    else:
+        print(result.summary)
+        if len(result.skipped) > SKIPPED_SHOWN:
+            for reason, count in Counter(result.skipped.values()).most_common():
+                print(f"  {count} x {reason}")
+        if result.skipped:
+            shown = list(result.skipped.items())[:SKIPPED_SHOWN]
+            print(format_table(["SKIPPED JOB", "REASON"], shown))
+            if len(result.skipped) > SKIPPED_SHOWN:
+                print(f"... and {len(result.skipped) - SKIPPED_SHOWN} more (use --json for all)")
+    return EXIT_FAILURE if result.skipped else EXIT_OK
+
+
+@contextlib.contextmanager
+def _on_interrupt(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]):
+    """Route Ctrl-C to ``callback`` (a clean stop between chunks) instead of cancelling the run."""
+    try:
+        loop.add_signal_handler(signal.SIGINT, callback)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+# ---------------------------------------------------------------------- profiles
+def _profiles(args: argparse.Namespace) -> int:
+    store = ProfileStore()
+    profiles = store.load()
+    available = credentials.keyring_available()
+
+    def stored(profile: ConnectionProfile) -> bool | None:
+        return credentials.has_password(profile) if available else None
+
+    if args.json:
+        _print_json(
+            {
+                "file": str(store.path),
+                "keyring_available": available,
+                "profiles": [{**p.to_json(), "url": p.display_url, "password_stored": stored(p)} for p in profiles],
+            }
+        )
+        return EXIT_OK
+    rows = [
+        [
+            p.name,
+            p.display_url,
+            "yes" if p.read_only else "",
+            ",".join(p.queues) or "all",
+            "yes" if p.uses_tls else "",
+            {True: "stored", False: "none", None: "asked each time"}[stored(p)],
+        ]
+        for p in profiles
+    ]
+    print(format_table(["PROFILE", "URL", "READ-ONLY", "QUEUES", "TLS", "PASSWORD"], rows))
+    print(f"\nfile: {store.path}" + ("" if available else "\nno keyring available: passwords are asked each time"))
+    return EXIT_OK
+
+
+_COMMANDS: dict[str, Callable[[Session, argparse.Namespace, Any], Awaitable[int]]] = {
+    "status": _status,
+    "jobs": _jobs,
+    "show": _show,
+    "enqueue": _enqueue,
+    "retry": _retry,
+    "cancel": _job_action("cancel"),
+    "stop": _job_action("stop"),
+    "delete": _job_action("delete"),
+    "empty": _empty,
+}
+
+
+# ---------------------------------------------------------------------- formatting
+def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Aligned columns: numbers to the right, text to the left, two spaces between columns."""
+    body = [["" if v is None else str(v) for v in row] for row in rows]
+    numeric = [
+        bool(body) and all(_is_number(row[i]) or row[i] == "" for row in body) for i in range(len(headers))
+    ]
+    widths = [max([len(h), *(len(row[i]) for row in body)]) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        out = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric, strict=True)]
+        return "  ".join(out).rstrip()
+
+    return "\n".join([line(list(headers)), *(line(row) for row in body)])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return ""
+    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _shorten(text: str | None, width: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+def _queue(name: str | None) -> str:
+    from thesis_console.core.contract import queue_name
+
+    return queue_name(name)
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(_jsonable(value), default=str, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from redis.retry import Retry
 
 from thesis_console.core.actions import QueueActions
 from thesis_console.core.embedded_redis import EmbeddedRedisError, ensure_running
-from thesis_console.core.profiles import ConnectionProfile, parse_sentinel_url
+from thesis_console.core.profiles import ConnectionProfile, parse_sentinel_url, url_has_password
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.redis_target import describe_error, redact
 from thesis_console.core.types import ConnectionPhase, ConnectionState, CoreError
@@ -257,7 +257,7 @@ class Session:
 
     @property
     def password_given(self) -> bool:
-        return self._clients.password is not None
+        return self._clients.password is not None or url_has_password(self.url)
 
     @classmethod
     async def open(
@@ -417,7 +417,8 @@ async def _connect(
     except ValueError as exc:  # redis-py's verdict on a malformed URL
         kind, reason = FailureKind.OTHER, f"bad Redis URL {redact(where)}: {exc}"
     except Exception as exc:
-        kind, reason = explain_failure(exc, where, password_given=password is not None, tls=profile.uses_tls)
+        given = password is not None or url_has_password(where)
+        kind, reason = explain_failure(exc, where, password_given=given, tls=profile.uses_tls)
     if clients is not None:
         await clients.close()
     failed = replace(state, phase=ConnectionPhase.FAILED, server=redact(where), reason=reason)
@@ -448,8 +449,9 @@ async def open_session(
     on_state: StateCallback | None = None,
     **kwargs: Any,
 ) -> Session:
-    """Open ``profile`` without a password first when none is known, asking ``password_source`` only
-    when the server says it needs one (so password-free servers never prompt).
+    """Open ``profile`` with the keyring's password; with none stored, connect without one and ask
+    ``password_source`` only when the server says it needs one (so password-free servers never prompt).
+    A profile with an ACL user name and no stored password asks at once.
 
     Raises:
         SessionError: as :meth:`Session.open`.
@@ -457,11 +459,16 @@ async def open_session(
     from thesis_console.core.credentials import get_password
 
     password = get_password(profile)
-    try:
+    # An ACL user name needs its password up front: without AUTH the server would take us for the default user.
+    if password is None and not (profile.username and password_source is not None):
+        try:
+            return await Session.open(profile, None, on_state, **kwargs)
+        except SessionError as exc:
+            if exc.kind != FailureKind.AUTH_MISSING or password_source is None:
+                raise
+    elif password is not None:
         return await Session.open(profile, password, on_state, **kwargs)
-    except SessionError as exc:
-        if exc.kind != FailureKind.AUTH_MISSING or password_source is None:
-            raise
+    assert password_source is not None
     asked = password_source(profile)
     if asyncio.iscoroutine(asked) or isinstance(asked, Awaitable):
         asked = await asked
