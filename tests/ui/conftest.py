@@ -27,3 +27,46 @@ def loop(qapp) -> Iterator[qasync.QEventLoop]:
         event_loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     event_loop.close()
     asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def window_factory(loop, tmp_path, monkeypatch):
+    """An async factory of main windows with settings and profiles in ``tmp_path``.
+
+    ``await make(profile)`` returns a shown :class:`MainWindow`, connected to ``profile`` (unless
+    ``connect=False``), that refreshes every 0.5 s. Call it inside the test's one
+    ``run(loop, scenario())``: stopping the qasync loop while Redis replies are in flight makes qasync
+    run task steps outside the running loop (its last ``processEvents``), which can leave a pooled
+    connection with unread replies; so a test keeps the loop running for its whole scenario.
+    Every window is shut down (session closed) at teardown.
+    """
+    from PySide6.QtCore import QSettings
+
+    from tests.ui.qt_helpers import run
+    from thesis_console.core.profiles import ProfileStore
+    from thesis_console.ui.main_window import MainWindow
+    from thesis_console.ui.settings import ConsoleSettings
+
+    monkeypatch.setenv("THESIS_PROFILES", str(tmp_path / "profiles.json"))
+    monkeypatch.setenv("THESIS_DATA_DIR", str(tmp_path / "data"))
+    windows: list[MainWindow] = []
+
+    async def make(profile, connect: bool = True, session_options: dict | None = None) -> MainWindow:
+        settings = ConsoleSettings(QSettings(str(tmp_path / f"settings-{len(windows)}.ini"), QSettings.Format.IniFormat))
+        settings.refresh_interval_s = 0.5
+        window = MainWindow(settings=settings, store=ProfileStore(tmp_path / "profiles.json"))
+        window.controller.session_options = dict(session_options or {})
+        window.resize(1280, 800)
+        window.show()
+        windows.append(window)
+        if connect:
+            assert await window.connect_profile(profile), window.status_area.text()
+        return window
+
+    yield make
+    for window in windows:
+        # Close the session while the window exists, then the window itself.
+        window._close_confirmed = True
+        run(loop, window.shutdown())
+        window.close()
+        window.deleteLater()

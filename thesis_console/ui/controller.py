@@ -57,6 +57,8 @@ class ConsoleController(QObject):
         self.url: str = ""
         self.connection_state: ConnectionState | None = None
         self.profile: Any | None = None
+        self.session_options: dict[str, Any] = {}
+        """Extra keyword arguments for ``Session.open`` (``ping_interval_s``, ``backoff_max_s``)."""
         self._worker_url: str | None = None
         self._refresh_s = DEFAULT_REFRESH_S
         self._throughput: Any | None = None
@@ -117,7 +119,7 @@ class ConsoleController(QObject):
         self.detach()
         self.profile = profile
         try:
-            session = await open_session(profile, password_source, self.on_state)
+            session = await open_session(profile, password_source, self.on_state, **self.session_options)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

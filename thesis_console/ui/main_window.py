@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         self._close_confirmed = False
         self._connect_task: asyncio.Task[Any] | None = None
         self.active_dialog: QDialog | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.first_counts_at: float | None = None
 
         self.setWindowTitle("Thesis Queue Console")
@@ -558,41 +559,48 @@ class MainWindow(QMainWindow):
     def _ids(self, rows: Sequence[JobRow], states: set[JobState]) -> list[str]:
         return [r.id for r in rows if r.state in states]
 
-    @qasync.asyncSlot()
-    async def retry_selected(self) -> None:
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` on the loop; the window keeps a reference so the task is not collected."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # The slots read the selection when the user acts (synchronously), then work asynchronously.
+    def retry_selected(self) -> None:
         ids = self._ids(self.selected_rows(), RETRYABLE)
         if ids and self.act_retry.isEnabled():
-            await self._run_action("retry", lambda actions: actions.retry(ids))
+            self._spawn(self._run_action("retry", lambda actions: actions.retry(ids)))
 
-    @qasync.asyncSlot()
-    async def cancel_selected(self) -> None:
+    def cancel_selected(self) -> None:
         ids = self._ids(self.selected_rows(), CANCELABLE)
         if ids and self.act_cancel.isEnabled():
-            await self._run_action("cancel", lambda actions: actions.cancel(ids))
+            self._spawn(self._run_action("cancel", lambda actions: actions.cancel(ids)))
 
-    @qasync.asyncSlot()
-    async def stop_selected(self) -> None:
+    def stop_selected(self) -> None:
         ids = self._ids(self.selected_rows(), STOPPABLE)
-        if not ids or not self.act_stop.isEnabled():
-            return
+        if ids and self.act_stop.isEnabled():
+            self._spawn(self._stop(ids))
+
+    async def _stop(self, ids: list[str]) -> None:
         if await self.confirm(
             "Stop running jobs", f"Stop {len(ids)} running job{'s' if len(ids) > 1 else ''}? The work done so far is lost; "
             "a stopped job counts as failed and can be retried.", "Stop"
         ):  # fmt: skip
             await self._run_action("stop", lambda actions: actions.stop(ids))
 
-    @qasync.asyncSlot()
-    async def delete_selected(self) -> None:
+    def delete_selected(self) -> None:
         ids = self._ids(self.selected_rows(), DELETABLE)
-        if not ids or not self.act_delete.isEnabled():
-            return
+        if ids and self.act_delete.isEnabled():
+            self._spawn(self._delete(ids))
+
+    async def _delete(self, ids: list[str]) -> None:
         if await self.confirm(
             "Delete jobs", f"Delete {len(ids)} job{'s' if len(ids) > 1 else ''} with their results? This cannot be undone.", "Delete"
         ):
             await self._run_action("delete", lambda actions: actions.delete(ids))
 
-    @qasync.asyncSlot()
-    async def delete_key(self) -> None:
+    def delete_key(self) -> None:
         """The Delete key: cancel waiting/scheduled/deferred jobs, delete finished ones, after a confirmation."""
         rows = self.selected_rows()
         if not rows or not self.act_remove_key.isEnabled():
@@ -600,15 +608,16 @@ class MainWindow(QMainWindow):
         cancel_ids = self._ids(rows, CANCELABLE)
         delete_ids = self._ids(rows, {JobState.COMPLETED, JobState.FAILED, JobState.CANCELED})
         if cancel_ids and not delete_ids:
-            if await self.confirm("Cancel jobs", f"Cancel {len(cancel_ids)} job{'s' if len(cancel_ids) > 1 else ''}? "
-                                  "Canceled jobs can be retried later.", "Cancel jobs"):  # fmt: skip
-                await self._run_action("cancel", lambda actions: actions.cancel(cancel_ids))
+            self._spawn(self._cancel_confirmed(cancel_ids))
         elif delete_ids:
-            if await self.confirm("Delete jobs", f"Delete {len(delete_ids)} job{'s' if len(delete_ids) > 1 else ''} with their "
-                                  "results? This cannot be undone.", "Delete"):  # fmt: skip
-                await self._run_action("delete", lambda actions: actions.delete(delete_ids))
+            self._spawn(self._delete(delete_ids))
         else:
             self.status_area.show_message("running jobs are stopped, not deleted: use Stop", "warning")
+
+    async def _cancel_confirmed(self, ids: list[str]) -> None:
+        if await self.confirm("Cancel jobs", f"Cancel {len(ids)} job{'s' if len(ids) > 1 else ''}? "
+                              "Canceled jobs can be retried later.", "Cancel jobs"):  # fmt: skip
+            await self._run_action("cancel", lambda actions: actions.cancel(ids))
 
     async def confirm(self, title: str, text: str, verb: str) -> bool:
         box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, self)

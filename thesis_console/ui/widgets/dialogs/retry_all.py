@@ -8,6 +8,7 @@ chunks, so the jobs not reached stay failed.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import qasync
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QProgressBar, QVBoxLayout, QWidget
@@ -15,6 +16,8 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QProgressBar, Q
 from thesis_console.core.types import ActionResult
 from thesis_console.ui.controller import ConsoleController, resolve
 from thesis_console.ui.models.formatting import fmt_count
+
+log = logging.getLogger("thesis_console.ui.retry_all")
 
 
 class RetryAllDialog(QDialog):
@@ -62,6 +65,7 @@ class RetryAllDialog(QDialog):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            log.warning("retry all failed: %s", exc, exc_info=True)
             self.error = str(exc)
         self._finished()
 
