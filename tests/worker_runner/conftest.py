@@ -37,7 +37,7 @@ class SupervisorRun:
         self.log_dir = log_dir
         self.stderr_path = log_dir.parent / f"{supervisor_id}.stderr"
         log_dir.parent.mkdir(parents=True, exist_ok=True)
-        self._stderr = open(self.stderr_path, "wb")
+        self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 (open for the child's whole life)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "worker_runner", "--id", supervisor_id, "--log-dir", str(log_dir), *args],
             stdin=subprocess.PIPE,

@@ -121,7 +121,7 @@ def test_two_supervisors_racing_put_the_job_back_once(redis_conn):
         barrier = threading.Barrier(3)
         outcomes: list = []
 
-        def racer(name: str) -> None:
+        def racer(name: str, barrier=barrier, outcomes=outcomes, entry=entry) -> None:
             barrier.wait()
             outcomes.append(recovery.recover_execution(redis_conn, entry, "died", recovery.RETRY, name))
 
