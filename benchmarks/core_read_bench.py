@@ -12,7 +12,7 @@ When ``rq_dashboard`` is importable (``pip install -e '.[bench]'``) the same pag
 overview are asked of rq-dashboard's JSON endpoints through its Flask test client, on the same
 Redis, each request in a child process that is killed when it passes ``--cap`` seconds.
 
-Run: ``python -m benchmarks.core_read_bench [--jobs 1000000] [--cap 20] [--repeat 20] [--no-dashboard]``
+Run: ``python -m benchmarks.core_read_bench [--jobs 1000000] [--cap 20] [--repeat 20] [--no-dashboard] [--search]``
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def register_workers(conn: redis.Redis) -> None:
         worker.set_state("idle")
 
 
-async def measure_ours(url: str, counts: dict[JobState, int], repeat: int) -> list[Row]:
+async def measure_ours(url: str, counts: dict[JobState, int], repeat: int, search: bool = False) -> list[Row]:
     client = aioredis.Redis.from_url(url, decode_responses=False)
     reader = QueueReader(client, timeout_s=30)
     rows = []
@@ -103,6 +103,14 @@ async def measure_ours(url: str, counts: dict[JobState, int], repeat: int) -> li
                 trips = RoundTrips(client, 30)
                 await read_page(trips, "thesis", state, offset, PAGE)
                 rows.append(Row(f"page {state.value} @{label} ({offset:,})", statistics.median(times), trips.count, "< 20 ms"))
+        if search:
+            started = time.perf_counter()
+            async for _batch in reader.search("thesis", JobState.COMPLETED, "no job has this text"):
+                pass
+            seconds = time.perf_counter() - started
+            total = counts[JobState.COMPLETED]
+            print(f"  search walk of {total:,} completed jobs without a match: {seconds:.1f} s, "
+                  f"{total / seconds:,.0f} jobs/s", flush=True)  # fmt: skip
     finally:
         await client.aclose()
     return rows
@@ -231,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cap", type=float, default=20.0, help="seconds before an rq-dashboard request is given up")
     parser.add_argument("--repeat", type=int, default=20, help="samples per measurement of ours (median shown)")
     parser.add_argument("--no-dashboard", action="store_true", help="skip the rq-dashboard comparison")
+    parser.add_argument("--search", action="store_true", help="also time a search walk over the completed jobs")
     args = parser.parse_args(argv)
 
     try:
@@ -250,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         register_workers(conn)
         memory = conn.info("memory")["used_memory_human"]
         print(f"  filled in {time.perf_counter() - started:.0f} s, Redis uses {memory}", flush=True)
-        rows = asyncio.run(measure_ours(server.url, counts, args.repeat))
+        rows = asyncio.run(measure_ours(server.url, counts, args.repeat, args.search))
         if have_dashboard:
             measure_dashboard(server.url, rows, counts, args.cap, max(3, args.repeat // 4))
         print_table(rows, have_dashboard, args.cap)

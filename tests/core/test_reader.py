@@ -132,5 +132,7 @@ def test_reader_options_are_checked():
     client = aioredis.Redis(host="127.0.0.1", port=1)
     with pytest.raises(ValueError, match="timeout_s must be positive"):
         QueueReader(client, timeout_s=0)
+    with pytest.raises(ValueError, match="decode_responses=False"):
+        QueueReader(aioredis.Redis(host="127.0.0.1", port=1, decode_responses=True))
     reader = QueueReader(client, queues=["a", "b"], trust_pickle=True)
     assert reader.queues == ("a", "b") and reader.trust_pickle

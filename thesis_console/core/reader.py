@@ -58,6 +58,9 @@ class QueueReader:
     ) -> None:
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        if client.connection_pool.connection_kwargs.get("decode_responses"):
+            # Job data, meta and results are bytes (zlib, pickle); decoding them as text would fail.
+            raise ValueError("the Redis client must be created with decode_responses=False")
         self.client = client
         self.trust_pickle = trust_pickle
         self.queues = tuple(queues) if queues is not None else None

@@ -22,10 +22,14 @@ from thesis_console.core.types import CoreError
 
 def server_url(client: aioredis.Redis) -> str:
     """A password-free URL naming the server ``client`` talks to, for messages."""
-    kwargs = client.connection_pool.connection_kwargs
+    pool = client.connection_pool
+    kwargs = pool.connection_kwargs
+    service = getattr(pool, "service_name", None)
+    if service:  # a Sentinel pool: the master's address is only known per connection
+        return f"redis+sentinel://{service}/{kwargs.get('db', 0)}"
     if "path" in kwargs:
         return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
-    scheme = "rediss" if "ssl" in client.connection_pool.connection_class.__name__.lower() else "redis"
+    scheme = "rediss" if "ssl" in pool.connection_class.__name__.lower() else "redis"
     return f"{scheme}://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
 
 
