@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 
+import psutil
+import pytest
 import redis
 import redis.asyncio as aioredis
 from rq import Queue
@@ -64,3 +67,29 @@ def run_burst_worker(url: str, queue: str = contract.DEFAULT_QUEUE_NAME, timeout
         check=True,
         timeout=timeout,
     )
+
+
+def alive_children() -> set[int]:
+    """Pids of this process's descendants that are running (zombies waiting to be reaped are gone)."""
+    alive = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                alive.add(child.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
+def fail_if_children_left(before: set[int], timeout: float = 10.0) -> None:
+    """Wait for descendants started since ``before`` to end; kill them and fail the test if they do not."""
+    deadline = time.monotonic() + timeout
+    while (left := alive_children() - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if left:
+        for pid in left:
+            try:
+                psutil.Process(pid).kill()
+            except psutil.NoSuchProcess:
+                pass
+        pytest.fail(f"processes left behind: {sorted(left)}")

@@ -165,3 +165,19 @@ def _kill_and_reap(pid: int) -> None:
         if done:
             return
         time.sleep(0.02)
+
+
+def test_destroying_the_owner_kills_the_group(qtbot, tmp_path):
+    import shiboken6
+
+    proc = make(tmp_path, STUBBORN_CHILD)
+    with qtbot.waitSignal(proc.started, timeout=10_000):
+        proc.start()
+    wait_for_text(qtbot, tmp_path / "out.log", "grandchild")
+    pid = proc.pid
+    grandchild = int((tmp_path / "out.log").read_text().split()[1])
+    with qtbot.captureExceptions() as exceptions:
+        shiboken6.delete(proc)
+    assert not exceptions
+    assert not psutil.pid_exists(pid), "killed and reaped before the QProcess went"
+    qtbot.waitUntil(lambda: _zombie(grandchild), timeout=5_000)

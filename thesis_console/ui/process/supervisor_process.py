@@ -96,6 +96,30 @@ class ProcessOutcome:
         return f"crashed{pid}: {self.error or 'killed by a signal'}"
 
 
+class _Teardown:
+    """Kills the child's process group when the owning QObject is destroyed while the child runs.
+
+    A plain object (not a QObject) connected to ``destroyed``: Qt emits that signal before it deletes
+    the children, so the ``QProcess`` is still there to wait on, and its own destructor then finds
+    the child gone (no kill of the supervisor alone, which would orphan its workers' horses, and no
+    "destroyed while still running" warning).
+    """
+
+    def __init__(self, process: QProcess) -> None:
+        self.process = process
+        self.pid: int | None = None
+
+    def __call__(self, *_args: object) -> None:
+        pid, self.pid = self.pid, None
+        if pid is None:
+            return
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.process.waitForFinished(3000)
+
+
 class SupervisorProcess(QObject):
     """One run of a child process with stdin commands, log files and a non-blocking stop.
 
@@ -155,6 +179,8 @@ class SupervisorProcess(QObject):
         self._process.started.connect(self._on_started)
         self._process.finished.connect(self._on_finished)
         self._process.errorOccurred.connect(self._on_error)
+        self._teardown = _Teardown(self._process)
+        self.destroyed.connect(self._teardown)
         self._term_timer = self._single_shot(self._terminate)
         self._kill_timer = self._single_shot(self.kill)
 
@@ -249,6 +275,7 @@ class SupervisorProcess(QObject):
             return
         self._term_timer.stop()
         self._kill_timer.stop()
+        self._teardown.pid = None
         for signal_ in (self._process.started, self._process.finished, self._process.errorOccurred):
             signal_.disconnect()
         self._process.closeWriteChannel()
@@ -262,12 +289,14 @@ class SupervisorProcess(QObject):
     # ----------------------------------------------------------------- QProcess signals
     def _on_started(self) -> None:
         self.outcome = replace(self.outcome, pid=int(self._process.processId()), started_at=time.time())
+        self._teardown.pid = self.pid
         log.info("started pid %s", self.pid)
         self.started.emit()
 
     def _on_finished(self, exit_code: int, exit_status: QProcess.ExitStatus) -> None:
         self._term_timer.stop()
         self._kill_timer.stop()
+        self._teardown.pid = None
         crashed = exit_status == QProcess.ExitStatus.CrashExit
         self.outcome = replace(
             self.outcome,

@@ -32,16 +32,16 @@ class FileTail:
 
     Args:
         path: the file to follow; it may not exist yet.
-        start_at_end_minus: on the first open, skip to this many bytes before the end.
+        tail_bytes: on the first open, start this many bytes before the end (None: at the start).
         chunk_bytes: the most bytes one :meth:`read` call reads.
     """
 
     def __init__(
-        self, path: Path, start_at_end_minus: int = INITIAL_TAIL_BYTES, chunk_bytes: int = READ_CHUNK_BYTES
+        self, path: Path, tail_bytes: int | None = INITIAL_TAIL_BYTES, chunk_bytes: int = READ_CHUNK_BYTES
     ) -> None:
         self.path = Path(path)
         self._chunk = chunk_bytes
-        self._initial_tail = start_at_end_minus
+        self._initial_tail = tail_bytes
         self._file: io.FileIO | None = None
         self._inode: int | None = None
         self._pos = 0
@@ -64,7 +64,8 @@ class FileTail:
             return False
         st = os.fstat(file.fileno())
         self._file, self._inode = file, st.st_ino
-        self._pos = max(0, st.st_size - self._initial_tail) if self._first_open else 0
+        from_end = self._first_open and self._initial_tail is not None
+        self._pos = max(0, st.st_size - (self._initial_tail or 0)) if from_end else 0
         # Starting in the middle of the file: the first line read is a fragment, drop it.
         self._skip_to_next_line = self._first_open and self._pos > 0
         self._first_open = False

@@ -1,0 +1,435 @@
+"""The local workers panel: start, scale, watch and stop a ``thesis-worker`` supervisor on this machine.
+
+The supervisor is a child process (:class:`~thesis_console.ui.process.supervisor_process.SupervisorProcess`)
+started as ``python -m worker_runner`` with the interpreter of the console, so it works from a venv
+without the ``thesis-worker`` script on ``PATH``. The panel talks to it by line commands on its
+stdin (``resize N``, ``autoscale MIN MAX``, ``autoscale off``, ``stop``: no signals, no restart) and
+follows the JSON status lines it writes on stdout. The log view tails the supervisor's own log and
+each worker's rotating log file in the folder the supervisor announces.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from thesis_console.core import contract
+from thesis_console.ui.controller import ConsoleController
+from thesis_console.ui.process.supervisor_process import ProcessOutcome, RunEnd, SupervisorProcess
+from thesis_console.ui.widgets.log_tail import FileTail, LogTailView
+
+log = logging.getLogger("thesis_console.ui.local_workers")
+
+MIN_WORKERS, MAX_WORKERS = 1, 16
+DEFAULT_WORKERS = 3
+STOP_GRACE_S = 20.0
+"""Running jobs get this long to finish on Stop; then they go back to the front of their queue."""
+SEND_DELAY_MS = 300
+"""A slider drag or spin-box edit is sent once it rests this long (one command, not one per step)."""
+KEEP_RUNS = 10
+"""Output files of this many past supervisor runs are kept."""
+SUPERVISOR_LOG = "supervisor"
+STATUS_LOG = "status lines"
+
+
+def output_dir() -> Path:
+    """Where the console keeps its supervisors' stdout and stderr: beside the workers' log folder."""
+    override = os.environ.get("THESIS_DATA_DIR")
+    base = Path(override) if override else Path(platformdirs.user_data_dir("thesis-console", appauthor=False))
+    return base / "console-supervisors"
+
+
+def supervisor_command(
+    url: str,
+    queues: list[str],
+    concurrency: int,
+    autoscale: tuple[int, int] | None,
+    grace_s: float = STOP_GRACE_S,
+    python: str = sys.executable,
+) -> list[str]:
+    """The ``thesis-worker`` command line (as ``python -m worker_runner``) for a local supervisor."""
+    command = [python, "-m", "worker_runner", "--url", url, "--concurrency", str(concurrency), "--grace", f"{grace_s:g}"]
+    for queue in queues:
+        command += ["--queue", queue]
+    if autoscale is not None:
+        command += ["--autoscale", f"{autoscale[0]}:{autoscale[1]}"]
+    return command
+
+
+def _prune_old_runs(folder: Path, keep: int = KEEP_RUNS) -> None:
+    try:
+        runs = sorted({p.name.rsplit(".", 1)[0] for p in folder.iterdir() if p.suffix in (".out", ".err")})
+    except OSError:
+        return
+    for stem in runs[:-keep] if keep else runs:
+        for suffix in (".out", ".err"):
+            try:
+                (folder / f"{stem}{suffix}").unlink()
+            except OSError:
+                pass
+
+
+class LocalWorkersPanel(QWidget):
+    """Start/Stop, concurrency slider, autoscale switch and a log tail for one local supervisor.
+
+    Signals:
+        statusChanged(dict): the supervisor's last JSON status line (``desired``, ``live``, ``workers``...).
+        runningChanged(bool): the supervisor started or ended (or was detached).
+
+    Args:
+        controller: the console controller (the Redis URL for workers, messages for the status area).
+        stop_grace_s: seconds running jobs get on Stop before they are stopped and put back.
+    """
+
+    statusChanged = Signal(dict)
+    runningChanged = Signal(bool)
+
+    def __init__(
+        self, controller: ConsoleController, parent: QWidget | None = None, stop_grace_s: float = STOP_GRACE_S
+    ) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.process: SupervisorProcess | None = None
+        self.status: dict[str, Any] = {}
+        self.last_outcome: ProcessOutcome | None = None
+        self._stop_grace_s = stop_grace_s
+        self._status_tail: FileTail | None = None
+        self._started_wall: float | None = None
+
+        self.start_button = QPushButton("Start", self)
+        self.start_button.setToolTip("Start a thesis-worker supervisor on this machine")
+        self.stop_button = QPushButton("Stop", self)
+        self.stop_button.setToolTip(
+            f"Warm stop: running jobs get {stop_grace_s:g} s to finish, then go back to the front of their queue"
+        )
+        self.state_label = QLabel(self)
+        self.state_label.setWordWrap(True)
+        self.state_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.queues_edit = QLineEdit(self)
+        self.queues_edit.setPlaceholderText(contract.DEFAULT_QUEUE_NAME)
+        self.queues_edit.setToolTip("Queues the workers take jobs from, comma-separated (used at start)")
+        self.queues_edit.setText(controller.current_queue)
+
+        self.slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.slider.setRange(MIN_WORKERS, MAX_WORKERS)
+        self.slider.setValue(DEFAULT_WORKERS)
+        self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.slider.setTickInterval(1)
+        self.slider.setPageStep(1)
+        self.slider.setAccessibleName("Concurrency")
+        self.slider.setToolTip("Number of worker processes; applied live while the supervisor runs")
+        self.slider_value = QLabel(str(DEFAULT_WORKERS), self)
+        self.slider_value.setMinimumWidth(self.slider_value.fontMetrics().horizontalAdvance("16 / 16 live"))
+
+        self.autoscale = QCheckBox("Autoscale", self)
+        self.autoscale.setToolTip("Grow and shrink between MIN and MAX workers with the queue's load")
+        self.autoscale_min = QSpinBox(self)
+        self.autoscale_max = QSpinBox(self)
+        for box, value, name in ((self.autoscale_min, 1, "Autoscale minimum"), (self.autoscale_max, 8, "Autoscale maximum")):
+            box.setRange(MIN_WORKERS, MAX_WORKERS)
+            box.setValue(value)
+            box.setAccessibleName(name)
+
+        self.log_view = LogTailView(self)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addStretch(1)
+        concurrency_row = QHBoxLayout()
+        concurrency_row.addWidget(self.slider, 1)
+        concurrency_row.addWidget(self.slider_value)
+        autoscale_row = QHBoxLayout()
+        autoscale_row.addWidget(self.autoscale)
+        autoscale_row.addWidget(QLabel("MIN", self))
+        autoscale_row.addWidget(self.autoscale_min)
+        autoscale_row.addWidget(QLabel("MAX", self))
+        autoscale_row.addWidget(self.autoscale_max)
+        autoscale_row.addStretch(1)
+        form = QFormLayout()
+        form.addRow("Queues", self.queues_edit)
+        form.addRow("Workers", concurrency_row)
+        form.addRow("", autoscale_row)
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addWidget(self.state_label)
+        layout.addLayout(form)
+        layout.addWidget(self.log_view, 1)
+
+        self._send_timer = QTimer(self)
+        self._send_timer.setSingleShot(True)
+        self._send_timer.setInterval(SEND_DELAY_MS)
+        self._send_timer.timeout.connect(self._send_scaling)
+        self._status_timer = QTimer(self)
+        self._status_timer.setInterval(250)
+        self._status_timer.timeout.connect(self._read_status_lines)
+
+        self.start_button.clicked.connect(self.start)
+        self.stop_button.clicked.connect(self.stop)
+        self.slider.valueChanged.connect(self._on_slider)
+        self.autoscale.toggled.connect(self._on_autoscale_changed)
+        self.autoscale_min.valueChanged.connect(self._on_autoscale_bounds)
+        self.autoscale_max.valueChanged.connect(self._on_autoscale_bounds)
+        controller.connectionChanged.connect(self._on_connection)
+        self._update_controls()
+
+    # ================================================================= the public API (GUI_PLAN.md)
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.is_running()
+
+    def start(self) -> None:
+        """Start a supervisor with the slider's concurrency (or the autoscale bounds)."""
+        if self.is_running():
+            return
+        url = self.controller.worker_url()
+        if url is None:
+            self._show_state(self._why_no_url(), error=True)
+            return
+        queues = [q.strip() for q in self.queues_edit.text().split(",") if q.strip()] or [contract.DEFAULT_QUEUE_NAME]
+        folder = output_dir()
+        stem = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+        stdout_path, stderr_path = folder / f"{stem}.out", folder / f"{stem}.err"
+        _prune_old_runs(folder, KEEP_RUNS - 1)
+        process = SupervisorProcess(
+            supervisor_command(url, queues, self.slider.value(), self._autoscale_bounds(), self._stop_grace_s),
+            stdout_path=stdout_path,
+            stderr_path=stderr_path,
+            # The supervisor handles the grace itself; SIGTERM and SIGKILL are only for one that hangs.
+            stop_grace_s=self._stop_grace_s + 15,
+            parent=self,
+        )
+        if self.process is not None:
+            self.process.deleteLater()  # the previous run's (finished) process
+        process.started.connect(self._on_started)
+        process.finished.connect(self._on_finished)
+        process.errorOccurred.connect(self._on_error)
+        self.process = process
+        self.status = {}
+        self._status_tail = FileTail(stdout_path, tail_bytes=None)
+        self.log_view.set_sources({SUPERVISOR_LOG: stderr_path, STATUS_LOG: stdout_path})
+        self._show_state("starting…")
+        process.start()
+        self._update_controls()
+
+    def stop(self) -> None:
+        """Warm stop; returns at once (``runningChanged(False)`` tells when it is gone)."""
+        if self.process is None or not self.process.is_running():
+            return
+        self.process.stop()
+        self._show_state(f"stopping: running jobs get {self._stop_grace_s:g} s to finish…")
+        self._update_controls()
+
+    def detach(self) -> None:
+        """Leave the supervisor running after the console closes (it stays visible in the Workers view)."""
+        if self.process is None or not self.process.is_running():
+            return
+        self.process.detach()
+
+    def send_command(self, line: str) -> bool:
+        """Send one stdin command line to the running supervisor."""
+        if self.process is None:
+            return False
+        ok = self.process.send_line(line)
+        log.info("sent %r to the local supervisor: %s", line, "ok" if ok else "not running")
+        return ok
+
+    # ================================================================= scaling
+    def _autoscale_bounds(self) -> tuple[int, int] | None:
+        if not self.autoscale.isChecked():
+            return None
+        return self.autoscale_min.value(), self.autoscale_max.value()
+
+    def _on_slider(self, value: int) -> None:
+        self._update_slider_label()
+        if self.is_running() and not self.autoscale.isChecked():
+            self._send_timer.start()
+
+    def _on_autoscale_changed(self, _checked: bool) -> None:
+        self._update_controls()
+        if self.is_running():
+            self._send_timer.start()
+
+    def _on_autoscale_bounds(self, _value: int) -> None:
+        # Keep MIN <= MAX whichever was edited.
+        if self.sender() is self.autoscale_min and self.autoscale_min.value() > self.autoscale_max.value():
+            self.autoscale_max.setValue(self.autoscale_min.value())
+        elif self.sender() is self.autoscale_max and self.autoscale_max.value() < self.autoscale_min.value():
+            self.autoscale_min.setValue(self.autoscale_max.value())
+        if self.is_running() and self.autoscale.isChecked():
+            self._send_timer.start()
+
+    def _send_scaling(self) -> None:
+        """Tell the running supervisor what the controls say now (one command)."""
+        if not self.is_running() or (self.process is not None and self.process.is_stopping()):
+            return
+        bounds = self._autoscale_bounds()
+        if bounds is not None:
+            self.send_command(f"autoscale {bounds[0]} {bounds[1]}")
+        elif self.status.get("autoscale"):
+            self.send_command("autoscale off")
+            self.send_command(f"resize {self.slider.value()}")
+        else:
+            self.send_command(f"resize {self.slider.value()}")
+
+    # ================================================================= process events
+    def _on_started(self) -> None:
+        assert self.process is not None
+        self._started_wall = time.time()
+        self._status_timer.start()
+        self._show_state(f"running (pid {self.process.pid}), waiting for its first status…")
+        self._update_controls()
+        self.runningChanged.emit(True)
+
+    def _on_finished(self, outcome: ProcessOutcome) -> None:
+        self.last_outcome = outcome
+        self._send_timer.stop()
+        if outcome.end != RunEnd.DETACHED:
+            self._read_status_lines()  # the last lines (the "stopped" event)
+        self._status_timer.stop()
+        if outcome.end == RunEnd.DETACHED:
+            sid = self.status.get("id", f"pid {outcome.pid}")
+            self._show_state(
+                f"Left running: supervisor {sid} (pid {outcome.pid}) keeps working after the console closes; "
+                "scale or stop it from the Workers view."
+            )
+        elif outcome.clean:
+            self._show_state(f"Stopped at {time.strftime('%H:%M:%S')}: {outcome.describe()}.")
+        else:
+            reason = self._last_stderr_line()
+            text = f"The supervisor {outcome.describe()} at {time.strftime('%H:%M:%S')}."
+            if reason:
+                text += f"\nLast message: {reason}"
+            self._show_state(text, error=True)
+        self._update_controls()
+        self.runningChanged.emit(False)
+
+    def _on_error(self, message: str) -> None:
+        self.controller.errorRaised.emit(f"local workers: {message}")
+
+    def _read_status_lines(self) -> None:
+        tail = self._status_tail
+        if tail is None:
+            return
+        changed = False
+        for line in tail.read():
+            try:
+                payload = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(payload, dict):
+                continue
+            if payload.get("event") == "reply" and not payload.get("ok", True):
+                self.controller.errorRaised.emit(f"local workers: {payload.get('error', 'command refused')}")
+            self.status = payload
+            changed = True
+        if changed:
+            self._apply_status()
+            self.statusChanged.emit(dict(self.status))
+
+    def _apply_status(self) -> None:
+        status = self.status
+        autoscale = status.get("autoscale")
+        # Follow the supervisor where the user is not editing: autoscale moves the count by itself.
+        if autoscale and not self._send_timer.isActive():
+            self.slider.blockSignals(True)
+            self.slider.setValue(max(MIN_WORKERS, min(MAX_WORKERS, int(status.get("desired", 1)))))
+            self.slider.blockSignals(False)
+        self._update_slider_label()
+        log_dir = status.get("log_dir")
+        if log_dir and self.process is not None:
+            sources = {SUPERVISOR_LOG: self.process.stderr_path}
+            for name in status.get("workers", []):
+                sources[_short_worker_name(name)] = Path(log_dir) / f"{name}.log"
+            sources[STATUS_LOG] = self.process.stdout_path
+            self.log_view.set_sources(sources)
+        if self.is_running() and not self.process.is_stopping():  # type: ignore[union-attr]
+            self._show_state(self._status_text())
+
+    def _status_text(self) -> str:
+        s = self.status
+        auto = s.get("autoscale")
+        scaling = f", autoscale {auto[0]}–{auto[1]}" if auto else ""
+        redis_state = "" if s.get("redis") in (None, "ok") else f" · Redis {s.get('redis')}"
+        return (
+            f"Running: supervisor {s.get('id', '?')} (pid {s.get('pid', '?')}), "
+            f"{s.get('live', 0)} of {s.get('desired', 0)} workers live, {s.get('busy', 0)} busy{scaling}"
+            f"{redis_state} · on {', '.join(s.get('queues', []))}"
+        )
+
+    # ================================================================= display
+    def _update_slider_label(self) -> None:
+        live = self.status.get("live") if self.is_running() else None
+        self.slider_value.setText(f"{self.slider.value()}" + (f" / {live} live" if live is not None else ""))
+
+    def _update_controls(self) -> None:
+        running = self.is_running()
+        stopping = running and self.process is not None and self.process.is_stopping()
+        can_start = self.controller.worker_url() is not None
+        self.start_button.setEnabled(not running and can_start)
+        self.stop_button.setEnabled(running and not stopping)
+        self.queues_edit.setEnabled(not running)
+        auto = self.autoscale.isChecked()
+        self.slider.setEnabled(not auto and not stopping)
+        self.autoscale.setEnabled(not stopping)
+        self.autoscale_min.setEnabled(auto and not stopping)
+        self.autoscale_max.setEnabled(auto and not stopping)
+        if not running and not can_start and self.last_outcome is None:
+            self._show_state(self._why_no_url())
+        elif not running and self.last_outcome is None and self.process is None:
+            self._show_state(f"Not running. Start runs thesis-worker on {socket.gethostname()} against this connection.")
+        self._update_slider_label()
+
+    def _on_connection(self, _state: object) -> None:
+        self._update_controls()
+
+    def _why_no_url(self) -> str:
+        if self.controller.session is None:
+            return "Not connected: connect to a Redis first, then start local workers for it."
+        return (
+            "Cannot start local workers for this connection: its profile uses a password or client "
+            "certificate, which the console does not pass to a child process. Run thesis-worker in a "
+            "terminal with REDIS_URL set instead; it will appear in the Workers view."
+        )
+
+    def _show_state(self, text: str, error: bool = False) -> None:
+        self.state_label.setText(text)
+        self.state_label.setStyleSheet("color: #c62828;" if error else "")
+
+    def _last_stderr_line(self) -> str:
+        if self.process is None:
+            return ""
+        try:
+            with open(self.process.stderr_path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                size = fh.tell()
+                fh.seek(max(0, size - 4096))
+                lines = [line for line in fh.read().decode("utf-8", "replace").splitlines() if line.strip()]
+        except OSError:
+            return ""
+        return lines[-1].strip() if lines else ""
+
+
+def _short_worker_name(name: str) -> str:
+    """``host-123.ab12-3`` shows as ``worker ab12-3``: the supervisor part is the same for all."""
+    return "worker " + name.rsplit(".", 1)[-1]
