@@ -48,12 +48,13 @@ def run_gui(args: argparse.Namespace, demo: bool = False) -> int:
     asyncio.set_event_loop(loop)
     window = build_window(app)
     window.show()
-    url = getattr(args, "url", None) or os.environ.get("REDIS_URL") or None
+    profile_name = getattr(args, "profile", None)
+    url = getattr(args, "url", None) or (None if profile_name else os.environ.get("REDIS_URL")) or None
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
 
     async def start() -> None:
-        ok = await window.connect_initial(url)
+        ok = await window.connect_initial(url, profile_name)
         if ok and demo:
             await window.controller.refresh_now()
             window.start_demo()

@@ -7,7 +7,6 @@ the workers in the Workers view and the Local workers panel.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,36 +69,29 @@ async def enqueue_samples(actions: Any, queue: str) -> list[str]:
     return ids
 
 
-def start_local_workers(panel: Any, count: int = DEMO_WORKERS) -> bool:
-    """Ask the Local workers panel to start ``count`` workers; False when it cannot (not connected, ...)."""
-    if panel is None:
+def start_local_workers(panel: Any, count: int = DEMO_WORKERS, queue: str | None = None) -> bool:
+    """Ask the Local workers panel to start ``count`` workers on ``queue``; False when it cannot.
+
+    The panel (engineer G2's ``LocalWorkersPanel``) starts a supervisor with its slider's value on
+    the queues of its queue field, so those are set first.
+    """
+    if panel is None or not callable(getattr(panel, "start", None)):
         return False
-    running = getattr(panel, "is_running", None)
-    if callable(running) and running():
+    if panel.is_running():
         return True
-    for name in ("start_workers", "start"):
-        start = getattr(panel, name, None)
-        if not callable(start):
-            continue
-        try:
-            params = inspect.signature(start).parameters
-        except (TypeError, ValueError):
-            params = {}  # type: ignore[assignment]
-        try:
-            if "concurrency" in params:
-                start(concurrency=count)
-            elif "count" in params:
-                start(count=count)
-            else:
-                set_concurrency = getattr(panel, "set_concurrency", None)
-                if callable(set_concurrency):
-                    set_concurrency(count)
-                start()
-        except Exception as exc:
-            log.warning("could not start local workers: %s", exc)
-            return False
-        return True
-    return False
+    slider = getattr(panel, "slider", None)
+    if slider is not None:
+        slider.setValue(count)
+    queues_edit = getattr(panel, "queues_edit", None)
+    if queue and queues_edit is not None:
+        queues_edit.setText(queue)
+    try:
+        panel.start()
+    except Exception as exc:
+        log.warning("could not start local workers: %s", exc)
+        return False
+    process = getattr(panel, "process", None)
+    return process is not None
 
 
 async def run_demo(window: Any) -> str:
@@ -109,7 +101,7 @@ async def run_demo(window: Any) -> str:
         raise RuntimeError("not connected")
     queue = window.controller.current_queue
     ids = await enqueue_samples(session.actions, queue)
-    started = start_local_workers(getattr(window, "local_workers", None))
+    started = start_local_workers(getattr(window, "local_workers", None), queue=queue)
     text = f"demo: queued {len(ids)} sample theses in {queue}"
     if started:
         text += f" and started {DEMO_WORKERS} local workers"

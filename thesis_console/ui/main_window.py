@@ -193,7 +193,7 @@ class MainWindow(QMainWindow):
         self.jobs_splitter.addWidget(self.detail)
         self.jobs_splitter.setStretchFactor(0, 3)
         self.jobs_splitter.setStretchFactor(1, 1)
-        self.jobs_splitter.setSizes([820, 340])
+        self.jobs_splitter.setSizes([720, 480])
         self.workers_view = _optional_widget("thesis_console.ui.widgets.workers_view", "WorkersView", self.controller, "workers view")
 
         self.views = QTabWidget()
@@ -248,6 +248,8 @@ class MainWindow(QMainWindow):
             | QDockWidget.DockWidgetFeature.DockWidgetClosable
         )
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.local_dock)
+        # A modest default height; the user's own layout (saveState) wins when there is one.
+        self.resizeDocks([self.local_dock], [230], Qt.Orientation.Vertical)
 
     def _action(
         self,
@@ -342,8 +344,9 @@ class MainWindow(QMainWindow):
         self.jobs_view.apply_palette(palette)
 
     # ================================================================= connection
-    def connect_initial(self, url: str | None = None) -> asyncio.Task[Any]:
-        """Connect at start: ``url`` (``--url`` / ``REDIS_URL``) when given, else the last profile, else the embedded Redis."""
+    def connect_initial(self, url: str | None = None, profile_name: str | None = None) -> asyncio.Task[Any]:
+        """Connect at start: ``url`` (``--url`` / ``REDIS_URL``), else the profile named ``profile_name``
+        (``--profile``), else the last profile used, else the embedded Redis."""
         from thesis_console.core.profiles import ad_hoc_profile
 
         profile: ConnectionProfile
@@ -351,7 +354,7 @@ class MainWindow(QMainWindow):
             profile = ad_hoc_profile(url)
         else:
             profile = embedded_profile()
-            wanted = self.settings.last_profile
+            wanted = profile_name or self.settings.last_profile
             if wanted:
                 try:
                     profile = self.store.get(wanted)
@@ -430,7 +433,8 @@ class MainWindow(QMainWindow):
 
     def _ensure_queue_selected(self) -> None:
         row = self.queue_model.row_of(self.controller.current_queue)
-        if row >= 0 and self.queue_list.currentIndex().row() != row:
+        selection = self.queue_list.selectionModel()
+        if row >= 0 and (self.queue_list.currentIndex().row() != row or not selection.isRowSelected(row)):
             self.queue_list.selectionModel().setCurrentIndex(
                 self.queue_model.index(row, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect
             )

@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="the PNG file to write")
     parser.add_argument("--view", choices=VIEWS, default="overview", help="which view to show (default: overview)")
     parser.add_argument("--url", default=None, help="Redis URL (env REDIS_URL; default: the embedded local Redis)")
+    parser.add_argument("--profile", default=None, help="saved connection profile to use")
     parser.add_argument("--queue", default=None, help="queue to show (default: THESIS_QUEUE or 'thesis')")
     parser.add_argument("--size", default=f"{DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}", help="window size WxH (default 1440x900)")
     parser.add_argument("--theme", choices=("light", "dark"), default="light")
@@ -52,16 +53,24 @@ async def _until(predicate: Any, timeout: float, interval: float = 0.05) -> bool
     return bool(predicate())
 
 
-async def prepare_view(window: Any, view: str, timeout: float) -> None:
+async def prepare_view(window: Any, view: str, timeout: float, queue_given: bool = False) -> None:
     """Show ``view`` and wait until its data arrived (best effort within ``timeout``)."""
     from thesis_console.core.types import JobState
     from thesis_console.ui.main_window import VIEW_JOBS, VIEW_OVERVIEW, VIEW_WORKERS
 
     jobs = window.jobs_view
     snapshot = window.controller.snapshot
+    if view == "failed" and not queue_given and snapshot is not None and not snapshot.queue(window.controller.current_queue).failed:
+        # Show the failures where there are some, when the default queue has none.
+        busiest = max(snapshot.queues, key=lambda q: q.failed, default=None)
+        if busiest is not None and busiest.failed:
+            window.controller.select_queue(busiest.name)
+            await window.controller.refresh_now()
+            snapshot = window.controller.snapshot
     if view == "overview":
         window.views.setCurrentIndex(VIEW_OVERVIEW)
-        await asyncio.sleep(1.0)  # the stored-metrics read starts when the view is shown
+        # Live charts need a few snapshots; stored metrics are read when the view is shown.
+        await asyncio.sleep(3.0)
     elif view == "workers":
         window.views.setCurrentIndex(VIEW_WORKERS)
         await asyncio.sleep(0.3)
@@ -88,8 +97,8 @@ async def prepare_view(window: Any, view: str, timeout: float) -> None:
 async def capture(window: Any, args: argparse.Namespace) -> int:
     from thesis_console.core.types import ConnectionPhase
 
-    url = args.url or os.environ.get("REDIS_URL") or None
-    ok = await window.connect_initial(url)
+    url = args.url or (None if args.profile else os.environ.get("REDIS_URL")) or None
+    ok = await window.connect_initial(url, args.profile)
     if not ok:
         state = window.controller.connection_state
         reason = state.reason if state is not None else "unknown"
@@ -104,7 +113,7 @@ async def capture(window: Any, args: argparse.Namespace) -> int:
     if args.queue:
         window.controller.select_queue(args.queue)
         await window.controller.refresh_now()
-    await prepare_view(window, args.view, args.timeout)
+    await prepare_view(window, args.view, args.timeout, queue_given=bool(args.queue))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not window.grab().save(str(out), "PNG"):
@@ -135,6 +144,7 @@ def run_screenshot(argv: list[str]) -> int:
     settings.theme = args.theme
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    settings.refresh_interval_s = 0.5
     window = build_window(app, settings)
     window.local_dock.hide()
     window.resize(*size)

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QFontDatabase, QGuiApplication
+from PySide6.QtGui import QColor, QFontDatabase, QGuiApplication, QPalette, QTextOption
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
@@ -115,7 +115,8 @@ class CopyableText(QWidget):
         self.text.setReadOnly(True)
         self.text.setProperty("role", "code")
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.text.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         self.copy_button = QPushButton("Copy")
         self.copy_button.setIcon(theme.themed_icon("copy"))
         self.copy_button.setToolTip(f"Copy the {name} to the clipboard")
@@ -177,7 +178,11 @@ class JobDetailPanel(QWidget):
         layout.addWidget(self.status)
 
         self.tabs = QTabWidget()
+        self.tabs.setObjectName("detailTabs")
         self.tabs.setDocumentMode(True)
+        self.tabs.tabBar().setExpanding(False)
+        self.tabs.setUsesScrollButtons(True)
+        self.setMinimumWidth(300)
         self.summary_page = QWidget()
         self.summary_form = QFormLayout(self.summary_page)
         self.summary_form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
@@ -187,17 +192,18 @@ class JobDetailPanel(QWidget):
         self.tabs.addTab(self.summary_page, "Summary")
         self.sections: dict[str, CopyableText] = {}
         for key, title in (
-            ("arguments", "Arguments"),
+            ("arguments", "Args"),
             ("meta", "Meta"),
             ("result", "Result"),
             ("traceback", "Traceback"),
             ("timeline", "Timeline"),
-            ("raw", "Raw fields"),
+            ("raw", "Raw"),
         ):
             section = CopyableText(key)
             self.sections[key] = section
             self.tabs.addTab(section, title)
         layout.addWidget(self.tabs, 1)
+        layout.addStretch(0)
 
         self._delay = QTimer(self)
         self._delay.setSingleShot(True)
@@ -261,8 +267,7 @@ class JobDetailPanel(QWidget):
     # ----------------------------------------------------------------- output
     def _render(self) -> None:
         row, detail = self.row, self.detail
-        enabled = row is not None
-        self.tabs.setEnabled(enabled)
+        self.tabs.setVisible(row is not None)
         if row is None:
             self.title.setText("No job selected")
             self.progress.hide()
@@ -274,6 +279,9 @@ class JobDetailPanel(QWidget):
         self.title.setText(topic_of(row) or row.id)
         if row.progress is not None and row.state in (JobState.ACTIVE, JobState.COMPLETED, JobState.FAILED):
             self.progress.setValue(max(0, min(100, int(row.progress))))
+            palette = self.progress.palette()
+            palette.setColor(QPalette.ColorRole.Highlight, QColor(theme.current().state_color(row.state.value)))
+            self.progress.setPalette(palette)
             self.progress.setFormat(f"%p% · {row.stage}" if row.stage else "%p%")
             self.progress.show()
         else:

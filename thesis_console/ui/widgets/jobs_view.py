@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -56,9 +57,28 @@ def state_title(state: JobState, count: int | None) -> str:
     return name if count is None else f"{name} ({fmt_count(count)})"
 
 
-def make_table(model: JobRowsModel, parent: QWidget | None = None) -> QTableView:
+class JobTableView(QTableView):
+    """A job table that says so when it has no rows (instead of showing a blank area)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.placeholder = ""
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt name)
+        super().paintEvent(event)
+        model = self.model()
+        if model is None or model.rowCount() or not self.placeholder:
+            return
+        painter = QPainter(self.viewport())
+        painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        rect = self.viewport().rect().adjusted(12, 24, -12, -12)
+        painter.drawText(rect, int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap), self.placeholder)
+        painter.end()
+
+
+def make_table(model: JobRowsModel, parent: QWidget | None = None) -> JobTableView:
     """A job table: whole-row multi-selection, progress delegate, sensible column widths."""
-    view = QTableView(parent)
+    view = JobTableView(parent)
     view.setModel(model)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -113,7 +133,7 @@ class JobsView(QWidget):
         self._queue = ""
         self._counts: dict[JobState, int] = {}
         self.models: dict[JobState, JobTableModel] = {}
-        self.tables: dict[JobState, QTableView] = {}
+        self.tables: dict[JobState, JobTableView] = {}
         self._loaded_queue: dict[JobState, str] = {}
         self._anchor: tuple[str, int] | None = None
         self._search_task: asyncio.Task[None] | None = None
@@ -158,6 +178,8 @@ class JobsView(QWidget):
             model.loadFailed.connect(lambda text, s=state: self.message.emit(f"{s.value} jobs: {text}", "error"))
             model.refreshAboutToApply.connect(lambda s=state: self._remember_anchor(s))
             model.refreshApplied.connect(lambda s=state: self._restore_anchor(s))
+            model.totalChanged.connect(lambda n, s=state: self._on_total(s, n))
+            model.loadingChanged.connect(lambda _busy, s=state: self._update_placeholder(s))
             self.tabs.addTab(table, state_title(state, None))
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.stack.addWidget(self.tabs)
@@ -179,6 +201,7 @@ class JobsView(QWidget):
         search_layout.addLayout(bar)
         self.search_model = SearchResultsModel(self)
         self.search_table = make_table(self.search_model, self)
+        self.search_table.placeholder = "No matches (yet)."
         self.search_table.setObjectName("jobs-search")
         self._wire_table(self.search_table, self.search_model)
         search_layout.addWidget(self.search_table, 1)
@@ -278,6 +301,7 @@ class JobsView(QWidget):
         for state, model in self.models.items():
             model.set_loader(None)
             self.tabs.setTabText(STATE_ORDER.index(state), state_title(state, None))
+            self._update_placeholder(state)
         if self.searching():
             self.clear_search()
         self._ensure_loaded(self.current_state())
@@ -360,6 +384,23 @@ class JobsView(QWidget):
         rect = table.visualRect(self.models[state].index(row, 0))
         bar = table.verticalScrollBar()
         bar.setValue(bar.value() + rect.top() - anchor[1])
+
+    def _on_total(self, state: JobState, total: int) -> None:
+        """A page told a newer count than the last snapshot: show it, so title and rows agree."""
+        if self._queue and self._loaded_queue.get(state) == self._queue:
+            self._counts[state] = total
+            self.tabs.setTabText(STATE_ORDER.index(state), state_title(state, total))
+        self._update_placeholder(state)
+
+    def _update_placeholder(self, state: JobState) -> None:
+        table, model = self.tables[state], self.models[state]
+        if model.busy and not model.rowCount():
+            table.placeholder = "Loading…"
+        elif self.controller.session is None:
+            table.placeholder = "Not connected."
+        else:
+            table.placeholder = f"No {state.value} jobs in {self._queue}." if self._queue else ""
+        table.viewport().update()
 
     # ----------------------------------------------------------------- events
     def _on_tab_changed(self, _index: int) -> None:

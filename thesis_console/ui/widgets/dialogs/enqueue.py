@@ -213,29 +213,52 @@ class EnqueueDialog(QDialog):
     def queue_name(self) -> str:
         return self.queue.currentText().strip()
 
-    def validate(self, show_all: bool = False) -> InvalidRequest | None:
-        """Check the form; show the problem next to its field (once the user touched it); enable Enqueue."""
-        for label in self.errors.values():
-            label.hide()
-        problem: InvalidRequest | None = None
+    def field_values(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic.text(),
+            "field_of_study": self.field_of_study.text().strip(),
+            "degree_level": str(self.degree_level.currentData()),
+            "language": str(self.language.currentData()),
+            "chapters": self.chapters.value(),
+            "target_words": self.target_words.value(),
+        }
+
+    def field_problems(self) -> dict[str, str]:
+        """Every field's problem, each found by the core's own validation of that field alone."""
+        problems: dict[str, str] = {}
         try:
             self.build_request()
-        except InvalidRequest as exc:
-            problem = exc
-        if problem is None and not self.queue_name():
-            problem = InvalidRequest("queue", "must not be empty")
-        if problem is not None and (show_all or problem.field in self._touched):
-            label = self.errors.get(problem.field)
-            text = str(problem).split(": ", 1)[-1]
-            if label is not None:
-                label.setText(_sentence(problem.field, text))
+        except InvalidRequest:
+            valid = {"topic": "A valid topic", "field_of_study": "Computer Science", "degree_level": "master",
+                     "language": "en", "chapters": 5, "target_words": 8000}  # fmt: skip
+            for name, value in self.field_values().items():
+                try:
+                    ThesisRequest(**{**valid, name: value})
+                except InvalidRequest as exc:
+                    problems[exc.field] = str(exc).split(": ", 1)[-1]
+        if not self.queue_name():
+            problems["queue"] = "must not be empty"
+        return problems
+
+    def validate(self, show_all: bool = False) -> InvalidRequest | None:
+        """Check the form; show each problem next to its field (once the user touched it); enable Enqueue.
+
+        Returns:
+            The first problem (in form order), or None when the form is valid.
+        """
+        problems = self.field_problems()
+        for key, label in self.errors.items():
+            message = problems.get(key)
+            if message is not None and (show_all or key in self._touched):
+                label.setText(_sentence(key, message))
                 label.show()
-        self.submit_button.setEnabled(problem is None and not self._submitting)
-        read_only = self.controller.read_only
-        if read_only:
-            self.submit_button.setEnabled(False)
+            else:
+                label.hide()
+        first = next(iter(problems.items()), None)
+        self.submit_button.setEnabled(first is None and not self._submitting and not self.controller.read_only)
+        if self.controller.read_only:
             self.submit_button.setToolTip("This connection profile is read-only.")
-        return problem
+        return InvalidRequest(first[0], first[1]) if first else None
 
     # ----------------------------------------------------------------- submit
     @qasync.asyncSlot()
