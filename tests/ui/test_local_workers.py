@@ -120,7 +120,7 @@ def test_start_resize_logs_and_stop(panel_factory, loop, redis_conn):
         assert panel.process.pid == pid
 
         # The log view offers the supervisor's log and each worker's, and tails them.
-        await wait_until(lambda: len([s for s in panel.log_view.sources() if s.startswith("worker ")]) == 5)
+        await wait_until(lambda: len([s for s in panel.log_view.sources() if s.startswith("worker ")]) >= 5)
         sources = panel.log_view.sources()
         assert SUPERVISOR_LOG in sources and STATUS_LOG in sources
         worker_logs = [label for label in sources if label.startswith("worker ")]
@@ -138,7 +138,8 @@ def test_start_resize_logs_and_stop(panel_factory, loop, redis_conn):
         assert panel.is_running(), "stop() does not wait for the supervisor"
         await wait_until(lambda: not panel.is_running(), timeout=START_S, what="the supervisor to stop")
         assert panel.last_outcome.end == RunEnd.EXITED and panel.last_outcome.exit_code == 0
-        assert "Stopped" in panel.state_label.text()
+        assert "Supervisor stopped" in panel.state_label.text()
+        assert len([s for s in panel.log_view.sources() if s.startswith("worker ")]) == 5, "logs of the run stay"
         assert panel.start_button.isEnabled()
         await wait_until(lambda: record_of(controller, pid) is None, what="its record to go")
 

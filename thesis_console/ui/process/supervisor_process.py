@@ -90,6 +90,8 @@ class ProcessOutcome:
         if self.end == RunEnd.EXITED:
             if self.exit_code == 0:
                 return f"stopped{pid}" if self.stop_requested else f"exited{pid}"
+            if self.stop_requested:
+                return f"stopped{pid} with exit code {self.exit_code}"
             return f"exited with code {self.exit_code}{pid}"
         if self.stop_requested:
             return f"stopped by a signal{pid}"

@@ -115,6 +115,7 @@ class LocalWorkersPanel(QWidget):
         self.last_outcome: ProcessOutcome | None = None
         self._stop_grace_s = stop_grace_s
         self._status_tail: FileTail | None = None
+        self._worker_logs: dict[str, Path] = {}
         self._started_wall: float | None = None
 
         self.start_button = QPushButton("Start", self)
@@ -226,6 +227,7 @@ class LocalWorkersPanel(QWidget):
         process.errorOccurred.connect(self._on_error)
         self.process = process
         self.status = {}
+        self._worker_logs = {}
         self._status_tail = FileTail(stdout_path, tail_bytes=None)
         self.log_view.set_sources({SUPERVISOR_LOG: stderr_path, STATUS_LOG: stdout_path})
         self._show_state("starting…")
@@ -314,10 +316,10 @@ class LocalWorkersPanel(QWidget):
                 "scale or stop it from the Workers view."
             )
         elif outcome.clean:
-            self._show_state(f"Stopped at {time.strftime('%H:%M:%S')}: {outcome.describe()}.")
+            self._show_state(f"Supervisor {outcome.describe()} at {time.strftime('%H:%M:%S')}.")
         else:
             reason = self._last_stderr_line()
-            text = f"The supervisor {outcome.describe()} at {time.strftime('%H:%M:%S')}."
+            text = f"Supervisor {outcome.describe()} at {time.strftime('%H:%M:%S')}."
             if reason:
                 text += f"\nLast message: {reason}"
             self._show_state(text, error=True)
@@ -358,10 +360,10 @@ class LocalWorkersPanel(QWidget):
         self._update_slider_label()
         log_dir = status.get("log_dir")
         if log_dir and self.process is not None:
-            sources = {SUPERVISOR_LOG: self.process.stderr_path}
+            # Workers that are gone stay listed for this run: their log is where a crash is explained.
             for name in status.get("workers", []):
-                sources[_short_worker_name(name)] = Path(log_dir) / f"{name}.log"
-            sources[STATUS_LOG] = self.process.stdout_path
+                self._worker_logs.setdefault(_short_worker_name(name), Path(log_dir) / f"{name}.log")
+            sources = {SUPERVISOR_LOG: self.process.stderr_path, **self._worker_logs, STATUS_LOG: self.process.stdout_path}
             self.log_view.set_sources(sources)
         if self.is_running() and not self.process.is_stopping():  # type: ignore[union-attr]
             self._show_state(self._status_text())

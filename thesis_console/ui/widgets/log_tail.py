@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QFontDatabase, QTextCursor
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 log = logging.getLogger("thesis_console.ui.log_tail")
@@ -198,8 +198,8 @@ class LogTailView(QWidget):
             at_bottom = self._at_bottom()
             self.text.appendPlainText("\n".join(lines))
             if at_bottom:  # follow the output unless the user scrolled up to read
-                self.text.moveCursor(QTextCursor.MoveOperation.End)
-                self.text.ensureCursorVisible()
+                bar = self.text.verticalScrollBar()
+                bar.setValue(bar.maximum())
         self.linesAppended.emit(len(lines))
 
     def _at_bottom(self) -> bool:

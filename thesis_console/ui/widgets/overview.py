@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 from thesis_console.core.types import STATE_ORDER, JobState, MetricSeries, QueueCounts, Snapshot
 from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.models.formatting import fmt_count, fmt_duration
-from thesis_console.ui.widgets.charts import RingBuffer, SeriesStyle, TimeChart
+from thesis_console.ui.widgets.charts import RingBuffer, SeriesStyle, TimeChart, is_dark
 
 log = logging.getLogger("thesis_console.ui.overview")
 
@@ -115,6 +115,10 @@ class StateCounter(QFrame):
     def set_count(self, count: int | None) -> None:
         self.value.setText("–" if count is None else fmt_count(count))
         self.setAccessibleName(f"{self.state.value}: {self.value.text()}")
+        # Failed jobs are the one count that asks for attention.
+        alarm = self.state == JobState.FAILED and bool(count)
+        color = (RED.dark if is_dark(self.palette()) else RED.light) if alarm else ""
+        self.value.setStyleSheet(f"color: {color};" if color else "")
 
 
 def history_arrays(series: MetricSeries) -> dict[str, np.ndarray]:

@@ -123,6 +123,7 @@ class WorkersView(QWidget):
         self.controls = SupervisorControls(self)
         self._selected_id: str | None = None
         self._busy = False
+        self._sized: dict[int, bool] = {}
 
         self._supervisors_box = QGroupBox("Supervisors", self)
         top = QVBoxLayout(self._supervisors_box)
@@ -151,8 +152,16 @@ class WorkersView(QWidget):
 
     # ----------------------------------------------------------------- data
     def show_snapshot(self, snapshot: Snapshot) -> None:
-        self.supervisors_model.set_rows(supervisor_rows(snapshot))
-        self.workers_model.set_rows(worker_rows(snapshot))
+        for table, model, rows in (
+            (self.supervisors_table, self.supervisors_model, supervisor_rows(snapshot)),
+            (self.workers_table, self.workers_model, worker_rows(snapshot)),
+        ):
+            first_rows = model.rowCount() == 0 and bool(rows)
+            model.set_rows(rows)
+            if first_rows and not self._sized.get(id(table)):
+                # Once, when the first rows arrive: after that the widths are the user's.
+                table.resizeColumnsToContents()
+                self._sized[id(table)] = True
         self._supervisors_box.setTitle(f"Supervisors ({len(snapshot.supervisors)})")
         self._workers_box.setTitle(f"RQ workers ({len(snapshot.workers)})")
         if self._selected_id is not None and self.supervisors_model.row_of(self._selected_id) < 0:
