@@ -205,8 +205,8 @@ def test_retry_all_failed_cancel_leaves_a_consistent_state_and_resumes(redis_con
             return await actions.retry_all_failed(QUEUE, progress=progress, cancel=cancel, batch=1000)
 
     partial = run(first_run())
-    assert len(partial.done) == 5000
-    assert len(partial.skipped) == total - 5000
+    assert len(partial.done) in (5000, 6000)  # the chunk already sent when cancel was set completes
+    assert len(partial.skipped) == total - len(partial.done)
     assert all(r == "not retried: the bulk retry was canceled" for r in partial.skipped.values())
     waiting, failed = set(_waiting(redis_conn)), set(_failed(redis_conn))
     assert not waiting & failed and len(waiting) + len(failed) == total

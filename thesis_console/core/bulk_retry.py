@@ -67,7 +67,8 @@ for i = 10, #ARGV do
     skipped[#skipped + 1] = status or ''
   else
     redis.call('HSET', key, 'status', 'queued', 'started_at', '', 'ended_at', '', 'exc_info', empty_exc,
-               'enqueued_at', enqueued_at, 'origin', origin)
+               'enqueued_at', enqueued_at)
+    if f[2] ~= origin then redis.call('HSET', key, 'origin', origin) end
     if not f[5] or f[5] == '' then redis.call('HSET', key, 'timeout', default_timeout) end
     local ttl = tonumber(f[4])
     if ttl and ttl > 0 then
@@ -75,12 +76,19 @@ for i = 10, #ARGV do
       redis.call('EXPIRE', key .. ':dependents', ttl)
       redis.call('EXPIRE', key .. ':dependencies', ttl)
     end
-    redis.call('RPUSH', queue_prefix .. origin, id)
-    touched[origin] = true
+    local pending = touched[origin]
+    if not pending then pending = {}; touched[origin] = pending end
+    pending[#pending + 1] = id
     done[#done + 1] = id
   end
 end
-for origin, _ in pairs(touched) do redis.call('SADD', queues_key, queue_prefix .. origin) end
+-- One RPUSH per queue (in order, so the queue order is the registry order), at most 500 ids per call.
+for origin, ids in pairs(touched) do
+  for first = 1, #ids, 500 do
+    redis.call('RPUSH', queue_prefix .. origin, unpack(ids, first, math.min(first + 499, #ids)))
+  end
+  redis.call('SADD', queues_key, queue_prefix .. origin)
+end
 return {done, skipped}
 """
 
@@ -185,15 +193,43 @@ class Requeuer:
         outcome = ChunkOutcome()
         if progress is not None:
             progress(0, total)
-        for start in range(0, total, batch):
-            if cancel is not None and cancel.is_set():
-                return outcome, ids[start:]
-            part = await self.requeue(ids[start : start + batch], only_queue=queue)
-            outcome.done.extend(part.done)
-            outcome.skipped.update(part.skipped)
-            if progress is not None:
-                progress(min(start + batch, total), total)
-        return outcome, []
+        # Two chunks in flight (on two connections), so Redis works on one while Python prepares the
+        # next and reads the last reply. Each chunk is still one atomic script.
+        in_flight: asyncio.Future[ChunkOutcome] | None = None
+        sent = finished = 0
+        try:
+            for start in range(0, total, batch):
+                if cancel is not None and cancel.is_set():
+                    break
+                chunk = ids[start : start + batch]
+                task = asyncio.ensure_future(self.requeue(chunk, only_queue=queue))
+                sent = start + len(chunk)
+                if in_flight is not None:
+                    finished = self._collect(await in_flight, outcome, finished, start - finished, total, progress)
+                in_flight = task
+            if in_flight is not None:
+                pending, in_flight = in_flight, None
+                finished = self._collect(await pending, outcome, finished, sent - finished, total, progress)
+        finally:
+            if in_flight is not None and not in_flight.done():
+                in_flight.cancel()  # an error or cancellation of ours; the script, if sent, stays atomic
+        return outcome, ids[sent:]
+
+    @staticmethod
+    def _collect(
+        part: ChunkOutcome,
+        outcome: ChunkOutcome,
+        finished: int,
+        size: int,
+        total: int,
+        progress: ProgressCallback | None,
+    ) -> int:
+        outcome.done.extend(part.done)
+        outcome.skipped.update(part.skipped)
+        finished += size
+        if progress is not None:
+            progress(finished, total)
+        return finished
 
 
 def _clamp_batch(batch: int) -> int:

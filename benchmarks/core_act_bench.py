@@ -1,0 +1,157 @@
+"""Bulk-action benchmark: retry every failed job of a queue, ours against ``rq requeue --all``.
+
+Starts its own ``redis-server`` on a free port (the embedded launcher), makes one real failed job
+with a ``ThesisWorker`` burst, and copies its hash under new ids with pipelined writes until the
+failed registry holds ``--jobs`` jobs. Then it measures:
+
+* ``QueueActions.retry_all_failed`` on all of them (goal: at least 30,000 jobs/s), checking that
+  every job ends in the queue once with status ``queued`` and the failed registry is empty;
+* ``rq requeue --all --queue Q -u URL -S json`` (RQ's own CLI) on the same data. RQ requeues one job
+  at a time (about 690 jobs/s measured earlier), so by default it runs on ``--rq-jobs`` jobs
+  (10,000) and its rate is extrapolated to the full count; ``--rq-jobs 0`` runs it on all of them.
+
+Run: ``python -m benchmarks.core_act_bench [--jobs 100000] [--rq-jobs 10000] [--batch 1000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+import redis.asyncio as aredis
+
+from thesis_console.core import contract
+from thesis_console.core.actions import QueueActions
+from thesis_console.core.embedded_redis import free_port, start_server
+
+QUEUE = "thesis"
+GOAL_JOBS_PER_S = 30_000
+
+
+def make_failed_jobs(conn: redis.Redis, count: int) -> list[str]:
+    """``count`` failed jobs: one real one (run and failed by a ThesisWorker), the rest copies of it."""
+    from worker_runner.worker import ThesisWorker
+
+    conn.flushall()
+    real = contract.thesis_queue(conn, QUEUE).enqueue("tests.jobs.boom").id
+    ThesisWorker([QUEUE], connection=conn).work(burst=True, logging_level="WARNING")
+    template = conn.hgetall(f"rq:job:{real}")
+    score = conn.zscore(f"rq:failed:{QUEUE}", real)
+    if template.get(b"status") != b"failed" or score is None:
+        raise RuntimeError("the template job did not fail as expected")
+    ids = [real] + [f"bench-{i:07d}" for i in range(count - 1)]
+    with conn.pipeline(transaction=False) as pipe:
+        for n, job_id in enumerate(ids[1:], start=1):
+            pipe.hset(f"rq:job:{job_id}", mapping=template)
+            pipe.expire(f"rq:job:{job_id}", contract.FAILED_TTL_S)
+            pipe.zadd(f"rq:failed:{QUEUE}", {job_id: score + n / 1e6})
+            if n % 5000 == 0:
+                pipe.execute()
+        pipe.execute()
+    return ids
+
+
+def check_requeued(conn: redis.Redis, ids: list[str]) -> str:
+    """Empty when every id is in the queue exactly once with status queued; otherwise what is wrong."""
+    waiting = conn.lrange(f"rq:queue:{QUEUE}", 0, -1)
+    if len(waiting) != len(ids) or len(set(waiting)) != len(ids):
+        return f"queue holds {len(waiting)} ids ({len(set(waiting))} distinct), expected {len(ids)}"
+    if conn.zcard(f"rq:failed:{QUEUE}"):
+        return f"{conn.zcard(f'rq:failed:{QUEUE}')} jobs still in the failed registry"
+    with conn.pipeline(transaction=False) as pipe:
+        for job_id in ids[:: max(1, len(ids) // 2000)]:
+            pipe.hget(f"rq:job:{job_id}", "status")
+        statuses = set(pipe.execute())
+    return "" if statuses == {b"queued"} else f"statuses seen: {statuses}"
+
+
+async def ours(url: str, batch: int) -> float:
+    client = aredis.Redis.from_url(url)
+    actions = QueueActions(client, read_only=False, sync_factory=lambda: redis.Redis.from_url(url))
+    try:
+        started = time.perf_counter()
+        result = await actions.retry_all_failed(QUEUE, batch=batch)
+        elapsed = time.perf_counter() - started
+    finally:
+        await actions.close()
+        await client.aclose()
+    if result.skipped:
+        raise RuntimeError(f"{len(result.skipped)} jobs skipped: {next(iter(result.skipped.values()))}")
+    return elapsed
+
+
+def rq_cli(url: str, timeout_s: float) -> float:
+    rq = shutil.which("rq", path=str(Path(sys.executable).parent)) or shutil.which("rq")
+    if rq is None:
+        raise RuntimeError("the rq command is not installed next to this Python")
+    started = time.perf_counter()
+    subprocess.run(
+        [rq, "requeue", "--all", "--queue", QUEUE, "-u", url, "-S", "json"],
+        check=True, stdout=subprocess.DEVNULL, timeout=timeout_s,
+    )  # fmt: skip
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.core_act_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=100_000, help="failed jobs to retry (default 100,000)")
+    parser.add_argument("--rq-jobs", type=int, default=10_000, help="jobs for rq's CLI; 0 = all (default 10,000)")
+    parser.add_argument("--batch", type=int, default=1000, help="jobs per Lua script run (default 1000)")
+    parser.add_argument("--rq-timeout", type=float, default=600, help="seconds before rq's run is abandoned")
+    args = parser.parse_args(argv)
+    rq_jobs = args.rq_jobs or args.jobs
+
+    with tempfile.TemporaryDirectory(prefix="core-act-bench-") as tmp:
+        server = start_server(Path(tmp), free_port())
+        url = server.url
+        conn = redis.Redis.from_url(url)
+        conn.config_set("appendonly", "no")  # measure Redis' work, not the disk's
+        try:
+            print(f"redis-server {server.binary} on {url}", flush=True)
+            started = time.perf_counter()
+            ids = make_failed_jobs(conn, args.jobs)
+            print(f"  made {len(ids):,} failed jobs in {time.perf_counter() - started:.1f} s", flush=True)
+            ours_s = asyncio.run(ours(url, args.batch))
+            problem = check_requeued(conn, ids)
+            if problem:
+                print(f"ours: WRONG RESULT: {problem}", file=sys.stderr)
+                return 1
+
+            ids = make_failed_jobs(conn, rq_jobs)
+            print(f"  made {len(ids):,} failed jobs for rq in the same way", flush=True)
+            rq_s = rq_cli(url, args.rq_timeout)
+            rq_problem = check_requeued(conn, ids)
+        finally:
+            conn.close()
+            server.stop()
+
+    ours_rate = args.jobs / ours_s
+    rq_rate = rq_jobs / rq_s
+    rows = [
+        ("QueueActions.retry_all_failed", args.jobs, ours_s, ours_rate, ""),
+        ("rq requeue --all (RQ's CLI)", rq_jobs, rq_s, rq_rate, ""),
+    ]
+    if rq_jobs != args.jobs:
+        rows.append((f"  rq extrapolated to {args.jobs:,}", args.jobs, args.jobs / rq_rate, rq_rate, "estimate"))
+    print()
+    print(f"{'what':<34} {'jobs':>9} {'seconds':>9} {'jobs/s':>10}  note")
+    for what, jobs, seconds, rate, note in rows:
+        print(f"{what:<34} {jobs:>9,} {seconds:>9.2f} {rate:>10,.0f}  {note}".rstrip())
+    print()
+    print(f"ratio (ours / rq, jobs per second): {ours_rate / rq_rate:,.0f}x")
+    verdict = "met" if ours_rate >= GOAL_JOBS_PER_S else "MISSED"
+    print(f"goal: at least {GOAL_JOBS_PER_S:,} jobs/s -> {ours_rate:,.0f} jobs/s, {verdict}")
+    if rq_problem:
+        print(f"note: rq's result check: {rq_problem}")
+    return 0 if ours_rate >= GOAL_JOBS_PER_S else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
