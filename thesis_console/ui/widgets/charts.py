@@ -79,6 +79,8 @@ class SeriesStyle:
     fill: bool = False
     dashed: bool = False
     alpha: int = 255
+    points: bool = False
+    """Mark each point (for sparse series, where a lone point between gaps has no line to show it)."""
 
 
 def is_dark(palette: QPalette) -> bool:
@@ -119,6 +121,9 @@ class TimeChart(pg.PlotWidget):
         item.hideButtons()
         item.showGrid(x=True, y=True, alpha=0.12)
         item.setMouseEnabled(x=False, y=False)
+        # Counts, rates and durations are never negative; an empty chart shows 0 to 1, not -0.5 to 0.5.
+        item.getViewBox().setLimits(yMin=0)
+        item.getAxis("left").enableAutoSIPrefix(False)
         self.setMinimumHeight(150)
         self._ready = True
         self.apply_palette(self.palette())
@@ -222,6 +227,11 @@ class TimeChart(pg.PlotWidget):
             pen.setStyle(Qt.PenStyle.DashLine)
         curve = self._curves[key]
         curve.setPen(pen)
+        if style.points:
+            curve.setSymbol("o")
+            curve.setSymbolSize(4)
+            curve.setSymbolPen(None)
+            curve.setSymbolBrush(pg.mkBrush(color))
         if style.fill:
             fill = QColor(color)
             fill.setAlpha(min(70, style.alpha))

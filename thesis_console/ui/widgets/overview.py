@@ -46,6 +46,8 @@ LIVE_WINDOW_S = 10 * 60
 LIVE_CAPACITY = 4096
 """Live samples kept: more than the live window holds at the fastest refresh (0.5 s)."""
 DEFAULT_HISTORY_INTERVAL_S = 5.0
+RETRY_HISTORY_S = 2.0
+"""While no stored metrics have been read, a snapshot may trigger a read, at most this often."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,11 @@ def _stored(style: SeriesStyle) -> SeriesStyle:
 
 def _live(style: SeriesStyle) -> SeriesStyle:
     return SeriesStyle(style.light, style.dark, width=2.0)
+
+
+def _sparse(style: SeriesStyle, dashed: bool = False) -> SeriesStyle:
+    """Figures that exist only for intervals in which jobs ended: points, joined across empty intervals."""
+    return SeriesStyle(style.light, style.dark, width=1.5, dashed=dashed, points=True)
 
 
 STATE_TIPS = {
@@ -169,6 +176,7 @@ class OverviewView(QWidget):
         self._depth = RingBuffer(LIVE_CAPACITY, 2)  # waiting, active
         self._history_task_running = False
         self._history_again = False
+        self._history_tried_at = 0.0
 
         self.title = QLabel(self)
         title_font = QFont(self.title.font())
@@ -212,10 +220,10 @@ class OverviewView(QWidget):
         self.depth_chart.add_curve("live_waiting", "waiting", _live(BLUE))
         self.depth_chart.add_curve("live_active", "active", _live(ORANGE))
         self.runtime_chart = TimeChart("Run time", "seconds", self)
-        self.runtime_chart.add_curve("p50", "p50", _live(PURPLE))
-        self.runtime_chart.add_curve("p95", "p95", SeriesStyle(ORANGE.light, ORANGE.dark, dashed=True))
+        self.runtime_chart.add_curve("p50", "p50", _sparse(PURPLE))
+        self.runtime_chart.add_curve("p95", "p95", _sparse(ORANGE, dashed=True))
         self.success_chart = TimeChart("Success rate", "%", self)
-        self.success_chart.add_curve("success", "completed / (completed + failed)", _live(TEAL))
+        self.success_chart.add_curve("success", "completed / (completed + failed)", _sparse(TEAL))
         self.success_chart.set_y_range(0, 100)
         charts = QGridLayout()
         charts.addWidget(self.throughput_chart, 0, 0)
@@ -259,6 +267,8 @@ class OverviewView(QWidget):
         self._depth.append(snapshot.taken_at, (counts.waiting, counts.active))
         if self.range.live:
             self._draw_live(snapshot.taken_at)
+        if self.history is None and self.isVisible() and time.monotonic() - self._history_tried_at > RETRY_HISTORY_S:
+            self.refresh_history()  # no stored metrics yet (e.g. shown before the connection was up)
 
     def add_throughput(self, completed_per_s: float, failed_per_s: float) -> None:
         """A live throughput sample (all RQ workers), drawn in jobs per minute like the stored figures."""
@@ -302,6 +312,8 @@ class OverviewView(QWidget):
 
     def _on_connection(self, _state: object) -> None:
         self._update_status()
+        if self.controller.is_connected() and self.isVisible():
+            self.refresh_history()
 
     def set_range(self, chart_range: ChartRange) -> None:
         if chart_range == self.range:
@@ -342,6 +354,7 @@ class OverviewView(QWidget):
             self._history_again = True  # the range or queue changed meanwhile: read once more after
             return
         self._history_task_running = True
+        self._history_tried_at = time.monotonic()
         try:
             while True:
                 self._history_again = False
@@ -379,9 +392,9 @@ class OverviewView(QWidget):
         self.throughput_chart.set_curve("completed", data["edges"], data["completed"])
         self.throughput_chart.set_curve("failed", data["edges"], data["failed"])
         self.depth_chart.set_curve("depth", data["edges"], data["depth"])
-        self.runtime_chart.set_curve("p50", data["mid"], data["p50"])
-        self.runtime_chart.set_curve("p95", data["mid"], data["p95"])
-        self.success_chart.set_curve("success", data["mid"], data["success"])
+        for chart, key in ((self.runtime_chart, "p50"), (self.runtime_chart, "p95"), (self.success_chart, "success")):
+            known = ~np.isnan(data[key])  # an interval in which no job ended has no run time or rate
+            chart.set_curve(key, data["mid"][known], data[key][known])
         if not self.range.live:
             end = float(data["edges"][-1])
             self._set_time_range(end - self.range.seconds, end)
