@@ -56,5 +56,5 @@ def test_queue_name_and_timeout_from_env(monkeypatch, redis_conn):
     assert redis_conn.lrange("rq:queue:theses2", 0, -1) == [job_id.encode()]
     assert int(redis_conn.hget(f"rq:job:{job_id}", "timeout")) == 600
     monkeypatch.setenv("THESIS_JOB_TIMEOUT", "soon")
-    with pytest.raises(ValueError, match="THESIS_JOB_TIMEOUT"):
+    with pytest.raises(ValueError, match="THESIS_JOB_TIMEOUT must be a whole number"):
         contract.job_timeout_s()

@@ -68,20 +68,35 @@ def queue_name(name: str | None = None) -> str:
 
 def job_timeout_s() -> int:
     """The job timeout: ``THESIS_JOB_TIMEOUT`` seconds, else two hours (generation is long work)."""
-    raw = os.environ.get(JOB_TIMEOUT_ENV)
+    return _positive_env(JOB_TIMEOUT_ENV, DEFAULT_JOB_TIMEOUT_S)
+
+
+COMPLETED_KEEP_ENV = "THESIS_COMPLETED_KEEP"
+FAILED_KEEP_ENV = "THESIS_FAILED_KEEP"
+
+
+def _positive_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
     if not raw:
-        return DEFAULT_JOB_TIMEOUT_S
+        return default
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{JOB_TIMEOUT_ENV} must be a whole number of seconds, got {raw!r}") from None
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
     if value <= 0:
-        raise ValueError(f"{JOB_TIMEOUT_ENV} must be positive, got {value}")
+        raise ValueError(f"{name} must be positive, got {value}")
     return value
 
 
 def policy(name: str | None = None) -> QueuePolicy:
-    return QueuePolicy(queue_name=queue_name(name), job_timeout_s=job_timeout_s())
+    """The queue's policy; the count limits can be raised with ``THESIS_COMPLETED_KEEP`` and
+    ``THESIS_FAILED_KEEP`` (the soak test does, to audit every job)."""
+    return QueuePolicy(
+        queue_name=queue_name(name),
+        job_timeout_s=job_timeout_s(),
+        completed_keep=_positive_env(COMPLETED_KEEP_ENV, COMPLETED_KEEP),
+        failed_keep=_positive_env(FAILED_KEEP_ENV, FAILED_KEEP),
+    )
 
 
 def thesis_queue(connection: Redis, name: str | None = None) -> Queue:
