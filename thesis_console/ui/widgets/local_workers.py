@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from thesis_console.core import contract
+from thesis_console.core.redis_target import redact
 from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.process.supervisor_process import ProcessOutcome, RunEnd, SupervisorProcess
 from thesis_console.ui.widgets.log_tail import FileTail, LogTailView
@@ -116,6 +117,7 @@ class LocalWorkersPanel(QWidget):
         self._stop_grace_s = stop_grace_s
         self._status_tail: FileTail | None = None
         self._worker_logs: dict[str, Path] = {}
+        self._server = ""
         self._started_wall: float | None = None
 
         self.start_button = QPushButton("Start", self)
@@ -193,6 +195,8 @@ class LocalWorkersPanel(QWidget):
         self.autoscale_min.valueChanged.connect(self._on_autoscale_bounds)
         self.autoscale_max.valueChanged.connect(self._on_autoscale_bounds)
         controller.connectionChanged.connect(self._on_connection)
+        controller.queueSelected.connect(self._on_queue_selected)
+        self._default_queue = controller.current_queue
         self._update_controls()
 
     # ================================================================= the public API (GUI_PLAN.md)
@@ -226,6 +230,7 @@ class LocalWorkersPanel(QWidget):
         process.finished.connect(self._on_finished)
         process.errorOccurred.connect(self._on_error)
         self.process = process
+        self._server = redact(url)
         self.status = {}
         self._worker_logs = {}
         self._status_tail = FileTail(stdout_path, tail_bytes=None)
@@ -376,7 +381,7 @@ class LocalWorkersPanel(QWidget):
         return (
             f"Running: supervisor {s.get('id', '?')} (pid {s.get('pid', '?')}), "
             f"{s.get('live', 0)} of {s.get('desired', 0)} workers live, {s.get('busy', 0)} busy{scaling}"
-            f"{redis_state} · on {', '.join(s.get('queues', []))}"
+            f"{redis_state} · queues {', '.join(s.get('queues', []))} on {self._server}"
         )
 
     # ================================================================= display
@@ -404,6 +409,12 @@ class LocalWorkersPanel(QWidget):
 
     def _on_connection(self, _state: object) -> None:
         self._update_controls()
+
+    def _on_queue_selected(self, name: str) -> None:
+        # Follow the selected queue until the user types queues of their own.
+        if not self.is_running() and self.queues_edit.text().strip() in ("", self._default_queue):
+            self.queues_edit.setText(name)
+        self._default_queue = name
 
     def _why_no_url(self) -> str:
         if self.controller.session is None:
