@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             parser.add_argument(*spec.flags, dest=spec.dest, default=None, metavar=spec.metavar, help=help_text)
 
-    sub = parser.add_subparsers(dest="command", metavar="ctl")
+    sub = parser.add_subparsers(dest="command", title="commands", metavar="ctl")
     ctl = sub.add_parser("ctl", help="control running supervisors through Redis", description=CTL_DESCRIPTION)
     ctl_sub = ctl.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = ctl_sub.add_parser("list", help="list live supervisors")
@@ -79,7 +79,7 @@ CTL_DESCRIPTION = (
 def _ctl_common(parser: argparse.ArgumentParser, target: bool = True) -> None:
     parser.add_argument("--url", default=None, help="Redis URL (env REDIS_URL; default: the embedded local Redis)")
     if target:
-        parser.add_argument("--id", dest="supervisor_id", default=None, help="supervisor id")
+        parser.add_argument("--id", dest="supervisor_id", metavar="ID", default=None, help="supervisor id")
         parser.add_argument("--pid", type=int, default=None, help="supervisor pid (with --host, or on this host)")
         parser.add_argument("--host", default=None, help="host of --pid (default: this host)")
         parser.add_argument("--wait", type=float, default=10.0, help="seconds to wait for confirmation (0: do not wait)")
