@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Sequence
 
 import redis
@@ -100,6 +101,7 @@ class QueueActions:
         self.read_only = read_only
         self._sync_factory = sync_factory
         self._sync: redis.Redis | None = None
+        self._sync_lock = threading.Lock()  # RQ calls run in worker threads; make one client, not two
         self._requeuer = Requeuer(client)
         self._empty_script = client.register_script(_EMPTY_LUA)
 
@@ -109,9 +111,10 @@ class QueueActions:
             raise ReadOnlyError(f"read-only profile: {action} refused")
 
     def _sync_client(self) -> redis.Redis:
-        if self._sync is None:
-            self._sync = self._sync_factory()
-        return self._sync
+        with self._sync_lock:
+            if self._sync is None:
+                self._sync = self._sync_factory()
+            return self._sync
 
     async def close(self) -> None:
         """Close the synchronous client, if one was made."""

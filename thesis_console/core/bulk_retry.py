@@ -38,7 +38,7 @@ _REQUEUE_LUA = """
 local job_prefix, queue_prefix, queues_key = ARGV[1], ARGV[2], ARGV[3]
 local failed_prefix, canceled_prefix, only_queue = ARGV[4], ARGV[5], ARGV[6]
 local enqueued_at, empty_exc, default_timeout = ARGV[7], ARGV[8], ARGV[9]
-local done, skipped, touched = {}, {}, {}
+local skipped, touched = {}, {}
 for i = 10, #ARGV do
   local id = ARGV[i]
   local key = job_prefix .. id
@@ -79,7 +79,6 @@ for i = 10, #ARGV do
     local pending = touched[origin]
     if not pending then pending = {}; touched[origin] = pending end
     pending[#pending + 1] = id
-    done[#done + 1] = id
   end
 end
 -- One RPUSH per queue (in order, so the queue order is the registry order), at most 500 ids per call.
@@ -89,7 +88,7 @@ for origin, ids in pairs(touched) do
   end
   redis.call('SADD', queues_key, queue_prefix .. origin)
 end
-return {done, skipped}
+return skipped  -- every other id was requeued (the caller knows the list it sent)
 """
 
 _EMPTY_EXC_INFO = zlib.compress(b"")  # what RQ stores for the cleared ``_exc_info`` on requeue
@@ -140,6 +139,7 @@ class Requeuer:
                 to pick the registry from each job's status (failed/stopped: failed, canceled: canceled).
         """
         outcome = ChunkOutcome()
+        job_ids = list(dict.fromkeys(job_ids))  # "done" is "sent and not skipped", so each id once
         if not job_ids:
             return outcome
         args: list[str | bytes | int] = [
@@ -154,10 +154,10 @@ class Requeuer:
             Queue.DEFAULT_TIMEOUT,
             *job_ids,
         ]
-        done, skipped = await self._script(keys=[], args=args)
-        outcome.done = [_text(i) for i in done]
+        skipped = await self._script(keys=[], args=args)
         for i in range(0, len(skipped), 3):
             outcome.skipped[_text(skipped[i])] = (_text(skipped[i + 1]), _text(skipped[i + 2]))
+        outcome.done = [i for i in job_ids if i not in outcome.skipped] if outcome.skipped else job_ids
         return outcome
 
     async def requeue_many(self, job_ids: Sequence[str], *, batch: int = DEFAULT_BATCH) -> ChunkOutcome:
