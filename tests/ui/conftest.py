@@ -16,6 +16,7 @@ import qasync
 @pytest.fixture
 def loop(qapp) -> Iterator[qasync.QEventLoop]:
     """A qasync loop installed as the current asyncio loop for the test, closed afterwards."""
+    qapp.setQuitOnLastWindowClosed(False)  # closing a window in a test must not stop the loop
     event_loop = qasync.QEventLoop(qapp, already_running=False)
     asyncio.set_event_loop(event_loop)
     yield event_loop

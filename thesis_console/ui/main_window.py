@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         self.profile: ConnectionProfile | None = None
         self._busy = False
         self._last_failed: dict[str, int] = {}
+        self._failures_baseline: float | None = None
         self._last_notice_at = 0.0
         self._close_confirmed = False
         self._connect_task: asyncio.Task[Any] | None = None
@@ -374,6 +375,7 @@ class MainWindow(QMainWindow):
         self.jobs_view.reset()
         self.detail.show_row(None)
         self._last_failed = {}
+        self._failures_baseline = None
         self.first_counts_at = None
 
         async def password_source(p: ConnectionProfile) -> str | None:
@@ -427,9 +429,25 @@ class MainWindow(QMainWindow):
         self._ensure_queue_selected()
         self._notice_failures(snapshot)
         empty = not snapshot.workers and all(q.total == 0 for q in snapshot.queues)
-        local = self.profile is not None and self.profile.embedded
-        self.banner.setVisible(empty and local and not self.controller.read_only)
+        self.banner.setVisible(empty and self.is_local() and not self.controller.read_only)
         self.update_actions()
+
+    def is_local(self) -> bool:
+        """The connection is to a Redis on this machine (the embedded one, loopback or a unix socket)."""
+        from urllib.parse import urlsplit
+
+        profile = self.profile
+        if profile is None:
+            return False
+        if profile.embedded:
+            return True
+        if profile.url.startswith("unix://"):
+            return True
+        try:
+            host = urlsplit(profile.url).hostname
+        except ValueError:
+            return False
+        return host in ("127.0.0.1", "localhost", "::1")
 
     def _ensure_queue_selected(self) -> None:
         row = self.queue_model.row_of(self.controller.current_queue)
@@ -453,12 +471,15 @@ class MainWindow(QMainWindow):
     def _notice_failures(self, snapshot: Snapshot) -> None:
         """Say when jobs failed since the previous snapshot (the first snapshot only sets the baseline)."""
         grown: list[str] = []
+        first = self._failures_baseline is None
         for q in snapshot.queues:
-            before = self._last_failed.get(q.name)
+            # A queue that appears after the first snapshot had no failures before.
+            before = self._last_failed.get(q.name, None if first else 0)
             if before is not None and q.failed > before:
                 n = q.failed - before
                 grown.append(f"{n} new failed job{'s' if n > 1 else ''} in {q.name}")
             self._last_failed[q.name] = q.failed
+        self._failures_baseline = snapshot.taken_at
         if grown:
             text = "; ".join(grown)
             self.status_area.show_message(text, "warning")
