@@ -39,6 +39,7 @@ from thesis_console.core.redis_target import redact
 from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.process.supervisor_process import ProcessOutcome, RunEnd, SupervisorProcess
 from thesis_console.ui.widgets.log_tail import FileTail, LogTailView
+from thesis_console.ui.widgets.workers_view import keep_min_at_most_max
 
 log = logging.getLogger("thesis_console.ui.local_workers")
 
@@ -118,7 +119,6 @@ class LocalWorkersPanel(QWidget):
         self._status_tail: FileTail | None = None
         self._worker_logs: dict[str, Path] = {}
         self._server = ""
-        self._started_wall: float | None = None
 
         self.start_button = QPushButton("Start", self)
         self.start_button.setToolTip("Start a thesis-worker supervisor on this machine")
@@ -192,6 +192,7 @@ class LocalWorkersPanel(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.slider.valueChanged.connect(self._on_slider)
         self.autoscale.toggled.connect(self._on_autoscale_changed)
+        keep_min_at_most_max(self.autoscale_min, self.autoscale_max)
         self.autoscale_min.valueChanged.connect(self._on_autoscale_bounds)
         self.autoscale_max.valueChanged.connect(self._on_autoscale_bounds)
         controller.connectionChanged.connect(self._on_connection)
@@ -278,11 +279,6 @@ class LocalWorkersPanel(QWidget):
             self._send_timer.start()
 
     def _on_autoscale_bounds(self, _value: int) -> None:
-        # Keep MIN <= MAX whichever was edited.
-        if self.sender() is self.autoscale_min and self.autoscale_min.value() > self.autoscale_max.value():
-            self.autoscale_max.setValue(self.autoscale_min.value())
-        elif self.sender() is self.autoscale_max and self.autoscale_max.value() < self.autoscale_min.value():
-            self.autoscale_min.setValue(self.autoscale_max.value())
         if self.is_running() and self.autoscale.isChecked():
             self._send_timer.start()
 
@@ -293,16 +289,12 @@ class LocalWorkersPanel(QWidget):
         bounds = self._autoscale_bounds()
         if bounds is not None:
             self.send_command(f"autoscale {bounds[0]} {bounds[1]}")
-        elif self.status.get("autoscale"):
-            self.send_command("autoscale off")
-            self.send_command(f"resize {self.slider.value()}")
         else:
-            self.send_command(f"resize {self.slider.value()}")
+            self.send_command(f"resize {self.slider.value()}")  # a resize also turns autoscale off
 
     # ================================================================= process events
     def _on_started(self) -> None:
         assert self.process is not None
-        self._started_wall = time.time()
         self._status_timer.start()
         self._show_state(f"running (pid {self.process.pid}), waiting for its first status…")
         self._update_controls()

@@ -9,6 +9,7 @@ so a console on one machine scales a supervisor on any other.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 
 import qasync
 import shiboken6
@@ -63,6 +64,12 @@ def make_table(model: KeyedTableModel, parent: QWidget) -> tuple[QTableView, QSo
     return view, proxy
 
 
+def keep_min_at_most_max(low: QSpinBox, high: QSpinBox) -> None:
+    """Link two bound spin boxes: raising MIN above MAX raises MAX, lowering MAX below MIN lowers MIN."""
+    low.valueChanged.connect(lambda value: high.setValue(max(value, high.value())))
+    high.valueChanged.connect(lambda value: low.setValue(min(value, low.value())))
+
+
 class SupervisorControls(QWidget):
     """Concurrency and autoscale for one supervisor (the one selected in the table)."""
 
@@ -80,8 +87,7 @@ class SupervisorControls(QWidget):
         for box, name in ((self.autoscale_min, "Autoscale minimum"), (self.autoscale_max, "Autoscale maximum")):
             box.setRange(1, MAX_CONCURRENCY)
             box.setAccessibleName(name)
-        self.autoscale_min.valueChanged.connect(self._keep_max_above_min)
-        self.autoscale_max.valueChanged.connect(self._keep_min_below_max)
+        keep_min_at_most_max(self.autoscale_min, self.autoscale_max)
         self.apply_autoscale = QPushButton("Autoscale", self)
         self.apply_autoscale.setToolTip("Let the supervisor scale between MIN and MAX workers by queue depth")
         self.feedback = QLabel(self)
@@ -102,12 +108,6 @@ class SupervisorControls(QWidget):
         layout.addWidget(self.title)
         layout.addLayout(row)
         layout.addWidget(self.feedback)
-
-    def _keep_max_above_min(self, minimum: int) -> None:
-        self.autoscale_max.setValue(max(minimum, self.autoscale_max.value()))
-
-    def _keep_min_below_max(self, maximum: int) -> None:
-        self.autoscale_min.setValue(min(maximum, self.autoscale_min.value()))
 
 
 class WorkersView(QWidget):
@@ -240,7 +240,7 @@ class WorkersView(QWidget):
             self.controller.autoscale_supervisor(record.id, low, high),
         )
 
-    async def _send(self, done_text: str, action) -> None:
+    async def _send(self, done_text: str, action: Awaitable[None]) -> None:
         errors: list[str] = []
 
         def remember(message: str) -> None:
