@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import TypeVar
 
@@ -36,6 +37,7 @@ from thesis_console.core.types import CoreError, JobDetail, JobPage, JobRow, Job
 __all__ = ["QueueReader", "ThroughputTracker"]
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class QueueReader:
@@ -94,8 +96,11 @@ class QueueReader:
             CoreError: at once for bad arguments; during iteration when Redis fails.
         """
         check_search_args(text, batch_size, scan_chunk)
-        return search_jobs(
-            self._trips(), queue, state, text, batch_size=batch_size, scan_chunk=scan_chunk, trust_pickle=self.trust_pickle
+        return _guarded(
+            search_jobs(
+                self._trips(), queue, state, text, batch_size=batch_size, scan_chunk=scan_chunk, trust_pickle=self.trust_pickle
+            ),
+            "search",
         )
 
     async def metric_series(self, queue: str, range_s: int, now: float | None = None) -> MetricSeries:
@@ -108,8 +113,28 @@ class QueueReader:
     async def _bounded(self, call: Awaitable[T]) -> T:
         """Await ``call`` with the reader's deadline over the whole call."""
         try:
-            return await asyncio.wait_for(call, self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):  # not wait_for: see RoundTrips.run
+                return await call
         except TimeoutError:
             raise CoreError(
                 f"Redis at {server_url(self.client)} did not answer within {self.timeout_s:g} s (timeout)"
             ) from None
+        except CoreError:
+            raise
+        except Exception as exc:  # a defect here must reach a person as a message, not a traceback
+            log.exception("reading failed")
+            raise CoreError(f"reading failed: {type(exc).__name__}: {exc}") from None
+
+
+async def _guarded(rows: AsyncIterator[list[JobRow]], what: str) -> AsyncIterator[list[JobRow]]:
+    """``rows`` with any unexpected exception turned into a CoreError, closed when the caller stops."""
+    try:
+        async for batch in rows:
+            yield batch
+    except CoreError:
+        raise
+    except Exception as exc:  # as in QueueReader._bounded
+        log.exception("%s failed", what)
+        raise CoreError(f"{what} failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        await rows.aclose()  # type: ignore[attr-defined]

@@ -59,8 +59,13 @@ class RoundTrips:
         if not len(pipe):
             return []
         self.count += 1
+        task = asyncio.current_task()
+        cancels_before = task.cancelling() if task else 0
         try:
-            return await asyncio.wait_for(pipe.execute(raise_on_error=False), self.timeout_s)
+            # asyncio.timeout rather than wait_for: on Python 3.11, wait_for drops a cancellation
+            # that arrives just as the reply does.
+            async with asyncio.timeout(self.timeout_s):
+                replies = await pipe.execute(raise_on_error=False)
         except TimeoutError:
             raise CoreError(
                 f"Redis at {server_url(self.client)} did not answer within {self.timeout_s:g} s (timeout)"
@@ -69,6 +74,12 @@ class RoundTrips:
             raise CoreError(describe_error(exc, server_url(self.client))) from None
         finally:
             await pipe.reset()
+        if task is not None and task.cancelling() > cancels_before:
+            # redis-py's pipeline can finish normally although the task was cancelled while it
+            # ran (the request is then lost inside the client); honour it, or a cancelled search
+            # would walk on to the end.
+            raise asyncio.CancelledError()
+        return replies
 
 
 def is_error(reply: Any) -> bool:
