@@ -2,9 +2,10 @@
 
 An exact id is looked up first with one command (LPOS on the waiting list, ZSCORE on a registry,
 the job's status for active jobs) in the same round trip as its row, so it shows at once. Then the
-state is walked in windows of ``scan_chunk`` ids by rank. Each window's row fields are read in one
-pipeline, together with the ids of the next window, so a walk of N ids costs about N / scan_chunk
-round trips and never holds more than one window in memory. Matching is done here in Python:
+state is walked in windows of ``scan_chunk`` ids by rank. For each window, the fields a match can
+be in (description, meta, and for failed jobs the error) are read in one pipeline, together with
+the ids of the next window, so a walk of N ids costs about N / scan_chunk round trips and never
+holds more than one window in memory; whole rows are then read for the matches only. Matching is done here in Python:
 a case-insensitive prefix of the id, or a substring of the description, the topic (``meta``) or,
 for failed jobs, the error. Matches are yielded in batches of at most ``batch_size`` rows, at the
 latest after each window, so a front end can show them as they come and stop whenever it likes.
