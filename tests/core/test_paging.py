@@ -111,23 +111,26 @@ def test_broken_and_foreign_hashes_give_rows_that_say_what_is_wrong(redis_conn, 
     redis_conn.zadd(
         "rq:failed:thesis",
         {name: i for i, name in enumerate(
-            ["missing", "stringy", "nostatus", "badutf", "badtime", "badmeta", "weird", "pickled", "streamless"]
+            ["missing", "stringy", "nostatus", "badutf", "badtime", "badmeta", "weird", "pickled", "streamless", "half"]
         )},
     )  # fmt: skip
     redis_conn.set("rq:job:stringy", "not a hash")
-    redis_conn.hset("rq:job:nostatus", mapping={"origin": "thesis", "description": "no status here"})
-    redis_conn.hset("rq:job:badutf", mapping={"status": "failed", "description": b"caf\xe9 \xff"})
-    redis_conn.hset("rq:job:badtime", mapping={"status": "failed", "started_at": "yesterday"})
-    redis_conn.hset("rq:job:badmeta", mapping={"status": "failed", "meta": b"\x00\xffjunk"})
-    redis_conn.hset("rq:job:weird", mapping={"status": "exploded", "retries_left": "many"})
-    redis_conn.hset("rq:job:pickled", mapping={"status": "failed", "meta": pickle.dumps({"progress": 50})})
-    redis_conn.hset("rq:job:streamless", mapping={"status": "failed"})
+    born = {"origin": "thesis", "created_at": "2026-01-01T00:00:00Z"}  # what every RQ writes first
+    redis_conn.hset("rq:job:nostatus", mapping={**born, "description": "no status here"})
+    redis_conn.hset("rq:job:badutf", mapping={**born, "status": "failed", "description": b"caf\xe9 \xff"})
+    redis_conn.hset("rq:job:badtime", mapping={**born, "status": "failed", "started_at": "yesterday"})
+    redis_conn.hset("rq:job:badmeta", mapping={**born, "status": "failed", "meta": b"\x00\xffjunk"})
+    redis_conn.hset("rq:job:weird", mapping={**born, "status": "exploded", "retries_left": "many"})
+    redis_conn.hset("rq:job:pickled", mapping={**born, "status": "failed", "meta": pickle.dumps({"progress": 50})})
+    redis_conn.hset("rq:job:streamless", mapping={**born, "status": "failed"})
+    redis_conn.hset("rq:job:half", mapping={"status": "failed"})
     redis_conn.set("rq:results:streamless", "not a stream")
     redis_conn.hset("bull:thesis:1", mapping={"name": "bullmq job", "data": "{}"})  # another queue system's key
 
     page = run(_page(redis_url, "thesis", JobState.FAILED))
     problems = {r.id: r.problem for r in page.rows}
-    assert len(page.rows) == 9
+    assert len(page.rows) == 10
+    assert problems["half"] == "half-written hash: origin, created_at missing"
     assert problems["missing"] == "job hash missing"
     assert problems["stringy"] == "rq:job:stringy is not a hash (a foreign or damaged key)"
     assert problems["nostatus"] == "status field missing"

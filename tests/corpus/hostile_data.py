@@ -88,7 +88,7 @@ def load(conn, marker_dir: Path, big_args_mb: int = 10) -> list[Case]:
     # Data that is neither JSON nor pickle nor zlib.
     junk = _base_job("junk-data")
     junk["data"] = b"\x00\x01garbage\xff"
-    job("junk-data", junk, "waiting", True, "data is neither zlib, JSON nor pickle")
+    job("junk-data", junk, "waiting", False, "data is neither zlib, JSON nor pickle (rows skip data; the detail says)")
     # Truncated pickle.
     trunc = _base_job("trunc-pickle")
     trunc["data"] = zlib.compress(pickle.dumps(("tests.jobs.noop", None, (), {}), protocol=4)[:-7])
@@ -115,7 +115,7 @@ def load(conn, marker_dir: Path, big_args_mb: int = 10) -> list[Case]:
     weird["origin"] = QUEUE
     pipe.hset(b"rq:job:" + weird_id, mapping=weird)
     pipe.rpush(f"rq:queue:{QUEUE}", weird_id)
-    cases.append(Case(weird_id.decode("utf-8", "replace"), "waiting", True, "non-UTF-8 bytes in the id and description"))
+    cases.append(Case(weird_id.decode("utf-8", "backslashreplace"), "waiting", True, "non-UTF-8 bytes in the id and description"))
     # 10 MB of arguments.
     big = _base_job("big-args")
     big["data"] = _json_data("tests.jobs.noop", ["x" * (big_args_mb * 1024 * 1024)], {})

@@ -34,6 +34,8 @@ ROW_FIELDS: tuple[str, ...] = (
 )
 """The job-hash fields a row is built from (``data``, the arguments, is left for the detail view)."""
 FAILED_ROW_FIELDS: tuple[str, ...] = (*ROW_FIELDS, "exc_info")
+REQUIRED_FIELDS: tuple[str, ...] = ("origin", "created_at")
+"""Fields every RQ version writes when it creates a job: a hash without them was never finished."""
 """Failed rows also read ``exc_info``, where RQ before 1.12 kept the traceback."""
 
 ATTEMPTS_KEY = "attempts"
@@ -149,12 +151,17 @@ def build_row(
             scheduled_for=score if state is JobState.SCHEDULED else None,
         )
     problems: list[str] = []
+    try:
+        job_id.encode("utf-8")
+    except UnicodeEncodeError:  # an id that is not UTF-8: show it with \\x escapes and say so
+        job_id = job_id.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        problems.append("job id is not UTF-8")
     if all(v is None for v in fields.values()):
         return JobRow(
             id=job_id,
             queue=queue,
             state=state or JobState.WAITING,
-            problem="job hash missing",
+            problem="; ".join([*problems, "job hash missing"]),
             scheduled_for=score if state is JobState.SCHEDULED else None,
         )
 
@@ -189,6 +196,9 @@ def build_row(
         problems.append(f"unknown status {status!r}")
     if state is None:
         state = STATUS_TO_STATE.get(status or "", JobState.WAITING)
+    missing = [name for name in REQUIRED_FIELDS if name in fields and fields.get(name) is None]
+    if missing:
+        problems.append(f"half-written hash: {', '.join(missing)} missing")
     origin = field_text("origin")
     description = field_text("description") or ""
     if "meta" in fields:

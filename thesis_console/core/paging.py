@@ -39,8 +39,8 @@ def parse_id_range(source: StateSource, reply: Any) -> list[tuple[str, float | N
     for item in reply:
         raw, score = (item, None) if source.is_list else item
         member = decoding.text(raw)
-        if member is None:
-            member = repr(raw)
+        if member is None:  # not UTF-8: keep the exact bytes reachable (see rq_keys.raw_key)
+            member = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else repr(raw)
         out.append((job_id_of_member(member) if source.composite_members else member, score))
     return out
 

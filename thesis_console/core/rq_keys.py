@@ -30,13 +30,22 @@ def queue_key(queue: str) -> str:
     return f"{QUEUE_KEY_PREFIX}{queue}"
 
 
-def job_key(job_id: str) -> str:
-    return f"{JOB_KEY_PREFIX}{job_id}"
+def job_key(job_id: str) -> str | bytes:
+    return raw_key(f"{JOB_KEY_PREFIX}{job_id}")
 
 
-def results_key(job_id: str) -> str:
+def raw_key(key: str) -> str | bytes:
+    """``key`` as Redis knows it: ids that were not UTF-8 travel as surrogate escapes and go back as bytes."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return key.encode("utf-8", "surrogateescape")
+    return key
+
+
+def results_key(job_id: str) -> str | bytes:
     """Stream of the job's results (newest last, at most 10), ``rq.results.Result.get_key``."""
-    return f"{P}:results:{job_id}"
+    return raw_key(f"{P}:results:{job_id}")
 
 
 def executions_key(job_id: str) -> str:
