@@ -29,6 +29,7 @@ from thesis_console.core.rq_keys import (
     execution_key,
     executions_key,
     job_key,
+    job_key_text,
     results_key,
     state_source,
 )
@@ -59,7 +60,7 @@ async def read_detail(trips: RoundTrips, job_id: str, trust_pickle: bool = False
     if kind == "none":
         raise CoreError(f"job {job_id} not found")
     if kind != "hash" or is_error(raw_hash):
-        row = JobRow(id=job_id, queue="", state=JobState.WAITING, problem=f"{key} is a {kind}, not a job hash")
+        row = JobRow(id=job_id, queue="", state=JobState.WAITING, problem=f"{job_key_text(job_id)} is a {kind}, not a job hash")
         missing = Payload("missing")
         return JobDetail(row, None, missing, missing, missing, missing, None, (), {"(Redis type)": str(kind)})
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from thesis_console.core import contract, decoding
-from thesis_console.core.rq_keys import STATUS_TO_STATE, job_key
+from thesis_console.core.rq_keys import STATUS_TO_STATE, job_key_text
 from thesis_console.core.types import JobRow, JobState
 
 log = logging.getLogger(__name__)
@@ -259,9 +259,9 @@ def fields_from_hmget(names: Sequence[str], reply: Any) -> dict[str, bytes | Non
 
 def _wrong_type(job_id: str, exc: Exception) -> str:
     if "WRONGTYPE" in str(exc):
-        return f"{job_key(job_id)} is not a hash (a foreign or damaged key)"
+        return f"{job_key_text(job_id)} is not a hash (a foreign or damaged key)"
     log.warning("reading job %s failed: %s", job_id, exc)
-    return f"could not read {job_key(job_id)}: {exc}"
+    return f"could not read {job_key_text(job_id)}: {exc}"
 
 
 def _time_or_none(raw: bytes | None) -> float | None:

@@ -34,6 +34,12 @@ def job_key(job_id: str) -> str | bytes:
     return raw_key(f"{JOB_KEY_PREFIX}{job_id}")
 
 
+def job_key_text(job_id: str) -> str:
+    """The job's key for messages: printable, with \\x escapes for bytes that are not UTF-8."""
+    raw = job_key(job_id)
+    return raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
+
+
 def raw_key(key: str) -> str | bytes:
     """``key`` as Redis knows it: ids that were not UTF-8 travel as surrogate escapes and go back as bytes."""
     try:
