@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from rq.worker import BaseWorker
 from thesis_console.core import contract, metrics_store
 from thesis_console.core.retention import enforce_retention
 from thesis_console.core.supervisor_protocol import INDEX_KEY, SupervisorRecord, record_key
+from worker_runner.supervised_worker import HEARTBEAT_FIELD, SUPERVISOR_FIELD
 from worker_runner.worker import append_attempt, attempt_entry
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,10 @@ EXPIRY_MARGIN_S = 5.0
 """Entries this close to their expiry may be taken by RQ's maintenance too: take its lock first."""
 MAINTENANCE_LOCK_S = 30
 WORKER_NAME_SEPARATOR = "."
+SUPERVISED_NAME = re.compile(r"^(?P<supervisor>[A-Za-z0-9_-]{1,64})\.[0-9a-f]{4}-[0-9]+$")
+"""Names the supervisor gives its workers: ``{supervisor id}.{run token}-{n}``."""
+STALE_HEARTBEATS = 3
+"""A supervised worker is dead when its job's execution missed this many heartbeats (plus 5 s)."""
 
 
 @dataclass(frozen=True)
@@ -69,10 +75,22 @@ class StartedEntry:
     execution_id: str
     expires_at: float
     worker_name: str
+    last_heartbeat: float | None = None
+    """The execution's last heartbeat (Unix time), when its hash still exists."""
 
     @property
     def composite_key(self) -> str:
         return f"{self.job_id}:{self.execution_id}"
+
+
+@dataclass(frozen=True)
+class WorkerFacts:
+    """What an RQ worker hash says about a worker's life."""
+
+    gone: bool
+    """Its heartbeat key expired, or it registered its death."""
+    supervisor: str | None = None
+    job_heartbeat_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -86,9 +104,9 @@ class Recovered:
 
 
 def supervisor_of(worker_name: str) -> str | None:
-    """The supervisor id in a supervised worker's name (``{supervisor_id}.{suffix}``), if any."""
-    head, sep, tail = worker_name.rpartition(WORKER_NAME_SEPARATOR)
-    return head if sep and head and tail else None
+    """The supervisor id in the name of a worker that a supervisor started, else None."""
+    match = SUPERVISED_NAME.match(worker_name)
+    return match.group("supervisor") if match else None
 
 
 # ----------------------------------------------------------------- reading
@@ -110,20 +128,22 @@ def started_entries(conn: redis.Redis, queues: Iterable[str]) -> list[StartedEnt
         return []
     with conn.pipeline(transaction=False) as pipe:
         for _queue, job_id, execution_id, _score in raw:
-            pipe.hget(f"rq:execution:{job_id}:{execution_id}", "worker_name")
+            pipe.hmget(f"rq:execution:{job_id}:{execution_id}", ["worker_name", "last_heartbeat"])
             pipe.hget(Job.key_for(job_id), "worker_name")
-        names = pipe.execute()
+        replies = pipe.execute()
     entries = []
     for index, (queue, job_id, execution_id, score) in enumerate(raw):
-        worker = names[2 * index] or names[2 * index + 1] or b""
-        worker_name = worker.decode(errors="replace") if isinstance(worker, bytes) else str(worker)
-        entries.append(StartedEntry(queue, job_id, execution_id, score, worker_name))
+        (worker, beat), job_worker = replies[2 * index], replies[2 * index + 1]
+        name = worker or job_worker or b""
+        entries.append(
+            StartedEntry(queue, job_id, execution_id, score, _text(name), _float(beat))
+        )
     return entries
 
 
 def live_supervised_workers(conn: redis.Redis) -> dict[str, set[str]]:
     """Worker names listed by each supervisor whose record has not expired, by supervisor id."""
-    ids = [i.decode() if isinstance(i, bytes) else str(i) for i in conn.zrange(INDEX_KEY, 0, -1)]
+    ids = [_text(i) for i in conn.zrange(INDEX_KEY, 0, -1)]
     if not ids:
         return {}
     raws = conn.mget([record_key(i) for i in ids])
@@ -138,15 +158,34 @@ def live_supervised_workers(conn: redis.Redis) -> dict[str, set[str]]:
     return found
 
 
-def worker_gone(conn: redis.Redis, worker_names: Iterable[str]) -> dict[str, bool]:
-    """Per worker: True when its RQ heartbeat key expired or it registered its death."""
+def worker_facts(conn: redis.Redis, worker_names: Iterable[str]) -> dict[str, WorkerFacts]:
+    """Per worker: whether it is gone, and the supervisor and heartbeat its hash names."""
     names = list(dict.fromkeys(worker_names))
     with conn.pipeline(transaction=False) as pipe:
         for name in names:
             pipe.exists(BaseWorker.redis_worker_namespace_prefix + name)
-            pipe.hexists(BaseWorker.redis_worker_namespace_prefix + name, "death")
-        flags = pipe.execute()
-    return {name: (not flags[2 * i]) or bool(flags[2 * i + 1]) for i, name in enumerate(names)}
+            pipe.hmget(BaseWorker.redis_worker_namespace_prefix + name, ["death", SUPERVISOR_FIELD, HEARTBEAT_FIELD])
+        replies = pipe.execute()
+    facts = {}
+    for i, name in enumerate(names):
+        exists, (death, supervisor, beat) = replies[2 * i], replies[2 * i + 1]
+        facts[name] = WorkerFacts(
+            gone=not exists or death is not None,
+            supervisor=_text(supervisor) if supervisor else None,
+            job_heartbeat_s=_float(beat),
+        )
+    return facts
+
+
+def _text(value) -> str:  # type: ignore[no-untyped-def]
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
+
+
+def _float(value) -> float | None:  # type: ignore[no-untyped-def]
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 # ----------------------------------------------------------------- deciding
@@ -154,10 +193,17 @@ def worker_gone(conn: redis.Redis, worker_names: Iterable[str]) -> dict[str, boo
 class OrphanScanner:
     """Finds the started entries whose worker is dead, remembering candidates between scans.
 
+    Own workers are known: a dead one's entries are chosen at once. For workers of other hosts:
+
+    * one started by a supervisor (its hash names it, or its name has the supervisor's pattern)
+      is dead when no live supervisor record lists it and either its heartbeat key is gone, or its
+      job's execution missed :data:`STALE_HEARTBEATS` heartbeats, or the entry expired;
+    * any other worker only when the entry expired (RQ's own rule).
+
     Args:
-        confirm_s: a worker on another host must look dead on two scans at least this far apart
-            (same entry, same score), so that a supervisor or worker that was only cut off from
-            Redis for a moment has time to heartbeat again.
+        confirm_s: such a worker must look dead on two scans at least this far apart (same entry,
+            same score), so that a supervisor or worker that was only cut off from Redis for a
+            moment has time to heartbeat again.
     """
 
     confirm_s: float = 12.0
@@ -189,9 +235,9 @@ class OrphanScanner:
         if foreign:
             listed = live_supervised_workers(conn)
             supervised = set().union(*listed.values()) if listed else set()
-            gone = worker_gone(conn, [e.worker_name for e in foreign if e.worker_name])
+            facts = worker_facts(conn, [e.worker_name for e in foreign if e.worker_name])
             for entry in foreign:
-                why = self._foreign_reason(entry, supervised, gone, now)
+                why = self._foreign_reason(entry, supervised, facts.get(entry.worker_name), now)
                 if why is None:
                     continue
                 key = (entry.composite_key, entry.expires_at)
@@ -203,15 +249,23 @@ class OrphanScanner:
         return chosen
 
     @staticmethod
-    def _foreign_reason(entry: StartedEntry, supervised: set[str], gone: Mapping[str, bool], now: float) -> str | None:
+    def _foreign_reason(entry: StartedEntry, supervised: set[str], facts: WorkerFacts | None, now: float) -> str | None:
         who: str = entry.worker_name or "an unknown worker"
         if entry.worker_name and entry.worker_name in supervised:
             return None  # a live supervisor runs it; that supervisor recovers it if it dies
         expired = entry.expires_at < now
-        if supervisor_of(entry.worker_name) is not None:
-            # Supervised: its supervisor is gone (its workers die with it), and the worker stopped too.
-            if expired or gone.get(entry.worker_name, False):
-                return f"worker {who} died with its supervisor (host down or supervisor killed)"
+        gone = facts is None or facts.gone
+        supervisor = (facts.supervisor if facts else None) or supervisor_of(entry.worker_name)
+        if supervisor is not None:
+            # Its supervisor is not alive (its workers die with it); check the worker stopped too.
+            beat_s = facts.job_heartbeat_s if facts else None
+            stale = (
+                beat_s is not None
+                and entry.last_heartbeat is not None
+                and now - entry.last_heartbeat > STALE_HEARTBEATS * beat_s + 5
+            )
+            if gone or stale or expired:
+                return f"worker {who} died with its supervisor {supervisor} (host down or supervisor killed)"
             return None
         if expired:
             return f"worker {who} stopped sending heartbeats and its execution expired"

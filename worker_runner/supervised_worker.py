@@ -13,6 +13,12 @@ supervisor then puts the job back.
 Only one worker per queue runs RQ's scheduler (they elect it with a lock). RQ retries the election
 every ten minutes; a supervised worker retries every :attr:`SupervisedWorkerMixin.scheduler_check_s`,
 so retry back-offs keep firing soon after the scheduler's worker is retired or dies.
+
+While a job runs, a supervised worker refreshes the job's execution every
+:data:`JOB_HEARTBEAT_S` seconds (RQ: 30; a SimpleWorker, whose job runs in its only thread, gets a
+heartbeat thread), and its RQ worker hash names its supervisor and that interval. A supervisor on
+another host can then tell within seconds that a job's worker died with its supervisor (no record,
+no fresh heartbeat) instead of waiting for RQ's expiry.
 """
 
 from __future__ import annotations
@@ -20,18 +26,28 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import threading
 import time
 from types import FrameType
 
 import redis.exceptions
+from rq.job import Job
+from rq.queue import Queue
 from rq.utils import now
-from rq.worker import BaseWorker
+from rq.worker import BaseWorker, WorkerStatus
 
 from worker_runner.worker import ThesisSimpleWorker, ThesisWorker
 
 log = logging.getLogger(__name__)
 
 _REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+JOB_HEARTBEAT_S = 5
+"""Seconds between refreshes of a running job's execution (and of its worker's heartbeat)."""
+SUPERVISOR_FIELD = "thesis_supervisor"
+"""Field of the RQ worker hash naming the supervisor that runs the worker."""
+HEARTBEAT_FIELD = "thesis_job_heartbeat_s"
+"""Field of the RQ worker hash giving :data:`JOB_HEARTBEAT_S`, for other hosts' recovery checks."""
 
 
 class SupervisedWorkerMixin(BaseWorker):
@@ -44,6 +60,20 @@ class SupervisedWorkerMixin(BaseWorker):
     """RQ backs off up to a minute while Redis is away; a short cap means work resumes soon after."""
 
     _next_scheduler_check = 0.0
+    supervisor_id = ""
+    """Set by the worker process before it starts working."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("job_monitoring_interval", JOB_HEARTBEAT_S)
+        super().__init__(*args, **kwargs)
+
+    def register_birth(self) -> None:
+        super().register_birth()
+        with self.connection.pipeline() as pipe:
+            pipe.hset(self.key, HEARTBEAT_FIELD, str(self.job_monitoring_interval))
+            if self.supervisor_id:
+                pipe.hset(self.key, SUPERVISOR_FIELD, self.supervisor_id)
+            pipe.execute()
 
     def _install_signal_handlers(self) -> None:
         signal.signal(signal.SIGINT, self._request_warm_stop)
@@ -82,6 +112,8 @@ class SupervisedWorkerMixin(BaseWorker):
         """Start this worker's scheduler when no other worker holds the lock (every few seconds)."""
         if self.scheduler is None or time.monotonic() < self._next_scheduler_check:
             return
+        if threading.current_thread() is not threading.main_thread():
+            return  # a fork from another thread would tie the scheduler's life to that thread
         self._next_scheduler_check = time.monotonic() + self.scheduler_check_s
         process = self.scheduler._process
         if process is not None and process.is_alive():
@@ -95,7 +127,29 @@ class SupervisedThesisWorker(SupervisedWorkerMixin, ThesisWorker):
 
 
 class SupervisedThesisSimpleWorker(SupervisedWorkerMixin, ThesisSimpleWorker):
-    """:class:`ThesisSimpleWorker` (jobs in the worker process) as the supervisor runs it."""
+    """:class:`ThesisSimpleWorker` (jobs in the worker process) as the supervisor runs it.
+
+    The job runs in the worker's only thread, so a small thread keeps its heartbeats going.
+    """
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        execution = self.prepare_execution(job)
+        done = threading.Event()
+        beat = threading.Thread(target=self._beat_while_running, args=(job, execution, done), daemon=True)
+        beat.start()
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            done.set()
+            beat.join(timeout=5)
+        self.set_state(WorkerStatus.IDLE)
+
+    def _beat_while_running(self, job: Job, execution, done: threading.Event) -> None:  # type: ignore[no-untyped-def]
+        while not done.wait(self.job_monitoring_interval):
+            try:
+                self.maintain_heartbeats(job, execution)
+            except Exception as exc:  # a missed heartbeat must never disturb the job
+                self.log.debug("Worker %s: job heartbeat failed: %s", self.name, exc)
 
 
 WORKER_CLASSES: dict[str, type[BaseWorker]] = {

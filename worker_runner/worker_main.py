@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-max-bytes", type=int, default=10 * 1024 * 1024)
     parser.add_argument("--log-backups", type=int, default=3)
     parser.add_argument("--supervisor-pid", type=int, default=0, help="die when this parent dies")
+    parser.add_argument("--supervisor-id", default="", help="id of the supervisor, written in the worker hash")
     return parser
 
 
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     queues = [q for q in args.queues.split(",") if q]
     connection = wait_for_redis(url, args.supervisor_pid)
     worker = worker_class(queues, name=args.name, connection=connection)
+    worker.supervisor_id = args.supervisor_id  # type: ignore[attr-defined]
     worker.work(with_scheduler=True, logging_level=args.log_level.upper())
     return 0
 

@@ -83,6 +83,7 @@ def worker_command(config: SupervisorConfig, name: str, log_file: Path, supervis
         "--log-max-bytes", str(config.log_max_bytes),
         "--log-backups", str(config.log_backups),
         "--supervisor-pid", str(supervisor_pid),
+        "--supervisor-id", config.supervisor_id,
     ]  # fmt: skip
 
 

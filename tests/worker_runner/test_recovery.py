@@ -148,6 +148,25 @@ def test_host_death_is_recovered_after_confirmation(redis_conn):
     assert "died with its supervisor" in found[0][1]
 
 
+def test_dead_supervisor_s_worker_with_stale_heartbeat_is_recovered(redis_conn):
+    """Its heartbeat key still exists (it expires much later), but its job stopped heartbeating."""
+    job, worker, execution = _start_job(redis_conn, "other-host-7.ab12-1")
+    redis_conn.hset(worker.key, mapping={"thesis_supervisor": "other-host-7", "thesis_job_heartbeat_s": "5"})
+    scanner = recovery.OrphanScanner(confirm_s=0)
+    assert scanner.scan(redis_conn, ["thesis"], set(), {}) == []  # heartbeat fresh: alive
+    redis_conn.hset(execution.key, "last_heartbeat", time.time() - 21)  # missed 3 beats of 5 s, plus 5 s
+    found = scanner.scan(redis_conn, ["thesis"], set(), {})
+    assert [e.job_id for e, _r, _p in found] == [job.id]
+    assert "other-host-7" in found[0][1]
+
+
+def test_a_plain_worker_with_a_dotted_name_is_not_taken_for_a_supervised_one(redis_conn):
+    _job, worker, _execution = _start_job(redis_conn, "web.example.org")
+    redis_conn.delete(worker.key)
+    scanner = recovery.OrphanScanner(confirm_s=0)
+    assert scanner.scan(redis_conn, ["thesis"], set(), {}) == []
+
+
 def test_a_live_supervisor_s_worker_is_left_alone(redis_conn):
     _job, worker, _execution = _start_job(redis_conn, "live-sup.ab12-1")
     redis_conn.delete(worker.key)  # even when its heartbeat key is gone (a SimpleWorker in a long job)
@@ -200,3 +219,4 @@ def test_worker_name_parsing():
     assert recovery.supervisor_of("myhost-12.ab12-3") == "myhost-12"
     assert recovery.supervisor_of("0123456789abcdef") is None
     assert recovery.supervisor_of(".x") is None
+    assert recovery.supervisor_of("web.example.org") is None

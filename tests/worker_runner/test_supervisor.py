@@ -229,6 +229,13 @@ def test_sigkill_of_the_supervisor_leaves_no_process_and_its_record_expires(redi
     wait_for(all_gone, 10, message="every worker, horse and scheduler to die with the supervisor")
     wait_for(lambda: sup.record(redis_conn) is None, 15, message="the record to expire")
 
+    # As if its host had died: a supervisor elsewhere puts the job back (no record, no heartbeat).
+    assert _fetch(redis_conn, job.id).get_status() == JobStatus.STARTED
+    rescuer = supervisors("-n", "1", suffix="b")
+    wait_for(lambda: "retried" in _outcomes(redis_conn, job.id), 60, message="the orphaned job to be recovered")
+    assert "died with its supervisor" in _fetch(redis_conn, job.id).meta["attempts"][0]["reason"]
+    assert rescuer.proc.poll() is None
+
 
 def test_redis_restart_under_a_running_supervisor(tmp_path, redis_conn, supervisors):
     import redis
