@@ -491,3 +491,34 @@ def test_actions_never_unpickle_job_data(redis_conn, redis_url, tmp_path):
     assert retried.done == (hostile[0],) and canceled.done == (waiting,)
     assert set(deleted.done) == {hostile[1], waiting} and set(emptied.done) == {template, hostile[2]}
     assert not tripwire.exists()
+
+
+def test_hostile_corpus_never_breaks_a_batch(redis_conn, redis_url, tmp_path):
+    from tests.corpus import hostile_data
+
+    markers = tmp_path / "markers"
+    cases = hostile_data.load(redis_conn, markers, big_args_mb=1)
+    redis_conn.set("rq:job:foreign-failed", "not a hash")
+    redis_conn.zadd(f"rq:failed:{hostile_data.QUEUE}", {"foreign-failed": time.time() + 60})
+    ids = [c.job_id for c in cases] + ["foreign-failed"]
+
+    async def body():
+        async with acting(redis_url) as actions:
+            results = {name: await getattr(actions, name)(ids) for name in ("retry", "cancel", "stop")}
+            results["retry_all_failed"] = await actions.retry_all_failed(hostile_data.QUEUE)
+            results["delete"] = await actions.delete(ids)
+            return results
+
+    results = run(body())
+    for name, result in results.items():
+        assert set(result.done) | set(result.skipped) <= set(ids), name
+    assert "not a hash" in results["retry_all_failed"].skipped["foreign-failed"]
+    assert results["retry"].done == ("old-rq",) and results["retry_all_failed"].done == ()
+    assert "not a hash" in results["retry"].skipped["foreign-failed"]
+    assert "damaged or not an RQ job" in results["cancel"].skipped["bad-types"]
+    deleted = set(results["delete"].done)
+    assert {"half", "ghost", "bad-types", "string-job", "foreign-failed", "evil"} <= deleted
+    assert redis_conn.zcard(f"rq:wip:{hostile_data.QUEUE}") == 0  # the half-written "running" leftover
+    assert redis_conn.get("rq:job:string-job") == b"I am a string"  # a foreign key is left alone
+    assert redis_conn.zcard(f"rq:failed:{hostile_data.QUEUE}") == 0
+    assert list(markers.iterdir()) == []

@@ -15,13 +15,15 @@ reason; the rest of the batch still runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+import zlib
 from collections.abc import Callable, Sequence
 
 import redis
 import redis.asyncio as aredis
-from redis.exceptions import WatchError
+from redis.exceptions import ResponseError, WatchError
 from rq.command import PUBSUB_CHANNEL_TEMPLATE, send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.executions import ExecutionRegistry
@@ -34,6 +36,7 @@ from rq.registry import (
     FinishedJobRegistry,
     ReadyJobRegistry,
     ScheduledJobRegistry,
+    StartedJobRegistry,
 )
 from rq.results import Result
 
@@ -222,15 +225,7 @@ class QueueActions:
 
     def _cancel_sync(self, job_ids: list[str]) -> tuple[list[str], dict[str, str]]:
         conn = self._sync_client()
-        done: list[str] = []
-        skipped: dict[str, str] = {}
-        for job_id in job_ids:
-            reason = self._cancel_one(conn, job_id)
-            if reason is None:
-                done.append(job_id)
-            else:
-                skipped[job_id] = reason
-        return done, skipped
+        return _each(job_ids, lambda job_id: self._cancel_one(conn, job_id))
 
     @staticmethod
     def _cancel_one(conn: redis.Redis, job_id: str) -> str | None:
@@ -277,36 +272,14 @@ class QueueActions:
 
     def _stop_sync(self, job_ids: list[str]) -> tuple[list[str], dict[str, str]]:
         conn = self._sync_client()
-        done: list[str] = []
-        skipped: dict[str, str] = {}
-        for job_id in job_ids:
-            status, worker = (_text(v) for v in conn.hmget(Job.key_for(job_id), ["status", "worker_name"]))
-            if status is None and worker is None:
-                skipped[job_id] = "no such job"
-                continue
-            if status != JobStatus.STARTED.value:
-                skipped[job_id] = f"not running (status is {status or 'unknown'})"
-                continue
-            if not worker:
-                skipped[job_id] = "running, but no worker name is recorded for it"
-                continue
-            listeners = dict(conn.pubsub_numsub(PUBSUB_CHANNEL_TEMPLATE % worker))
-            if not any(int(n) for n in listeners.values()):
-                skipped[job_id] = f"worker {worker} is not listening for commands (it is gone?)"
-                continue
-            try:
-                send_stop_job_command(conn, job_id, serializer=contract.SERIALIZER)
-            except (InvalidJobOperation, NoSuchJobError) as exc:
-                skipped[job_id] = f"RQ refused: {exc or 'the job is not running'}"
-                continue
-            done.append(job_id)
-        return done, skipped
+        return _each(job_ids, lambda job_id: _stop_one(conn, job_id))
 
     # ------------------------------------------------------------------ delete
     async def delete(self, job_ids: Sequence[str]) -> ActionResult:
         """Delete jobs: RQ's ``Job.delete`` (out of the queue and every registry, hash, results and
-        executions deleted). Running jobs are refused (stop them first). An id whose hash is already
-        gone is still purged from every queue and registry that lists it."""
+        executions deleted). A job that a live worker is running is refused (stop it first); a
+        "started" job whose worker is gone is a leftover and is deleted. An id whose hash is gone,
+        half-written or unreadable is still purged from every queue and registry that lists it."""
         self._refuse_if_read_only("delete")
         ids, skipped = _valid_ids(job_ids)
         done, problems = await asyncio.to_thread(self._delete_sync, ids)
@@ -315,23 +288,7 @@ class QueueActions:
 
     def _delete_sync(self, job_ids: list[str]) -> tuple[list[str], dict[str, str]]:
         conn = self._sync_client()
-        done: list[str] = []
-        skipped: dict[str, str] = {}
-        for job_id in job_ids:
-            try:
-                job = Job.fetch(job_id, connection=conn, serializer=contract.SERIALIZER)
-            except NoSuchJobError:
-                if _purge_dangling_id(conn, job_id):
-                    done.append(job_id)
-                else:
-                    skipped[job_id] = "no such job"
-                continue
-            if job.get_status(refresh=False) == JobStatus.STARTED:
-                skipped[job_id] = "running: stop it first"
-                continue
-            job.delete()
-            done.append(job_id)
-        return done, skipped
+        return _each(job_ids, lambda job_id: _delete_one(conn, job_id))
 
     # ------------------------------------------------------------------ empty
     async def empty(self, queue: str, state: JobState) -> ActionResult:
@@ -406,8 +363,77 @@ class QueueActions:
             await pipe.execute()
 
 
-def _purge_dangling_id(conn: redis.Redis, job_id: str) -> bool:
-    """Remove an id whose job hash is gone from every queue and registry of every known queue."""
+_DAMAGED = (ResponseError, ValueError, TypeError, KeyError, UnicodeDecodeError, zlib.error)
+"""What RQ or Redis raise for one job whose key is damaged or foreign (WRONGTYPE, bad dates, ...)."""
+
+
+def _each(job_ids: list[str], act: Callable[[str], str | None]) -> tuple[list[str], dict[str, str]]:
+    """Run ``act`` per id (None = done, else the skip reason); a damaged job is skipped, not fatal.
+
+    Connection errors still end the batch: every later job would fail the same way.
+    """
+    done: list[str] = []
+    skipped: dict[str, str] = {}
+    for job_id in job_ids:
+        try:
+            reason = act(job_id)
+        except _DAMAGED as exc:
+            reason = f"the job is damaged or not an RQ job: {_one_line(exc)}"
+        if reason is None:
+            done.append(job_id)
+        else:
+            skipped[job_id] = reason
+    return done, skipped
+
+
+def _stop_one(conn: redis.Redis, job_id: str) -> str | None:
+    status, worker = (_text(v) for v in conn.hmget(Job.key_for(job_id), ["status", "worker_name"]))
+    if status is None and worker is None:
+        return "no such job"
+    if status != JobStatus.STARTED.value:
+        return f"not running (status is {status or 'unknown'})"
+    if not worker:
+        return "running, but no worker name is recorded for it"
+    if not _worker_listening(conn, worker):
+        return f"worker {worker} is not listening for commands (it is gone?)"
+    try:
+        send_stop_job_command(conn, job_id, serializer=contract.SERIALIZER)
+    except (InvalidJobOperation, NoSuchJobError) as exc:
+        return f"RQ refused: {exc or 'the job is not running'}"
+    return None
+
+
+def _delete_one(conn: redis.Redis, job_id: str) -> str | None:
+    try:
+        status, worker = (_text(v) for v in conn.hmget(Job.key_for(job_id), ["status", "worker_name"]))
+    except ResponseError:  # WRONGTYPE: another application's key under RQ's name; take the id out, keep the key
+        return None if _purge_id(conn, job_id, keep_job_key=True) else "the job key is not a hash (not an RQ job)"
+    # Refuse only a job that a live worker is running; a "started" job whose worker is gone is a leftover.
+    if status == JobStatus.STARTED.value and worker and _worker_listening(conn, worker):
+        return "running: stop it first"
+    try:
+        job = Job.fetch(job_id, connection=conn, serializer=contract.SERIALIZER)
+    except (NoSuchJobError, *_DAMAGED):
+        # No hash, or one RQ cannot read (half-written, foreign): remove the id and the keys directly.
+        return None if _purge_id(conn, job_id) else "no such job"
+    job.delete()
+    return None
+
+
+def _worker_listening(conn: redis.Redis, worker: str) -> bool:
+    """True when a worker subscribes to its command channel (it is alive and can take commands)."""
+    listeners = dict(conn.pubsub_numsub(PUBSUB_CHANNEL_TEMPLATE % worker))
+    return any(int(n) for n in listeners.values())
+
+
+def _purge_id(conn: redis.Redis, job_id: str, keep_job_key: bool = False) -> bool:
+    """Remove ``job_id`` from every queue and registry of every known queue and delete its keys.
+
+    For ids RQ cannot load (hash missing, half-written or not a hash). True when anything was removed.
+
+    Args:
+        keep_job_key: leave ``rq:job:{id}`` alone (it is another application's key, not a hash).
+    """
     queue_keys = [_text(k) or "" for k in conn.smembers(Queue.redis_queues_keys)]
     prefix = Queue.redis_queue_namespace_prefix
     names = [k[len(prefix) :] for k in queue_keys if k.startswith(prefix)]
@@ -416,11 +442,30 @@ def _purge_dangling_id(conn: redis.Redis, job_id: str) -> bool:
             pipe.lrem(prefix + name, 0, job_id)
             for template in _PURGE_TEMPLATES:
                 pipe.zrem(template.format(name), job_id)
-        removed = sum(int(n) for n in pipe.execute())
-    conn.delete(
-        Result.get_key(job_id), ExecutionRegistry.key_template.format(job_id), Job.key_for(job_id) + ":dependents"
+        # Keys of other applications under RQ's names answer WRONGTYPE: not ours to touch, so ignore.
+        removed = sum(n for n in pipe.execute(raise_on_error=False) if isinstance(n, int))
+    for name in names:  # started entries are "job_id:execution_id"
+        started = StartedJobRegistry.key_template.format(name)
+        with contextlib.suppress(ResponseError):
+            members = [member for member, _ in conn.zscan_iter(started, match=f"{job_id}:*")]
+            if members:
+                removed += int(conn.zrem(started, *members))
+    keys = [] if keep_job_key else [Job.key_for(job_id)]
+    removed += int(
+        conn.delete(
+            *keys,
+            Job.key_for(job_id) + ":dependents",
+            Job.key_for(job_id) + ":dependencies",
+            Result.get_key(job_id),
+            ExecutionRegistry.key_template.format(job_id),
+        )
     )
     return removed > 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:159] + "…"
 
 
 def _execution_prefix() -> str:

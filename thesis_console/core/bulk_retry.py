@@ -42,11 +42,14 @@ local skipped, touched = {}, {}
 for i = 10, #ARGV do
   local id = ARGV[i]
   local key = job_prefix .. id
-  local f = redis.call('HMGET', key, 'status', 'origin', 'rate_limit_key', 'ttl', 'timeout')
+  local f = redis.pcall('HMGET', key, 'status', 'origin', 'rate_limit_key', 'ttl', 'timeout')
+  local registry, reason = nil, nil
+  if f.err then f = {} ; reason = 'not_a_hash' end  -- another application's key under RQ's name
   local status, origin = f[1], f[2]
   if not origin or origin == '' then origin = only_queue end
-  local registry, reason = nil, nil
-  if not f[1] and not f[2] then
+  if reason then
+    status = ''
+  elseif not f[1] and not f[2] then
     if redis.call('EXISTS', key) == 1 then reason = 'broken' else reason = 'missing' end
   elseif origin == '' then
     reason = 'broken'
@@ -114,6 +117,8 @@ def explain_skip(code: str, status: str) -> str:
         return "no such job: its hash expired or was deleted"
     if code == "broken":
         return "the job hash is damaged (it has no status or origin queue)"
+    if code == "not_a_hash":
+        return "the job key is not a hash (not an RQ job)"
     if code == "status":
         return f"status is {status or 'unknown'}: only failed, stopped or canceled jobs can be retried"
     if code == "not_in_registry":
