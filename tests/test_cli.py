@@ -103,7 +103,8 @@ def test_many_skipped_jobs_are_summarised(capsys, redis_conn, redis_url):
     ids = [f"gone-{i}" for i in range(25)]
     code, out, _ = call(capsys, "cancel", *ids, "--url", redis_url)
     assert code == 1
-    assert "25 x no such job" in out and "... and 5 more (use --json for all)" in out
+    assert "25 x no such job" in out and "(use --json to list every skipped job)" in out
+    assert "gone-3" not in out
 
 
 def test_profiles_listing_and_read_only_profile(capsys, redis_conn, redis_url, private_profiles):

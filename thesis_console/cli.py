@@ -432,11 +432,9 @@ def _report(result: ActionResult, args: argparse.Namespace) -> int:
         if len(result.skipped) > SKIPPED_SHOWN:
             for reason, count in Counter(result.skipped.values()).most_common():
                 print(f"  {count} x {reason}")
-        if result.skipped:
-            shown = list(result.skipped.items())[:SKIPPED_SHOWN]
-            print(format_table(["SKIPPED JOB", "REASON"], shown))
-            if len(result.skipped) > SKIPPED_SHOWN:
-                print(f"... and {len(result.skipped) - SKIPPED_SHOWN} more (use --json for all)")
+            print("(use --json to list every skipped job)")
+        elif result.skipped:
+            print(format_table(["SKIPPED JOB", "REASON"], list(result.skipped.items())))
     return EXIT_FAILURE if result.skipped else EXIT_OK
 
 
