@@ -34,9 +34,9 @@ ROW_FIELDS: tuple[str, ...] = (
 )
 """The job-hash fields a row is built from (``data``, the arguments, is left for the detail view)."""
 FAILED_ROW_FIELDS: tuple[str, ...] = (*ROW_FIELDS, "exc_info")
+"""Failed rows also read ``exc_info``, where RQ before 1.12 kept the traceback."""
 REQUIRED_FIELDS: tuple[str, ...] = ("origin", "created_at")
 """Fields every RQ version writes when it creates a job: a hash without them was never finished."""
-"""Failed rows also read ``exc_info``, where RQ before 1.12 kept the traceback."""
 
 ATTEMPTS_KEY = "attempts"
 """``meta`` key where ``worker_runner.worker`` records each attempt (start, end, outcome, worker)."""
