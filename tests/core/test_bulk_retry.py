@@ -1,0 +1,177 @@
+"""The requeue script (bulk_retry.Requeuer) and the bulk retry built on it, against a real Redis.
+
+Failed jobs are real ones made by a ThesisWorker burst, plus many copies of their hashes written
+with pipelined writes (see tests/core/test_actions.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis.asyncio as aredis
+
+from tests.core.test_actions import QUEUE, _failed, _waiting, acting, fabricate_failed, make_failed, run
+from thesis_console.core.bulk_retry import MAX_BATCH, Requeuer, explain_skip
+from thesis_console.core.types import CoreError
+
+
+async def _requeuer(url: str, call):
+    client = aredis.Redis.from_url(url)
+    try:
+        return await call(Requeuer(client))
+    finally:
+        await client.aclose()
+
+
+# ---------------------------------------------------------------------- the script, one chunk
+def test_one_chunk_requeues_in_registry_order_and_reports_each_skip(redis_conn, redis_url):
+    real = make_failed(redis_conn, 1)[0]
+    copies = fabricate_failed(redis_conn, real, 5)
+    redis_conn.hset(f"rq:job:{copies[0]}", "ttl", 500)  # RQ's job.cleanup(ttl) expires the keys
+    redis_conn.hdel(f"rq:job:{copies[1]}", "timeout")  # RQ gives the queue's default timeout
+    redis_conn.hset(f"rq:job:{copies[2]}", "origin", "elsewhere")  # pushed to its own origin queue
+    redis_conn.delete(f"rq:job:{copies[3]}")
+    redis_conn.hset(f"rq:job:{copies[4]}", "rate_limit_key", "limited")
+
+    outcome = run(_requeuer(redis_url, lambda r: r.requeue([real, *copies, real], only_queue=QUEUE)))
+
+    assert outcome.done == [real, copies[0], copies[1], copies[2]]
+    assert outcome.skipped == {copies[3]: ("missing", ""), copies[4]: ("rate_limited", "failed")}
+    assert _waiting(redis_conn) == [real, copies[0], copies[1]]
+    assert _waiting(redis_conn, "elsewhere") == [copies[2]]
+    assert redis_conn.sismember("rq:queues", "rq:queue:elsewhere")
+    assert 490 < redis_conn.ttl(f"rq:job:{copies[0]}") <= 500
+    assert redis_conn.hget(f"rq:job:{copies[1]}", "timeout") == b"180"
+    assert _failed(redis_conn) == [copies[3], copies[4]]
+
+
+def test_status_mode_picks_the_registry_from_the_status(redis_conn, redis_url):
+    failed = make_failed(redis_conn, 1)[0]
+    canceled, queued = fabricate_failed(redis_conn, failed, 2)
+    redis_conn.zrem(f"rq:failed:{QUEUE}", canceled)
+    redis_conn.zadd(f"rq:canceled:{QUEUE}", {canceled: time.time()})
+    redis_conn.hset(f"rq:job:{canceled}", "status", "canceled")
+    redis_conn.hset(f"rq:job:{queued}", "status", "queued")
+
+    outcome = run(_requeuer(redis_url, lambda r: r.requeue([failed, canceled, queued])))
+
+    assert outcome.done == [failed, canceled]
+    assert outcome.skipped == {queued: ("status", "queued")}
+    assert "status is queued" in explain_skip(*outcome.skipped[queued])
+    assert redis_conn.zcard(f"rq:canceled:{QUEUE}") == 0
+
+
+def test_batches_are_clamped_and_checked(redis_url, redis_conn):
+    real = make_failed(redis_conn, 1)[0]
+    fabricate_failed(redis_conn, real, MAX_BATCH + 10)
+    seen: list[tuple[int, int]] = []
+
+    async def body(r: Requeuer):
+        return await r.requeue_all_failed(QUEUE, batch=10**9, progress=lambda d, t: seen.append((d, t)))
+
+    outcome, untouched = run(_requeuer(redis_url, body))
+    assert len(outcome.done) == MAX_BATCH + 11 and untouched == []
+    assert seen == [(0, MAX_BATCH + 11), (MAX_BATCH, MAX_BATCH + 11), (MAX_BATCH + 11, MAX_BATCH + 11)]
+    with pytest.raises(ValueError, match="batch"):
+        run(_requeuer(redis_url, lambda r: r.requeue_all_failed(QUEUE, batch=0)))
+
+
+# ---------------------------------------------------------------------- bulk retry through QueueActions
+def test_concurrent_double_retry_pushes_once(redis_conn, redis_url):
+    job_id = make_failed(redis_conn, 1)[0]
+    bulk = fabricate_failed(redis_conn, job_id, 3000)
+
+    async def race():
+        async with acting(redis_url) as first, acting(redis_url) as second:
+            single = await asyncio.gather(first.retry([job_id]), second.retry([job_id]))
+            both = await asyncio.gather(
+                first.retry_all_failed(QUEUE, batch=100), second.retry_all_failed(QUEUE, batch=100)
+            )
+            return single, both
+
+    single, both = run(race())
+    assert sorted(len(r.done) for r in single) == [0, 1]
+    assert _waiting(redis_conn).count(job_id) == 1
+    waiting = _waiting(redis_conn)
+    assert len(waiting) == len(set(waiting)) == 3001
+    assert sum(len(r.done) for r in both) == 3000 and set(bulk) <= set(waiting)
+
+
+def test_retry_all_failed_reports_progress_and_requeues_everything(redis_conn, redis_url):
+    real = make_failed(redis_conn, 3)
+    fabricated = fabricate_failed(redis_conn, real[0], 20_000)
+    redis_conn.delete(f"rq:job:{fabricated[5]}")  # a dangling registry entry
+    seen: list[tuple[int, int]] = []
+
+    async def body():
+        async with acting(redis_url) as actions:
+            return await actions.retry_all_failed(QUEUE, progress=lambda d, t: seen.append((d, t)), batch=1000)
+
+    result = run(body())
+    total = 20_003
+    assert seen[0] == (0, total) and seen[-1] == (total, total)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert len(result.done) == total - 1 and "no such job" in result.skipped[fabricated[5]]
+    waiting = _waiting(redis_conn)
+    assert len(waiting) == len(set(waiting)) == total - 1
+    assert _failed(redis_conn) == [fabricated[5]]  # left where it was
+    statuses = set(redis_conn.hget(f"rq:job:{i}", "status") for i in waiting[::97])
+    assert statuses == {b"queued"}
+
+
+def test_retry_all_failed_cancel_leaves_a_consistent_state_and_resumes(redis_conn, redis_url):
+    real = make_failed(redis_conn, 2)
+    fabricate_failed(redis_conn, real[0], 20_000)
+    total = 20_002
+
+    async def first_run():
+        cancel = asyncio.Event()
+
+        def progress(done: int, _total: int) -> None:
+            if done >= 5000:
+                cancel.set()
+
+        async with acting(redis_url) as actions:
+            return await actions.retry_all_failed(QUEUE, progress=progress, cancel=cancel, batch=1000)
+
+    partial = run(first_run())
+    assert len(partial.done) in (5000, 6000)  # the chunk already sent when cancel was set completes
+    assert len(partial.skipped) == total - len(partial.done)
+    assert all(r == "not retried: the bulk retry was canceled" for r in partial.skipped.values())
+    waiting, failed = set(_waiting(redis_conn)), set(_failed(redis_conn))
+    assert not waiting & failed and len(waiting) + len(failed) == total
+    with redis_conn.pipeline() as pipe:
+        for job_id in sorted(waiting | failed):
+            pipe.hget(f"rq:job:{job_id}", "status")
+        statuses = dict(zip(sorted(waiting | failed), pipe.execute(), strict=True))
+    assert {statuses[i] for i in waiting} == {b"queued"} and {statuses[i] for i in failed} == {b"failed"}
+
+    async def second_run():
+        async with acting(redis_url) as actions:
+            return await actions.retry_all_failed(QUEUE)
+
+    rest = run(second_run())
+    assert set(rest.done) == failed and rest.skipped == {}
+    assert len(_waiting(redis_conn)) == total and _failed(redis_conn) == []
+
+
+def test_retry_all_failed_rejects_a_bad_batch(redis_url, redis_conn):
+    async def body():
+        async with acting(redis_url) as actions:
+            await actions.retry_all_failed(QUEUE, batch=0)
+
+    with pytest.raises(CoreError, match="batch"):
+        run(body())
+
+
+def test_retry_all_failed_of_an_empty_queue(redis_conn, redis_url):
+    seen: list[tuple[int, int]] = []
+
+    async def body():
+        async with acting(redis_url) as actions:
+            return await actions.retry_all_failed(QUEUE, progress=lambda d, t: seen.append((d, t)))
+
+    result = run(body())
+    assert result.done == () and result.skipped == {} and seen == [(0, 0)]
