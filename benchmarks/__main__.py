@@ -11,8 +11,8 @@ import sys
 
 MODULES = {
     "worker": "benchmarks.worker_bench",
-    "core": "benchmarks.core_bench",
     "core-read": "benchmarks.core_read_bench",
+    "core-act": "benchmarks.core_act_bench",
     "gui": "benchmarks.gui_bench",
 }
 
