@@ -1,7 +1,7 @@
 """Run every benchmark module in turn: ``python -m benchmarks [name ...]``.
 
 Each module is run as its own process (so one's memory and threads do not skew the next) and
-prints its own table. Names: worker, core, core-read, gui.
+prints its own table. Names: worker, core-read, core-act, gui.
 """
 
 from __future__ import annotations
