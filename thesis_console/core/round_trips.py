@@ -79,6 +79,11 @@ class RoundTrips:
             # ran (the request is then lost inside the client); honour it, or a cancelled search
             # would walk on to the end.
             raise asyncio.CancelledError()
+        for reply in replies:
+            # A per-command error is usually a foreign key (WRONGTYPE) and is the caller's to show in
+            # a row; a missing ACL right is not about one key: the whole view would be wrong.
+            if isinstance(reply, rexc.NoPermissionError):
+                raise CoreError(describe_error(reply, server_url(self.client)))
         return replies
 
 
