@@ -10,14 +10,15 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-import qasync
+
+from thesis_console.ui.event_loop import ConsoleEventLoop
 
 
 @pytest.fixture
-def loop(qapp) -> Iterator[qasync.QEventLoop]:
-    """A qasync loop installed as the current asyncio loop for the test, closed afterwards."""
+def loop(qapp) -> Iterator[ConsoleEventLoop]:
+    """The GUI's event loop (qasync's, see ui/event_loop.py) installed as the current asyncio loop, closed afterwards."""
     qapp.setQuitOnLastWindowClosed(False)  # closing a window in a test must not stop the loop
-    event_loop = qasync.QEventLoop(qapp, already_running=False)
+    event_loop = ConsoleEventLoop(qapp, already_running=False)
     asyncio.set_event_loop(event_loop)
     yield event_loop
     # Let cancelled tasks unwind before closing, so no "Task was destroyed but it is pending" warning.

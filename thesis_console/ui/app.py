@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
 from typing import Any
 
-import qasync
 from PySide6.QtWidgets import QApplication
 
 from thesis_console.ui import resources
+from thesis_console.ui.event_loop import ConsoleEventLoop
 from thesis_console.ui.settings import ConsoleSettings, configure_application
 
 log = logging.getLogger("thesis_console.ui.app")
@@ -38,13 +39,17 @@ def build_window(app: QApplication, settings: ConsoleSettings | None = None, sto
 
     settings = settings or ConsoleSettings()
     theme_manager = ThemeManager(app, settings.theme)
-    return MainWindow(settings=settings, store=store, theme_manager=theme_manager)
+    window = MainWindow(settings=settings, store=store, theme_manager=theme_manager)
+    # Modules and widgets live as long as the process: keep the collector from walking them again
+    # and again (see MainWindow._on_snapshot, which freezes once more after the first snapshot).
+    gc.freeze()
+    return window
 
 
 def run_gui(args: argparse.Namespace, demo: bool = False) -> int:
     """Open the window, connect (``--url``, ``REDIS_URL`` or the embedded Redis) and run until it closes."""
     app = create_application()
-    loop = qasync.QEventLoop(app)
+    loop = ConsoleEventLoop(app)
     asyncio.set_event_loop(loop)
     window = build_window(app)
     window.show()

@@ -111,15 +111,28 @@ class ConsoleController(QObject):
     async def connect(self, profile: Any, password_source: Any | None = None) -> bool:
         """Open ``profile`` (asking ``password_source`` only when the server wants a password) and adopt it.
 
+        The keyring is read in a worker thread: a keyring backend may start processes or wait on
+        D-Bus, which the GUI thread must never do.
+
         Returns:
             True when connected; on failure the FAILED state was announced and ``errorRaised`` says why.
         """
-        from thesis_console.core.session import open_session
+        from thesis_console.core import credentials
+        from thesis_console.core.session import FailureKind, Session, SessionError
 
         self.detach()
         self.profile = profile
         try:
-            session = await open_session(profile, password_source, self.on_state, **self.session_options)
+            password = await asyncio.to_thread(credentials.get_password, profile)
+            try:
+                session = await Session.open(profile, password, self.on_state, **self.session_options)
+            except SessionError as exc:
+                if exc.kind != FailureKind.AUTH_MISSING or password_source is None:
+                    raise
+                asked = await resolve(password_source(profile))
+                if not asked:
+                    raise
+                session = await Session.open(profile, str(asked), self.on_state, **self.session_options)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -131,10 +131,10 @@ def run_screenshot(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     size = parse_size(args.size)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    import qasync
     from PySide6.QtCore import QSettings
 
     from thesis_console.ui.app import build_window, create_application
+    from thesis_console.ui.event_loop import ConsoleEventLoop
     from thesis_console.ui.settings import ConsoleSettings
 
     app = create_application()
@@ -142,7 +142,7 @@ def run_screenshot(argv: list[str]) -> int:
     settings = ConsoleSettings(QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "thesis-console", "screenshot"))
     settings.store.clear()
     settings.theme = args.theme
-    loop = qasync.QEventLoop(app)
+    loop = ConsoleEventLoop(app)
     asyncio.set_event_loop(loop)
     settings.refresh_interval_s = 0.5
     window = build_window(app, settings)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QPainter, QPaintEvent, QPalette
+from PySide6.QtGui import QPainter, QPaintEvent, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -45,11 +45,22 @@ log = logging.getLogger("thesis_console.ui.jobs")
 
 SEARCH_DELAY_MS = 300
 """Typing pauses this long before a search starts (each key press restarts the wait)."""
+SEARCH_CHUNK = 250
+"""Jobs the core examines per round trip of a search: small enough that decoding one chunk on the GUI
+thread stays well under the 50 ms budget (the core's default of 2,000 takes about 300 ms)."""
+SEARCH_BATCH = 100
 
 COLUMN_WIDTHS = {
     "id": 150, "description": 260, "state": 80, "progress": 90, "stage": 90, "attempts": 80,
     "enqueued": 80, "started": 80, "ended": 80, "duration": 75, "worker": 140, "error": 260,
 }  # fmt: skip
+
+
+def set_tab_text(tabs: QTabWidget, index: int, text: str) -> None:
+    """Change a tab's title only when it differs: even an equal text relays out the tabs and repaints
+    the whole page (a full table repaint on every refresh)."""
+    if tabs.tabText(index) != text:
+        tabs.setTabText(index, text)
 
 
 def state_title(state: JobState, count: int | None) -> str:
@@ -300,7 +311,7 @@ class JobsView(QWidget):
         self._loaded_queue.clear()
         for state, model in self.models.items():
             model.set_loader(None)
-            self.tabs.setTabText(STATE_ORDER.index(state), state_title(state, None))
+            set_tab_text(self.tabs, STATE_ORDER.index(state), state_title(state, None))
             self._update_placeholder(state)
         if self.searching():
             self.clear_search()
@@ -315,11 +326,20 @@ class JobsView(QWidget):
         for i, state in enumerate(STATE_ORDER):
             n = counts.count(state)
             self._counts[state] = n
-            self.tabs.setTabText(i, state_title(state, n))
+            set_tab_text(self.tabs, i, state_title(state, n))
             self.models[state].set_total(n)
+        if not self.isVisible():
+            return  # hidden behind another view: read the rows when it is shown again
         state = self.current_state()
         if not self._ensure_loaded(state):
             self.models[state].refresh()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if self._queue and not self.searching():
+            state = self.current_state()
+            if not self._ensure_loaded(state):
+                self.models[state].refresh()
 
     def refresh(self) -> None:
         """Re-read the visible table now (F5)."""
@@ -389,18 +409,21 @@ class JobsView(QWidget):
         """A page told a newer count than the last snapshot: show it, so title and rows agree."""
         if self._queue and self._loaded_queue.get(state) == self._queue:
             self._counts[state] = total
-            self.tabs.setTabText(STATE_ORDER.index(state), state_title(state, total))
+            set_tab_text(self.tabs, STATE_ORDER.index(state), state_title(state, total))
         self._update_placeholder(state)
 
     def _update_placeholder(self, state: JobState) -> None:
         table, model = self.tables[state], self.models[state]
         if model.busy and not model.rowCount():
-            table.placeholder = "Loading…"
+            text = "Loading…"
         elif self.controller.session is None:
-            table.placeholder = "Not connected."
+            text = "Not connected."
         else:
-            table.placeholder = f"No {state.value} jobs in {self._queue}." if self._queue else ""
-        table.viewport().update()
+            text = f"No {state.value} jobs in {self._queue}." if self._queue else ""
+        if text != table.placeholder:
+            table.placeholder = text
+            if not model.rowCount():
+                table.viewport().update()  # only an empty table shows it: never repaint a full one for this
 
     # ----------------------------------------------------------------- events
     def _on_tab_changed(self, _index: int) -> None:
@@ -484,7 +507,7 @@ class JobsView(QWidget):
         try:
             if session is None:
                 raise ConnectionError("not connected")
-            async for rows in session.reader.search(queue, state, text):
+            async for rows in session.reader.search(queue, state, text, batch_size=SEARCH_BATCH, scan_chunk=SEARCH_CHUNK):
                 if generation != self._search_generation:
                     return
                 found += self.search_model.append_rows(rows)

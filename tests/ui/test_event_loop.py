@@ -1,0 +1,43 @@
+"""The GUI's event loop: delayed calls run on time, and cancelled ones are gone at once (qasync keeps
+them until they fire; redis-py cancels one per reply, so they used to pile up by the thousand)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tests.ui.qt_helpers import run
+
+
+def test_delayed_calls_run_in_order(loop) -> None:
+    seen: list[str] = []
+    loop.call_later(0.05, seen.append, "late")
+    loop.call_later(0.01, seen.append, "early")
+    loop.call_soon(seen.append, "soon")
+    run(loop, asyncio.sleep(0.1))
+    assert seen == ["soon", "early", "late"]
+
+
+def test_cancelled_timers_do_not_pile_up(loop) -> None:
+    async def many_timeouts() -> None:
+        for _ in range(2000):
+            async with asyncio.timeout(30):  # what redis-py does around every reply
+                await asyncio.sleep(0)
+
+    before = loop.pending_timers()
+    started = time.monotonic()
+    run(loop, many_timeouts())
+    assert loop.pending_timers() <= before + 1
+    assert time.monotonic() - started < 20
+
+
+def test_timeouts_still_fire(loop) -> None:
+    async def too_slow() -> str:
+        try:
+            async with asyncio.timeout(0.05):
+                await asyncio.sleep(5)
+        except TimeoutError:
+            return "timed out"
+        return "not"
+
+    assert run(loop, too_slow()) == "timed out"
