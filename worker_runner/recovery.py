@@ -272,6 +272,90 @@ class OrphanScanner:
         return None
 
 
+@dataclass
+class StrandedScanner:
+    """Finds jobs stranded in a queue's intermediate list by a worker that died just after popping.
+
+    An RQ worker on a single queue pops with BLMOVE into ``rq:queue:{name}:intermediate`` and
+    registers the job as started a moment later. A worker killed in between leaves the job there;
+    RQ's maintenance requeues it after more than a minute, at its next pass (up to ten minutes).
+    A job that sits there, not started, on two scans at least ``grace_s`` apart is stranded.
+    """
+
+    grace_s: float = 10.0
+    _first_seen: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def scan(self, conn: redis.Redis, queues: Iterable[str], now: float | None = None) -> list[tuple[str, str]]:
+        """(queue, job id) of the stranded jobs to requeue now."""
+        now = time.time() if now is None else now
+        queues = list(queues)
+        started = {(e.queue, e.job_id) for e in started_entries(conn, queues)}
+        with conn.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.lrange(Queue(queue, connection=conn).intermediate_queue_key, 0, -1)
+            listed = pipe.execute()
+        seen_now: set[tuple[str, str]] = set()
+        chosen = []
+        for queue, ids in zip(queues, listed, strict=True):
+            for raw in ids:
+                key = (queue, _text(raw))
+                if key in started:
+                    continue
+                seen_now.add(key)
+                if now - self._first_seen.setdefault(key, now) >= self.grace_s:
+                    chosen.append(key)
+        self._first_seen = {k: v for k, v in self._first_seen.items() if k in seen_now}
+        return chosen
+
+
+def requeue_stranded(conn: redis.Redis, queue_name: str, job_id: str) -> bool:
+    """Move a stranded job from the intermediate list back to the front of its queue, atomically.
+
+    Nothing happens when the job left the list meanwhile, started, or is no longer queued. RQ's
+    maintenance lock is taken, as RQ's own clean-up of that list runs under it.
+
+    Returns:
+        True when the job was put back.
+    """
+    queue = Queue(queue_name, connection=conn, serializer=contract.SERIALIZER)
+    lock = _maintenance_lock(conn, queue_name)
+    if lock is None:
+        return False
+    try:
+        for _ in range(10):
+            try:
+                with conn.pipeline(transaction=True) as pipe:
+                    pipe.watch(queue.intermediate_queue_key, Job.key_for(job_id))
+                    if pipe.lpos(queue.intermediate_queue_key, job_id) is None:
+                        return False
+                    if any(e.job_id == job_id for e in started_entries(conn, [queue_name])):
+                        return False
+                    try:
+                        job = Job.fetch(job_id, connection=conn, serializer=contract.SERIALIZER)
+                    except NoSuchJobError:
+                        pipe.multi()
+                        pipe.lrem(queue.intermediate_queue_key, 1, job_id)
+                        pipe.execute()
+                        return False
+                    except Exception as exc:
+                        log.warning("stranded job %s cannot be read, left as it is: %s", job_id, exc)
+                        return False
+                    if job.get_status(refresh=False) != JobStatus.QUEUED:
+                        return False
+                    pipe.multi()
+                    pipe.lrem(queue.intermediate_queue_key, 1, job_id)
+                    with _writes_into(job, pipe):
+                        queue._enqueue_job(job, pipeline=pipe, at_front=True)
+                    pipe.execute()
+                    log.warning("job %s was stranded between pop and start by a dead worker; requeued", job_id)
+                    return True
+            except redis.WatchError:
+                continue
+        return False
+    finally:
+        conn.delete(lock)
+
+
 # ----------------------------------------------------------------- acting
 def recover_execution(
     conn: redis.Redis, entry: StartedEntry, reason: str, policy: str = RETRY, recovered_by: str = ""

@@ -9,6 +9,7 @@ the supervisor also records its queues' depth for the console's charts.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 
@@ -102,8 +103,6 @@ def record_depths(conn: redis.Redis, depths: dict[str, int], now: float | None =
 
 
 def _pid_alive(pid: int) -> bool:
-    import os
-
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -103,6 +103,7 @@ class Supervisor:
         self._next_scan = 0.0
         self._next_observe = 0.0
         self._scanner = recovery.OrphanScanner(confirm_s=registration.record_ttl_s(config.heartbeat_s) + 2)
+        self._stranded = recovery.StrandedScanner()
         self._status = StatusWriter(stdout) if stdout is not None else None
         self._last_emitted: tuple | None = None
         self._wake_r, self._wake_w = os.pipe()
@@ -435,6 +436,8 @@ class Supervisor:
             recovery.recover_execution(conn, entry, reason, policy, recovered_by=self.id)
         for name in dead:
             self.dead.pop(name, None)
+        for queue, job_id in self._stranded.scan(conn, self.config.queues):
+            recovery.requeue_stranded(conn, queue, job_id)
 
     def _claim_id(self) -> bool:
         """Refuse to start when another live supervisor uses this id (when Redis can tell)."""

@@ -220,3 +220,27 @@ def test_worker_name_parsing():
     assert recovery.supervisor_of("0123456789abcdef") is None
     assert recovery.supervisor_of(".x") is None
     assert recovery.supervisor_of("web.example.org") is None
+
+
+def test_job_stranded_between_pop_and_start_is_requeued(redis_conn):
+    queue = contract.thesis_queue(redis_conn)
+    job = queue.enqueue("tests.jobs.noop")
+    later = queue.enqueue("tests.jobs.noop")
+    redis_conn.lmove(queue.key, queue.intermediate_queue_key)  # a worker popped it, then died
+    scanner = recovery.StrandedScanner(grace_s=0.2)
+    assert scanner.scan(redis_conn, ["thesis"]) == []
+    time.sleep(0.25)
+    assert scanner.scan(redis_conn, ["thesis"]) == [("thesis", job.id)]
+    assert recovery.requeue_stranded(redis_conn, "thesis", job.id) is True
+    assert redis_conn.lrange(queue.key, 0, -1) == [job.id.encode(), later.id.encode()]
+    assert redis_conn.llen(queue.intermediate_queue_key) == 0
+    assert recovery.requeue_stranded(redis_conn, "thesis", job.id) is False  # nothing left to do
+
+
+def test_a_started_job_in_the_intermediate_list_is_not_stranded(redis_conn):
+    queue = contract.thesis_queue(redis_conn)
+    job, worker, _execution = _start_job(redis_conn, "sup-a.ab12-1")
+    redis_conn.rpush(queue.intermediate_queue_key, job.id)  # as between RQ's two bookkeeping steps
+    scanner = recovery.StrandedScanner(grace_s=0)
+    assert scanner.scan(redis_conn, ["thesis"]) == []
+    assert recovery.requeue_stranded(redis_conn, "thesis", job.id) is False
