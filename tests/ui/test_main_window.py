@@ -395,3 +395,28 @@ def test_connection_lost_then_recovered_while_responsive(tmp_path, loop, window_
         run(loop, scenario(), 60)
     finally:
         servers[-1].stop()
+
+
+def test_retry_all_failed_can_be_cancelled(loop, window_factory, redis_conn, redis_url) -> None:
+    from tests.core.bulk_jobs import write_jobs
+    from thesis_console.ui.widgets.dialogs.retry_all import RetryAllDialog
+
+    write_jobs(redis_conn, QUEUE, JobState.FAILED, 40_000, prefix="f", batch=10_000)
+
+    async def scenario() -> None:
+        window = await window_factory(ad_hoc_profile(redis_url))
+        await wait_until(lambda: window.act_retry_all.isEnabled(), what="retry all enabled")
+        results: list = []
+        window.actionFinished.connect(results.append)
+        window.act_retry_all.trigger()
+        await wait_until(lambda: isinstance(window.active_dialog, RetryAllDialog), what="the dialog")
+        dialog = window.active_dialog
+        await wait_until(lambda: dialog.bar.value() > 0, what="the first chunk")
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
+        await wait_until(lambda: results, 30, what="the retry to stop")
+        result = results[0]
+        assert 0 < len(result.done) < 40_000
+        assert "left failed" in dialog.label.text()
+        assert redis_conn.zcard(f"rq:failed:{QUEUE}") == 40_000 - len(result.done)
+
+    run(loop, scenario(), 60)
