@@ -7,6 +7,7 @@ import asyncio
 import gc
 import logging
 import os
+import signal
 import sys
 from typing import Any
 
@@ -46,6 +47,25 @@ def build_window(app: QApplication, settings: ConsoleSettings | None = None, sto
     return window
 
 
+def _close_on_signals(window: Any) -> None:
+    """Ctrl+C or SIGTERM closes the window the normal way (settings saved, session closed).
+
+    Python runs signal handlers only between bytecodes, and Qt's loop runs in C++: a slow no-op timer
+    gives Python that chance.
+    """
+    from PySide6.QtCore import QTimer
+
+    def request_close(_signum: int, _frame: object) -> None:
+        QTimer.singleShot(0, window.close)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, request_close)
+    wake = QTimer(window)
+    wake.setInterval(250)
+    wake.timeout.connect(lambda: None)
+    wake.start()
+
+
 def run_gui(args: argparse.Namespace, demo: bool = False) -> int:
     """Open the window, connect (``--url``, ``REDIS_URL`` or the embedded Redis) and run until it closes."""
     app = create_application()
@@ -57,6 +77,7 @@ def run_gui(args: argparse.Namespace, demo: bool = False) -> int:
     url = getattr(args, "url", None) or (None if profile_name else os.environ.get("REDIS_URL")) or None
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
+    _close_on_signals(window)
 
     async def start() -> None:
         ok = await window.connect_initial(url, profile_name)
