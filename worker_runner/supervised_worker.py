@@ -55,7 +55,7 @@ class SupervisedWorkerMixin(BaseWorker):
 
     poll_s = 1
     """Seconds of one blocking wait for a job; also the most an idle worker takes to stop."""
-    scheduler_check_s = 15.0
+    scheduler_check_s = 5.0
     max_connection_wait_time = 5.0
     """RQ backs off up to a minute while Redis is away; a short cap means work resumes soon after."""
 
