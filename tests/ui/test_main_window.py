@@ -420,3 +420,40 @@ def test_retry_all_failed_can_be_cancelled(loop, window_factory, redis_conn, red
         assert redis_conn.zcard(f"rq:failed:{QUEUE}") == 40_000 - len(result.done)
 
     run(loop, scenario(), 60)
+
+
+def test_keyboard_shortcuts(qtbot, loop, window_factory, redis_conn, redis_url) -> None:
+    failed = failed_job(redis_conn)
+
+    async def scenario() -> None:
+        window = await window_factory(ad_hoc_profile(redis_url))
+
+        async def activate() -> None:
+            # Window shortcuts need an active window; offscreen, activation must be asked for.
+            window.windowHandle().requestActivate()
+            await wait_until(lambda: QApplication.activeWindow() is window, what="the window active")
+
+        await activate()
+        await wait_listed(window, JobState.FAILED, failed)
+        select(window, JobState.FAILED, [failed])
+        table = window.jobs_view.tables[JobState.FAILED]
+        table.setFocus()
+        fired: list[str] = []
+        for action in (window.act_refresh, window.act_search, window.act_copy_ids, window.act_retry, window.act_remove_key):
+            action.triggered.connect(lambda _=False, n=action.objectName(): fired.append(n))
+        qtbot.keyClick(table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+        assert QApplication.clipboard().text() == failed
+        qtbot.keyClick(table, Qt.Key.Key_F5)
+        qtbot.keyClick(table, Qt.Key.Key_Delete)
+        await wait_until(lambda: isinstance(window.active_dialog, QMessageBox), what="the delete confirmation")
+        window.active_dialog.reject()
+        await wait_until(lambda: window.active_dialog is None, what="the confirmation closed")
+        await activate()  # the closed dialog leaves no active window behind
+        table.setFocus()
+        qtbot.keyClick(table, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+        await wait_listed(window, JobState.WAITING, failed)
+        qtbot.keyClick(window.jobs_view.tables[JobState.WAITING], Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+        assert fired == ["copyIds", "refresh", "removeKey", "retry", "search"]
+        assert window.jobs_view.filter_edit.hasFocus()
+
+    run(loop, scenario())

@@ -279,8 +279,11 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         a = self._action
         self.act_connect = a("connect", "Connections…", "connect", self.open_connections, "Ctrl+L", "Connection profiles: add, edit, test, connect")
-        self.act_refresh = a("refresh", "Refresh", "refresh", self.refresh_now, QKeySequence.StandardKey.Refresh, "Read everything again now")
-        self.act_refresh.setShortcuts([QKeySequence("F5"), QKeySequence(QKeySequence.StandardKey.Refresh)])
+        self.act_refresh = a("refresh", "Refresh", "refresh", self.refresh_now, "F5", "Read everything again now")
+        # F5, plus the platform's own refresh key when it is another one (the same key twice is an
+        # ambiguous shortcut, and Qt then fires neither).
+        refresh_keys = [QKeySequence("F5")] + [k for k in QKeySequence.keyBindings(QKeySequence.StandardKey.Refresh) if k != QKeySequence("F5")]
+        self.act_refresh.setShortcuts(refresh_keys)
         self.act_enqueue = a("enqueue", "Enqueue thesis…", "enqueue", self.open_enqueue, "Ctrl+N", "Queue a new thesis job")
         self.act_retry = a("retry", "Retry", "retry", self.retry_selected, "Ctrl+R", "Retry the selected failed or canceled jobs")
         self.act_cancel = a("cancel", "Cancel", "cancel", self.cancel_selected, None, "Cancel the selected waiting, scheduled or deferred jobs")
