@@ -91,6 +91,13 @@ async def prepare_view(window: Any, view: str, timeout: float, queue_given: bool
             await _until(lambda: window.detail.detail is not None, min(timeout, 5.0))
             if view == "failed":
                 window.detail.tabs.setCurrentIndex(window.detail.tabs.indexOf(window.detail.sections["traceback"]))
+
+            def detail_matches() -> bool:
+                # The panel must show the row the table has selected, fully read.
+                row, detail = jobs.current_row(), window.detail.detail
+                return row is not None and detail is not None and detail.row.id == row.id
+
+            await _until(detail_matches, min(timeout, 5.0))
     await asyncio.sleep(0.2)
 
 
@@ -149,10 +156,14 @@ def run_screenshot(argv: list[str]) -> int:
     window.local_dock.hide()
     window.resize(*size)
     window.show()
-    with loop:
+    async def capture_then_close() -> int:
+        # One run of the loop: stopping it while replies are in flight would strand them.
         try:
-            code = loop.run_until_complete(capture(window, args))
+            return await capture(window, args)
         finally:
-            loop.run_until_complete(window.shutdown())
-            window.close()
+            await window.shutdown()
+
+    with loop:
+        code = loop.run_until_complete(capture_then_close())
+        window.close()
     return code

@@ -33,3 +33,4 @@ def test_summary_words() -> None:
     assert summary(QueueCounts("q")) == "empty"
     assert summary(QueueCounts("q", completed=4)) == "idle"
     assert summary(QueueCounts("q", waiting=1200, active=2, failed=1)) == "1\u202f200 waiting · 2 active · 1 failed"
+    assert summary(QueueCounts("q", scheduled=3, completed=9)) == "3 scheduled"

@@ -14,7 +14,7 @@ from thesis_console.ui.models.formatting import fmt_count
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
-SUMMARY_STATES = (JobState.WAITING, JobState.ACTIVE, JobState.FAILED)
+SUMMARY_STATES = (JobState.WAITING, JobState.ACTIVE, JobState.SCHEDULED, JobState.FAILED)
 
 
 def summary(counts: QueueCounts) -> str:

@@ -100,7 +100,7 @@ def summary_pairs(row: JobRow, detail: JobDetail | None) -> list[tuple[str, str]
         pairs.append(("Error", row.error_line))
     if row.problem:
         pairs.append(("Problem", row.problem))
-    return pairs
+    return [(label, value) for label, value in pairs if value]
 
 
 class CopyableText(QWidget):

@@ -191,7 +191,7 @@ class JobsView(QWidget):
             model.refreshAboutToApply.connect(lambda s=state: self._remember_anchor(s))
             model.refreshApplied.connect(lambda s=state: self._restore_anchor(s))
             model.totalChanged.connect(lambda n, s=state: self._on_total(s, n))
-            model.loadingChanged.connect(lambda _busy, s=state: self._update_placeholder(s))
+            model.loadingChanged.connect(lambda loading, s=state: self._update_placeholder(s, loading))
             self.tabs.addTab(table, state_title(state, None))
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.stack.addWidget(self.tabs)
@@ -413,9 +413,9 @@ class JobsView(QWidget):
             set_tab_text(self.tabs, STATE_ORDER.index(state), state_title(state, total))
         self._update_placeholder(state)
 
-    def _update_placeholder(self, state: JobState) -> None:
+    def _update_placeholder(self, state: JobState, loading: bool = False) -> None:
         table, model = self.tables[state], self.models[state]
-        if model.busy and not model.rowCount():
+        if loading and not model.rowCount():
             text = "Loading…"
         elif self.controller.session is None:
             text = "Not connected."
