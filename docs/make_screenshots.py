@@ -1,0 +1,75 @@
+"""Make the README's screenshots with the app itself: ``python docs/make_screenshots.py``.
+
+It starts a private redis-server, a ``thesis-worker`` supervisor (3 local workers), enqueues a mix
+of theses (some paced so they are visibly active, some that fail once, some that always fail), lets
+the work run for a while, then calls ``thesis-console screenshot`` for every view.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from thesis_console.core.embedded_redis import free_port, start_server
+from thesis_console.core.producer import enqueue_thesis
+from thesis_console.core.thesis_request import ThesisRequest
+
+OUT = Path(__file__).parent / "screenshots"
+TOPICS = [
+    "Back-pressure in distributed job queues",
+    "Energy use of transformer inference on edge devices",
+    "Consensus under partial synchrony",
+    "Explaining credit decisions to customers",
+    "Urban heat islands and tree cover",
+    "Formal verification of smart contracts",
+    "Carbon-aware scheduling of batch workloads",
+    "Fairness in ride-hailing dispatch",
+]
+
+
+def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="thesis-shots-"))
+    server = start_server(work / "redis", free_port())
+    conn = redis.Redis.from_url(server.url)
+    env = {**os.environ, "THESIS_OUTPUT_DIR": str(work / "out"), "THESIS_DATA_DIR": str(work / "data"),
+           "QT_QPA_PLATFORM": "offscreen"}  # fmt: skip
+    env.pop("REDIS_URL", None)
+    sup = subprocess.Popen(
+        [sys.executable, "-m", "worker_runner", "--url", server.url, "-n", "3", "--id", "workstation"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for round_ in range(3):
+            for i, topic in enumerate(TOPICS):
+                options: dict = {"pace_s": 0.2 if round_ < 2 else 1.5}
+                if i % 4 == 1:
+                    options["fail_times"] = 1
+                if i == 5 and round_ == 0:
+                    options["fail_always"] = True
+                enqueue_thesis(conn, ThesisRequest(topic=f"{topic}", chapters=3 + (i % 5), options=options))
+            time.sleep(12 if round_ < 2 else 4)
+        enqueue_thesis(conn, ThesisRequest(topic="Scheduled: review of queue theory", options={}), delay_s=3600)
+        for view in ("overview", "jobs", "failed", "workers"):
+            target = OUT / f"{view}.png"
+            subprocess.run(
+                [sys.executable, "-m", "thesis_console", "screenshot", "--url", server.url, "--view", view,
+                 "--out", str(target)],
+                env=env, check=True, timeout=120,
+            )  # fmt: skip
+            print(f"wrote {target}")
+    finally:
+        sup.terminate()
+        sup.wait(60)
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
