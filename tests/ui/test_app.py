@@ -199,3 +199,16 @@ def test_new_failures_are_noticed(loop, window_factory, redis_conn, redis_url) -
     run(loop, scenario())
 
 
+
+
+def test_chart_range_is_kept_in_the_settings(qtbot, tmp_path) -> None:
+    from thesis_console.ui.widgets.overview import RANGES
+
+    path = str(tmp_path / "settings.ini")
+    settings = ConsoleSettings(QSettings(path, QSettings.Format.IniFormat))
+    settings.chart_range_s = 24 * 3600
+    window = MainWindow(settings=settings, store=ProfileStore(tmp_path / "p.json"))
+    qtbot.addWidget(window)
+    assert window.overview.range.seconds == 24 * 3600
+    window.overview.range_buttons.button(RANGES.index(next(r for r in RANGES if r.seconds == 3600))).click()
+    assert ConsoleSettings(QSettings(path, QSettings.Format.IniFormat)).chart_range_s == 3600

@@ -159,6 +159,7 @@ class MainWindow(QMainWindow):
         if self.theme_manager is not None:
             self.theme_manager.changed.connect(self.apply_palette)
 
+        self._wire_chart_range()
         self.resize(1280, 820)
         self.settings.restore_window(self)
         state = self.settings.splitter_state("jobs")
@@ -275,6 +276,30 @@ class MainWindow(QMainWindow):
         action.triggered.connect(slot)
         self.addAction(action)
         return action
+
+    def _wire_chart_range(self) -> None:
+        """Keep the Overview's chart range (G2's range buttons) in the settings, both ways."""
+        buttons = getattr(self.overview, "range_buttons", None)
+        if buttons is None:
+            return
+        buttons.idClicked.connect(self._remember_chart_range)
+        self.apply_chart_range(self.settings.chart_range_s)
+
+    def apply_chart_range(self, seconds: int) -> None:
+        try:
+            from thesis_console.ui.widgets.overview import RANGES
+        except ImportError:
+            return
+        chosen = next((r for r in RANGES if r.seconds == seconds), None)
+        set_range = getattr(self.overview, "set_range", None)
+        if chosen is not None and callable(set_range):
+            set_range(chosen)
+
+    def _remember_chart_range(self, index: int) -> None:
+        from thesis_console.ui.widgets.overview import RANGES
+
+        if 0 <= index < len(RANGES):
+            self.settings.chart_range_s = RANGES[index].seconds
 
     def _build_actions(self) -> None:
         a = self._action
@@ -751,6 +776,7 @@ class MainWindow(QMainWindow):
             self.active_dialog = None
             if result == QDialog.DialogCode.Accepted:
                 self.controller.set_refresh_interval_s(self.settings.refresh_interval_s)
+                self.apply_chart_range(self.settings.chart_range_s)
                 if self.theme_manager is not None:
                     self.theme_manager.set_choice(self.settings.theme)
 

@@ -15,8 +15,9 @@ APPLICATION = "Thesis Queue Console"
 MIN_REFRESH_S = 0.5
 MAX_REFRESH_S = 10.0
 DEFAULT_REFRESH_S = 2.0
-CHART_RANGES_S = (15 * 60, 3600, 6 * 3600, 24 * 3600, 7 * 24 * 3600)
-DEFAULT_CHART_RANGE_S = 3600
+CHART_RANGES_S = (10 * 60, 3600, 24 * 3600, 7 * 24 * 3600)
+"""The Overview's ranges: live (the last 10 minutes), then 1 h, 24 h and 7 days of stored metrics."""
+DEFAULT_CHART_RANGE_S = 10 * 60
 NOTIFY_MIN_GAP_S = 5.0
 
 

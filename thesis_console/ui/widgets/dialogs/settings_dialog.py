@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 from thesis_console.ui.settings import CHART_RANGES_S, MAX_REFRESH_S, MIN_REFRESH_S, ConsoleSettings
 from thesis_console.ui.theme import THEME_CHOICES
 
-RANGE_NAMES = {900: "15 minutes", 3600: "1 hour", 6 * 3600: "6 hours", 24 * 3600: "24 hours", 7 * 24 * 3600: "7 days"}
+RANGE_NAMES = {600: "Live (last 10 minutes)", 3600: "1 hour", 24 * 3600: "24 hours", 7 * 24 * 3600: "7 days"}
 
 
 class SettingsDialog(QDialog):
