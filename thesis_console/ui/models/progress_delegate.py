@@ -15,6 +15,12 @@ from PySide6.QtWidgets import (
 from thesis_console.ui.models import roles
 
 
+def text_on(background: QColor) -> QColor:
+    """Black or white, whichever reads better on ``background`` (by its perceived lightness)."""
+    r, g, b = background.redF(), background.greenF(), background.blueF()
+    return QColor("#111111") if 0.299 * r + 0.587 * g + 0.114 * b > 0.6 else QColor("#ffffff")
+
+
 class ProgressDelegate(QStyledItemDelegate):
     """A thin progress bar with the percent inside, in the colour of active jobs."""
 
@@ -50,4 +56,5 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.palette = QPalette(option.palette)  # type: ignore[attr-defined]
         if self.bar_color is not None:
             bar.palette.setColor(QPalette.ColorRole.Highlight, self.bar_color)
+            bar.palette.setColor(QPalette.ColorRole.HighlightedText, text_on(self.bar_color))
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, widget)

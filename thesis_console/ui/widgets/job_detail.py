@@ -31,6 +31,7 @@ from thesis_console.ui import theme
 from thesis_console.ui.controller import ConsoleController, resolve
 from thesis_console.ui.models.formatting import fmt_bytes, fmt_duration, fmt_full_time
 from thesis_console.ui.models.job_table import attempts_text, topic_of
+from thesis_console.ui.models.progress_delegate import text_on
 
 log = logging.getLogger("thesis_console.ui.detail")
 
@@ -280,7 +281,9 @@ class JobDetailPanel(QWidget):
         if row.progress is not None and row.state in (JobState.ACTIVE, JobState.COMPLETED, JobState.FAILED):
             self.progress.setValue(max(0, min(100, int(row.progress))))
             palette = self.progress.palette()
-            palette.setColor(QPalette.ColorRole.Highlight, QColor(theme.current().state_color(row.state.value)))
+            bar_color = QColor(theme.current().state_color(row.state.value))
+            palette.setColor(QPalette.ColorRole.Highlight, bar_color)
+            palette.setColor(QPalette.ColorRole.HighlightedText, text_on(bar_color))
             self.progress.setPalette(palette)
             self.progress.setFormat(f"%p% · {row.stage}" if row.stage else "%p%")
             self.progress.show()

@@ -243,7 +243,8 @@ class JobsView(QWidget):
             if isinstance(delegate, ProgressDelegate):
                 delegate.bar_color = palette.state_color("active")
             table.viewport().update()
-        self.filter_edit.actions()[0].setIcon(theme.themed_icon("search")) if self.filter_edit.actions() else None
+        for action in self.filter_edit.actions()[:1]:
+            action.setIcon(theme.themed_icon("search"))
 
     # ----------------------------------------------------------------- what the window asks
     @property
