@@ -201,7 +201,7 @@ def test_new_failures_are_noticed(loop, window_factory, redis_conn, redis_url) -
 
 
 
-def test_chart_range_is_kept_in_the_settings(qtbot, tmp_path) -> None:
+def test_chart_range_is_kept_in_the_settings(qtbot, loop, tmp_path) -> None:
     from thesis_console.ui.widgets.overview import RANGES
 
     path = str(tmp_path / "settings.ini")
