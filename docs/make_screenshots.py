@@ -2,7 +2,9 @@
 
 It starts a private redis-server, a ``thesis-worker`` supervisor (3 local workers), enqueues a mix
 of theses (some paced so they are visibly active, some that fail once, some that always fail), lets
-the work run for a while, then calls ``thesis-console screenshot`` for every view.
+the work run for a while, then calls ``thesis-console screenshot`` for every view. For the ``local``
+view it first queues a few more theses, so that the supervisor the screenshot starts through the
+Local workers panel has work to show; that supervisor is stopped (warm) before the command returns.
 """
 
 from __future__ import annotations
@@ -56,8 +58,11 @@ def main() -> int:
                 enqueue_thesis(conn, ThesisRequest(topic=f"{topic}", chapters=3 + (i % 5), options=options))
             time.sleep(12 if round_ < 2 else 4)
         enqueue_thesis(conn, ThesisRequest(topic="Scheduled: review of queue theory", options={}), delay_s=3600)
-        for view in ("overview", "jobs", "failed", "workers"):
+        for view in ("overview", "jobs", "failed", "workers", "local"):
             target = OUT / f"{view}.png"
+            if view == "local":
+                for topic in TOPICS + TOPICS[:4]:  # about 6 s each: enough for both supervisors' workers
+                    enqueue_thesis(conn, ThesisRequest(topic=f"{topic} (follow-up)", chapters=4, options={"pace_s": 0.8}))
             subprocess.run(
                 [sys.executable, "-m", "thesis_console", "screenshot", "--url", server.url, "--view", view,
                  "--out", str(target)],

@@ -12,6 +12,7 @@ import signal
 from collections.abc import Iterator
 
 import pytest
+from rq import Queue
 
 from tests.ui.live_console import (
     LiveSession,
@@ -22,6 +23,7 @@ from tests.ui.live_console import (
     live_controller,
 )
 from tests.ui.qt_helpers import run, wait_until
+from thesis_console.core import contract
 from thesis_console.core.supervisor_protocol import SupervisorRecord, queue_control, stop_message
 from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.process.supervisor_process import RunEnd
@@ -163,6 +165,26 @@ def test_a_crash_is_shown(panel_factory, loop):
         assert any("SIGKILL" in e for e in errors)
         assert panel.start_button.isEnabled()
         # Its workers die with it (they arm parent-death signals); the fixture checks none is left.
+
+    run(loop, scenario(), timeout=60)
+
+
+def test_busy_count_follows_the_supervisor_record(panel_factory, loop, redis_conn):
+    """The supervisor writes a status line only when its worker count or state changes; the busy
+    count shown comes from its record in Redis, so it follows jobs starting and ending."""
+    controller, panel = panel_factory()
+
+    async def scenario() -> None:
+        panel.slider.setValue(1)
+        panel.start()
+        await wait_until(lambda: panel.status.get("live") == 1, timeout=START_S, what="1 live worker")
+        assert "0 busy" in panel.state_label.text()
+        contract_queue = Queue("thesis", connection=redis_conn, serializer=contract.SERIALIZER)
+        contract_queue.enqueue("tests.jobs.sleep_for", 3)
+        await wait_until(lambda: "1 of 1 workers live, 1 busy" in panel.state_label.text(), timeout=10, what="1 busy")
+        await wait_until(lambda: "0 busy" in panel.state_label.text(), timeout=15, what="idle again")
+        panel.stop()
+        await wait_until(lambda: not panel.is_running(), timeout=START_S)
 
     run(loop, scenario(), timeout=60)
 

@@ -2,7 +2,11 @@
 
 The window connects as usual, waits for its first snapshot and for the chosen view's data, then is
 grabbed with ``QWidget.grab()``. Views: ``overview``, ``jobs`` (the busiest of active / waiting),
-``failed`` (the Failed tab with the first job's traceback in the detail panel), ``workers``.
+``failed`` (the Failed tab with the first job's traceback in the detail panel), ``workers``, and
+``local``: the Local workers dock with a supervisor started through the panel (Start, with the
+slider at 3), grabbed once its workers are live and the log view shows a worker's output; the
+supervisor is then stopped warmly and the command waits until it is gone. The other views keep the
+dock hidden.
 """
 
 from __future__ import annotations
@@ -15,8 +19,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-VIEWS = ("overview", "jobs", "failed", "workers")
+VIEWS = ("overview", "jobs", "failed", "workers", "local")
 DEFAULT_SIZE = (1440, 900)
+LOCAL_WORKERS = 3
+LOCAL_START_S = 60.0
+"""Starting a supervisor and its worker interpreters can take a while on a busy machine."""
+LOCAL_STOP_S = 60.0
+"""A warm stop gives running jobs 20 s; the panel sends SIGTERM after 35 s and SIGKILL after 40 s."""
+LOCAL_JOB_WAIT_S = 15.0
+"""When jobs are waiting, how long the ``local`` view waits for a local worker to finish one (for its log)."""
+JOB_DONE_MARK = "Job OK"
+"""What RQ's worker logs when a job succeeded."""
+LOCAL_DOCK_SHARE = 0.46
+"""Part of the window's height the Local workers dock gets in the ``local`` view (room for the log)."""
+
+
+class ScreenshotError(Exception):
+    """The chosen view could not be shown as asked (the message says why)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +86,9 @@ async def prepare_view(window: Any, view: str, timeout: float, queue_given: bool
             window.controller.select_queue(busiest.name)
             await window.controller.refresh_now()
             snapshot = window.controller.snapshot
-    if view == "overview":
+    if view == "local":
+        await prepare_local_workers(window, timeout)
+    elif view == "overview":
         window.views.setCurrentIndex(VIEW_OVERVIEW)
         # Live charts need a few snapshots; stored metrics are read when the view is shown.
         await asyncio.sleep(3.0)
@@ -101,6 +122,98 @@ async def prepare_view(window: Any, view: str, timeout: float, queue_given: bool
     await asyncio.sleep(0.2)
 
 
+def _has_local_panel(window: Any) -> bool:
+    return callable(getattr(window.local_workers, "is_running", None))
+
+
+async def prepare_local_workers(window: Any, timeout: float) -> None:
+    """Show the Local workers dock and start a supervisor through it as a person would (slider at
+    3, click Start); return once its workers are live, the Workers tab lists it and the log view
+    shows a worker's output.
+
+    Raises:
+        ScreenshotError: the panel is unavailable, Start is disabled, or the workers did not come up.
+    """
+    from PySide6.QtCore import Qt
+
+    from thesis_console.ui.main_window import VIEW_WORKERS
+
+    if not _has_local_panel(window):
+        raise ScreenshotError("the local workers panel is not available in this window")
+    panel = window.local_workers
+    window.local_dock.show()
+    window.local_dock.raise_()
+    # Room for the controls and a readable log under the Workers tab, but never more than the window
+    # can give without growing past the requested size (the Overview's charts need their height).
+    height = window.height()
+    dock_min = window.local_dock.minimumSizeHint().height()
+    others_min = window.minimumSizeHint().height() - dock_min
+    dock_height = max(dock_min, min(int(height * LOCAL_DOCK_SHARE), height - others_min))
+    window.resizeDocks([window.local_dock], [dock_height], Qt.Orientation.Vertical)
+    window.views.setCurrentIndex(VIEW_WORKERS)
+    panel.slider.setValue(LOCAL_WORKERS)
+    if not panel.start_button.isEnabled():
+        raise ScreenshotError(f"cannot start local workers: {panel.state_label.text()}")
+    panel.start_button.click()
+    wait_s = max(timeout, LOCAL_START_S)
+    if not await _until(lambda: panel.is_running() and panel.status.get("live") == LOCAL_WORKERS, wait_s, 0.1):
+        raise ScreenshotError(
+            f"the local workers were not live within {wait_s:g} s: {panel.state_label.text() or 'no status'}"
+        )
+    pid = panel.process.pid
+
+    def own_record() -> Any:
+        snapshot = window.controller.snapshot
+        records = snapshot.supervisors if snapshot is not None else ()
+        return next((r for r in records if r.pid == pid and r.live == LOCAL_WORKERS), None)
+
+    if await _until(lambda: own_record() is not None, wait_s, 0.1):
+        window.workers_view.select_supervisor(own_record().id)
+
+    def worker_logs() -> dict[str, str]:
+        texts: dict[str, str] = {}
+        for label, path in panel.log_view.sources().items():
+            if label.startswith("worker "):
+                try:
+                    texts[label] = path.read_text(encoding="utf-8", errors="replace")
+                except OSError:
+                    continue
+        return {label: text for label, text in texts.items() if text.strip()}
+
+    def best_worker_log() -> str | None:
+        # A log that shows a finished job beats one with only the start-up lines; then the longest.
+        logs = worker_logs()
+        return max(logs, key=lambda label: (JOB_DONE_MARK in logs[label], len(logs[label])), default=None)
+
+    if not await _until(lambda: best_worker_log() is not None, wait_s, 0.1):
+        raise ScreenshotError(f"the local workers wrote no log output within {wait_s:g} s")
+    counts = window.controller.snapshot.queue(window.controller.current_queue) if window.controller.snapshot else None
+    if counts is not None and (counts.waiting or counts.active):
+        # There is work: give a local worker the time to finish a job, so the log shows one (best effort).
+        await _until(lambda: any(JOB_DONE_MARK in text for text in worker_logs().values()), LOCAL_JOB_WAIT_S, 0.2)
+    panel.log_view.select_source(best_worker_log())
+    await _until(lambda: panel.log_view.text.toPlainText().strip() != "", 5.0)
+
+
+async def stop_local_workers(window: Any, timeout: float) -> bool:
+    """Stop the panel's supervisor warmly (``stop`` on its stdin) and wait until it is gone.
+
+    The panel escalates by itself (SIGTERM, then SIGKILL of the process group) when the supervisor
+    hangs; if even that is not seen in time, the process group is killed here. Returns True when
+    the supervisor ended as asked (warm stop).
+    """
+    if not _has_local_panel(window) or not window.local_workers.is_running():
+        return True
+    panel = window.local_workers
+    panel.stop()
+    if await _until(lambda: not panel.is_running(), timeout, 0.1):
+        outcome = panel.last_outcome
+        return outcome is not None and outcome.clean
+    if panel.process is not None:
+        panel.process.shutdown()
+    return False
+
+
 async def capture(window: Any, args: argparse.Namespace) -> int:
     from thesis_console.core.types import ConnectionPhase
 
@@ -120,7 +233,16 @@ async def capture(window: Any, args: argparse.Namespace) -> int:
     if args.queue:
         window.controller.select_queue(args.queue)
         await window.controller.refresh_now()
-    await prepare_view(window, args.view, args.timeout, queue_given=bool(args.queue))
+    try:
+        await prepare_view(window, args.view, args.timeout, queue_given=bool(args.queue))
+    except ScreenshotError as exc:
+        print(f"thesis-console screenshot: {exc}", file=sys.stderr)
+        return 3
+    wanted = parse_size(args.size)
+    if (window.width(), window.height()) != wanted:
+        # The window cannot be smaller than its minimum (the Overview's charts, the dock's controls).
+        print(f"thesis-console screenshot: note: the window needs {window.width()}x{window.height()} "
+              f"for this view; the picture has that size instead of {args.size}", file=sys.stderr)  # fmt: skip
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not window.grab().save(str(out), "PNG"):
@@ -153,14 +275,19 @@ def run_screenshot(argv: list[str]) -> int:
     asyncio.set_event_loop(loop)
     settings.refresh_interval_s = 0.5
     window = build_window(app, settings)
-    window.local_dock.hide()
+    if args.view != "local":
+        window.local_dock.hide()
     window.resize(*size)
     window.show()
+
     async def capture_then_close() -> int:
         # One run of the loop: stopping it while replies are in flight would strand them.
         try:
             return await capture(window, args)
         finally:
+            # Local workers started for the picture end with it: warm stop, then wait until gone.
+            if not await stop_local_workers(window, LOCAL_STOP_S):
+                print("thesis-console screenshot: the local supervisor did not stop as asked", file=sys.stderr)
             await window.shutdown()
 
     with loop:

@@ -119,6 +119,9 @@ class LocalWorkersPanel(QWidget):
         self._status_tail: FileTail | None = None
         self._worker_logs: dict[str, Path] = {}
         self._server = ""
+        self._record_busy: int | None = None
+        """Busy workers from the supervisor's record in Redis: its status lines are only written when
+        the worker count or state changes, so their ``busy`` goes stale as jobs start and end."""
 
         self.start_button = QPushButton("Start", self)
         self.start_button.setToolTip("Start a thesis-worker supervisor on this machine")
@@ -196,6 +199,7 @@ class LocalWorkersPanel(QWidget):
         self.autoscale_min.valueChanged.connect(self._on_autoscale_bounds)
         self.autoscale_max.valueChanged.connect(self._on_autoscale_bounds)
         controller.connectionChanged.connect(self._on_connection)
+        controller.snapshotChanged.connect(self._on_snapshot)
         controller.queueSelected.connect(self._on_queue_selected)
         self._default_queue = controller.current_queue
         self._update_controls()
@@ -233,6 +237,7 @@ class LocalWorkersPanel(QWidget):
         self.process = process
         self._server = redact(url)
         self.status = {}
+        self._record_busy = None
         self._worker_logs = {}
         self._status_tail = FileTail(stdout_path, tail_bytes=None)
         self.log_view.set_sources({SUPERVISOR_LOG: stderr_path, STATUS_LOG: stdout_path})
@@ -365,14 +370,27 @@ class LocalWorkersPanel(QWidget):
         if self.is_running() and not self.process.is_stopping():  # type: ignore[union-attr]
             self._show_state(self._status_text())
 
+    def _on_snapshot(self, snapshot: Any) -> None:
+        """Take the busy count from our supervisor's record (the record is refreshed every heartbeat)."""
+        if not self.is_running() or self.process is None or not self.status:
+            return
+        pid, host = self.process.pid, socket.gethostname()
+        record = next((r for r in getattr(snapshot, "supervisors", ()) if r.pid == pid and r.host == host), None)
+        if record is None or record.busy == self._record_busy:
+            return
+        self._record_busy = record.busy
+        if not self.process.is_stopping():
+            self._show_state(self._status_text())
+
     def _status_text(self) -> str:
         s = self.status
+        busy = self._record_busy if self._record_busy is not None else s.get("busy", 0)
         auto = s.get("autoscale")
         scaling = f", autoscale {auto[0]}–{auto[1]}" if auto else ""
         redis_state = "" if s.get("redis") in (None, "ok") else f" · Redis {s.get('redis')}"
         return (
             f"Running: supervisor {s.get('id', '?')} (pid {s.get('pid', '?')}), "
-            f"{s.get('live', 0)} of {s.get('desired', 0)} workers live, {s.get('busy', 0)} busy{scaling}"
+            f"{s.get('live', 0)} of {s.get('desired', 0)} workers live, {busy} busy{scaling}"
             f"{redis_state} · queues {', '.join(s.get('queues', []))} on {self._server}"
         )
 
