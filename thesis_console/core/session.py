@@ -76,7 +76,9 @@ class SessionError(CoreError):
         self.kind = kind
 
 
-def explain_failure(exc: BaseException, where: str, *, password_given: bool, tls: bool) -> tuple[str, str]:
+def explain_failure(
+    exc: BaseException, where: str, *, password_given: bool, tls: bool, username: str | None = None
+) -> tuple[str, str]:
     """The :class:`FailureKind` and a one-line, password-free sentence for a failure to talk to ``where``.
 
     Builds on :func:`redis_target.describe_error`, adding what it cannot know: whether a password was
@@ -89,6 +91,11 @@ def explain_failure(exc: BaseException, where: str, *, password_given: bool, tls
     if isinstance(exc, rexc.AuthenticationError) or "noauth" in lowered or "wrongpass" in lowered:
         if not password_given:
             return FailureKind.AUTH_MISSING, f"Redis at {shown} needs a password and none was given"
+        if username:  # Redis does not say which of the two is wrong: name the user, so both can be checked
+            return FailureKind.AUTH, (
+                f"Redis at {shown} refused the user name or password: user {username!r} does not exist, "
+                "is disabled, or has another password"
+            )
         return FailureKind.AUTH, f"Redis at {shown} refused the user name or password (wrong password)"
     if isinstance(exc, (sentinel.MasterNotFoundError, asentinel.MasterNotFoundError)):
         return FailureKind.SENTINEL, f"the sentinels at {shown} name no reachable master: {text}"
@@ -362,7 +369,8 @@ class Session:
                 failures += 1
                 backoff = min(self._backoff_max_s, BACKOFF_START_S * 2 ** (failures - 1))
                 _, reason = explain_failure(
-                    exc, self.url, password_given=self.password_given, tls=self.profile.uses_tls
+                    exc, self.url, password_given=self.password_given, tls=self.profile.uses_tls,
+                    username=self.profile.username,
                 )
                 log.info("lost %s: %s; next attempt in %.1f s", self.profile.name, reason, backoff)
                 self._set_state(
@@ -418,7 +426,7 @@ async def _connect(
         kind, reason = FailureKind.OTHER, f"bad Redis URL {redact(where)}: {exc}"
     except Exception as exc:
         given = password is not None or url_has_password(where)
-        kind, reason = explain_failure(exc, where, password_given=given, tls=profile.uses_tls)
+        kind, reason = explain_failure(exc, where, password_given=given, tls=profile.uses_tls, username=profile.username)
     if clients is not None:
         await clients.close()
     failed = replace(state, phase=ConnectionPhase.FAILED, server=redact(where), reason=reason)
