@@ -8,6 +8,7 @@ what Redis holds.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -198,24 +199,105 @@ def test_stop_running_job(loop, window_factory, redis_conn, redis_url, processes
     run(loop, scenario(), 60)
 
 
-def test_read_only_profile_disables_actions_and_core_refuses(loop, window_factory, redis_conn, redis_url) -> None:
+def test_read_only_profile_disables_actions_and_core_refuses(loop, window_factory, redis_conn, redis_url, processes,
+                                                             isolated_env, tmp_path) -> None:  # fmt: skip
+    """A read-only profile refuses every mutation: each action in the window is disabled with a tooltip
+    saying why, the slots do nothing when called anyway, and the core (and the controller, for the
+    supervisor orders) refuses each one: enqueue, retry, retry all, cancel, stop, delete, empty,
+    resize and autoscale of a supervisor, and starting local workers."""
+    from thesis_console.core.supervisor_protocol import control_key
+
     failed = failed_job(redis_conn)
+    waiting = enqueue_thesis(redis_conn, request("A job that must stay waiting"), queue_name=QUEUE)
+    # A real supervisor to order about, on a queue of its own (it must not take the waiting job).
+    processes.start(
+        "-m", "worker_runner", "--url", redis_url, "--queue", "read-only-idle", "-n", "1", "--id", "ro-sup",
+        "--log-dir", str(tmp_path / "worker-logs"), "--heartbeat", "0.5",
+    )  # fmt: skip
+    errors: list[str] = []
 
     async def scenario() -> None:
         window = await window_factory(ad_hoc_profile(redis_url, read_only=True))
+        window.controller.errorRaised.connect(errors.append)
         await wait_listed(window, JobState.FAILED, failed)
         select(window, JobState.FAILED, [failed])
         assert "read-only" in window.status_area.text()
-        for action in window.mutating:
+
+        # The window: every mutating action is disabled and says why.
+        for action in [*window.mutating, window.act_demo]:
             assert not action.isEnabled(), action.objectName()
             assert "read-only" in action.toolTip(), action.objectName()
-        assert window.act_copy_ids.isEnabled()
-        window.retry_selected()  # even if called, nothing happens
-        with pytest.raises(ReadOnlyError):
-            await window.controller.session.actions.retry([failed])
+        assert window.act_copy_ids.isEnabled() and window.act_refresh.isEnabled()
+        assert not window.demo_button.isEnabled()
+        panel = window.local_workers
+        assert not panel.start_button.isEnabled() and "read-only" in panel.start_button.toolTip()
+        assert "read-only" in panel.state_label.text()
 
-    run(loop, scenario())
+        # The Workers view: the supervisor's scaling controls are disabled and say why.
+        workers = window.workers_view
+        await wait_until(lambda: workers.select_supervisor("ro-sup"), 30, what="the supervisor listed")
+        controls = workers.controls
+        for widget in (controls.concurrency, controls.apply, controls.autoscale_min, controls.autoscale_max,
+                       controls.apply_autoscale):  # fmt: skip
+            assert not widget.isEnabled(), widget.accessibleName() or widget.text()
+            assert "read-only" in widget.toolTip(), widget.toolTip()
+
+        # Called anyway, the window's slots open nothing and change nothing.
+        window.retry_selected()
+        window.delete_selected()
+        window.delete_key()
+        window.retry_all_failed()
+        await wait_listed(window, JobState.WAITING, waiting)
+        select(window, JobState.WAITING, [waiting])
+        window.cancel_selected()
+        window.stop_selected()
+        window.open_enqueue()
+        window.empty_state()
+        window.start_demo()
+        panel.start()
+        await asyncio.sleep(0.3)
+        assert window.active_dialog is None
+        assert not panel.is_running() and "read-only" in panel.state_label.text()
+
+        # The Workers view's buttons, called anyway, reach the controller, which reports the refusal.
+        controls.concurrency.setValue(3)
+        workers.apply_concurrency()
+        await wait_until(lambda: "read-only" in controls.feedback.text(), what="the resize refused")
+        workers.apply_autoscale()
+        await wait_until(lambda: any("autoscale" in e and "read-only" in e for e in errors), what="autoscale refused")
+        errors.clear()
+        await window.controller.resize_supervisor("ro-sup", 2)
+        await window.controller.autoscale_supervisor("ro-sup", 1, 3)
+        assert len(errors) == 2 and all("read-only" in e for e in errors), errors
+
+        # The core refuses every mutation itself.
+        actions = window.controller.session.actions
+        refused = {
+            "enqueue": lambda: actions.enqueue(request("Refused")),
+            "retry": lambda: actions.retry([failed]),
+            "retry all": lambda: actions.retry_all_failed(QUEUE),
+            "cancel": lambda: actions.cancel([waiting]),
+            "stop": lambda: actions.stop([waiting]),
+            "delete": lambda: actions.delete([failed]),
+            "empty": lambda: actions.empty(QUEUE, JobState.FAILED),
+            "resize": lambda: actions.resize_supervisor("ro-sup", 2),
+            "autoscale": lambda: actions.autoscale_supervisor("ro-sup", 1, 3),
+        }
+        for name, call in refused.items():
+            try:
+                await call()
+            except ReadOnlyError as exc:
+                assert "read-only" in str(exc), exc
+            else:
+                pytest.fail(f"the core did not refuse {name} on a read-only profile")
+
+    run(loop, scenario(), 60)
+    # Nothing changed in Redis.
     assert redis_conn.zscore(f"rq:failed:{QUEUE}", failed) is not None
+    assert redis_conn.lrange(f"rq:queue:{QUEUE}", 0, -1) == [waiting.encode()]
+    assert redis_conn.hget(f"rq:job:{waiting}", "status") == b"queued"
+    assert not redis_conn.exists(control_key("ro-sup"))
+    assert redis_conn.llen(f"rq:queue:{QUEUE}") == 1
 
 
 def test_copy_ids_and_detail_sections(loop, window_factory, redis_conn, redis_url) -> None:

@@ -51,6 +51,11 @@ SEND_DELAY_MS = 300
 """A slider drag or spin-box edit is sent once it rests this long (one command, not one per step)."""
 KEEP_RUNS = 10
 """Output files of this many past supervisor runs are kept."""
+READ_ONLY_TEXT = (
+    "Local workers are off for this connection: its profile is read-only, and workers would take and "
+    "change jobs in this Redis."
+)
+START_TIP = "Start a thesis-worker supervisor on this machine"
 SUPERVISOR_LOG = "supervisor"
 STATUS_LOG = "status lines"
 
@@ -124,7 +129,7 @@ class LocalWorkersPanel(QWidget):
         the worker count or state changes, so their ``busy`` goes stale as jobs start and end."""
 
         self.start_button = QPushButton("Start", self)
-        self.start_button.setToolTip("Start a thesis-worker supervisor on this machine")
+        self.start_button.setToolTip(START_TIP)
         self.stop_button = QPushButton("Stop", self)
         self.stop_button.setToolTip(
             f"Warm stop: running jobs get {stop_grace_s:g} s to finish, then go back to the front of their queue"
@@ -211,6 +216,9 @@ class LocalWorkersPanel(QWidget):
     def start(self) -> None:
         """Start a supervisor with the slider's concurrency (or the autoscale bounds)."""
         if self.is_running():
+            return
+        if self.controller.read_only:
+            self._show_state(READ_ONLY_TEXT, error=True)
             return
         url = self.controller.worker_url()
         if url is None:
@@ -402,8 +410,12 @@ class LocalWorkersPanel(QWidget):
     def _update_controls(self) -> None:
         running = self.is_running()
         stopping = running and self.process is not None and self.process.is_stopping()
-        can_start = self.controller.worker_url() is not None
+        read_only = self.controller.read_only
+        can_start = self.controller.worker_url() is not None and not read_only
         self.start_button.setEnabled(not running and can_start)
+        start_tip = f"{START_TIP} — disabled: this connection profile is read-only" if read_only else START_TIP
+        if self.start_button.toolTip() != start_tip:
+            self.start_button.setToolTip(start_tip)
         self.stop_button.setEnabled(running and not stopping)
         self.queues_edit.setEnabled(not running)
         auto = self.autoscale.isChecked()
@@ -411,7 +423,9 @@ class LocalWorkersPanel(QWidget):
         self.autoscale.setEnabled(not stopping)
         self.autoscale_min.setEnabled(auto and not stopping)
         self.autoscale_max.setEnabled(auto and not stopping)
-        if not running and not can_start and self.last_outcome is None:
+        if not running and read_only and self.last_outcome is None:
+            self._show_state(READ_ONLY_TEXT)
+        elif not running and not can_start and self.last_outcome is None:
             self._show_state(self._why_no_url())
         elif not running and self.last_outcome is None and self.process is None:
             self._show_state(f"Not running. Start runs thesis-worker on {socket.gethostname()} against this connection.")

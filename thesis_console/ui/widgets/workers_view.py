@@ -84,9 +84,13 @@ class SupervisorControls(QWidget):
         self.apply.setToolTip("Send the new concurrency to the supervisor (turns autoscale off)")
         self.autoscale_min = QSpinBox(self)
         self.autoscale_max = QSpinBox(self)
-        for box, name in ((self.autoscale_min, "Autoscale minimum"), (self.autoscale_max, "Autoscale maximum")):
+        for box, name, tip in (
+            (self.autoscale_min, "Autoscale minimum", "The fewest workers autoscale keeps"),
+            (self.autoscale_max, "Autoscale maximum", "The most workers autoscale runs"),
+        ):
             box.setRange(1, MAX_CONCURRENCY)
             box.setAccessibleName(name)
+            box.setToolTip(tip)
         keep_min_at_most_max(self.autoscale_min, self.autoscale_max)
         self.apply_autoscale = QPushButton("Autoscale", self)
         self.apply_autoscale.setToolTip("Let the supervisor scale between MIN and MAX workers by queue depth")
@@ -216,6 +220,14 @@ class WorkersView(QWidget):
         enabled = record is not None and not read_only and not self._busy
         for widget in (c.concurrency, c.apply, c.autoscale_min, c.autoscale_max, c.apply_autoscale):
             widget.setEnabled(enabled)
+            base = widget.property("baseTip")
+            if base is None:
+                base = widget.toolTip()
+                widget.setProperty("baseTip", base)
+            # Say why a control is off when the reason is not on screen (as the toolbar's actions do).
+            tip = f"{base} — disabled: this connection profile is read-only" if read_only else str(base)
+            if widget.toolTip() != tip:
+                widget.setToolTip(tip)
 
     # ----------------------------------------------------------------- actions
     @qasync.asyncSlot()

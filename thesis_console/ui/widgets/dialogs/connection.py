@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import replace
 
 import qasync
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -31,12 +32,36 @@ from PySide6.QtWidgets import (
 
 from thesis_console.core import credentials
 from thesis_console.core.profiles import EMBEDDED_PROFILE_NAME, ConnectionProfile, ProfileStore
-from thesis_console.core.types import ConnectionPhase, CoreError
+from thesis_console.core.types import ConnectionPhase, ConnectionState, CoreError
 
 TRUST_PICKLE_WARNING = (
     "Unpickling data can run any code that whoever wrote it chose. Trust pickle only for a Redis whose "
     "every writer you trust."
 )
+
+
+async def test_profile(profile: ConnectionProfile, password: str | None) -> tuple[ConnectionState, str | None]:
+    """Connect as the window would and read one snapshot, then disconnect.
+
+    A PING alone is not enough: an ACL user may connect and PING yet lack the commands RQ needs.
+
+    Returns:
+        The connection state (FAILED with the reason, or CONNECTED with version and round trip),
+        and what went wrong reading the queues (None when the read worked or the connection failed).
+    """
+    from thesis_console.core.session import Session, SessionError
+
+    try:
+        session = await Session.open(profile, password)
+    except SessionError as exc:
+        return exc.state, None
+    try:
+        await session.reader.snapshot()
+    except CoreError as exc:
+        return session.state, str(exc)
+    finally:
+        await session.close()
+    return session.state, None
 
 
 class FileField(QWidget):
@@ -306,28 +331,36 @@ class ConnectionDialog(QDialog):
 
     @qasync.asyncSlot()
     async def test_connection(self) -> None:
-        from thesis_console.core.session import Session
-
         try:
             profile = self.form_profile()
         except CoreError as exc:
             self._say(str(exc), error=True)
             return
-        password = self.password_edit.text() or credentials.get_password(profile)
         self.test_button.setEnabled(False)
         self._say(f"Testing {profile.display_url}…")
         try:
-            state = await Session.test(profile, password)
+            # The keyring is read off the GUI thread: a backend may start processes or wait on D-Bus.
+            password = self.password_edit.text() or await asyncio.to_thread(credentials.get_password, profile)
+            state, problem = await test_profile(profile, password)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._say(f"Test failed: {exc}", error=True)
+            if shiboken6.isValid(self):
+                self._say(f"Test failed: {exc}", error=True)
             return
         finally:
-            self.test_button.setEnabled(True)
+            # The dialog may have been closed and deleted while the test ran.
+            if shiboken6.isValid(self):
+                self.test_button.setEnabled(True)
+        if not shiboken6.isValid(self):
+            return
         if state.phase == ConnectionPhase.CONNECTED:
             rtt = f", round trip {state.round_trip_ms:.1f} ms" if state.round_trip_ms is not None else ""
-            self._say(f"Connected to {state.server}: Redis {state.version or '?'}{rtt}.")
+            if problem:
+                self._say(f"Connected to {state.server} (Redis {state.version or '?'}), but the queues "
+                          f"cannot be read: {problem}", error=True)  # fmt: skip
+            else:
+                self._say(f"Connected to {state.server}: Redis {state.version or '?'}{rtt}.")
         else:
             self._say(f"Cannot connect: {state.reason}", error=True)
 
