@@ -255,6 +255,20 @@ async def capture(window: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _end_pending_tasks(timeout: float = 5.0) -> None:
+    """Cancel what the views still run (page, detail and metric reads) and let it end in the running loop.
+
+    Left pending, qasync would run their last steps after the loop stopped, outside any running loop
+    (redis-py then fails with "no running event loop" and prints a traceback).
+    """
+    current = asyncio.current_task()
+    pending = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+
+
 def run_screenshot(argv: list[str]) -> int:
     """Entry of ``thesis-console screenshot`` (argv after the subcommand)."""
     args = build_parser().parse_args(argv)
@@ -289,6 +303,7 @@ def run_screenshot(argv: list[str]) -> int:
             if not await stop_local_workers(window, LOCAL_STOP_S):
                 print("thesis-console screenshot: the local supervisor did not stop as asked", file=sys.stderr)
             await window.shutdown()
+            await _end_pending_tasks()
 
     with loop:
         code = loop.run_until_complete(capture_then_close())
