@@ -255,9 +255,43 @@ def test_each_failure_has_its_own_message(name, loop, window_factory, acl_server
     assert not tracebacks_logged(caplog), tracebacks_logged(caplog)
 
 
-def test_no_password_in_settings_profiles_window_or_log(loop, window_factory, acl_server, tmp_path, caplog) -> None:
-    """A profile saved with a password (the dialog), then an ad-hoc URL with the password in it (as
-    ``--url`` or ``REDIS_URL`` would give): the password reaches the server, and nowhere else."""
+@pytest.fixture
+def memory_keyring() -> Iterator[dict[tuple[str, str], str]]:
+    """A working keyring for this test only: the keyring API's own backend class, kept in memory.
+
+    The class is made here, not at import: keyring picks its backend among every subclass it knows
+    when first used, and a module-level one would become the keyring of the whole test run.
+    """
+    import keyring
+    from keyring.backend import KeyringBackend
+    from keyring.errors import PasswordDeleteError
+
+    previous = keyring.get_keyring()
+    entries: dict[tuple[str, str], str] = {}
+
+    class MemoryKeyring(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return entries.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            entries[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            if entries.pop((service, username), None) is None:
+                raise PasswordDeleteError("not found")
+
+    keyring.set_keyring(MemoryKeyring())
+    yield entries
+    keyring.set_keyring(previous)
+
+
+def test_no_password_in_settings_profiles_window_or_log(loop, window_factory, acl_server, tmp_path, caplog,
+                                                        memory_keyring) -> None:  # fmt: skip
+    """A profile saved with a password (the dialog puts it in the keyring), connected and tested with
+    the stored password; then an ad-hoc URL with the password in it (as ``--url`` or ``REDIS_URL``
+    would give): the password reaches the server, and nowhere else."""
     from thesis_console.ui.widgets.dialogs.connection import ConnectionDialog
 
     caplog.set_level(logging.DEBUG)
@@ -272,9 +306,18 @@ def test_no_password_in_settings_profiles_window_or_log(loop, window_factory, ac
         dialog.url.setText(f"redis://127.0.0.1:{acl_server.port}/0")
         dialog.username.setText("ops")
         dialog.password_edit.setText(SECRET)
-        dialog.connect_current()
-        assert dialog.chosen is not None and dialog.password == SECRET
+        assert dialog.save_current() is not None
+        assert "Password stored in the keyring" in dialog.result_label.text(), dialog.result_label.text()
+        assert list(memory_keyring.values()) == [SECRET]
         assert_no_secret(dialog.result_label.text(), "the dialog's note")
+        # Test with the stored password (read from the keyring in a worker thread).
+        dialog.password_edit.clear()
+        dialog.test_button.click()
+        await wait_until(lambda: dialog.result_label.text().startswith(("Connected", "Cannot")), what="the test")
+        assert dialog.result_label.text().startswith("Connected to"), dialog.result_label.text()
+        dialog.connect_current()
+        assert dialog.chosen is not None and dialog.password is None
+        # Connect with the stored password, as the window does after the dialog.
         assert await window.connect_profile(dialog.chosen, dialog.password), window.status_area.text()
         await wait_until(lambda: window.controller.snapshot is not None, what="a snapshot")
         assert window.controller.worker_url() is None  # never on a command line

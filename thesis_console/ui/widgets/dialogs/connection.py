@@ -40,6 +40,24 @@ TRUST_PICKLE_WARNING = (
 )
 
 
+class _Hidden:
+    """Carries a value across a thread with a repr that does not show it (an executor may log results)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str | None) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<hidden>"
+
+
+async def stored_password(profile: ConnectionProfile) -> str | None:
+    """The keyring's password for ``profile``, read in a worker thread without it showing in a log."""
+    hidden = await asyncio.to_thread(lambda: _Hidden(credentials.get_password(profile)))
+    return hidden.value
+
+
 async def test_profile(profile: ConnectionProfile, password: str | None) -> tuple[ConnectionState, str | None]:
     """Connect as the window would and read one snapshot, then disconnect.
 
@@ -340,7 +358,7 @@ class ConnectionDialog(QDialog):
         self._say(f"Testing {profile.display_url}…")
         try:
             # The keyring is read off the GUI thread: a backend may start processes or wait on D-Bus.
-            password = self.password_edit.text() or await asyncio.to_thread(credentials.get_password, profile)
+            password = self.password_edit.text() or await stored_password(profile)
             state, problem = await test_profile(profile, password)
         except asyncio.CancelledError:
             raise
