@@ -37,9 +37,9 @@ def window_factory(loop, tmp_path, monkeypatch):
 
     ``await make(profile)`` returns a shown :class:`MainWindow`, connected to ``profile`` (unless
     ``connect=False``), that refreshes every 0.5 s. Call it inside the test's one
-    ``run(loop, scenario())``: stopping the qasync loop while Redis replies are in flight makes qasync
-    run task steps outside the running loop (its last ``processEvents``), which can leave a pooled
-    connection with unread replies; so a test keeps the loop running for its whole scenario.
+    ``run(loop, scenario())``: between two runs the window's reads are paused (qasync used to run
+    their steps outside the running loop, in its last ``processEvents``; ``ui/event_loop.py`` now
+    keeps them for the next run), so a test keeps the loop running for its whole scenario.
     Every window is shut down (session closed) at teardown.
     """
     from PySide6.QtCore import QSettings

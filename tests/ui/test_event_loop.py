@@ -41,3 +41,26 @@ def test_timeouts_still_fire(loop) -> None:
         return "not"
 
     assert run(loop, too_slow()) == "timed out"
+
+
+def test_callbacks_due_while_the_loop_is_stopped_wait_for_it(loop, qapp) -> None:
+    """Qt spinning outside the loop (qasync's last processEvents of each run, a test harness) must not
+    step tasks: without a running loop, ``asyncio.timeout`` fails before the coroutine it guards is
+    awaited ("coroutine ... was never awaited")."""
+    seen: list[str] = []
+
+    async def guarded() -> None:
+        async with asyncio.timeout(5):
+            seen.append("task ran")
+
+    loop.call_soon(seen.append, "soon")
+    loop.call_later(0.01, seen.append, "later")
+    task = loop.create_task(guarded())
+    deadline = time.monotonic() + 0.2
+    while time.monotonic() < deadline:
+        qapp.processEvents()
+        time.sleep(0.01)
+    assert seen == [] and not task.done()
+
+    run(loop, asyncio.sleep(0.05))
+    assert seen == ["soon", "task ran", "later"] and task.done() and task.exception() is None
