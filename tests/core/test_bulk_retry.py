@@ -78,6 +78,53 @@ def test_batches_are_clamped_and_checked(redis_url, redis_conn):
         run(_requeuer(redis_url, lambda r: r.requeue_all_failed(QUEUE, batch=0)))
 
 
+# ---------------------------------------------------------------------- reading the registry in slices
+def test_registry_ids_come_in_slices_in_registry_order(redis_conn, redis_url):
+    key = f"rq:failed:{QUEUE}"
+    # Ties as RQ makes them (scores are whole seconds), across slice borders.
+    redis_conn.zadd(key, {f"job-{i:03d}": 1000 + i // 7 for i in range(95)})
+    calls: list[int] = []
+
+    async def body(r: Requeuer) -> list[str]:
+        script = r._slice
+
+        async def counted(**kwargs):
+            calls.append(1)
+            return await script(**kwargs)
+
+        r._slice = counted
+        return await r.registry_ids(key, slice_size=10)
+
+    ids = run(_requeuer(redis_url, body))
+    assert ids == [i.decode() for i in redis_conn.zrange(key, 0, -1)]
+    assert len(calls) == 10  # 95 ids, 10 per round trip
+    assert run(_requeuer(redis_url, lambda r: r.registry_ids("rq:failed:nothing-here"))) == []
+
+
+def test_registry_ids_neither_skip_nor_repeat_when_others_change_the_registry(redis_conn, redis_url):
+    key = f"rq:failed:{QUEUE}"
+    redis_conn.zadd(key, {f"a{i:03d}": 5 for i in range(30)})
+
+    async def body(r: Requeuer) -> list[str]:
+        script = r._slice
+        first = [True]
+
+        async def another_console_meanwhile(**kwargs):
+            reply = await script(**kwargs)
+            if first[0]:  # after the first slice (a000..a009): retried elsewhere, and a new failure
+                first[0] = False
+                redis_conn.zrem(key, "a009", "a003", "a015")
+                redis_conn.zadd(key, {"a0095": 5})
+            return reply
+
+        r._slice = another_console_meanwhile
+        return await r.registry_ids(key, slice_size=10)
+
+    ids = run(_requeuer(redis_url, body))
+    expected = [f"a{i:03d}" for i in range(10)] + ["a0095"] + [f"a{i:03d}" for i in range(10, 30) if i != 15]
+    assert ids == expected
+
+
 # ---------------------------------------------------------------------- bulk retry through QueueActions
 def test_concurrent_double_retry_pushes_once(redis_conn, redis_url):
     job_id = make_failed(redis_conn, 1)[0]

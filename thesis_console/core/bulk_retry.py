@@ -13,6 +13,11 @@ failed registry or fully back in its queue with status ``queued``, and a second 
 
 Jobs with an RQ rate limit are left alone by the script (RQ's rate-limited requeue needs its own
 slot accounting) and reported as ``rate_limited`` so that the caller can requeue them through RQ.
+
+Retry all failed first reads the registry's ids, :data:`READ_SLICE` per round trip (one reply of
+300,000 ids took the caller's thread about 50 ms to parse and decode, a stall in the GUI), each slice
+continuing after the last id of the one before (see :data:`_SLICE_LUA`), so ids removed or added
+meanwhile by someone else never make it skip or repeat one.
 """
 
 from __future__ import annotations
@@ -33,6 +38,30 @@ MAX_BATCH = 5000
 """Upper bound on ids per script: keeps each script's time (and Redis' pause) to a few milliseconds."""
 
 RATE_LIMITED = "rate_limited"
+
+READ_SLICE = 10_000
+"""Registry ids read per round trip by :meth:`Requeuer.requeue_all_failed`."""
+
+_SLICE_LUA = """
+-- The next ARGV[3] ids (with scores) of the sorted set KEYS[1] after ARGV[1] (with score ARGV[2]);
+-- from the start when ARGV[1] is empty. Reads only. Returns {restarted, id, score, id, score, ...}:
+-- restarted is 1 when ARGV[1] is no longer there (retried by someone else, or back with another
+-- score), and the slice then starts at the first id of score ARGV[2], which the caller may have.
+local key, after, count = KEYS[1], ARGV[1], tonumber(ARGV[3])
+local start, restarted = 0, 0
+if after ~= '' then
+  local score = redis.call('ZSCORE', key, after)
+  if score and tonumber(score) == tonumber(ARGV[2]) then
+    start = redis.call('ZRANK', key, after) + 1
+  else
+    start = redis.call('ZCOUNT', key, '-inf', '(' .. ARGV[2])
+    restarted = 1
+  end
+end
+local slice = redis.call('ZRANGE', key, start, start + count - 1, 'WITHSCORES')
+table.insert(slice, 1, restarted)
+return slice
+"""
 
 _REQUEUE_LUA = """
 local job_prefix, queue_prefix, queues_key = ARGV[1], ARGV[2], ARGV[3]
@@ -134,6 +163,33 @@ class Requeuer:
     def __init__(self, client: aredis.Redis) -> None:
         self.client = client
         self._script = client.register_script(_REQUEUE_LUA)
+        self._slice = client.register_script(_SLICE_LUA)
+
+    async def registry_ids(self, key: str, *, slice_size: int = READ_SLICE) -> list[str]:
+        """Every id of the sorted set ``key``, in its order, ``slice_size`` per round trip.
+
+        Each slice continues after the last id of the one before, so an id is neither skipped nor
+        listed twice when others add or remove ids meanwhile (those come or go as they happen to).
+        """
+        ids: list[str] = []
+        after, after_score = "", b""
+        group_start = 0  # where the ids with score ``after_score`` begin in ``ids``
+        while True:
+            reply = await self._slice(keys=[key], args=[after, after_score, slice_size])
+            restarted, pairs = int(reply[0]), reply[1:]
+            if not pairs:
+                return ids
+            known = set(ids[group_start:]) if restarted else None  # the slice starts over at that score
+            for i in range(0, len(pairs), 2):
+                job_id, score = _text(pairs[i]), pairs[i + 1]
+                if score != after_score:
+                    after_score, group_start, known = score, len(ids), None
+                elif known is not None and job_id in known:
+                    continue
+                ids.append(job_id)
+            after = _text(pairs[-2])
+            if len(pairs) < 2 * slice_size:
+                return ids
 
     async def requeue(self, job_ids: Sequence[str], *, only_queue: str = "") -> ChunkOutcome:
         """Requeue ``job_ids`` in one atomic step.
@@ -190,10 +246,9 @@ class Requeuer:
             What was done, and the ids left untouched because ``cancel`` was set (empty otherwise).
         """
         batch = _clamp_batch(batch)
-        # One snapshot of the ids: the total is exact for the progress bar, and jobs that fail while we
-        # work are not chased forever. Each id is still checked against the registry inside the script.
-        raw_ids: list[bytes] = await self.client.zrange(failed_registry_key(queue), 0, -1)  # type: ignore[assignment]
-        ids = [_text(i) for i in raw_ids]
+        # The ids first: the total is exact for the progress bar, and jobs that fail while we work are
+        # not chased forever. Each id is still checked against the registry inside the script.
+        ids = await self.registry_ids(failed_registry_key(queue))
         total = len(ids)
         outcome = ChunkOutcome()
         if progress is not None:
