@@ -423,3 +423,72 @@ def test_tls_with_a_ca_file_and_a_wrong_ca(redis_url, tmp_path):
         assert bad.phase == ConnectionPhase.FAILED and "certificate" in bad.reason.lower()
     finally:
         terminator.close()
+
+
+def test_open_session_reads_the_keyring_off_the_event_loop_thread(password_server):
+    """Importing keyring and asking its backend can take long (tens of ms; D-Bus, helper processes):
+    never on the thread of the event loop (the GUI's)."""
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    class ThreadNotingKeyring(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.threads: list[threading.Thread] = []
+
+        def get_password(self, service: str, username: str) -> str | None:
+            self.threads.append(threading.current_thread())
+            return PASSWORD
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            raise NotImplementedError
+
+        def delete_password(self, service: str, username: str) -> None:
+            raise NotImplementedError
+
+    backend = ThreadNotingKeyring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    profile = ConnectionProfile(name="protected", url=f"redis://127.0.0.1:{password_server.port}/0")
+
+    def never_ask(_profile: ConnectionProfile) -> str:
+        raise AssertionError("the stored password was not used")
+
+    async def body() -> ConnectionPhase:
+        async with await open_session(profile, never_ask) as session:
+            await session.reader.snapshot()
+            return session.state.phase
+
+    try:
+        assert run(body()) == ConnectionPhase.CONNECTED
+    finally:
+        keyring.set_keyring(previous)
+    assert backend.threads and threading.main_thread() not in backend.threads
+
+
+def test_new_connections_do_not_look_up_the_redis_py_version(redis_url, monkeypatch):
+    """redis-py 7+ looks its version up in the installed packages' metadata for each new connection of
+    a ``from_url`` pool unless told (6-7 ms each, on the loop's thread)."""
+    import redis.utils
+
+    looked_up: list[str] = []
+    real = redis.utils.get_lib_version
+
+    def noted() -> str:
+        looked_up.append("version")
+        return real()
+
+    monkeypatch.setattr(redis.utils, "get_lib_version", noted)
+
+    async def body() -> int:
+        async with await Session.open(ad_hoc_profile(redis_url)) as session:
+            await asyncio.gather(*(session.reader.snapshot() for _ in range(4)))  # several pooled connections
+            sync = session._clients.make_sync()
+            sync.ping()
+            sync.close()
+            return len(session.client.connection_pool._available_connections)
+
+    assert run(body()) >= 2
+    assert looked_up == []

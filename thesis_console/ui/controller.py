@@ -111,19 +111,18 @@ class ConsoleController(QObject):
     async def connect(self, profile: Any, password_source: Any | None = None) -> bool:
         """Open ``profile`` (asking ``password_source`` only when the server wants a password) and adopt it.
 
-        The keyring is read in a worker thread: a keyring backend may start processes or wait on
-        D-Bus, which the GUI thread must never do.
+        The keyring is imported and read in a worker thread: the import takes tens of milliseconds,
+        and a keyring backend may start processes or wait on D-Bus, which the GUI thread must never do.
 
         Returns:
             True when connected; on failure the FAILED state was announced and ``errorRaised`` says why.
         """
-        from thesis_console.core import credentials
-        from thesis_console.core.session import FailureKind, Session, SessionError
+        from thesis_console.core.session import FailureKind, Session, SessionError, stored_password
 
         self.detach()
         self.profile = profile
         try:
-            password = await asyncio.to_thread(credentials.get_password, profile)
+            password = await stored_password(profile)
             try:
                 session = await Session.open(profile, password, self.on_state, **self.session_options)
             except SessionError as exc:
