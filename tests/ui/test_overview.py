@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
+from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QColor, QPalette
 
 from tests.ui.live_console import close_controller, enqueue_plain, live_controller, run_burst_worker
 from tests.ui.qt_helpers import run, wait_until
 from thesis_console.core.types import JobState
+from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.widgets.charts import RingBuffer
-from thesis_console.ui.widgets.overview import RANGES, OverviewView
+from thesis_console.ui.widgets.overview import LIVE_FRAME_S, RANGES, OverviewView
+
+LIVE_FRAME_MS = int(LIVE_FRAME_S * 1000) + 200
 
 
 def test_ring_buffer_keeps_the_newest_in_order():
@@ -102,3 +108,58 @@ def test_other_queue_starts_empty_and_charts_follow_the_palette(qtbot, loop, red
     view.setPalette(dark)
     assert view.throughput_chart.backgroundBrush().color() == QColor("#17181a")
     assert "#e8eaed" in view.throughput_chart.getPlotItem().titleLabel.text
+
+
+class _Paints(QObject):
+    """Counts the paint events of a widget."""
+
+    def __init__(self, widget) -> None:
+        super().__init__()
+        self.count = 0
+        widget.installEventFilter(self)
+
+    def eventFilter(self, _obj, event) -> bool:  # noqa: N802 (Qt name)
+        if event.type() == QEvent.Type.Paint:
+            self.count += 1
+        return False
+
+
+def _shown_overview(qtbot) -> OverviewView:
+    view = OverviewView(ConsoleController())
+    qtbot.addWidget(view)
+    view.resize(1100, 700)
+    view.show()
+    qtbot.waitUntil(lambda: all(chart.isVisible() for chart in view.charts()))
+    qtbot.wait(100)
+    return view
+
+
+def test_a_chart_paints_once_per_change(qtbot, loop):
+    """pyqtgraph applies a new range at the start of the next paint, which dirties the plot again: without
+    ``settle`` every change painted the chart twice."""
+    view = _shown_overview(qtbot)
+    chart = view.depth_chart
+    paints = _Paints(chart.viewport())
+    now = time.time()
+    times = np.linspace(now - 300, now, 50)
+    chart.set_curve("live_waiting", times, np.arange(50.0))
+    chart.set_time_range(now - 600, now + 1)
+    chart.settle()
+    qtbot.wait(150)
+    assert paints.count == 1
+
+
+def test_live_curves_are_drawn_while_shown_and_catch_up_when_shown_again(qtbot, loop):
+    view = _shown_overview(qtbot)
+    view.hide()
+    for i in range(3):
+        view.add_throughput(1.0 + i, 0.5)
+    qtbot.wait(LIVE_FRAME_MS)
+    assert len(view.throughput_chart.curve_data("live_completed")[0]) == 0, "nothing is drawn while hidden"
+
+    view.show()
+    qtbot.waitUntil(lambda: len(view.throughput_chart.curve_data("live_completed")[0]) == 3)
+    assert list(view.throughput_chart.curve_values("live_completed")) == [60.0, 120.0, 180.0]
+    # More samples while shown are drawn at the next live redraw (at most one per LIVE_FRAME_S).
+    view.add_throughput(4.0, 0.5)
+    qtbot.waitUntil(lambda: len(view.throughput_chart.curve_data("live_completed")[0]) == 4, timeout=5000)

@@ -11,6 +11,11 @@ Two kinds of data feed the charts:
 
 The range picker shows either the live window (the last minutes, live samples over the stored
 per-minute figures) or 1 h, 24 h or 7 days of stored history.
+
+Repainting the charts is what costs the GUI thread time, so the view draws only what changed and only
+while it is visible: stored metrics are drawn when they differ from those shown, and the live curves
+are redrawn at most once a second (the 10-minute window moves by about a pixel a second), one chart
+per turn of the event loop, so no turn paints all four charts.
 """
 
 from __future__ import annotations
@@ -48,6 +53,10 @@ LIVE_CAPACITY = 4096
 DEFAULT_HISTORY_INTERVAL_S = 5.0
 RETRY_HISTORY_S = 2.0
 """While no stored metrics have been read, a snapshot may trigger a read, at most this often."""
+LIVE_FRAME_S = 1.0
+"""The live curves are redrawn at most this often (new samples wait for the next redraw)."""
+CHART_STEP_MS = 15
+"""Pause between the charts of one live redraw, so each chart is painted in its own event-loop turn."""
 
 
 @dataclass(frozen=True)
@@ -120,12 +129,16 @@ class StateCounter(QFrame):
         layout.addWidget(self.caption)
 
     def set_count(self, count: int | None) -> None:
-        self.value.setText("–" if count is None else fmt_count(count))
-        self.setAccessibleName(f"{self.state.value}: {self.value.text()}")
+        text = "–" if count is None else fmt_count(count)
+        if text != self.value.text():
+            self.value.setText(text)
+            self.setAccessibleName(f"{self.state.value}: {text}")
         # Failed jobs are the one count that asks for attention.
         alarm = self.state == JobState.FAILED and bool(count)
         color = (RED.dark if is_dark(self.palette()) else RED.light) if alarm else ""
-        self.value.setStyleSheet(f"color: {color};" if color else "")
+        style = f"color: {color};" if color else ""
+        if style != self.value.styleSheet():  # setting a style sheet re-polishes the label, even the same one
+            self.value.setStyleSheet(style)
 
 
 def history_arrays(series: MetricSeries) -> dict[str, np.ndarray]:
@@ -177,6 +190,14 @@ class OverviewView(QWidget):
         self._history_task_running = False
         self._history_again = False
         self._history_tried_at = 0.0
+        self._drawn_history: tuple[MetricSeries | None, str, ChartRange] | None = None
+        self._live_pending = False  # live samples (or the moving window) not drawn yet
+        self._live_queue: list[TimeChart] = []  # charts still to redraw in the current live pass
+        self._live_end = 0.0  # the end of the time window of the current live pass
+        self._live_pass_at = -LIVE_FRAME_S
+        self._live_timer = QTimer(self)
+        self._live_timer.setSingleShot(True)
+        self._live_timer.timeout.connect(self._live_step)
 
         self.title = QLabel(self)
         title_font = QFont(self.title.font())
@@ -230,6 +251,18 @@ class OverviewView(QWidget):
         charts.addWidget(self.depth_chart, 0, 1)
         charts.addWidget(self.runtime_chart, 1, 0)
         charts.addWidget(self.success_chart, 1, 1)
+        # The first paint of a chart is its dearest (pyqtgraph sizes its axes while painting, then lays
+        # the plot out and paints again): the charts appear one per event-loop turn once the view is
+        # first shown, not all four inside the window's first paint. Their place is kept meanwhile.
+        self._unrevealed: list[TimeChart] = list(self.charts())
+        for chart in self._unrevealed:
+            policy = chart.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            chart.setSizePolicy(policy)
+            chart.hide()
+        self._reveal_timer = QTimer(self)
+        self._reveal_timer.setSingleShot(True)
+        self._reveal_timer.timeout.connect(self._reveal_next_chart)
 
         self.status = QLabel(self)
         self.status.setStyleSheet("color: palette(placeholder-text);")
@@ -266,7 +299,7 @@ class OverviewView(QWidget):
         self._update_title(counts)
         self._depth.append(snapshot.taken_at, (counts.waiting, counts.active))
         if self.range.live:
-            self._draw_live(snapshot.taken_at)
+            self._request_live()
         if self.history is None and self.isVisible() and time.monotonic() - self._history_tried_at > RETRY_HISTORY_S:
             self.refresh_history()  # no stored metrics yet (e.g. shown before the connection was up)
 
@@ -276,17 +309,49 @@ class OverviewView(QWidget):
         at = snapshot.taken_at if snapshot is not None else time.time()
         self._throughput.append(at, (completed_per_s * 60.0, failed_per_s * 60.0))
         if self.range.live:
-            self._draw_live(at)
+            self._request_live()
         self._update_status()
 
-    def _draw_live(self, now: float) -> None:
-        t = self._throughput.times()
-        self.throughput_chart.set_curve("live_completed", t, self._throughput.column(0))
-        self.throughput_chart.set_curve("live_failed", t, self._throughput.column(1))
-        t = self._depth.times()
-        self.depth_chart.set_curve("live_waiting", t, self._depth.column(0))
-        self.depth_chart.set_curve("live_active", t, self._depth.column(1))
-        self._set_time_range(now - self.range.seconds, now)
+    def _request_live(self, urgent: bool = False) -> None:
+        """Redraw the live window soon: at most once per :data:`LIVE_FRAME_S` (at once when ``urgent``),
+        only while visible (``showEvent`` catches up), one chart per event-loop turn."""
+        self._live_pending = True
+        if self._live_queue or not self.isVisible():
+            return  # a pass is running (another follows it), or nothing is shown
+        wait_s = 0.0 if urgent else max(0.0, self._live_pass_at + LIVE_FRAME_S - time.monotonic())
+        if urgent or not self._live_timer.isActive():
+            self._live_timer.start(int(wait_s * 1000))
+
+    def _live_step(self) -> None:
+        if not self._live_queue:
+            if not (self._live_pending and self.range.live and self.isVisible()):
+                return
+            self._live_pending = False
+            self._live_pass_at = time.monotonic()
+            self._live_end = self._latest_sample_at()
+            self._live_queue = list(self.charts())
+        self._draw_live_chart(self._live_queue.pop(0), self._live_end)
+        if self._live_queue:
+            self._live_timer.start(CHART_STEP_MS)
+        elif self._live_pending:
+            self._request_live()
+
+    def _latest_sample_at(self) -> float:
+        times = [last[0] for last in (self._throughput.last(), self._depth.last()) if last is not None]
+        return max(times) if times else time.time()
+
+    def _draw_live_chart(self, chart: TimeChart, end: float) -> None:
+        """One chart's live curves and its place in the moving window."""
+        if chart is self.throughput_chart:
+            t = self._throughput.times()
+            chart.set_curve("live_completed", t, self._throughput.column(0))
+            chart.set_curve("live_failed", t, self._throughput.column(1))
+        elif chart is self.depth_chart:
+            t = self._depth.times()
+            chart.set_curve("live_waiting", t, self._depth.column(0))
+            chart.set_curve("live_active", t, self._depth.column(1))
+        chart.set_time_range(end - self.range.seconds, end)
+        chart.settle()
 
     def _set_time_range(self, start: float, end: float) -> None:
         for chart in self.charts():
@@ -303,6 +368,8 @@ class OverviewView(QWidget):
         self._depth.clear()  # depth is per queue; the live throughput covers all queues and stays
         self.history = None
         self._draw_history()
+        if self.range.live:
+            self._request_live(urgent=True)
         if self.controller.snapshot is not None:
             self.show_snapshot(self.controller.snapshot)
         self.refresh_history()
@@ -332,19 +399,36 @@ class OverviewView(QWidget):
             self.depth_chart.set_curve_visible(key, live)
         self._draw_history()
         if live:
-            self._draw_live(time.time())
+            self._request_live(urgent=True)
         else:
+            self._live_queue.clear()  # a live pass must not move the window of another range
             now = time.time()
             self._set_time_range(now - self.range.seconds, now)
+            for chart in self.charts():
+                chart.settle()
 
     # ----------------------------------------------------------------- stored history
     def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)
+        if self._unrevealed and not self._reveal_timer.isActive():
+            self._reveal_timer.start(CHART_STEP_MS)  # after the window's own first paint
         self._history_timer.start()
         self.refresh_history()
+        if self.range.live:
+            self._request_live(urgent=True)  # what arrived while hidden
+
+    def _reveal_next_chart(self) -> None:
+        if self._unrevealed:
+            self._unrevealed.pop(0).show()
+        if self._unrevealed:
+            self._reveal_timer.start(CHART_STEP_MS)
 
     def hideEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self._history_timer.stop()
+        self._live_timer.stop()
+        if self._live_queue:
+            self._live_queue.clear()
+            self._live_pending = True  # finished when shown again
         super().hideEvent(event)
 
     @qasync.asyncSlot()
@@ -374,7 +458,13 @@ class OverviewView(QWidget):
                 self._history_task_running = False
 
     def _draw_history(self) -> None:
+        """Draw the stored metrics (all four charts), unless exactly these are shown already."""
         series = self.history
+        drawn = (series, self.queue, self.range)
+        if drawn == self._drawn_history:
+            self._update_status()
+            return
+        self._drawn_history = drawn
         if series is None or not series.points:
             for chart, keys in (
                 (self.throughput_chart, ("completed", "failed")),
@@ -384,6 +474,7 @@ class OverviewView(QWidget):
             ):
                 for key in keys:
                     chart.set_curve(key, np.zeros(0), np.zeros(0))
+                chart.settle()
             self._update_status()
             return
         data = history_arrays(series)
@@ -398,13 +489,17 @@ class OverviewView(QWidget):
         if not self.range.live:
             end = float(data["edges"][-1])
             self._set_time_range(end - self.range.seconds, end)
+        for chart in self.charts():
+            chart.settle()
         self._update_status()
 
     # ----------------------------------------------------------------- text
     def _update_title(self, counts: QueueCounts | None) -> None:
         total = f" · {fmt_count(counts.total)} jobs" if counts is not None else ""
-        self.title.setText(f"Queue {self.queue}{total}")
-        if counts is not None and counts.problem:
+        text = f"Queue {self.queue}{total}"
+        if text != self.title.text():
+            self.title.setText(text)
+        if counts is not None and counts.problem and counts.problem != self.title.toolTip():
             self.title.setToolTip(counts.problem)
 
     def _update_status(self) -> None:
