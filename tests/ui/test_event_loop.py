@@ -64,3 +64,22 @@ def test_callbacks_due_while_the_loop_is_stopped_wait_for_it(loop, qapp) -> None
 
     run(loop, asyncio.sleep(0.05))
     assert seen == ["soon", "task ran", "later"] and task.done() and task.exception() is None
+
+
+def test_a_run_that_qt_ends_still_finishes_what_was_due(loop, qapp) -> None:
+    """When Qt itself quits (the last window closed, Ctrl+C), what it signals last (``aboutToQuit``,
+    after its loop has ended) is due after the run: it runs in qasync's last processEvents, with a
+    running loop (``asyncio.timeout`` needs one). ``run_gui`` waits for ``aboutToQuit`` this way."""
+    event = asyncio.Event()
+
+    async def wait_then_guard() -> str:
+        await event.wait()
+        async with asyncio.timeout(5):
+            return "finished"
+
+    qapp.aboutToQuit.connect(event.set)
+    try:
+        loop.call_later(0.01, qapp.quit)
+        assert loop.run_until_complete(wait_then_guard()) == "finished"
+    finally:
+        qapp.aboutToQuit.disconnect(event.set)

@@ -7,11 +7,13 @@
   for 0.2 to 0.7 s in the GUI benchmark. Here a cancelled timer is killed at once, so only live
   timers exist and each costs microseconds.
 * qasync runs a callback whenever Qt fires its timer, even when the asyncio loop is not running: in
-  the ``processEvents`` that ends each ``run_until_complete`` (when the window closes), or when a
-  test harness spins Qt between two runs. A task stepped there has no running loop, so
-  ``asyncio.timeout`` and ``wait_for`` raise ``RuntimeError`` before the coroutine they were given is
-  awaited ("coroutine 'read_page' was never awaited"), and a Redis reply can be left half read. Here
-  such a callback waits and runs first thing when the loop runs again (or is dropped when it closes).
+  the ``processEvents`` that ends each ``run_until_complete`` (after Qt's own quit, when the last
+  window closes, that is where pending steps finish), or when a test harness spins Qt between two
+  runs. A task stepped there had no running loop, so ``asyncio.timeout`` and ``wait_for`` raised
+  ``RuntimeError`` before the coroutine they were given was awaited ("coroutine 'read_page' was never
+  awaited"), and a Redis reply could be left half read. Here that last ``processEvents`` runs its
+  callbacks with this loop as the running loop, and a callback due at any other time outside the
+  loop waits and runs first thing when the loop runs again (or is dropped when it closes).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class _LoopTimers(QObject):
         self._ids: dict[int, int] = {}  # id(TimerHandle) -> timer id, for the delayed calls only
         self._waiting: list[asyncio.Handle] = []  # due while the loop was not running, in order
         self._stopped = False
+        self.finishing = False
+        """True in the ``processEvents`` with which qasync's ``run_until_complete`` ends a run."""
 
     # qasync's interface for call_soon (its _SimpleTimer's)
     def add_callback(self, handle: asyncio.Handle, delay: float = 0) -> asyncio.Handle:
@@ -73,10 +77,17 @@ class _LoopTimers(QObject):
         self._ids.pop(id(handle), None)
         if handle.cancelled():
             return
-        if asyncio._get_running_loop() is not self._loop:
+        running = asyncio._get_running_loop()
+        if running is self._loop:
+            handle._run()
+        elif running is None and self.finishing:
+            asyncio._set_running_loop(self._loop)  # the end of a run: what is due still belongs to it
+            try:
+                handle._run()
+            finally:
+                asyncio._set_running_loop(None)
+        else:
             self._waiting.append(handle)  # Qt spun outside the loop: run it when the loop runs again
-            return
-        handle._run()
 
     def resume_waiting(self) -> None:
         """Schedule the callbacks that came due while the loop was not running (call as it starts)."""
@@ -104,6 +115,7 @@ class ConsoleEventLoop(qasync.QEventLoop):
         super().__init__(*args, **kwargs)
         self._loop_timers = _LoopTimers(self)
         self._timer = self._loop_timers  # qasync's call_soon goes through self._timer.add_callback
+        self._completing = False
 
     def call_later(
         self, delay: float, callback: Callable[..., object], *args: Any, context: Context | None = None
@@ -126,8 +138,21 @@ class ConsoleEventLoop(qasync.QEventLoop):
         self._loop_timers.discard(handle)
 
     def run_forever(self) -> Any:
+        self._loop_timers.finishing = False
         self._loop_timers.resume_waiting()  # their zero-delay timers fire once Qt's loop runs
-        return super().run_forever()
+        try:
+            return super().run_forever()
+        finally:
+            # qasync's run_until_complete then processes Qt's pending events once more (see the module docstring)
+            self._loop_timers.finishing = self._completing
+
+    def run_until_complete(self, future: Any) -> Any:
+        self._completing = True
+        try:
+            return super().run_until_complete(future)
+        finally:
+            self._completing = False
+            self._loop_timers.finishing = False
 
     def pending_timers(self) -> int:
         """Delayed calls waiting (tests: cancelled ones must not pile up)."""
