@@ -38,8 +38,8 @@ def window_factory(loop, tmp_path, monkeypatch):
     ``await make(profile)`` returns a shown :class:`MainWindow`, connected to ``profile`` (unless
     ``connect=False``), that refreshes every 0.5 s. Call it inside the test's one
     ``run(loop, scenario())``: between two runs the window's reads are paused (qasync used to run
-    their steps outside the running loop, in its last ``processEvents``; ``ui/event_loop.py`` now
-    keeps them for the next run), so a test keeps the loop running for its whole scenario.
+    their steps outside the running loop; ``ui/event_loop.py`` keeps what falls due between runs for
+    the next one), so a test keeps the loop running for its whole scenario.
     Every window is shut down (session closed) at teardown.
     """
     from PySide6.QtCore import QSettings
