@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -44,3 +48,54 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: 
             return value
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout} s waiting for {message}")
+
+
+class SocketServer:
+    """A TCP server on 127.0.0.1 that runs ``handle(conn)`` for each connection in a thread.
+
+    For servers that are not Redis: one that answers HTTP, one that never answers.
+    """
+
+    def __init__(self, handle: Callable[[socket.socket], None]) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.05)  # so that the accept loop notices close()
+        self.port = self.sock.getsockname()[1]
+        self.closed = False
+        self.handle = handle
+        self.conns: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.closed:
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            self.conns.append(conn)
+            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+
+    def close(self) -> None:
+        self.closed = True
+        self.thread.join(timeout=5)
+        self.sock.close()
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+def answer_http(conn: socket.socket) -> None:
+    """A server that speaks HTTP, not Redis."""
+    with contextlib.suppress(OSError):
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        conn.close()
+
+
+def never_answer(conn: socket.socket) -> None:
+    """Accept and keep silent (the connection stays open until the server closes)."""

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.helpers import SocketServer, answer_http, never_answer
 from thesis_console.core.embedded_redis import EmbeddedRedis, find_redis_server, free_port, start_server
 from thesis_console.core.profiles import ConnectionProfile, ad_hoc_profile
 from thesis_console.core.session import FailureKind, Session, SessionError, open_session
@@ -51,59 +52,12 @@ def password_server(tmp_path_factory) -> Iterator[EmbeddedRedis]:
     server.stop()
 
 
-class _SocketServer:
-    """A TCP server on 127.0.0.1 that runs ``handle(conn)`` for each connection in a thread."""
-
-    def __init__(self, handle) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.05)  # so that the accept loop notices close()
-        self.port = self.sock.getsockname()[1]
-        self.closed = False
-        self.handle = handle
-        self.conns: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.closed:
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.settimeout(None)
-            self.conns.append(conn)
-            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
-
-    def close(self) -> None:
-        self.closed = True
-        self.thread.join(timeout=5)
-        self.sock.close()
-        for conn in self.conns:
-            with contextlib.suppress(OSError):
-                conn.close()
-
-
-def _http(conn: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        conn.recv(4096)
-        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        conn.close()
-
-
-def _silent(conn: socket.socket) -> None:
-    """Accept and never answer."""
-
-
 @pytest.fixture
 def socket_server():
-    servers: list[_SocketServer] = []
+    servers: list[SocketServer] = []
 
-    def make(handle) -> _SocketServer:
-        servers.append(_SocketServer(handle))
+    def make(handle) -> SocketServer:
+        servers.append(SocketServer(handle))
         return servers[-1]
 
     yield make
@@ -146,9 +100,9 @@ def test_test_reports_connected_or_failed_without_raising(redis_url):
 def _failure_case(case: str, password_server, socket_server) -> tuple[ConnectionProfile, str | None, str, str]:
     pw_url = f"redis://127.0.0.1:{password_server.port}/0"
     if case == "not a redis":
-        port = socket_server(_http).port
+        port = socket_server(answer_http).port
     elif case == "timeout":
-        port = socket_server(_silent).port
+        port = socket_server(never_answer).port
     else:
         port = 0
     cases = {
@@ -380,7 +334,7 @@ def _make_certificates(folder: Path) -> tuple[Path, Path, Path]:
     return paths
 
 
-def _tls_terminator(cert: Path, key: Path, backend_port: int) -> _SocketServer:
+def _tls_terminator(cert: Path, key: Path, backend_port: int) -> SocketServer:
     """Accept TLS, forward the plain bytes to the real redis-server (as stunnel or a cloud proxy does)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -406,7 +360,7 @@ def _tls_terminator(cert: Path, key: Path, backend_port: int) -> _SocketServer:
         threading.Thread(target=pump, args=(backend, tls), daemon=True).start()
         pump(tls, backend)
 
-    return _SocketServer(handle)
+    return SocketServer(handle)
 
 
 def test_tls_with_a_ca_file_and_a_wrong_ca(redis_url, tmp_path):

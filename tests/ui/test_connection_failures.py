@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import redis
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QAbstractButton, QLabel, QLineEdit, QStatusBar, QWidget
 
+from tests.helpers import SocketServer, answer_http, never_answer
 from tests.ui.qt_helpers import run, wait_until
 from thesis_console.core.embedded_redis import EmbeddedRedis, free_port, start_server
 from thesis_console.core.profiles import ConnectionProfile, ad_hoc_profile
@@ -48,53 +47,6 @@ def acl_server(tmp_path_factory) -> Iterator[EmbeddedRedis]:
     with contextlib.suppress(redis.RedisError):
         redis.Redis(port=server.port, password=SECRET).config_set("requirepass", "")
     server.stop()
-
-
-class SocketServer:
-    """A TCP server on 127.0.0.1 that runs ``handle(conn)`` for each connection in a thread."""
-
-    def __init__(self, handle: Callable[[socket.socket], None]) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.05)  # so that the accept loop notices close()
-        self.port = self.sock.getsockname()[1]
-        self.closed = False
-        self.handle = handle
-        self.conns: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.closed:
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.settimeout(None)
-            self.conns.append(conn)
-            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
-
-    def close(self) -> None:
-        self.closed = True
-        self.thread.join(timeout=5)
-        self.sock.close()
-        for conn in self.conns:
-            with contextlib.suppress(OSError):
-                conn.close()
-
-
-def answer_http(conn: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        conn.recv(4096)
-        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        conn.close()
-
-
-def never_answer(conn: socket.socket) -> None:
-    """Accept and keep silent (the connection stays open until the server closes)."""
 
 
 @pytest.fixture(scope="module")
