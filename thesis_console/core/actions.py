@@ -119,6 +119,22 @@ class QueueActions:
                 self._sync = self._sync_factory()
             return self._sync
 
+    async def _per_job(
+        self, action: str, job_ids: Sequence[str], act_one: Callable[[redis.Redis, str], str | None]
+    ) -> ActionResult:
+        """Refuse on a read-only profile, then run ``act_one(conn, id)`` per valid id in a thread
+        (RQ's calls block); None means done, a string is the reason the job was skipped."""
+        self._refuse_if_read_only(action)
+        ids, skipped = _valid_ids(job_ids)
+
+        def run_all() -> tuple[list[str], dict[str, str]]:
+            conn = self._sync_client()
+            return _each(ids, lambda job_id: act_one(conn, job_id))
+
+        done, problems = await asyncio.to_thread(run_all)
+        skipped.update(problems)
+        return ActionResult(action, tuple(done), skipped)
+
     async def close(self) -> None:
         """Close the synchronous client, if one was made."""
         sync, self._sync = self._sync, None
@@ -217,15 +233,7 @@ class QueueActions:
     async def cancel(self, job_ids: Sequence[str]) -> ActionResult:
         """Cancel waiting, scheduled or deferred jobs: RQ's ``Job.cancel`` (status canceled, out of the
         queue or registry, into the canceled registry). Running jobs need :meth:`stop`."""
-        self._refuse_if_read_only("cancel")
-        ids, skipped = _valid_ids(job_ids)
-        done, problems = await asyncio.to_thread(self._cancel_sync, ids)
-        skipped.update(problems)
-        return ActionResult("cancel", tuple(done), skipped)
-
-    def _cancel_sync(self, job_ids: list[str]) -> tuple[list[str], dict[str, str]]:
-        conn = self._sync_client()
-        return _each(job_ids, lambda job_id: self._cancel_one(conn, job_id))
+        return await self._per_job("cancel", job_ids, self._cancel_one)
 
     @staticmethod
     def _cancel_one(conn: redis.Redis, job_id: str) -> str | None:
@@ -264,15 +272,7 @@ class QueueActions:
         The worker kills the work horse and marks the job ``stopped`` (it lands in the failed registry,
         where :meth:`retry` can pick it up).
         """
-        self._refuse_if_read_only("stop")
-        ids, skipped = _valid_ids(job_ids)
-        done, problems = await asyncio.to_thread(self._stop_sync, ids)
-        skipped.update(problems)
-        return ActionResult("stop", tuple(done), skipped)
-
-    def _stop_sync(self, job_ids: list[str]) -> tuple[list[str], dict[str, str]]:
-        conn = self._sync_client()
-        return _each(job_ids, lambda job_id: _stop_one(conn, job_id))
+        return await self._per_job("stop", job_ids, _stop_one)
 
     # ------------------------------------------------------------------ delete
     async def delete(self, job_ids: Sequence[str]) -> ActionResult:
@@ -280,15 +280,7 @@ class QueueActions:
         executions deleted). A job that a live worker is running is refused (stop it first); a
         "started" job whose worker is gone is a leftover and is deleted. An id whose hash is gone,
         half-written or unreadable is still purged from every queue and registry that lists it."""
-        self._refuse_if_read_only("delete")
-        ids, skipped = _valid_ids(job_ids)
-        done, problems = await asyncio.to_thread(self._delete_sync, ids)
-        skipped.update(problems)
-        return ActionResult("delete", tuple(done), skipped)
-
-    def _delete_sync(self, job_ids: list[str]) -> tuple[list[str], dict[str, str]]:
-        conn = self._sync_client()
-        return _each(job_ids, lambda job_id: _delete_one(conn, job_id))
+        return await self._per_job("delete", job_ids, _delete_one)
 
     # ------------------------------------------------------------------ empty
     async def empty(self, queue: str, state: JobState) -> ActionResult:
