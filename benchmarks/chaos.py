@@ -33,7 +33,7 @@ from pathlib import Path
 import redis
 
 from thesis_console.core import contract
-from thesis_console.core.embedded_redis import EmbeddedRedis, free_port, start_server
+from thesis_console.core.embedded_redis import EmbeddedRedis, free_port, pid_alive, start_server
 from thesis_console.core.producer import enqueue_thesis
 from thesis_console.core.thesis_request import ThesisRequest
 
@@ -188,22 +188,9 @@ def _busy_workers(conn: redis.Redis) -> list[tuple[str, int, str]]:
     found = []
     for key, (pid, state), executions in zip(keys, replies[::2], replies[1::2], strict=True):
         jobs = sorted(_text(e).rsplit(":", 1)[0] for e in executions)
-        if pid and jobs and _text(state) == "busy" and _pid_alive(int(pid)):
-            found.append((key, int(pid), jobs[0]))
+        if pid and jobs and _text(state) == "busy" and pid_alive(int(pid)):
+            found.append((key, int(pid), jobs[0]))  # worker hashes outlive their processes: live ones only
     return found
-
-
-def _pid_alive(pid: int) -> bool:
-    """Worker hashes outlive their processes (their key expires later): only pick live ones."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _watch_recovery(url: str, job_id: str, killed_at: float, out: list[float], stop: threading.Event) -> None:

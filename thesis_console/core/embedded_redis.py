@@ -207,10 +207,10 @@ def stop_server(pid: int, host: str, port: int, timeout: float = 10.0) -> None:
         with contextlib.suppress(OSError):
             sock.recv(64)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _pid_alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         _reap(pid)
         time.sleep(0.05)
-    if _pid_alive(pid):
+    if pid_alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, 9)
         _reap(pid)
@@ -273,7 +273,7 @@ def _alive_from_state(state: dict, data_dir: Path) -> EmbeddedRedis | None:
         pid, host, port = int(state["pid"]), str(state["host"]), int(state["port"])
     except (KeyError, TypeError, ValueError):
         return None
-    if not _pid_alive(pid) or not _ping((host, port), timeout=1.0):
+    if not pid_alive(pid) or not _ping((host, port), timeout=1.0):
         return None
     return EmbeddedRedis(host, port, pid, data_dir, str(state.get("binary", "")), started_here=False)
 
@@ -298,7 +298,8 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs: it exists and is not a zombie (one that exited, not yet reaped)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
