@@ -92,7 +92,7 @@ def test_retry_cancel_delete_and_empty(capsys, redis_conn, redis_url):
     code, out, _ = call(capsys, "delete", ids[2], "--url", redis_url)
     assert code == 0 and not redis_conn.exists(f"rq:job:{ids[2]}")
     code, out, _ = call(capsys, "stop", ids[3], "--url", redis_url)
-    assert code == 1 and "not running (status is queued)" in out
+    assert code == 1 and "a waiting job is not running" in out
     code, _, err = call(capsys, "empty", "--queue", "thesis", "--state", "canceled", "--url", redis_url)
     assert code == 2 and "add --yes" in err and redis_conn.zcard("rq:canceled:thesis") == 2
     code, out, _ = call(capsys, "empty", "--queue", "thesis", "--state", "canceled", "--yes", "--url", redis_url)

@@ -162,7 +162,7 @@ def test_cancel_waiting_scheduled_and_deferred_jobs(redis_conn, redis_url):
 
     result = run(body())
     assert set(result.done) == {waiting, scheduled, deferred}
-    assert "only waiting, scheduled or deferred" in result.skipped[finished]
+    assert "a completed job cannot be canceled" in result.skipped[finished]
     assert result.skipped["no-such-job"] == "no such job"
     canceled = set(CanceledJobRegistry(QUEUE, connection=redis_conn).get_job_ids(cleanup=False))
     assert canceled == {waiting, scheduled, deferred}
@@ -175,7 +175,7 @@ def test_cancel_waiting_scheduled_and_deferred_jobs(redis_conn, redis_url):
         async with acting(redis_url) as actions:
             return await actions.cancel([waiting])
 
-    assert run(again()).skipped == {waiting: "already canceled"}
+    assert run(again()).skipped == {waiting: "the job is already canceled"}
 
 
 # ---------------------------------------------------------------------- stop (real worker process)
@@ -193,8 +193,8 @@ def test_stop_running_job_through_a_real_worker(redis_conn, redis_url, isolated_
             return refused_delete, refused_cancel, stopped
 
     refused_delete, refused_cancel, stopped = run(body())
-    assert refused_delete.skipped == {job_id: "running: stop it first"}
-    assert refused_cancel.skipped == {job_id: "running: stop it instead"}
+    assert refused_delete.skipped == {job_id: "a running job cannot be deleted; stop it first"}
+    assert refused_cancel.skipped == {job_id: "a running job cannot be canceled; stop it instead"}
     assert stopped.done == (job_id,)
     assert stopped.skipped["no-such-job"] == "no such job"
     wait_for(lambda: _status(redis_conn, job_id) == "stopped", timeout=20, message="the job to be stopped")
@@ -290,7 +290,7 @@ def test_empty_refuses_running_jobs_and_unknown_states(redis_url, redis_conn):
         async with acting(redis_url) as actions:
             await actions.empty(QUEUE, state)
 
-    with pytest.raises(CoreError, match="running jobs cannot be emptied"):
+    with pytest.raises(CoreError, match="active jobs cannot be emptied: a running job cannot be deleted"):
         run(body(JobState.ACTIVE))
     with pytest.raises(CoreError, match="unknown state"):
         run(body("sleeping"))

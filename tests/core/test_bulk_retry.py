@@ -59,7 +59,7 @@ def test_status_mode_picks_the_registry_from_the_status(redis_conn, redis_url):
 
     assert outcome.done == [failed, canceled]
     assert outcome.skipped == {queued: ("status", "queued")}
-    assert "status is queued" in explain_skip(*outcome.skipped[queued])
+    assert "a waiting job is already queued" in explain_skip(*outcome.skipped[queued])
     assert redis_conn.zcard(f"rq:canceled:{QUEUE}") == 0
 
 

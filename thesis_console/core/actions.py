@@ -40,15 +40,15 @@ from rq.registry import (
 )
 from rq.results import Result
 
-from thesis_console.core import contract, supervisor_protocol
+from thesis_console.core import contract, policy, supervisor_protocol
 from thesis_console.core.bulk_retry import DEFAULT_BATCH, RATE_LIMITED, Requeuer, explain_skip
+from thesis_console.core.policy import JobAction
 from thesis_console.core.producer import enqueue_thesis
 from thesis_console.core.thesis_request import ThesisRequest
 from thesis_console.core.types import ActionResult, CoreError, JobState, ReadOnlyError
 
 log = logging.getLogger(__name__)
 
-CANCELABLE = {JobStatus.QUEUED.value, JobStatus.SCHEDULED.value, JobStatus.DEFERRED.value}
 WATCH_ATTEMPTS = 5
 EMPTY_CHUNK = 1000
 
@@ -244,10 +244,11 @@ class QueueActions:
                 try:
                     pipe.watch(key)
                     status = _text(pipe.hget(key, "status"))
-                    if status is None:
-                        return "no such job" if not pipe.exists(key) else "the job hash has no status"
-                    if status not in CANCELABLE:
-                        return _not_cancelable(status)
+                    if status is None and not pipe.exists(key):
+                        return "no such job"
+                    verdict = policy.verdict_for_status(JobAction.CANCEL, status)
+                    if not verdict:
+                        return verdict.reason
                     job = Job.fetch(job_id, connection=conn, serializer=contract.SERIALIZER)
                     if job.has_rate_limit:
                         pipe.unwatch()
@@ -295,8 +296,9 @@ class QueueActions:
         """
         self._refuse_if_read_only("empty")
         state = _state(state)
-        if state == JobState.ACTIVE:
-            raise CoreError("running jobs cannot be emptied: stop them (they then count as failed)")
+        verdict = policy.verdict(JobAction.DELETE, state)  # emptying a state deletes its jobs
+        if not verdict:
+            raise CoreError(f"{state.value} jobs cannot be emptied: {verdict.reason}")
         if state == JobState.WAITING:
             key, kind = Queue.redis_queue_namespace_prefix + queue, "list"
             total = int(await self.client.llen(key))
@@ -382,8 +384,9 @@ def _stop_one(conn: redis.Redis, job_id: str) -> str | None:
     status, worker = (_text(v) for v in conn.hmget(Job.key_for(job_id), ["status", "worker_name"]))
     if status is None and worker is None:
         return "no such job"
-    if status != JobStatus.STARTED.value:
-        return f"not running (status is {status or 'unknown'})"
+    verdict = policy.verdict_for_status(JobAction.STOP, status)
+    if not verdict:
+        return verdict.reason
     if not worker:
         return "running, but no worker name is recorded for it"
     if not _worker_listening(conn, worker):
@@ -402,7 +405,7 @@ def _delete_one(conn: redis.Redis, job_id: str) -> str | None:
         return None if _purge_id(conn, job_id, keep_job_key=True) else "the job key is not a hash (not an RQ job)"
     # Refuse only a job that a live worker is running; a "started" job whose worker is gone is a leftover.
     if status == JobStatus.STARTED.value and worker and _worker_listening(conn, worker):
-        return "running: stop it first"
+        return policy.verdict(JobAction.DELETE, JobState.ACTIVE).reason
     try:
         job = Job.fetch(job_id, connection=conn, serializer=contract.SERIALIZER)
     except (NoSuchJobError, *_DAMAGED):
@@ -481,14 +484,6 @@ def _valid_ids(job_ids: Sequence[str]) -> tuple[list[str], dict[str, str]]:
             continue
         good.append(job_id)
     return good, bad
-
-
-def _not_cancelable(status: str) -> str:
-    if status == JobStatus.STARTED.value:
-        return "running: stop it instead"
-    if status == JobStatus.CANCELED.value:
-        return "already canceled"
-    return f"status is {status}: only waiting, scheduled or deferred jobs can be canceled"
 
 
 def _state(state: JobState | str) -> JobState:

@@ -33,6 +33,9 @@ from rq.queue import Queue
 from rq.registry import CanceledJobRegistry, FailedJobRegistry
 from rq.utils import now, utcformat
 
+from thesis_console.core import policy
+from thesis_console.core.policy import JobAction
+
 DEFAULT_BATCH = 1000
 MAX_BATCH = 5000
 """Upper bound on ids per script: keeps each script's time (and Redis' pause) to a few milliseconds."""
@@ -149,7 +152,7 @@ def explain_skip(code: str, status: str) -> str:
     if code == "not_a_hash":
         return "the job key is not a hash (not an RQ job)"
     if code == "status":
-        return f"status is {status or 'unknown'}: only failed, stopped or canceled jobs can be retried"
+        return policy.verdict_for_status(JobAction.RETRY, status or None).reason
     if code == "not_in_registry":
         return "no longer in the failed or canceled registry (already retried, perhaps by another console)"
     if code == RATE_LIMITED:

@@ -11,7 +11,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 import qasync
@@ -39,8 +39,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from thesis_console.core import contract
+from thesis_console.core import contract, policy
 from thesis_console.core import session as _session  # noqa: F401  (imported before the loop runs, not on first connect)
+from thesis_console.core.policy import JobAction
 from thesis_console.core.profiles import ConnectionProfile, ProfileStore, embedded_profile
 from thesis_console.core.types import (
     ActionResult,
@@ -62,11 +63,11 @@ from thesis_console.ui.widgets.status_area import StatusArea
 
 log = logging.getLogger("thesis_console.ui.window")
 
-RETRYABLE = {JobState.FAILED, JobState.CANCELED}
-CANCELABLE = {JobState.WAITING, JobState.SCHEDULED, JobState.DEFERRED}
-STOPPABLE = {JobState.ACTIVE}
-DELETABLE = set(JobState) - {JobState.ACTIVE}
-EMPTYABLE = set(JobState) - {JobState.ACTIVE}
+RETRYABLE = policy.states_allowing(JobAction.RETRY)
+CANCELABLE = policy.states_allowing(JobAction.CANCEL)
+STOPPABLE = policy.states_allowing(JobAction.STOP)
+DELETABLE = policy.states_allowing(JobAction.DELETE)
+EMPTYABLE = DELETABLE  # emptying a state deletes its jobs
 
 VIEW_OVERVIEW, VIEW_JOBS, VIEW_WORKERS = 0, 1, 2
 
@@ -621,7 +622,7 @@ class MainWindow(QMainWindow):
             text += f" ({first_id}: {why})"
         self.status_area.show_message(text, "warning" if result.skipped and not result.done else "info")
 
-    def _ids(self, rows: Sequence[JobRow], states: set[JobState]) -> list[str]:
+    def _ids(self, rows: Sequence[JobRow], states: Collection[JobState]) -> list[str]:
         return [r.id for r in rows if r.state in states]
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
