@@ -15,7 +15,8 @@ import socket
 import sys
 import time
 
-from thesis_console.core.redis_target import RedisUnavailable, connect, redact, resolve_url
+from thesis_console.core.redis_target import RedisUnavailable, connect, resolve_url
+from thesis_console.core.redis_url import redact
 from thesis_console.core.supervisor_protocol import (
     MAX_CONCURRENCY,
     SupervisorRecord,

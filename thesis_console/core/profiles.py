@@ -18,11 +18,11 @@ import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import platformdirs
 
-from thesis_console.core.redis_target import redact
+from thesis_console.core.redis_url import has_password, redact
+from thesis_console.core.redis_url import problem as url_problem
 from thesis_console.core.types import CoreError
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,6 @@ log = logging.getLogger(__name__)
 EMBEDDED_PROFILE_NAME = "Local (embedded)"
 PROFILES_ENV = "THESIS_PROFILES"
 """Path of the profiles file, overriding the per-user config folder (tests, portable set-ups)."""
-SCHEMES = ("redis", "rediss", "unix", "sentinel")
-DEFAULT_SENTINEL_PORT = 26379
 FILE_VERSION = 1
 
 
@@ -128,88 +126,15 @@ def profile_problem(profile: ConnectionProfile) -> str | None:
         return "queues must be non-empty names"
     if profile.embedded:
         return None
-    scheme = profile.url.split("://", 1)[0] if "://" in profile.url else ""
-    if scheme not in SCHEMES:
-        return f"url must start with {', '.join(s + '://' for s in SCHEMES)}; got {redact(profile.url)!r}"
-    if scheme == "sentinel":
-        try:
-            parse_sentinel_url(profile.url)
-        except CoreError as exc:
-            return str(exc)
-    elif scheme in ("redis", "rediss"):
-        try:
-            parts = urlsplit(profile.url)
-            _ = parts.port
-        except ValueError as exc:
-            return f"url has a bad port: {exc}"
-        if not parts.hostname:
-            return "url has no host name"
+    found = url_problem(profile.url)
+    if found:
+        return found
+    scheme = profile.url.split("://", 1)[0]
     if scheme == "redis" and (profile.tls_ca_file or profile.tls_cert_file or profile.tls_key_file):
         return "TLS files are set but the URL is redis://; use rediss:// for TLS"
-    if scheme == "unix" and not urlsplit(profile.url).path:
-        return "unix:// URL has no socket path"
     if profile.tls_key_file and not profile.tls_cert_file:
         return "tls_key_file needs tls_cert_file (the client certificate)"
     return None
-
-
-def parse_sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, int]:
-    """Split ``sentinel://host:port[,host:port]/service_name[/db]``.
-
-    Returns:
-        The sentinel addresses, the service (master) name and the database number.
-
-    Raises:
-        CoreError: the URL does not have that form.
-    """
-    if not url.startswith("sentinel://"):
-        raise CoreError(f"not a sentinel URL: {redact(url)}")
-    rest = url[len("sentinel://") :]
-    hosts_part, _, path = rest.partition("/")
-    if "@" in hosts_part:
-        hosts_part = hosts_part.rsplit("@", 1)[1]
-    addresses: list[tuple[str, int]] = []
-    for item in hosts_part.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        host, sep, port_text = item.rpartition(":")
-        if not sep:
-            host, port_text = item, str(DEFAULT_SENTINEL_PORT)
-        host = host.strip("[]")
-        try:
-            port = int(port_text)
-        except ValueError:
-            raise CoreError(f"sentinel URL: bad port {port_text!r} in {item!r}") from None
-        if not host or not 0 < port < 65536:
-            raise CoreError(f"sentinel URL: bad address {item!r}")
-        addresses.append((host, port))
-    if not addresses:
-        raise CoreError("sentinel URL: no sentinel host:port given")
-    segments = [s for s in path.split("/") if s]
-    if not segments:
-        raise CoreError("sentinel URL: the service name is missing (sentinel://host:port/service_name)")
-    service = segments[0]
-    db = 0
-    if len(segments) > 1:
-        try:
-            db = int(segments[1])
-        except ValueError:
-            raise CoreError(f"sentinel URL: the database must be a number, got {segments[1]!r}") from None
-    if len(segments) > 2 or db < 0:
-        raise CoreError("sentinel URL: expected sentinel://host:port[,host:port]/service_name[/db]")
-    return addresses, service, db
-
-
-def url_has_password(url: str) -> bool:
-    """True when ``url`` carries a password (``redis://user:secret@host``)."""
-    if url.startswith("sentinel://"):
-        hosts = url[len("sentinel://") :].partition("/")[0]
-        return "@" in hosts and ":" in hosts.rsplit("@", 1)[0]
-    try:
-        return urlsplit(url).password is not None
-    except ValueError:
-        return False
 
 
 def embedded_profile() -> ConnectionProfile:
@@ -279,7 +204,7 @@ class ProfileStore:
             if profile.name in names:
                 raise CoreError(f"two profiles are named {profile.name!r}; names must be unique")
             names.add(profile.name)
-            if url_has_password(profile.url):
+            if has_password(profile.url):
                 raise CoreError(
                     f"profile {profile.name!r}: the URL contains a password; remove it from the URL "
                     "and store it in the keyring instead (it is never written to the profiles file)"

@@ -8,12 +8,13 @@ from __future__ import annotations
 import os
 import socket
 import ssl
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.exceptions as rexc
 
 from thesis_console.core.embedded_redis import EmbeddedRedisError, ensure_running
+from thesis_console.core.redis_url import BadRedisUrl, redact
+from thesis_console.core.redis_url import check as check_url
 
 DEFAULT_SOCKET_TIMEOUT_S = 5.0
 
@@ -39,23 +40,16 @@ def resolve_url(url: str | None = None) -> str:
         raise RedisUnavailable(f"the embedded Redis could not start: {exc}") from None
 
 
-def redact(url: str) -> str:
-    """The URL with any password replaced by ``***``, safe for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
 def connect(url: str, timeout: float = DEFAULT_SOCKET_TIMEOUT_S, check: bool = True) -> redis.Redis:
     """A synchronous client for ``url`` with timeouts set; with ``check`` it PINGs first.
 
     Raises:
         RedisUnavailable: with a message that names the cause (refused, password, timeout, ...).
     """
+    try:
+        check_url(url)
+    except BadRedisUrl as exc:
+        raise RedisUnavailable(f"bad Redis URL: {exc}") from None
     try:
         client = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
@@ -71,14 +65,16 @@ def connect(url: str, timeout: float = DEFAULT_SOCKET_TIMEOUT_S, check: bool = T
 
 
 def describe_error(exc: BaseException, url: str) -> str:
-    """A one-line, password-free explanation of why talking to ``url`` failed."""
-    where = redact(url)
+    """A one-line, password-free explanation of why talking to ``url`` failed (empty ``url``: the embedded Redis)."""
+    where = redact(url) if url else "the embedded Redis"
     text = str(exc)
     lowered = text.lower()
     if isinstance(exc, rexc.AuthenticationError) or "wrongpass" in lowered or "invalid password" in lowered:
         return f"Redis at {where} refused the user name or password (wrong password)"
     if "noauth" in lowered or "authentication required" in lowered:
         return f"Redis at {where} needs a password and none was given"
+    if "db index is out of range" in lowered:
+        return f"Redis at {where} has no such database (the number after the port is too high: {text})"
     if isinstance(exc, rexc.NoPermissionError) or "noperm" in lowered:
         return f"Redis at {where} denied a command: the user lacks the ACL rights RQ needs ({text})"
     if isinstance(exc, ssl.SSLError) or "ssl" in lowered or "certificate" in lowered:

@@ -34,9 +34,10 @@ from redis.retry import Retry
 
 from thesis_console.core.actions import QueueActions
 from thesis_console.core.embedded_redis import EmbeddedRedisError, ensure_running
-from thesis_console.core.profiles import ConnectionProfile, parse_sentinel_url, url_has_password
+from thesis_console.core.profiles import ConnectionProfile
 from thesis_console.core.reader import QueueReader
-from thesis_console.core.redis_target import describe_error, redact
+from thesis_console.core.redis_target import describe_error
+from thesis_console.core.redis_url import has_password, parse_sentinel_url, redact
 from thesis_console.core.types import ConnectionPhase, ConnectionState, CoreError
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class FailureKind:
     NOT_REDIS = "not_redis"
     SENTINEL = "sentinel"
     EMBEDDED = "embedded"
+    BAD_URL = "bad_url"  # the URL itself is wrong (malformed, or names a database the server lacks)
     OTHER = "other"
 
 
@@ -116,6 +118,7 @@ def explain_failure(
         ("not a redis", FailureKind.NOT_REDIS),
         ("not a redis server", FailureKind.NOT_REDIS),
         ("acl rights", FailureKind.ACL),
+        ("no such database", FailureKind.BAD_URL),
     ):
         if marker in message.lower():
             return kind, message
@@ -278,7 +281,7 @@ class Session:
 
     @property
     def password_given(self) -> bool:
-        return self._clients.password is not None or url_has_password(self.url)
+        return self._clients.password is not None or has_password(self.url)
 
     @classmethod
     async def open(
@@ -437,9 +440,9 @@ async def _connect(
     except CoreError as exc:
         kind, reason = FailureKind.OTHER, str(exc)
     except ValueError as exc:  # redis-py's verdict on a malformed URL
-        kind, reason = FailureKind.OTHER, f"bad Redis URL {redact(where)}: {exc}"
+        kind, reason = FailureKind.BAD_URL, f"bad Redis URL {redact(where)}: {exc}"
     except Exception as exc:
-        given = password is not None or url_has_password(where)
+        given = password is not None or has_password(where)
         kind, reason = explain_failure(exc, where, password_given=given, tls=profile.uses_tls, username=profile.username)
     if clients is not None:
         await clients.close()

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from thesis_console.core import contract
-from thesis_console.core.redis_target import redact
+from thesis_console.core.redis_url import redact
 from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.process.supervisor_process import ProcessOutcome, RunEnd, SupervisorProcess
 from thesis_console.ui.widgets.log_tail import FileTail, LogTailView
