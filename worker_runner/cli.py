@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         help_text = f"{spec.help} (env {spec.env}; default {spec.default_text})"
         if spec.is_switch:
             parser.add_argument(*spec.flags, dest=spec.dest, action="store_true", default=None, help=help_text)
-        elif spec.dest == "queues":
+        elif spec.repeatable:
             parser.add_argument(*spec.flags, dest=spec.dest, action="append", default=None, metavar=spec.metavar, help=help_text)
         else:
             parser.add_argument(*spec.flags, dest=spec.dest, default=None, metavar=spec.metavar, help=help_text)
@@ -103,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     except RedisUnavailable as exc:
         print(f"thesis-worker: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE if "could not start" in str(exc) else EXIT_USAGE
+    logging.getLogger("worker_runner").info("jobs allowed: %s", ", ".join(sorted(cfg.allowlist.names)))
     if cfg.burst:
-        return _burst(cfg.queues, url)
+        return _burst(cfg, url)
     refusal = _refusal(url)
     if refusal:
         print(f"thesis-worker: {refusal}", file=sys.stderr)
@@ -126,7 +127,7 @@ def _refusal(url: str) -> str | None:
     return None
 
 
-def _burst(queues: tuple[str, ...], url: str) -> int:
+def _burst(cfg: options.SupervisorConfig, url: str) -> int:
     """One plain worker (no supervisor) that works until the queues are empty."""
     try:
         connection = connect(url)
@@ -135,7 +136,7 @@ def _burst(queues: tuple[str, ...], url: str) -> int:
         return EXIT_UNREACHABLE
     from worker_runner.worker import ThesisWorker
 
-    worker = ThesisWorker(list(queues), connection=connection)
+    worker = ThesisWorker(list(cfg.queues), connection=connection, allowlist=cfg.allowlist)
     worker.work(with_scheduler=True, burst=True)
     return EXIT_OK
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thesis_console.core import contract
+from thesis_console.core import contract, job_allowlist
 from thesis_console.core.supervisor_protocol import HEARTBEAT_S, MAX_CONCURRENCY
 from worker_runner.worker_logs import default_log_dir
 
@@ -50,6 +50,12 @@ class SupervisorConfig:
     recovery_interval_s: float
     restart_backoff_max_s: float
     burst: bool = False
+    allow: tuple[str, ...] = ()
+    """Functions workers may run besides the contract's job function (``module.func`` each)."""
+
+    @property
+    def allowlist(self) -> job_allowlist.Allowlist:
+        return job_allowlist.Allowlist.of(self.allow)
 
     @property
     def initial_desired(self) -> int:
@@ -185,6 +191,8 @@ class OptionSpec:
     help: str
     metavar: str | None = None
     is_switch: bool = False
+    repeatable: bool = False
+    """The flag may be given several times (the variable is then comma-separated); the values add up."""
 
 
 OPTIONS: tuple[OptionSpec, ...] = (
@@ -192,7 +200,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "Redis URL: redis://, rediss:// (TLS) or unix://", "URL"),
     OptionSpec("queues", ("--queue",), "THESIS_QUEUES", parse_queue_names,
                lambda: (contract.queue_name(),), "THESIS_QUEUE or 'thesis'",
-               "queue to work on; repeat the flag for several (the variable is comma-separated)", "NAME"),
+               "queue to work on; repeat the flag for several (the variable is comma-separated)", "NAME",
+               repeatable=True),
     OptionSpec("concurrency", ("-n", "--concurrency"), "THESIS_WORKER_CONCURRENCY", parse_concurrency,
                lambda: DEFAULT_CONCURRENCY, str(DEFAULT_CONCURRENCY),
                f"number of worker processes, 1 to {MAX_CONCURRENCY}; changeable while running", "N"),
@@ -229,6 +238,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "(a local worker's death is handled at once)", "S"),
     OptionSpec("restart_backoff_max_s", ("--restart-backoff-max",), "THESIS_RESTART_BACKOFF_MAX", parse_seconds,
                lambda: 30.0, "30", "longest wait before restarting a worker that keeps crashing", "S"),
+    OptionSpec("allow", ("--allow",), job_allowlist.ALLOW_ENV, job_allowlist.parse_names, lambda: (),
+               "only the contract's job function", "also run jobs of this function (an exact module.func, no "
+               "wildcard); repeat the flag for several (the variable is comma-separated). Any other job is "
+               "failed unrun", "MODULE.FUNC", repeatable=True),
     OptionSpec("burst", ("--burst",), "THESIS_WORKER_BURST", parse_bool, lambda: False, "off",
                "run one plain worker until the queues are empty, then exit (no supervisor)", None, True),
 )
@@ -259,7 +272,7 @@ def _parse_flag(spec: OptionSpec, given: Any) -> Any:
     name = spec.flags[-1]
     if spec.is_switch:
         return bool(given)
-    if spec.dest == "queues" and isinstance(given, list):
+    if spec.repeatable and isinstance(given, list):
         names: list[str] = []
         for item in given:
             names.extend(_parse(spec, item, name))

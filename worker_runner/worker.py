@@ -10,13 +10,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis.exceptions
 from rq import SimpleWorker, Worker
 from rq.job import Job
 from rq.queue import Queue
 from rq.worker import BaseWorker
 
 from thesis_console.core import contract, metrics_store
+from thesis_console.core.job_allowlist import Allowlist
 from thesis_console.core.retention import enforce_retention
+from worker_runner.allowlist import check_job, job_class_for, refuse_job
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +59,29 @@ def record_attempt(job: Job, ok: bool, will_retry: bool, worker_name: str) -> No
 
 
 class ThesisJobHooks(BaseWorker):
-    """What every thesis worker does around a job: after it, trim the registries and record metrics.
+    """What every thesis worker does around a job: before it, refuse a job whose function is not
+    allowed (``allowlist``, by default the contract's job function and ``THESIS_WORKER_ALLOW``);
+    after it, trim the registries and record metrics.
 
-    Both steps are best effort: a failure to write them is logged and never fails the job.
+    The steps after a job are best effort: a failure to write them is logged and never fails the job.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, allowlist: Allowlist | None = None, **kwargs) -> None:
         if kwargs.get("serializer") is None:  # also when a caller passes None explicitly
             kwargs["serializer"] = contract.SERIALIZER
+        self.allowlist = allowlist if allowlist is not None else Allowlist.from_environment()
+        if kwargs.get("job_class") is None:
+            kwargs["job_class"] = job_class_for(self.allowlist)
         super().__init__(*args, **kwargs)
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):  # type: ignore[no-untyped-def]
+        # Refused jobs never reach execute_job: no work horse, no import of the name they give.
+        while True:
+            result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            if result is None or not self._refused(*result):
+                return result
+            if self._stop_requested:
+                return None
 
     def handle_job_success(self, job: Job, queue: Queue, started_job_registry, execution) -> None:  # type: ignore[override]
         self._record_attempt(job, ok=True, will_retry=False)  # before the status changes, so readers see both
@@ -76,6 +93,19 @@ class ThesisJobHooks(BaseWorker):
         self._record_attempt(job, ok=False, will_retry=will_retry)
         super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
         self._after_job(job, queue, ok=False, will_retry=will_retry)
+
+    def _refused(self, job: Job, queue: Queue) -> bool:
+        """Whether ``job`` is not allowed here; if so it is now failed (see :mod:`worker_runner.allowlist`)."""
+        reason = check_job(job, self.allowlist)
+        if reason is None:
+            return False
+        try:
+            refuse_job(self, job, queue, reason)
+        except redis.exceptions.RedisError as exc:  # it stays parked; RQ's maintenance hands it back
+            log.warning("could not record the refusal of job %s: %s", job.id, exc)
+            return True
+        self._after_job(job, queue, ok=False, will_retry=False)
+        return True
 
     def _record_attempt(self, job: Job, ok: bool, will_retry: bool) -> None:
         try:

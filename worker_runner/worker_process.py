@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from thesis_console.core.job_allowlist import ALLOW_ENV
 from worker_runner.config import SupervisorConfig
 from worker_runner.parent_death import WORKER_MARKER_ENV
 from worker_runner.worker_logs import log_path
@@ -95,7 +96,7 @@ def spawn_worker(config: SupervisorConfig, name: str, url: str) -> WorkerProcess
     """
     config.log_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_path(config.log_dir, name)
-    env = {**os.environ, "REDIS_URL": url, WORKER_MARKER_ENV: name, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "REDIS_URL": url, WORKER_MARKER_ENV: name, "PYTHONUNBUFFERED": "1", ALLOW_ENV: ",".join(config.allow)}
     with open(log_file, "ab") as output:
         popen = subprocess.Popen(
             worker_command(config, name, log_file, os.getpid()),
