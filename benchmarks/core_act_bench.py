@@ -40,11 +40,13 @@ GOAL_JOBS_PER_S = 30_000
 
 def make_failed_jobs(conn: redis.Redis, count: int) -> list[str]:
     """``count`` failed jobs: one real one (run and failed by a ThesisWorker), the rest copies of it."""
+    from thesis_console.core.job_allowlist import Allowlist
     from worker_runner.worker import ThesisWorker
 
     conn.flushall()
     real = contract.thesis_queue(conn, QUEUE).enqueue("tests.jobs.boom").id
-    ThesisWorker([QUEUE], connection=conn).work(burst=True, logging_level="CRITICAL")
+    allowlist = Allowlist.of(["tests.jobs.boom"])
+    ThesisWorker([QUEUE], connection=conn, allowlist=allowlist).work(burst=True, logging_level="CRITICAL")
     template = conn.hgetall(f"rq:job:{real}")
     score = conn.zscore(f"rq:failed:{QUEUE}", real)
     if template.get(b"status") != b"failed" or score is None:

@@ -33,6 +33,7 @@ from rq import Retry
 
 from thesis_console.core import contract
 from thesis_console.core.embedded_redis import free_port, start_server
+from thesis_console.core.job_allowlist import ALLOW_ENV
 from worker_runner.registration import read_record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +61,7 @@ def _env(url: str, data_dir: Path) -> dict[str, str]:
         "REDIS_URL": url,
         "THESIS_DATA_DIR": str(data_dir),
         "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        ALLOW_ENV: "benchmarks.worker_bench.noop,benchmarks.worker_bench.sleep_for",  # the benchmark's jobs
     }
 
 
