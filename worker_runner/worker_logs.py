@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-import platformdirs
+from thesis_console.core.paths import user_data_root
 
 LOG_SUFFIX = ".log"
 KEEP_DEAD_WORKER_LOGS = 20
@@ -27,9 +27,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 def default_log_dir() -> Path:
     """``THESIS_DATA_DIR/worker-logs`` when that variable is set, else the per-user data folder's."""
-    override = os.environ.get("THESIS_DATA_DIR")
-    base = Path(override) if override else Path(platformdirs.user_data_dir("thesis-console", appauthor=False))
-    return base / "worker-logs"
+    return user_data_root() / "worker-logs"
 
 
 def log_path(log_dir: Path, worker_name: str) -> Path:

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
+from thesis_console.core.paths import user_data_root
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,7 @@ class EmbeddedRedis:
 
 def default_data_dir() -> Path:
     """The per-user folder that holds the embedded server's data, log and state file."""
-    override = os.environ.get("THESIS_DATA_DIR")
-    base = Path(override) if override else Path(platformdirs.user_data_dir("thesis-console", appauthor=False))
-    return base / "redis"
+    return user_data_root() / "redis"
 
 
 def find_redis_server() -> str:

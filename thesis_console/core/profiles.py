@@ -19,8 +19,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
+from thesis_console.core.paths import user_config_root
 from thesis_console.core.redis_url import has_password, redact
 from thesis_console.core.redis_url import problem as url_problem
 from thesis_console.core.types import CoreError
@@ -147,7 +146,7 @@ def default_profiles_path() -> Path:
     override = os.environ.get(PROFILES_ENV)
     if override:
         return Path(override)
-    return Path(platformdirs.user_config_dir("thesis-console", appauthor=False)) / "profiles.json"
+    return user_config_root() / "profiles.json"
 
 
 class ProfileStore:
