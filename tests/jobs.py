@@ -16,3 +16,16 @@ def boom() -> None:
 def sleep_for(seconds: float) -> float:
     time.sleep(seconds)
     return seconds
+
+
+def stall_after_progress(seconds: float) -> float:
+    """Report progress once, then hang without reporting more: a stuck job while its worker lives."""
+    from rq import get_current_job
+
+    from thesis_console.core import contract
+
+    job = get_current_job()
+    assert job is not None
+    contract.set_progress(job, 35, "chapter 2/6")
+    time.sleep(seconds)
+    return seconds

@@ -22,6 +22,7 @@ from typing import Any
 
 import redis.exceptions
 
+from thesis_console import cli_watch
 from thesis_console.core import credentials
 from thesis_console.core.profiles import (
     EMBEDDED_PROFILE_NAME,
@@ -158,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     empty.add_argument("--yes", action="store_true", help="confirm: this deletes the jobs")
 
     add("profiles", "list the saved connection profiles")
+    cli_watch.add_parsers(add)
     return parser
 
 
@@ -168,7 +170,8 @@ def main(argv: list[str] | None = None, gui: Callable[[argparse.Namespace], int]
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed the usage or --help
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        code = exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        return (cli_watch.usage_exit_code(argv) or code) if code == EXIT_USAGE else code
     if args.command is None:
         if gui is None:
             print("thesis-console: a subcommand is required (this entry point has no GUI)", file=sys.stderr)
@@ -178,7 +181,7 @@ def main(argv: list[str] | None = None, gui: Callable[[argparse.Namespace], int]
     try:
         return _dispatch(args)
     except UsageError as exc:
-        return _fail(args, EXIT_USAGE, str(exc))
+        return _fail(args, EXIT_USAGE if args.command not in cli_watch.COMMANDS else cli_watch.NAGIOS_UNKNOWN, str(exc))
     except SessionError as exc:
         return _fail(args, EXIT_UNREACHABLE, str(exc))
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
@@ -496,6 +499,7 @@ _COMMANDS: dict[str, Callable[[Session, argparse.Namespace, Any], Awaitable[int]
     "stop": _job_action("stop"),
     "delete": _job_action("delete"),
     "empty": _empty,
+    **cli_watch.COMMANDS,
 }
 
 

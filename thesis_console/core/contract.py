@@ -7,6 +7,7 @@ Values that operators tune come from the environment; the rest are the original 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,8 @@ JOB_TIMEOUT_ENV = "THESIS_JOB_TIMEOUT"
 
 PROGRESS_KEY = "progress"
 STAGE_KEY = "stage"
+PROGRESS_AT_KEY = "progress_at"
+"""Unix time of the latest change of progress or stage (the stuck-job alert measures from it)."""
 KIND_KEY = "kind"
 THESIS_KIND = "thesis"
 JOB_FUNCTION = "thesis_console.core.generation.job.generate_thesis"
@@ -104,11 +107,24 @@ def thesis_queue(connection: Redis, name: str | None = None) -> Queue:
     return Queue(queue_name(name), connection=connection, serializer=SERIALIZER)
 
 
-def set_progress(job: Job, percent: int, stage: str) -> None:
-    """Record progress as an integer percent and a stage name in the job's meta and save it."""
-    job.meta[PROGRESS_KEY] = max(0, min(100, int(percent)))
+def set_progress(job: Job, percent: int, stage: str, now: float | None = None) -> None:
+    """Record progress as an integer percent and a stage name in the job's meta and save it.
+
+    ``progress_at`` moves only when the percent or the stage changes, so a job that repeats the same
+    progress still counts as making none.
+    """
+    percent = max(0, min(100, int(percent)))
+    if job.meta.get(PROGRESS_KEY) != percent or job.meta.get(STAGE_KEY) != stage or PROGRESS_AT_KEY not in job.meta:
+        job.meta[PROGRESS_AT_KEY] = time.time() if now is None else now
+    job.meta[PROGRESS_KEY] = percent
     job.meta[STAGE_KEY] = stage
     job.save_meta()
+
+
+def progress_changed_at(meta: dict[str, Any]) -> float | None:
+    """When the job's progress last changed, from its meta; None when it never reported (or a foreign value)."""
+    raw = meta.get(PROGRESS_AT_KEY)
+    return float(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else None
 
 
 def progress_of(meta: dict[str, Any]) -> tuple[int | None, str | None]:

@@ -93,8 +93,22 @@ class BucketStats:
         return self.completed / total if total else None
 
 
-def decode_bucket(start: float, raw: Mapping) -> BucketStats:
-    """Figures from one hash as HGETALL returns it (bytes or str keys); bad fields count as absent."""
+@dataclass(frozen=True)
+class BucketCounts:
+    """One bucket's raw counts: what a counter or a histogram adds up across buckets."""
+
+    start: float
+    completed: int
+    failed: int
+    retried: int
+    histogram: tuple[int, ...]
+    """Attempts per run-time bucket of :data:`RUNTIME_BOUNDS_S` (one more for everything above)."""
+    runtime_sum_s: float | None
+    depth: int | None
+
+
+def decode_counts(start: float, raw: Mapping) -> BucketCounts:
+    """Counts from one hash as HGETALL returns it (bytes or str keys); bad fields count as absent."""
     fields = {_text(k): _text(v) for k, v in raw.items()}
     hist = [0] * (len(RUNTIME_BOUNDS_S) + 1)
     for name, value in fields.items():
@@ -102,19 +116,31 @@ def decode_bucket(start: float, raw: Mapping) -> BucketStats:
             idx = int(name[2:])
             if idx < len(hist):
                 hist[idx] = _int(value) or 0
-    completed = _int(fields.get(F_COMPLETED)) or 0
-    failed = _int(fields.get(F_FAILED)) or 0
-    total = sum(hist)
-    runtime_sum = _float(fields.get(F_RUNTIME_SUM))
+    return BucketCounts(
+        start=start,
+        completed=_int(fields.get(F_COMPLETED)) or 0,
+        failed=_int(fields.get(F_FAILED)) or 0,
+        retried=_int(fields.get(F_RETRIED)) or 0,
+        histogram=tuple(hist),
+        runtime_sum_s=_float(fields.get(F_RUNTIME_SUM)),
+        depth=_int(fields.get(F_DEPTH)),
+    )
+
+
+def decode_bucket(start: float, raw: Mapping) -> BucketStats:
+    """Figures from one hash as HGETALL returns it (bytes or str keys); bad fields count as absent."""
+    counts = decode_counts(start, raw)
+    total = sum(counts.histogram)
+    runtime_sum = counts.runtime_sum_s
     return BucketStats(
         start=start,
-        completed=completed,
-        failed=failed,
-        retried=_int(fields.get(F_RETRIED)) or 0,
-        runtime_p50_s=percentile(hist, 0.50),
-        runtime_p95_s=percentile(hist, 0.95),
+        completed=counts.completed,
+        failed=counts.failed,
+        retried=counts.retried,
+        runtime_p50_s=percentile(counts.histogram, 0.50),
+        runtime_p95_s=percentile(counts.histogram, 0.95),
         runtime_mean_s=(runtime_sum / total) if total and runtime_sum is not None else None,
-        depth=_int(fields.get(F_DEPTH)),
+        depth=counts.depth,
     )
 
 

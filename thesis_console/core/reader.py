@@ -25,6 +25,7 @@ from typing import TypeVar
 
 import redis.asyncio as aioredis
 
+from thesis_console.core.alerts.watch_data import WatchData, read_watch_data
 from thesis_console.core.job_detail import read_detail
 from thesis_console.core.metrics_read import read_series
 from thesis_console.core.paging import read_page
@@ -106,6 +107,12 @@ class QueueReader:
     async def metric_series(self, queue: str, range_s: int, now: float | None = None) -> MetricSeries:
         """Points for the charts: minute buckets up to 6 hours, hour buckets beyond (24 h, 7 days)."""
         return await self._bounded(read_series(self._trips(), queue, range_s, now))
+
+    async def watch(self, minutes: int, now: float | None = None) -> WatchData:
+        """The snapshot and what the alert rules and the metrics endpoint need: the last ``minutes``
+        metric buckets, the head job and the running jobs of each queue, and the supervisors'
+        heartbeats, in four round trips whatever the number of jobs."""
+        return await self._bounded(read_watch_data(self._trips(), self.queues, minutes, now))
 
     def _trips(self) -> RoundTrips:
         return RoundTrips(self.client, self.timeout_s)

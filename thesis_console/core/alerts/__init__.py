@@ -1,0 +1,1 @@
+"""Alert rules over the queues: rules and their file, the conditions, the tracker and its history."""

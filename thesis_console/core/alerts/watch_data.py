@@ -1,0 +1,218 @@
+"""What the alert rules and the metrics endpoint look at, read in four pipelined round trips.
+
+Round trips 1 and 2 are the overview snapshot (:mod:`thesis_console.core.snapshot`). Round trip 3
+asks, for each queue, for the last ``minutes`` per-minute metric hashes (HGETALL; completed,
+failed, run-time histogram and depth samples), the job at the head of the waiting list (LINDEX 0)
+and the first :data:`ACTIVE_LIMIT` members of the started registry (ZRANGE), and once for the
+supervisor index with its heartbeat scores (ZRANGE WITHSCORES). Round trip 4 reads the head job's
+enqueue time and each active job's meta, start and worker (HMGET). The number of commands grows
+with queues, minutes, supervisors and running jobs, never with the number of waiting or ended jobs.
+
+Nothing is written: these are LLEN/ZCARD/LINDEX/ZRANGE/HGETALL/HMGET/GET reads only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from thesis_console.core import contract, decoding, metrics_store
+from thesis_console.core.round_trips import RoundTrips, is_error
+from thesis_console.core.rq_keys import job_id_of_member, job_key, queue_key, state_source
+from thesis_console.core.snapshot import read_snapshot
+from thesis_console.core.supervisor_protocol import INDEX_KEY, SupervisorRecord
+from thesis_console.core.types import JobState, Snapshot
+
+log = logging.getLogger(__name__)
+
+ACTIVE_LIMIT = 200
+"""Running jobs examined per queue (one per busy worker; more than this many is not a thesis farm)."""
+ROUND_TRIPS = 4
+"""Round trips of one :func:`read_watch_data`, whatever the number of jobs."""
+
+_HEAD_FIELDS = ("enqueued_at", "created_at")
+_ACTIVE_FIELDS = ("meta", "started_at", "worker_name")
+
+
+@dataclass(frozen=True)
+class ActiveJob:
+    """A running job as the stuck-job rule sees it."""
+
+    id: str
+    queue: str
+    worker: str | None
+    started_at: float | None
+    progress: int | None
+    stage: str | None
+    progress_at: float | None
+    """When progress last changed (``meta['progress_at']``); None for a job that never reported it."""
+
+    @property
+    def last_progress_at(self) -> float | None:
+        """The time the stuck rule measures from: the last change, else the start for a job that
+        reports progress but not its time (written by an older worker)."""
+        if self.progress_at is not None:
+            return self.progress_at
+        return self.started_at if self.progress is not None else None
+
+
+@dataclass(frozen=True)
+class QueueWatch:
+    """One queue's recent history and its head and running jobs."""
+
+    name: str
+    minutes: tuple[metrics_store.BucketCounts, ...]
+    """The last minute buckets, oldest first; the last one is the current, still filling."""
+    head_job: str | None
+    head_enqueued_at: float | None
+    active: tuple[ActiveJob, ...]
+    active_truncated: bool
+
+
+@dataclass(frozen=True)
+class SupervisorBeat:
+    """A supervisor of the index with its last heartbeat; ``record`` is None once it expired."""
+
+    id: str
+    heartbeat_at: float
+    record: SupervisorRecord | None
+
+
+@dataclass(frozen=True)
+class WatchData:
+    snapshot: Snapshot
+    queues: tuple[QueueWatch, ...]
+    supervisors: tuple[SupervisorBeat, ...]
+    taken_at: float
+    round_trips: int
+
+    def queue(self, name: str) -> QueueWatch | None:
+        for q in self.queues:
+            if q.name == name:
+                return q
+        return None
+
+
+async def read_watch_data(
+    trips: RoundTrips, queues: Sequence[str] | None, minutes: int, now: float | None = None
+) -> WatchData:
+    """Read the snapshot and, per queue, the last ``minutes`` metric buckets, head job and running jobs.
+
+    Args:
+        trips: the round-trip runner.
+        queues: the queues to watch; None for every queue RQ knows.
+        minutes: metric buckets per queue (1 to 360), the current minute included.
+        now: the time the buckets are counted back from; the current time by default.
+
+    Raises:
+        CoreError: Redis could not be reached or did not answer in time.
+    """
+    if not 1 <= minutes <= 360:
+        raise ValueError(f"minutes must be 1 to 360, got {minutes}")
+    before = trips.count
+    snapshot = await read_snapshot(trips, queues)
+    now = snapshot.taken_at if now is None else now
+    last_minute = int(now // 60)
+    buckets = range(last_minute - minutes + 1, last_minute + 1)
+    names = [q.name for q in snapshot.queues]
+
+    def fill_history(pipe: Any) -> None:
+        for name in names:
+            for minute in buckets:
+                pipe.hgetall(metrics_store.minute_key(name, minute))
+            pipe.lindex(queue_key(name), 0)
+            pipe.zrange(state_source(name, JobState.ACTIVE).key, 0, ACTIVE_LIMIT)
+        pipe.zrange(INDEX_KEY, 0, -1, withscores=True)
+
+    replies = iter(await trips.run(fill_history))
+    per_queue = []
+    for name in names:
+        minute_counts = tuple(
+            metrics_store.decode_counts(float(m * 60), _mapping(next(replies))) for m in buckets
+        )
+        head = _text_or_none(next(replies))
+        members = next(replies)
+        running = [] if is_error(members) else [job_id_of_member(m) for m in map(_text_or_none, members) if m]
+        per_queue.append((name, minute_counts, head, running[:ACTIVE_LIMIT], len(running) > ACTIVE_LIMIT))
+    beats = _beats(next(replies))
+
+    def fill_jobs(pipe: Any) -> None:
+        for _name, _counts, head, running, _more in per_queue:
+            if head is not None:
+                pipe.hmget(job_key(head), _HEAD_FIELDS)
+            for job_id in running:
+                pipe.hmget(job_key(job_id), _ACTIVE_FIELDS)
+
+    job_replies = iter(await trips.run(fill_jobs))
+    watched = []
+    for name, minute_counts, head, running, more in per_queue:
+        head_at = _head_time(next(job_replies)) if head is not None else None
+        active = tuple(_active_job(job_id, name, next(job_replies)) for job_id in running)
+        watched.append(QueueWatch(name, minute_counts, head, head_at, active, more))
+    records = {s.id: s for s in snapshot.supervisors}
+    return WatchData(
+        snapshot=snapshot,
+        queues=tuple(watched),
+        supervisors=tuple(SupervisorBeat(sid, at, records.get(sid)) for sid, at in beats),
+        taken_at=now,
+        round_trips=trips.count - before,
+    )
+
+
+def _mapping(reply: Any) -> dict:
+    return {} if is_error(reply) or not isinstance(reply, dict) else reply
+
+
+def _text_or_none(raw: Any) -> str | None:
+    if raw is None or is_error(raw):
+        return None
+    return decoding.text(raw)
+
+
+def _beats(reply: Any) -> list[tuple[str, float]]:
+    if is_error(reply):
+        log.warning("%s is not a sorted set, supervisors ignored: %s", INDEX_KEY, reply)
+        return []
+    out = []
+    for member, score in reply or ():
+        sid = decoding.text(member)
+        if sid is not None:
+            out.append((sid, float(score)))
+    return out
+
+
+def _head_time(reply: Any) -> float | None:
+    if is_error(reply) or not reply:
+        return None
+    for raw in reply:
+        try:
+            when = decoding.parse_time(raw)
+        except ValueError:
+            continue
+        if when is not None:
+            return when
+    return None
+
+
+def _active_job(job_id: str, queue: str, reply: Any) -> ActiveJob:
+    if is_error(reply) or not reply:
+        return ActiveJob(job_id, queue, None, None, None, None, None)
+    raw_meta, raw_started, raw_worker = reply
+    # Meta is decoded as JSON only: a pickled meta is never unpickled here (no progress then).
+    _payload, meta, _problem = decoding.decode_meta(raw_meta, trust_pickle=False)
+    progress, stage = contract.progress_of(meta)
+    try:
+        started = decoding.parse_time(raw_started)
+    except ValueError:
+        started = None
+    return ActiveJob(
+        id=job_id,
+        queue=queue,
+        worker=decoding.text(raw_worker) or None,
+        started_at=started,
+        progress=progress,
+        stage=stage,
+        progress_at=contract.progress_changed_at(meta),
+    )
