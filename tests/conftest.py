@@ -18,7 +18,7 @@ from thesis_console.core.embedded_redis import EmbeddedRedis, free_port, start_s
 from thesis_console.core.job_allowlist import ALLOW_ENV
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-TEST_JOB_FUNCTIONS = ("tests.jobs.noop", "tests.jobs.boom", "tests.jobs.sleep_for")
+TEST_JOB_FUNCTIONS = ("tests.jobs.noop", "tests.jobs.boom", "tests.jobs.sleep_for", "tests.jobs.stall_after_progress")
 os.environ[ALLOW_ENV] = ",".join(TEST_JOB_FUNCTIONS)
 """The tests' own job functions are allowed for every worker the tests start (as a deployment
 allows its own), and the console does not flag them; the allowlist tests set the variable themselves."""

@@ -259,7 +259,7 @@ def test_waiting_jobs_and_no_worker_then_a_worker_comes(redis_conn, redis_url, i
 
 def test_job_that_stops_reporting_progress_on_a_live_worker_is_stuck(redis_conn, redis_url, isolated_env, processes):
     job = contract.thesis_queue(redis_conn).enqueue(STALL_FUNCTION, 120, job_timeout=300)
-    processes.start(*_supervisor_args("thesis", "sup-stuck"), env={"THESIS_WORKER_ALLOW": STALL_FUNCTION})
+    processes.start(*_supervisor_args("thesis", "sup-stuck"))  # the function is allowed by tests/conftest.py
     wait_for(lambda: b"progress_at" in (redis_conn.hget(job.key, "meta") or b""), 30, message="the job's first progress")
     rules = _rule(AlertRules(), RuleKind.STUCK_JOB, threshold=1)
     assert RuleKind.STUCK_JOB not in kinds(conditions(redis_url, AlertRules()))  # 15 min by default
