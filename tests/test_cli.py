@@ -111,7 +111,7 @@ def test_profiles_listing_and_read_only_profile(capsys, redis_conn, redis_url, p
     ProfileStore(private_profiles).save([ConnectionProfile(name="ro", url=redis_url, read_only=True, queues=("thesis",))])
     code, out, _ = call(capsys, "profiles")
     lines = out.splitlines()
-    assert code == 0 and lines[0].split()[:3] == ["PROFILE", "URL", "READ-ONLY"]
+    assert code == 0 and lines[0].split()[:4] == ["PROFILE", "URL", "USER", "READ-ONLY"]
     assert any(line.startswith("ro ") and redis_url in line and " yes " in line for line in lines)
     code, out, _ = call(capsys, "profiles", "--json")
     names = [p["name"] for p in json.loads(out)["profiles"]]

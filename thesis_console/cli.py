@@ -14,6 +14,7 @@ import datetime
 import enum
 import json
 import os
+import re
 import signal
 import sys
 from collections import Counter
@@ -24,6 +25,7 @@ import redis.exceptions
 
 from thesis_console import cli_watch
 from thesis_console.core import credentials
+from thesis_console.core.producer import check_delay
 from thesis_console.core.profiles import (
     EMBEDDED_PROFILE_NAME,
     ConnectionProfile,
@@ -31,9 +33,17 @@ from thesis_console.core.profiles import (
     ad_hoc_profile,
     embedded_profile,
 )
+from thesis_console.core.queue_names import check_queue_name
 from thesis_console.core.redis_target import describe_error
-from thesis_console.core.session import Session, SessionError, open_session
-from thesis_console.core.thesis_request import DEGREE_LEVELS, LANGUAGES, InvalidRequest, ThesisRequest
+from thesis_console.core.session import FailureKind, Session, SessionError, open_session
+from thesis_console.core.terminal_text import escape_controls, escape_lines
+from thesis_console.core.thesis_request import (
+    DEGREE_LEVELS,
+    LANGUAGES,
+    PACE_MAX_S,
+    InvalidRequest,
+    ThesisRequest,
+)
 from thesis_console.core.types import (
     ActionResult,
     CoreError,
@@ -91,6 +101,38 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _queue_arg(text: str) -> str:
+    try:
+        return check_queue_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(text: str, low: float, high: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {escape_controls(text)!r}") from None
+    if not low <= value <= high:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be {low:g} to {high:g} seconds, got {escape_controls(text)!r}")
+    return value
+
+
+def _delay_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {escape_controls(text)!r}") from None
+    try:
+        return check_delay(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+
+
+def _pace_arg(text: str) -> float:
+    return _seconds(text, 0.0, PACE_MAX_S)
+
+
 def _page_size(text: str) -> int:
     value = _non_negative(text)
     if not 1 <= value <= MAX_PAGE:
@@ -120,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("status", "queues with their counts, workers, supervisors and the server")
 
     jobs = add("jobs", "one page of the jobs in one state of a queue")
-    jobs.add_argument("--queue", default=None, help="queue name (default: THESIS_QUEUE or 'thesis')")
+    jobs.add_argument("--queue", type=_queue_arg, default=None, help="queue name (default: THESIS_QUEUE or 'thesis')")
     jobs.add_argument("--state", required=True, choices=[s.value for s in JobState])
     jobs.add_argument("--offset", type=_non_negative, default=0, help="rows to skip (default 0)")
     jobs.add_argument("--limit", type=_page_size, default=50, help=f"rows to show, 1 to {MAX_PAGE} (default 50)")
@@ -135,15 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     enq.add_argument("--language", default="en", choices=LANGUAGES)
     enq.add_argument("--chapters", type=int, default=5)
     enq.add_argument("--words", dest="target_words", type=int, default=8000)
-    enq.add_argument("--queue", default=None, help="queue name (default: THESIS_QUEUE or 'thesis')")
+    enq.add_argument("--queue", type=_queue_arg, default=None, help="queue name (default: THESIS_QUEUE or 'thesis')")
     enq.add_argument("--at-front", action="store_true", help="put the job at the front of the queue")
-    enq.add_argument("--delay", type=float, default=0.0, help="schedule the job this many seconds from now")
-    enq.add_argument("--pace", type=float, default=0.0, help="seconds per stage (demonstrations)")
+    enq.add_argument("--delay", type=_delay_arg, default=0.0, help="schedule the job this many seconds from now")
+    enq.add_argument("--pace", type=_pace_arg, default=0.0, help="seconds per stage (demonstrations)")
 
     retry = add("retry", "put failed, stopped or canceled jobs back in their queue")
     retry.add_argument("job_ids", nargs="*", metavar="JOB")
     retry.add_argument("--all", action="store_true", help="every failed job of --queue (Ctrl-C stops cleanly)")
-    retry.add_argument("--queue", default=None, help="queue for --all (default: THESIS_QUEUE or 'thesis')")
+    retry.add_argument("--queue", type=_queue_arg, default=None, help="queue for --all (default: THESIS_QUEUE or 'thesis')")
     retry.add_argument("--batch", type=_page_size, default=1000, help="jobs per atomic step for --all")
 
     for name, text in (
@@ -154,11 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
         add(name, text).add_argument("job_ids", nargs="+", metavar="JOB")
 
     empty = add("empty", "delete every job in one state of a queue")
-    empty.add_argument("--queue", required=True)
+    empty.add_argument("--queue", type=_queue_arg, required=True)
     empty.add_argument("--state", required=True, choices=[s.value for s in JobState if s != JobState.ACTIVE])
     empty.add_argument("--yes", action="store_true", help="confirm: this deletes the jobs")
 
-    add("profiles", "list the saved connection profiles")
+    from thesis_console import cli_profiles
+
+    cli_profiles.add_parsers(add("profiles", "list, add, edit, remove or test the saved connection profiles"))
     cli_watch.add_parsers(add)
     return parser
 
@@ -167,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, gui: Callable[[argparse.Namespace], int] | None = None) -> int:
     """Run a headless subcommand; with none, hand the parsed arguments to ``gui`` (the desktop app)."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for index, arg in enumerate(argv, 1):
+        if any("\ud800" <= c <= "\udfff" for c in arg):
+            print(f"thesis-console: argument {index} ({escape_controls(arg)}) is not valid UTF-8 text", file=sys.stderr)
+            return EXIT_USAGE
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed the usage or --help
@@ -183,9 +232,9 @@ def main(argv: list[str] | None = None, gui: Callable[[argparse.Namespace], int]
     except UsageError as exc:
         return _fail(args, EXIT_USAGE if args.command not in cli_watch.COMMANDS else cli_watch.NAGIOS_UNKNOWN, str(exc))
     except SessionError as exc:
-        return _fail(args, EXIT_UNREACHABLE, str(exc))
+        return _fail(args, EXIT_USAGE if exc.kind == FailureKind.BAD_URL else EXIT_UNREACHABLE, str(exc))
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        return _fail(args, EXIT_UNREACHABLE, describe_error(exc, "Redis"))
+        return _fail(args, EXIT_UNREACHABLE, describe_error(exc, getattr(args, "connected_url", "")))
     except ReadOnlyError as exc:
         return _fail(args, EXIT_FAILURE, str(exc))
     except CoreError as exc:
@@ -201,7 +250,7 @@ def main(argv: list[str] | None = None, gui: Callable[[argparse.Namespace], int]
 
 
 def _fail(args: argparse.Namespace, code: int, message: str) -> int:
-    print(f"thesis-console: {message}", file=sys.stderr)
+    print(f"thesis-console: {escape_lines(message)}", file=sys.stderr)
     if getattr(args, "json", False):
         print(json.dumps({"error": message, "exit_code": code}))
     return code
@@ -209,7 +258,9 @@ def _fail(args: argparse.Namespace, code: int, message: str) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "profiles":
-        return _profiles(args)
+        from thesis_console import cli_profiles
+
+        return cli_profiles.run(args)
     request = _enqueue_request(args) if args.command == "enqueue" else None
     if args.command == "empty" and not args.yes:
         raise UsageError(f"empty deletes every {args.state} job of queue {args.queue!r}; add --yes to confirm")
@@ -219,6 +270,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if not args.all and not args.job_ids:
             raise UsageError("retry: give job ids, or --all with --queue")
     profile = choose_profile(args)
+    args.connected_url = profile.url
     return asyncio.run(_with_session(profile, args, request))
 
 
@@ -229,12 +281,12 @@ def choose_profile(args: argparse.Namespace) -> ConnectionProfile:
         UsageError: both were given, the profile does not exist, or the URL is malformed.
     """
     url, name = getattr(args, "url", None), getattr(args, "profile", None)
-    if url and name:
+    if url is not None and name:
         raise UsageError("give --url or --profile, not both")
     try:
         if name:
             return ProfileStore().get(name)
-        if url:
+        if url is not None:
             return ad_hoc_profile(url)
         env = os.environ.get("REDIS_URL")
         if env:
@@ -264,7 +316,7 @@ async def _status(session: Session, args: argparse.Namespace, _: Any) -> int:
     if args.json:
         _print_json(snapshot)
     else:
-        print(_status_text(snapshot, session))
+        print(escape_lines(_status_text(snapshot, session)))
     return EXIT_OK
 
 
@@ -300,7 +352,7 @@ async def _jobs(session: Session, args: argparse.Namespace, _: Any) -> int:
     if args.json:
         _print_json(page)
     else:
-        print(_page_text(page))
+        print(escape_lines(_page_text(page)))
     return EXIT_OK
 
 
@@ -329,7 +381,7 @@ async def _show(session: Session, args: argparse.Namespace, _: Any) -> int:
     if args.json:
         _print_json(detail)
     else:
-        print(_detail_text(detail))
+        print(escape_lines(_detail_text(detail)))
     return EXIT_OK
 
 
@@ -344,7 +396,7 @@ def _detail_text(detail: JobDetail) -> str:
         ("worker", row.worker or ""), ("problem", row.problem or ""),
     ]  # fmt: skip
     width = max(len(name) for name, _ in fields)
-    lines = [f"{name.ljust(width)}  {value}" for name, value in fields if value not in ("", None)]
+    lines = [f"{name.ljust(width)}  {escape_controls(str(value))}" for name, value in fields if value not in ("", None)]
     for label, payload in (("args", detail.args), ("kwargs", detail.kwargs), ("meta", detail.meta), ("result", detail.result)):
         if payload.kind == "missing":
             continue
@@ -455,40 +507,6 @@ def _on_interrupt(loop: asyncio.AbstractEventLoop, callback: Callable[[], None])
         loop.remove_signal_handler(signal.SIGINT)
 
 
-# ---------------------------------------------------------------------- profiles
-def _profiles(args: argparse.Namespace) -> int:
-    store = ProfileStore()
-    profiles = store.load()
-    available = credentials.keyring_available()
-
-    def stored(profile: ConnectionProfile) -> bool | None:
-        return credentials.has_password(profile) if available else None
-
-    if args.json:
-        _print_json(
-            {
-                "file": str(store.path),
-                "keyring_available": available,
-                "profiles": [{**p.to_json(), "url": p.display_url, "password_stored": stored(p)} for p in profiles],
-            }
-        )
-        return EXIT_OK
-    rows = [
-        [
-            p.name,
-            p.display_url,
-            "yes" if p.read_only else "",
-            ",".join(p.queues) or "all",
-            "yes" if p.uses_tls else "",
-            {True: "stored", False: "none", None: "asked each time"}[stored(p)],
-        ]
-        for p in profiles
-    ]
-    print(format_table(["PROFILE", "URL", "READ-ONLY", "QUEUES", "TLS", "PASSWORD"], rows))
-    print(f"\nfile: {store.path}" + ("" if available else "\nno keyring available: passwords are asked each time"))
-    return EXIT_OK
-
-
 _COMMANDS: dict[str, Callable[[Session, argparse.Namespace, Any], Awaitable[int]]] = {
     "status": _status,
     "jobs": _jobs,
@@ -506,7 +524,7 @@ _COMMANDS: dict[str, Callable[[Session, argparse.Namespace, Any], Awaitable[int]
 # ---------------------------------------------------------------------- formatting
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """Aligned columns: numbers to the right, text to the left, two spaces between columns."""
-    body = [["" if v is None else str(v) for v in row] for row in rows]
+    body = [["" if v is None else escape_controls(str(v)) for v in row] for row in rows]
     numeric = [
         bool(body) and all(_is_number(row[i]) or row[i] == "" for row in body) for i in range(len(headers))
     ]
@@ -563,7 +581,12 @@ def _jsonable(value: Any) -> Any:
 
 
 def _print_json(value: Any) -> None:
-    print(json.dumps(_jsonable(value), default=str, ensure_ascii=False))
+    text = json.dumps(_jsonable(value), default=str, ensure_ascii=False)
+    # JSON escapes C0 controls itself; DEL and the C1 controls (8-bit ESC/CSI/OSC) only here.
+    print(_C1_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+_C1_CONTROLS = re.compile("[\x7f-\x9f\u2028\u2029]")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import sys
 import time
 
 from thesis_console.core.redis_target import RedisUnavailable, connect, resolve_url
-from thesis_console.core.redis_url import redact
+from thesis_console.core.redis_url import BadRedisUrl, read_url_file, redact
 from thesis_console.core.supervisor_protocol import (
     MAX_CONCURRENCY,
     SupervisorRecord,
@@ -40,7 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
             "Redis for consoles. Commands on stdin, one per line, each answered by a JSON line: "
             "'resize N', 'autoscale MIN MAX', 'autoscale off', 'status', 'stop'."
         ),
-        epilog="Control a running supervisor on any host: thesis-worker ctl --help",
+        epilog=(
+            "A Redis with a password: give its URL in REDIS_URL or in a file named by --url-file (mode 600),\n"
+            "not with --url, which `ps` shows to every user of the host.\n\n"
+            "Control a running supervisor on any host: thesis-worker ctl --help"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for spec in options.OPTIONS:
@@ -79,6 +83,7 @@ CTL_DESCRIPTION = (
 
 def _ctl_common(parser: argparse.ArgumentParser, target: bool = True) -> None:
     parser.add_argument("--url", default=None, help="Redis URL (env REDIS_URL; default: the embedded local Redis)")
+    parser.add_argument("--url-file", default=None, metavar="PATH", help="read the Redis URL from this file (mode 600)")
     if target:
         parser.add_argument("--id", dest="supervisor_id", metavar="ID", default=None, help="supervisor id")
         parser.add_argument("--pid", type=int, default=None, help="supervisor pid (with --host, or on this host)")
@@ -144,7 +149,12 @@ def _burst(cfg: options.SupervisorConfig, url: str) -> int:
 # ---------------------------------------------------------------------- ctl
 def _ctl(args: argparse.Namespace) -> int:
     try:
-        conn = connect(resolve_url(args.url))
+        url = _ctl_url(args)
+    except BadRedisUrl as exc:
+        print(f"thesis-worker ctl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        conn = connect(resolve_url(url))
     except RedisUnavailable as exc:
         print(f"thesis-worker ctl: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
@@ -169,6 +179,14 @@ def _ctl(args: argparse.Namespace) -> int:
     if args.wait <= 0:
         return EXIT_OK
     return _confirm(conn, target.id, args)
+
+
+def _ctl_url(args: argparse.Namespace) -> str | None:
+    if args.url_file is None:
+        return args.url
+    if args.url is not None:
+        raise BadRedisUrl("give --url or --url-file, not both")
+    return read_url_file(args.url_file)
 
 
 def _find_target(records: list[SupervisorRecord], args: argparse.Namespace) -> SupervisorRecord:

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from thesis_console.core import contract, job_allowlist
+from thesis_console.core.queue_names import check_queue_name
+from thesis_console.core.redis_url import check as check_url
+from thesis_console.core.redis_url import read_url_file
 from thesis_console.core.supervisor_protocol import HEARTBEAT_S, MAX_CONCURRENCY
 from worker_runner.worker_logs import default_log_dir
 
@@ -143,8 +146,7 @@ def parse_queue_names(raw: str) -> tuple[str, ...]:
     if not names:
         raise ValueError("names no queue")
     for name in names:
-        if any(c.isspace() for c in name) or ":" in name:
-            raise ValueError(f"queue name {name!r} must not contain spaces or ':'")
+        check_queue_name(name)
     return names
 
 
@@ -196,8 +198,12 @@ class OptionSpec:
 
 
 OPTIONS: tuple[OptionSpec, ...] = (
-    OptionSpec("url", ("--url",), "REDIS_URL", str, lambda: None, "the embedded local Redis",
-               "Redis URL: redis://, rediss:// (TLS) or unix://", "URL"),
+    OptionSpec("url", ("--url",), "REDIS_URL", check_url, lambda: None, "the embedded local Redis",
+               "Redis URL: redis://, rediss:// (TLS) or unix://; a password in it shows in `ps`, so give such "
+               "a URL in REDIS_URL or --url-file instead", "URL"),
+    OptionSpec("url_file", ("--url-file",), "THESIS_WORKER_URL_FILE", read_url_file, lambda: None, "none",
+               "read the Redis URL from this file (one line, mode 600: readable by its owner only); "
+               "the way to give a password without showing it in `ps`", "PATH"),
     OptionSpec("queues", ("--queue",), "THESIS_QUEUES", parse_queue_names,
                lambda: (contract.queue_name(),), "THESIS_QUEUE or 'thesis'",
                "queue to work on; repeat the flag for several (the variable is comma-separated)", "NAME",
@@ -265,7 +271,22 @@ def resolve(values: Mapping[str, Any], environ: Mapping[str, str] | None = None)
             resolved[spec.dest] = _parse(spec, environ[spec.env], spec.env)
         else:
             resolved[spec.dest] = spec.default()
+    _take_url_file(resolved, values, environ)
     return SupervisorConfig(**resolved)
+
+
+def _take_url_file(resolved: dict[str, Any], values: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+    """Put the URL read from ``--url-file`` in ``url``: it wins over ``REDIS_URL``, and clashes with ``--url``."""
+    from_file = resolved.pop("url_file")
+    if from_file is None:
+        return
+    if values.get("url") is not None:
+        if values.get("url_file") is not None:
+            raise ConfigError("give --url or --url-file, not both")
+        return  # --url on the command line wins over THESIS_WORKER_URL_FILE
+    if values.get("url_file") is None and environ.get("REDIS_URL", "") != "":
+        raise ConfigError("both REDIS_URL and THESIS_WORKER_URL_FILE are set; set one")
+    resolved["url"] = from_file
 
 
 def _parse_flag(spec: OptionSpec, given: Any) -> Any:

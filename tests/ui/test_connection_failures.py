@@ -289,6 +289,19 @@ def test_no_password_in_settings_profiles_window_or_log(loop, window_factory, ac
         assert "user name or password" in window.status_area.text()
         assert_no_secret(window.status_area.text(), "the status area")
         assert_no_secret(window_texts(window), "the window's texts")
+
+        # The user and password in the query string (redis-py reads them there too): the same.
+        query = f"redis://127.0.0.1:{acl_server.port}/0?username=ops&password={SECRET}"
+        assert await window.connect_profile(ad_hoc_profile(query)), window.status_area.text()
+        await wait_until(lambda: window.controller.snapshot is not None, what="a snapshot")
+        assert window.controller.worker_url() is None  # never on a command line
+        assert_no_secret(window.status_area.text(), "the status area")
+        assert_no_secret(window_texts(window), "the window's texts")
+        bad = ad_hoc_profile(f"redis://127.0.0.1:{acl_server.port}/0?username=ops&password={WRONG}")
+        assert not await window.connect_profile(bad)
+        assert "user name or password" in window.status_area.text(), window.status_area.text()
+        assert_no_secret(window.status_area.text(), "the status area")
+        assert_no_secret(window_texts(window), "the window's texts")
         window.settings.save_window(window, window.splitter_states())
         window.settings.store.sync()
         return window

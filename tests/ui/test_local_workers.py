@@ -10,6 +10,7 @@ import asyncio
 import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from rq import Queue
@@ -32,6 +33,7 @@ from thesis_console.ui.widgets.local_workers import (
     SUPERVISOR_LOG,
     LocalWorkersPanel,
     supervisor_command,
+    supervisor_environment,
 )
 
 START_S = 30  # starting a supervisor and its worker interpreters, on a busy 2-core machine
@@ -90,9 +92,10 @@ def registered_workers(controller: ConsoleController, record: SupervisorRecord |
 
 
 def test_command_line_uses_this_interpreter():
-    command = supervisor_command("redis://h:1/0", ["a", "b"], 4, (2, 6), grace_s=5, python="/venv/bin/python")
+    command = supervisor_command(["a", "b"], 4, (2, 6), grace_s=5, python="/venv/bin/python")
     assert command[:3] == ["/venv/bin/python", "-m", "worker_runner"]
-    assert command[command.index("--url") + 1] == "redis://h:1/0"
+    assert "--url" not in command and not any("redis" in part for part in command[1:])
+    assert supervisor_environment("redis://:pw@h:1/0") == {"REDIS_URL": "redis://:pw@h:1/0"}
     assert command[command.index("--concurrency") + 1] == "4"
     assert command[command.index("--autoscale") + 1] == "2:6"
     assert [command[i + 1] for i, a in enumerate(command) if a == "--queue"] == ["a", "b"]
@@ -108,8 +111,12 @@ def test_start_resize_logs_and_stop(panel_factory, loop, redis_conn):
         assert panel.is_running() and not panel.start_button.isEnabled()
         assert "3 of 3 workers live" in panel.state_label.text()
 
-        # The slider resizes the running supervisor through its stdin: no restart, same pid.
+        # The URL (a password may be in it) reached the supervisor through its environment, not argv.
         pid = panel.process.pid
+        assert b"redis://" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert f"REDIS_URL={controller.worker_url()}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+
+        # The slider resizes the running supervisor through its stdin: no restart, same pid.
         panel.slider.setValue(5)
         await wait_until(
             lambda: (r := record_of(controller, pid)) is not None and (r.live, r.desired) == (5, 5),

@@ -13,7 +13,7 @@ def test_bad_option_is_a_clear_message_and_exit_2(capsys):
 
 def test_bad_url_is_bad_usage(capsys):
     assert cli.main(["--url", "http://nowhere"]) == 2
-    assert "bad Redis URL" in capsys.readouterr().err
+    assert "must start with redis://" in capsys.readouterr().err
 
 
 def test_ctl_names_a_missing_supervisor(redis_conn, redis_url, capsys):

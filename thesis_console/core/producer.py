@@ -7,7 +7,22 @@ from datetime import timedelta
 from redis import Redis
 
 from thesis_console.core import contract
-from thesis_console.core.thesis_request import ThesisRequest
+from thesis_console.core.queue_names import check_queue_name
+from thesis_console.core.thesis_request import InvalidRequest, ThesisRequest
+
+MAX_DELAY_S = 366 * 24 * 3600.0
+"""The furthest ahead a job may be scheduled: a year and a day."""
+
+
+def check_delay(delay_s: float) -> float:
+    """``delay_s`` when it is a number of seconds from 0 to :data:`MAX_DELAY_S`.
+
+    Raises:
+        InvalidRequest: it is negative, too large, infinite or not a number.
+    """
+    if isinstance(delay_s, bool) or not isinstance(delay_s, (int, float)) or not 0 <= delay_s <= MAX_DELAY_S:
+        raise InvalidRequest("delay", f"must be a number of seconds from 0 to {MAX_DELAY_S:.0f} (a year), got {delay_s!r}")
+    return float(delay_s)
 
 
 def enqueue_thesis(
@@ -31,10 +46,14 @@ def enqueue_thesis(
 
     Returns:
         The new job's id.
+
+    Raises:
+        InvalidRequest: the delay is out of range (see :func:`check_delay`).
+        InvalidQueueName: the queue name breaks the rule of :mod:`queue_names`.
     """
-    if delay_s < 0:
-        raise ValueError(f"delay_s: must not be negative, got {delay_s}")
+    check_delay(delay_s)
     pol = contract.policy(queue_name)
+    check_queue_name(pol.queue_name)
     queue = contract.thesis_queue(connection, pol.queue_name)
     options = dict(
         kwargs={"request": request.to_json()},

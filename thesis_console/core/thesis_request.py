@@ -11,6 +11,8 @@ TOPIC_MIN, TOPIC_MAX = 3, 300
 CHAPTERS_MIN, CHAPTERS_MAX = 3, 12
 WORDS_MIN, WORDS_MAX = 1_000, 200_000
 FIELD_MAX = 120
+PACE_MAX_S = 600.0
+"""Longest ``pace_s`` (seconds per stage) a request may ask for."""
 
 
 class InvalidRequest(ValueError):
@@ -93,3 +95,13 @@ def validate(req: ThesisRequest) -> None:
         raise InvalidRequest("target_words", f"must be {WORDS_MIN} to {WORDS_MAX}, got {req.target_words}")
     if not isinstance(req.options, dict):
         raise InvalidRequest("options", "must be an object")
+    for name, value in (("topic", req.topic), ("field_of_study", req.field_of_study)):
+        if any(c in value for c in _NOT_TEXT):
+            raise InvalidRequest(name, "must be plain text: it holds a control character or bytes that are not UTF-8")
+    pace = req.options.get("pace_s", 0)
+    if isinstance(pace, bool) or not isinstance(pace, (int, float)) or not 0 <= pace <= PACE_MAX_S:
+        raise InvalidRequest("pace_s", f"must be a number of seconds from 0 to {PACE_MAX_S:g}, got {pace!r}")
+
+
+_NOT_TEXT = frozenset(chr(c) for c in (*range(0x20), 0x7F)) - {"\t"} | frozenset(chr(c) for c in range(0xD800, 0xE000))
+"""Control characters and lone surrogates (what Python makes of bytes that are not UTF-8)."""

@@ -68,20 +68,28 @@ def output_dir() -> Path:
 
 
 def supervisor_command(
-    url: str,
     queues: list[str],
     concurrency: int,
     autoscale: tuple[int, int] | None,
     grace_s: float = STOP_GRACE_S,
     python: str = sys.executable,
 ) -> list[str]:
-    """The ``thesis-worker`` command line (as ``python -m worker_runner``) for a local supervisor."""
-    command = [python, "-m", "worker_runner", "--url", url, "--concurrency", str(concurrency), "--grace", f"{grace_s:g}"]
+    """The ``thesis-worker`` command line (as ``python -m worker_runner``) for a local supervisor.
+
+    It names no Redis: the URL, which may hold a password, travels in the child's environment
+    (``REDIS_URL``, see :func:`supervisor_environment`), never on a command line that ``ps`` shows.
+    """
+    command = [python, "-m", "worker_runner", "--concurrency", str(concurrency), "--grace", f"{grace_s:g}"]
     for queue in queues:
         command += ["--queue", queue]
     if autoscale is not None:
         command += ["--autoscale", f"{autoscale[0]}:{autoscale[1]}"]
     return command
+
+
+def supervisor_environment(url: str) -> dict[str, str]:
+    """The variables a local supervisor gets on top of the console's: its Redis URL."""
+    return {"REDIS_URL": url}
 
 
 def _prune_old_runs(folder: Path, keep: int = KEEP_RUNS) -> None:
@@ -230,9 +238,10 @@ class LocalWorkersPanel(QWidget):
         stdout_path, stderr_path = folder / f"{stem}.out", folder / f"{stem}.err"
         _prune_old_runs(folder, KEEP_RUNS - 1)
         process = SupervisorProcess(
-            supervisor_command(url, queues, self.slider.value(), self._autoscale_bounds(), self._stop_grace_s),
+            supervisor_command(queues, self.slider.value(), self._autoscale_bounds(), self._stop_grace_s),
             stdout_path=stdout_path,
             stderr_path=stderr_path,
+            env=supervisor_environment(url),
             # The supervisor handles the grace itself; SIGTERM and SIGKILL are only for one that hangs.
             stop_grace_s=self._stop_grace_s + 15,
             parent=self,
