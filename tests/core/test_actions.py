@@ -75,11 +75,13 @@ def make_failed(conn: redis.Redis, count: int, name: str = QUEUE, **options) -> 
     return ids
 
 
-def fabricate_failed(conn: redis.Redis, template_id: str, count: int, name: str = QUEUE) -> list[str]:
+def fabricate_failed(
+    conn: redis.Redis, template_id: str, count: int, name: str = QUEUE, prefix: str = "fab"
+) -> list[str]:
     """Many failed jobs fast: copies of a real failed job's hash under new ids, pipelined."""
     template = conn.hgetall(f"rq:job:{template_id}")
     score = conn.zscore(f"rq:failed:{name}", template_id) or time.time() + 3600
-    ids = [f"fab-{i:06d}" for i in range(count)]
+    ids = [f"{prefix}-{i:06d}" for i in range(count)]
     with conn.pipeline(transaction=False) as pipe:
         for n, job_id in enumerate(ids):
             pipe.hset(f"rq:job:{job_id}", mapping=template)
@@ -129,14 +131,14 @@ def test_retry_skips_with_reasons_and_handles_stopped_and_canceled(redis_conn, r
     redis_conn.hset(f"rq:job:{stopped}", "status", "stopped")  # what a stopped job looks like in RQ
     result = run(_retry(redis_url, [failed, waiting, canceled, stopped, "no-such-job", "bad:id", failed]))
     assert set(result.done) == {failed, canceled, stopped}
-    assert "only failed, stopped or canceled" in result.skipped[waiting]
+    assert result.skipped[waiting] == "a completed job cannot be retried; enqueue a new one"  # the burst ran it
     assert "no such job" in result.skipped["no-such-job"]
     assert "not a job id" in result.skipped["bad:id"]
     assert _waiting(redis_conn).count(failed) == 1
     assert canceled not in CanceledJobRegistry(QUEUE, connection=redis_conn).get_job_ids(cleanup=False)
     assert {_status(redis_conn, i) for i in (failed, canceled, stopped)} == {"queued"}
     again = run(_retry(redis_url, [failed]))
-    assert again.done == () and "only failed" in again.skipped[failed]
+    assert again.done == () and again.skipped[failed] == "already queued"
 
 
 def test_retry_of_rate_limited_job_goes_through_rq(redis_conn, redis_url):

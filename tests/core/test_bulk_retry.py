@@ -13,7 +13,8 @@ import pytest
 import redis.asyncio as aredis
 
 from tests.core.test_actions import QUEUE, _failed, _waiting, acting, fabricate_failed, make_failed, run
-from thesis_console.core.bulk_retry import MAX_BATCH, Requeuer, explain_skip
+from thesis_console.core import contract
+from thesis_console.core.bulk_retry import MAX_BATCH, Requeuer, Skip, explain_skip
 from thesis_console.core.types import CoreError
 
 
@@ -35,10 +36,10 @@ def test_one_chunk_requeues_in_registry_order_and_reports_each_skip(redis_conn, 
     redis_conn.delete(f"rq:job:{copies[3]}")
     redis_conn.hset(f"rq:job:{copies[4]}", "rate_limit_key", "limited")
 
-    outcome = run(_requeuer(redis_url, lambda r: r.requeue([real, *copies, real], only_queue=QUEUE)))
+    outcome = run(_requeuer(redis_url, lambda r: r.requeue([real, *copies], only_queue=QUEUE)))
 
     assert outcome.done == [real, copies[0], copies[1], copies[2]]
-    assert outcome.skipped == {copies[3]: ("missing", ""), copies[4]: ("rate_limited", "failed")}
+    assert outcome.skipped == {copies[3]: (Skip.MISSING, ""), copies[4]: (Skip.RATE_LIMITED, "failed")}
     assert _waiting(redis_conn) == [real, copies[0], copies[1]]
     assert _waiting(redis_conn, "elsewhere") == [copies[2]]
     assert redis_conn.sismember("rq:queues", "rq:queue:elsewhere")
@@ -58,8 +59,8 @@ def test_status_mode_picks_the_registry_from_the_status(redis_conn, redis_url):
     outcome = run(_requeuer(redis_url, lambda r: r.requeue([failed, canceled, queued])))
 
     assert outcome.done == [failed, canceled]
-    assert outcome.skipped == {queued: ("status", "queued")}
-    assert "a waiting job is already queued" in explain_skip(*outcome.skipped[queued])
+    assert outcome.skipped == {queued: (Skip.QUEUED, "queued")}
+    assert explain_skip(*outcome.skipped[queued]) == "already queued"
     assert redis_conn.zcard(f"rq:canceled:{QUEUE}") == 0
 
 
@@ -222,3 +223,92 @@ def test_retry_all_failed_of_an_empty_queue(redis_conn, redis_url):
 
     result = run(body())
     assert result.done == () and result.skipped == {} and seen == [(0, 0)]
+
+
+# ---------------------------------------------------------------------- what a retry must not requeue
+def _broken_cases(conn, template_id: str) -> dict[str, str]:
+    """Failed-registry entries that are not whole jobs, by what is wrong with them."""
+    (no_data, no_origin, no_created, bad_data, bad_origin, wrong_status, unknown_status, bad_ttl) = fabricate_failed(
+        conn, template_id, 8, prefix="broken"
+    )
+    conn.hdel(f"rq:job:{no_data}", "data")
+    conn.hdel(f"rq:job:{no_origin}", "origin")
+    conn.hdel(f"rq:job:{no_created}", "created_at")
+    conn.hset(f"rq:job:{bad_data}", "data", b"\xff\xfe\x80 neither zlib nor text")
+    conn.hset(f"rq:job:{bad_origin}", "origin", b"th\xffesis")
+    conn.hset(f"rq:job:{wrong_status}", "status", "finished")  # in the failed registry, says finished
+    conn.hset(f"rq:job:{unknown_status}", "status", "bogus")
+    conn.hset(f"rq:job:{bad_ttl}", "ttl", "soon")
+    conn.hset("rq:job:half-written", "status", "failed")  # a hash with only a status field
+    conn.zadd(f"rq:failed:{QUEUE}", {"half-written": time.time() + 3600})
+    return {
+        no_data: "data",
+        no_origin: "origin",
+        no_created: "created_at",
+        bad_data: "data",
+        bad_origin: "origin",
+        wrong_status: "finished",
+        unknown_status: "bogus",
+        bad_ttl: "ttl",
+        "half-written": "data",
+    }
+
+
+def _queued_and_in_the_failed_registry(conn) -> str:
+    """A job waiting in its queue whose id was also left in the failed registry."""
+    job_id = contract.thesis_queue(conn).enqueue("tests.jobs.noop").id
+    conn.zadd(f"rq:failed:{QUEUE}", {job_id: time.time() + 3600})
+    return job_id
+
+
+def test_retry_all_failed_requeues_only_whole_jobs(redis_conn, redis_url):
+    good = make_failed(redis_conn, 2)
+    broken = _broken_cases(redis_conn, good[0])
+    queued = _queued_and_in_the_failed_registry(redis_conn)
+
+    async def body():
+        async with acting(redis_url) as actions:
+            return await actions.retry_all_failed(QUEUE)
+
+    result = run(body())
+    assert set(result.done) == set(good)
+    for job_id, what in broken.items():
+        assert result.skipped[job_id].startswith("broken job hash"), (job_id, result.skipped[job_id])
+        assert what in result.skipped[job_id]
+    assert result.skipped[queued] == "already queued"
+    assert sorted(_waiting(redis_conn)) == sorted([queued, *good])  # the queued job once, no broken one
+    assert set(_failed(redis_conn)) == {*broken, queued}  # left where they were
+    assert redis_conn.hget("rq:job:half-written", "status") == b"failed"
+
+
+def test_retry_of_selected_jobs_skips_broken_queued_and_moved_jobs(redis_conn, redis_url):
+    good = make_failed(redis_conn, 2)
+    broken = _broken_cases(redis_conn, good[0])
+    queued = _queued_and_in_the_failed_registry(redis_conn)
+    (moved,) = fabricate_failed(redis_conn, good[0], 1, prefix="moved")
+    redis_conn.zrem(f"rq:failed:{QUEUE}", moved)  # says failed, but someone took it out of the registry
+
+    async def body():
+        async with acting(redis_url) as actions:
+            return await actions.retry([*good, *broken, queued, moved])
+
+    result = run(body())
+    assert set(result.done) == set(good)
+    for job_id in broken:
+        assert result.skipped[job_id].startswith("broken job hash"), (job_id, result.skipped[job_id])
+    assert result.skipped[queued] == "already queued"
+    assert result.skipped[moved].startswith("changed meanwhile")
+    assert sorted(_waiting(redis_conn)) == sorted([queued, *good])
+
+
+def test_the_chunk_reports_a_job_gone_from_the_registry_as_changed_meanwhile(redis_conn, redis_url):
+    job_id = make_failed(redis_conn, 1)[0]
+    redis_conn.zrem(f"rq:failed:{QUEUE}", job_id)  # retried and failed elsewhere between read and script
+
+    async def body():
+        async with acting(redis_url) as actions:
+            return await actions._requeuer.requeue([job_id], only_queue=QUEUE)
+
+    outcome = run(body())
+    assert outcome.done == [] and explain_skip(*outcome.skipped[job_id]).startswith("changed meanwhile")
+    assert _waiting(redis_conn) == []

@@ -41,11 +41,18 @@ from rq.registry import (
 from rq.results import Result
 
 from thesis_console.core import contract, policy, supervisor_protocol
-from thesis_console.core.bulk_retry import DEFAULT_BATCH, RATE_LIMITED, Requeuer, explain_skip
+from thesis_console.core.bulk_retry import (
+    DEFAULT_BATCH,
+    ChunkOutcome,
+    Requeuer,
+    Skip,
+    explain_skip,
+    explain_undo_skip,
+)
 from thesis_console.core.policy import JobAction
 from thesis_console.core.producer import enqueue_thesis
 from thesis_console.core.thesis_request import ThesisRequest
-from thesis_console.core.types import ActionResult, CoreError, JobState, ReadOnlyError
+from thesis_console.core.types import ActionResult, CoreError, JobState, ReadOnlyError, RetriedJob
 
 log = logging.getLogger(__name__)
 
@@ -157,21 +164,13 @@ class QueueActions:
     async def retry(self, job_ids: Sequence[str]) -> ActionResult:
         """Put failed, stopped and canceled jobs back in their queues (RQ's requeue, at the back).
 
-        Jobs in another state, or already retried by someone else, are skipped with the reason.
+        Jobs that are not whole RQ jobs, already queued, in another state, or retried meanwhile by
+        someone else are skipped with the reason. The result's ``undo`` is what :meth:`undo_retry`
+        needs to put the requeued jobs back while no worker has taken them.
         """
-        self._refuse_if_read_only("retry")
+        self._refuse_if_read_only(JobAction.RETRY)
         ids, skipped = _valid_ids(job_ids)
-        outcome = await self._requeuer.requeue_many(ids)
-        done = list(outcome.done)
-        rate_limited = [i for i, (code, _) in outcome.skipped.items() if code == RATE_LIMITED]
-        for job_id, (code, status) in outcome.skipped.items():
-            if code != RATE_LIMITED:
-                skipped[job_id] = explain_skip(code, status)
-        if rate_limited:
-            more, problems = await asyncio.to_thread(self._requeue_through_rq, rate_limited)
-            done.extend(more)
-            skipped.update(problems)
-        return ActionResult("retry", tuple(done), skipped)
+        return await self._retry_result(await self._requeuer.requeue_many(ids), skipped)
 
     async def retry_all_failed(
         self,
@@ -181,7 +180,7 @@ class QueueActions:
         cancel: asyncio.Event | None = None,
         batch: int = DEFAULT_BATCH,
     ) -> ActionResult:
-        """Requeue every failed job of ``queue``, ``batch`` jobs per atomic script.
+        """Requeue every failed job of ``queue``, ``batch`` jobs per atomic script; skips as :meth:`retry`.
 
         Args:
             progress: called with (done, total) before the first chunk and after each one.
@@ -196,19 +195,21 @@ class QueueActions:
             )
         except ValueError as exc:
             raise CoreError(str(exc)) from None
+        outcome.undo.clear()  # the window offers no undo for a bulk retry
+        return await self._retry_result(outcome, dict.fromkeys(untouched, "not retried: the bulk retry was canceled"))
+
+    async def _retry_result(self, outcome: ChunkOutcome, skipped: dict[str, str]) -> ActionResult:
+        """The report of a retry; rate-limited jobs, which the script leaves alone, go through RQ here."""
         done = list(outcome.done)
-        skipped: dict[str, str] = {}
-        rate_limited = [i for i, (code, _) in outcome.skipped.items() if code == RATE_LIMITED]
-        for job_id, (code, status) in outcome.skipped.items():
-            if code != RATE_LIMITED:
-                skipped[job_id] = explain_skip(code, status)
+        rate_limited = [i for i, (code, _) in outcome.skipped.items() if code is Skip.RATE_LIMITED]
+        for job_id, (code, detail) in outcome.skipped.items():
+            if code is not Skip.RATE_LIMITED:
+                skipped[job_id] = explain_skip(code, detail)
         if rate_limited:
             more, problems = await asyncio.to_thread(self._requeue_through_rq, rate_limited)
             done.extend(more)
             skipped.update(problems)
-        for job_id in untouched:
-            skipped[job_id] = "not retried: the bulk retry was canceled"
-        return ActionResult("retry", tuple(done), skipped)
+        return ActionResult(JobAction.RETRY, tuple(done), skipped, undo=tuple(outcome.undo))
 
     def _requeue_through_rq(self, job_ids: list[str]) -> tuple[list[str], dict[str, str]]:
         """RQ's own requeue, for rate-limited jobs (it accounts for their concurrency slots)."""
@@ -218,22 +219,37 @@ class QueueActions:
         for job_id in job_ids:
             try:
                 job = Job.fetch(job_id, connection=conn, serializer=contract.SERIALIZER)
-                status = job.get_status(refresh=False)
-                registry_class = CanceledJobRegistry if status == JobStatus.CANCELED else FailedJobRegistry
+                state = policy.state_of_status(job.get_status(refresh=False))
+                registry_class = CanceledJobRegistry if state is JobState.CANCELED else FailedJobRegistry
                 registry = registry_class(job.origin, connection=conn, serializer=contract.SERIALIZER)
                 registry.requeue(job)
                 done.append(job_id)
             except NoSuchJobError:
-                skipped[job_id] = explain_skip("missing", "")
+                skipped[job_id] = explain_skip(Skip.MISSING, "")
             except InvalidJobOperation:
-                skipped[job_id] = explain_skip("not_in_registry", "")
+                skipped[job_id] = explain_skip(Skip.GONE, "its registry")
         return done, skipped
+
+    async def undo_retry(self, retried: Sequence[RetriedJob]) -> ActionResult:
+        """Undo a retry (``ActionResult.undo`` of :meth:`retry`): each job that no worker has taken yet
+        leaves its queue and gets back the status, registry, times and traceback it had, one atomic
+        script per chunk. A job already started, or changed since, is left alone and reported."""
+        self._refuse_if_read_only("undo retry")
+        outcome = await self._requeuer.undo(retried)
+        skipped = {job_id: explain_undo_skip(code, detail) for job_id, (code, detail) in outcome.skipped.items()}
+        return ActionResult("undo retry", tuple(outcome.done), skipped)
+
+    # ------------------------------------------------------------------ promote
+    async def promote(self, job_ids: Sequence[str]) -> ActionResult:
+        """Enqueue scheduled jobs now instead of at their time: RQ's requeue out of the scheduled
+        registry, at the back of the queue (a job the scheduler moved meanwhile is skipped)."""
+        return await self._per_job(JobAction.PROMOTE, job_ids, _promote_one)
 
     # ------------------------------------------------------------------ cancel
     async def cancel(self, job_ids: Sequence[str]) -> ActionResult:
         """Cancel waiting, scheduled or deferred jobs: RQ's ``Job.cancel`` (status canceled, out of the
         queue or registry, into the canceled registry). Running jobs need :meth:`stop`."""
-        return await self._per_job("cancel", job_ids, self._cancel_one)
+        return await self._per_job(JobAction.CANCEL, job_ids, self._cancel_one)
 
     @staticmethod
     def _cancel_one(conn: redis.Redis, job_id: str) -> str | None:
@@ -273,7 +289,7 @@ class QueueActions:
         The worker kills the work horse and marks the job ``stopped`` (it lands in the failed registry,
         where :meth:`retry` can pick it up).
         """
-        return await self._per_job("stop", job_ids, _stop_one)
+        return await self._per_job(JobAction.STOP, job_ids, _stop_one)
 
     # ------------------------------------------------------------------ delete
     async def delete(self, job_ids: Sequence[str]) -> ActionResult:
@@ -281,7 +297,7 @@ class QueueActions:
         executions deleted). A job that a live worker is running is refused (stop it first); a
         "started" job whose worker is gone is a leftover and is deleted. An id whose hash is gone,
         half-written or unreadable is still purged from every queue and registry that lists it."""
-        return await self._per_job("delete", job_ids, _delete_one)
+        return await self._per_job(JobAction.DELETE, job_ids, _delete_one)
 
     # ------------------------------------------------------------------ empty
     async def empty(self, queue: str, state: JobState) -> ActionResult:
@@ -398,6 +414,21 @@ def _stop_one(conn: redis.Redis, job_id: str) -> str | None:
     return None
 
 
+def _promote_one(conn: redis.Redis, job_id: str) -> str | None:
+    status = _text(conn.hget(Job.key_for(job_id), "status"))
+    if status is None and not conn.exists(Job.key_for(job_id)):
+        return "no such job"
+    verdict = policy.verdict_for_status(JobAction.PROMOTE, status)
+    if not verdict:
+        return verdict.reason
+    job = Job.fetch(job_id, connection=conn, serializer=contract.SERIALIZER)
+    try:
+        ScheduledJobRegistry(job.origin, connection=conn, serializer=contract.SERIALIZER).requeue(job)
+    except InvalidJobOperation:
+        return "changed meanwhile: no longer in the scheduled registry (the scheduler enqueued it?)"
+    return None
+
+
 def _delete_one(conn: redis.Redis, job_id: str) -> str | None:
     try:
         status, worker = (_text(v) for v in conn.hmget(Job.key_for(job_id), ["status", "worker_name"]))
@@ -470,20 +501,24 @@ def _execution_prefix() -> str:
 
 
 def _valid_ids(job_ids: Sequence[str]) -> tuple[list[str], dict[str, str]]:
-    """The distinct, well-formed ids in order, and a skip reason for each malformed one."""
+    """The distinct, well-formed ids in order, and a skip reason for each malformed one.
+
+    The one place where the ids of an action are de-duplicated: the requeue script's report counts
+    each id it was sent once.
+    """
     if isinstance(job_ids, str):
         job_ids = [job_ids]
-    good: list[str] = []
+    good: dict[str, None] = {}
     bad: dict[str, str] = {}
-    for raw in dict.fromkeys(job_ids):
+    for raw in job_ids:
         job_id = str(raw).strip()
         try:
             validate_job_id(job_id)
         except (TypeError, ValueError):
             bad[str(raw)] = "not a job id (letters, digits, '-' and '_' only)"
             continue
-        good.append(job_id)
-    return good, bad
+        good[job_id] = None
+    return list(good), bad
 
 
 def _state(state: JobState | str) -> JobState:

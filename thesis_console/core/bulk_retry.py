@@ -26,21 +26,19 @@ import asyncio
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import redis.asyncio as aredis
-from rq.job import Job
 from rq.queue import Queue
-from rq.registry import CanceledJobRegistry, FailedJobRegistry
 from rq.utils import now, utcformat
 
-from thesis_console.core import policy
+from thesis_console.core import policy, rq_keys
 from thesis_console.core.policy import JobAction
+from thesis_console.core.types import JobState, RetriedJob
 
 DEFAULT_BATCH = 1000
 MAX_BATCH = 5000
 """Upper bound on ids per script: keeps each script's time (and Redis' pause) to a few milliseconds."""
-
-RATE_LIMITED = "rate_limited"
 
 READ_SLICE = 10_000
 """Registry ids read per round trip by :meth:`Requeuer.requeue_all_failed`."""
@@ -66,46 +64,146 @@ table.insert(slice, 1, restarted)
 return slice
 """
 
-_REQUEUE_LUA = """
-local job_prefix, queue_prefix, queues_key = ARGV[1], ARGV[2], ARGV[3]
-local failed_prefix, canceled_prefix, only_queue = ARGV[4], ARGV[5], ARGV[6]
-local enqueued_at, empty_exc, default_timeout = ARGV[7], ARGV[8], ARGV[9]
-local skipped, touched = {}, {}
-for i = 10, #ARGV do
+_REQUEUE_LUA = r"""
+-- ARGV: 1 job key prefix, 2 queue key prefix, 3 rq:queues, 4 the registry of a retry all ('' to pick
+-- each job's registry from its status), 5 enqueued_at, 6 the cleared exc_info, 7 default timeout,
+-- 8 'status=registry prefix;...' of the statuses a retry applies to (the policy's), 9 'status;...' of
+-- waiting jobs, 10 'status;...' of every RQ status, 11 '1' to return what undoing needs; then the ids.
+local job_prefix, queue_prefix, queues_key, only_registry = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local enqueued_at, empty_exc, default_timeout, keep_undo = ARGV[5], ARGV[6], ARGV[7], ARGV[11] == '1'
+local registry_of, waiting, known = {}, {}, {}
+for status, prefix in string.gmatch(ARGV[8], '([^=;]+)=([^;]+)') do registry_of[status] = prefix end
+for status in string.gmatch(ARGV[9], '[^;]+') do waiting[status] = true end
+for status in string.gmatch(ARGV[10], '[^;]+') do known[status] = true end
+
+-- Python's strict UTF-8 (what RQ's as_text needs): no overlongs, no surrogates, nothing past U+10FFFF.
+local function utf8(s)
+  if not string.find(s, '[\128-\255]') then return true end
+  local i, n = 1, #s
+  while i <= n do
+    local c = string.byte(s, i)
+    local len, low, high = 1, 128, 191
+    if c < 128 then len = 1
+    elseif c >= 194 and c <= 223 then len = 2
+    elseif c >= 224 and c <= 239 then
+      len = 3
+      if c == 224 then low = 160 elseif c == 237 then high = 159 end
+    elseif c >= 240 and c <= 244 then
+      len = 4
+      if c == 240 then low = 144 elseif c == 244 then high = 143 end
+    else return false end
+    for j = i + 1, i + len - 1 do
+      local d = string.byte(s, j)
+      if not d or d < low or d > high then return false end
+      low, high = 128, 191
+    end
+    i = i + len
+  end
+  return true
+end
+
+local FIELDS = {'status', 'origin', 'rate_limit_key', 'ttl', 'timeout', 'data', 'created_at', 'description',
+                'worker_name', 'group_id', 'dependency_ids', 'result_ttl', 'failure_ttl', 'last_heartbeat'}
+local REQUIRED = {'origin', 'data', 'created_at'}
+local TEXT = {'origin', 'created_at', 'description', 'worker_name', 'group_id', 'dependency_ids', 'last_heartbeat'}
+local WHOLE = {'ttl', 'timeout', 'result_ttl', 'failure_ttl'}
+local TIMES = {'created_at', 'last_heartbeat'}
+
+-- What keeps RQ from loading the job (Job.restore) or a worker from running it; nil for a whole job.
+local function damage(f)
+  local missing = {}
+  for _, name in ipairs(REQUIRED) do
+    if not f[name] or f[name] == '' then missing[#missing + 1] = name end
+  end
+  if #missing > 0 then return 'half-written: ' .. table.concat(missing, ', ') .. ' missing' end
+  for _, name in ipairs(TEXT) do
+    if f[name] and not utf8(f[name]) then return 'not UTF-8 in field ' .. name end
+  end
+  for _, name in ipairs(TIMES) do
+    local v = f[name]
+    if v and v ~= '' and not string.find(v, '^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d') then
+      return 'not a time in field ' .. name
+    end
+  end
+  for _, name in ipairs(WHOLE) do
+    local v = f[name]
+    if v and v ~= '' and not string.find(v, '^%-?%d+$') then return 'not a whole number in field ' .. name end
+  end
+  local cmf, flg = string.byte(f.data, 1, 2)
+  local zlib = flg and cmf % 16 == 8 and cmf < 128 and (cmf * 256 + flg) % 31 == 0
+  if not zlib and not (utf8(f.data) and pcall(cjson.decode, f.data)) then
+    return 'field data is neither zlib-compressed nor JSON'
+  end
+  return nil
+end
+
+local skipped, undo, touched = {}, {}, {}
+for i = 12, #ARGV do
   local id = ARGV[i]
   local key = job_prefix .. id
-  local f = redis.pcall('HMGET', key, 'status', 'origin', 'rate_limit_key', 'ttl', 'timeout')
-  local registry, reason = nil, nil
-  if f.err then f = {} ; reason = 'not_a_hash' end  -- another application's key under RQ's name
-  local status, origin = f[1], f[2]
-  if not origin or origin == '' then origin = only_queue end
-  if reason then
-    status = ''
-  elseif not f[1] and not f[2] then
-    if redis.call('EXISTS', key) == 1 then reason = 'broken' else reason = 'missing' end
-  elseif origin == '' then
-    reason = 'broken'
-  elseif only_queue ~= '' then
-    registry = failed_prefix .. only_queue
-  elseif status == 'failed' or status == 'stopped' then
-    registry = failed_prefix .. origin
-  elseif status == 'canceled' then
-    registry = canceled_prefix .. origin
+  local reply = redis.pcall('HMGET', key, unpack(FIELDS))
+  local f, code, detail, registry = {}, nil, '', only_registry
+  if reply.err then
+    code, detail = 'broken', 'the key is not a hash'  -- another application's key under RQ's name
   else
-    reason = 'status'
+    local any = false
+    for n, name in ipairs(FIELDS) do
+      if reply[n] then f[name] = reply[n]; any = true end
+    end
+    local status = f.status
+    if only_registry ~= '' and not redis.call('ZSCORE', only_registry, id) then
+      code, detail = 'gone', only_registry
+    elseif not any then
+      if redis.call('EXISTS', key) == 1 then code, detail = 'broken', 'no fields RQ writes' else code = 'missing' end
+    elseif not status or status == '' then
+      code, detail = 'broken', 'status field missing'
+    elseif waiting[status] then
+      code, detail = 'queued', status
+    elseif not known[status] then
+      code, detail = 'broken', "unknown status '" .. status .. "'"
+    elseif not registry_of[status] then
+      code, detail = 'status', status
+      local listed = only_registry ~= '' and only_registry or nil
+      if not listed and f.origin then  -- chosen by id: in a retry registry after all?
+        for _, prefix in pairs(registry_of) do
+          if redis.call('ZSCORE', prefix .. f.origin, id) then listed = prefix .. f.origin end
+        end
+      end
+      if listed then code, detail = 'broken', "status '" .. status .. "' contradicts its registry " .. listed end
+    else
+      detail = damage(f)
+      if detail then
+        code = 'broken'
+      else
+        detail = ''
+        if only_registry == '' then registry = registry_of[status] .. f.origin end
+        if f.rate_limit_key and f.rate_limit_key ~= '' then code, detail = 'rate_limited', status end
+      end
+    end
+    if not code then
+      local score = redis.call('ZSCORE', registry, id)
+      if not score then
+        code, detail = 'gone', registry
+      else
+        if keep_undo then
+          local before = redis.call('HMGET', key, 'started_at', 'ended_at', 'exc_info', 'enqueued_at')
+          undo[#undo + 1] = {id, status, registry, score, redis.call('PTTL', key),
+                             before[1], before[2], before[3], before[4]}
+        end
+        redis.call('ZREM', registry, id)
+      end
+    end
   end
-  if not reason and f[3] and f[3] ~= '' then reason = 'rate_limited' end
-  if not reason and redis.call('ZREM', registry, id) == 0 then reason = 'not_in_registry' end
-  if reason then
+  if code then
     skipped[#skipped + 1] = id
-    skipped[#skipped + 1] = reason
-    skipped[#skipped + 1] = status or ''
+    skipped[#skipped + 1] = code
+    skipped[#skipped + 1] = detail
   else
+    local origin = f.origin
     redis.call('HSET', key, 'status', 'queued', 'started_at', '', 'ended_at', '', 'exc_info', empty_exc,
                'enqueued_at', enqueued_at)
-    if f[2] ~= origin then redis.call('HSET', key, 'origin', origin) end
-    if not f[5] or f[5] == '' then redis.call('HSET', key, 'timeout', default_timeout) end
-    local ttl = tonumber(f[4])
+    if not f.timeout or f.timeout == '' then redis.call('HSET', key, 'timeout', default_timeout) end
+    local ttl = tonumber(f.ttl)
     if ttl and ttl > 0 then
       redis.call('EXPIRE', key, ttl)
       redis.call('EXPIRE', key .. ':dependents', ttl)
@@ -123,41 +221,115 @@ for origin, ids in pairs(touched) do
   end
   redis.call('SADD', queues_key, queue_prefix .. origin)
 end
-return skipped  -- every other id was requeued (the caller knows the list it sent)
+return {skipped, undo}  -- every id not skipped was requeued (the caller knows the list it sent)
+"""
+
+# ARGV: 1 job key prefix, 2 queue key prefix, 3 the status of a retried job that has not started,
+# then per job 9 values: id, status, registry, score, pttl, started_at, ended_at, exc_info, enqueued_at
+# as they were before the retry (false: the field was absent). A job still waiting in its queue goes
+# back to its registry with those values; one that a worker has taken (it is no longer in the queue
+# list, or its status moved on) is left alone and reported.
+_UNDO_LUA = r"""
+local job_prefix, queue_prefix, queued = ARGV[1], ARGV[2], ARGV[3]
+local FIELDS = {'started_at', 'ended_at', 'exc_info', 'enqueued_at'}
+local skipped = {}
+for i = 4, #ARGV, 9 do
+  local id, status, registry, score, pttl = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
+  local key = job_prefix .. id
+  local f = redis.pcall('HMGET', key, 'status', 'origin')
+  local code, detail = nil, ''
+  if f.err or (not f[1] and not f[2]) then
+    code = 'missing'
+  elseif f[1] ~= queued then
+    code, detail = 'status', f[1] or ''
+  elseif redis.call('LREM', queue_prefix .. (f[2] or ''), -1, id) == 0 then
+    code = 'taken'
+  end
+  if code then
+    skipped[#skipped + 1] = id
+    skipped[#skipped + 1] = code
+    skipped[#skipped + 1] = detail
+  else
+    redis.call('HSET', key, 'status', status)
+    for n, name in ipairs(FIELDS) do
+      local value = ARGV[i + 4 + n]
+      if value == '\0absent' then redis.call('HDEL', key, name) else redis.call('HSET', key, name, value) end
+    end
+    redis.call('ZADD', registry, score, id)
+    if pttl and pttl > 0 then redis.call('PEXPIRE', key, pttl) else redis.call('PERSIST', key) end
+  end
+end
+return skipped
 """
 
 _EMPTY_EXC_INFO = zlib.compress(b"")  # what RQ stores for the cleared ``_exc_info`` on requeue
+_ABSENT = b"\0absent"
+"""Stands for a field the hash did not have, in the undo script's arguments (Redis has no null)."""
 
 ProgressCallback = Callable[[int, int], None]
 
 
+class Skip(StrEnum):
+    """Why the requeue script left a job alone (the first word of each skip it reports)."""
+
+    MISSING = "missing"
+    BROKEN = "broken"
+    QUEUED = "queued"
+    STATUS = "status"
+    GONE = "gone"
+    RATE_LIMITED = "rate_limited"
+    TAKEN = "taken"
+
+
 @dataclass
 class ChunkOutcome:
-    """What one script run did: ids requeued, and ids skipped with a reason code and the job's status."""
+    """What one script run did: ids requeued, ids skipped with a :class:`Skip` and its detail, and
+    (when asked for) what undoing each requeue needs."""
 
     done: list[str] = field(default_factory=list)
-    skipped: dict[str, tuple[str, str]] = field(default_factory=dict)
+    skipped: dict[str, tuple[Skip, str]] = field(default_factory=dict)
+    undo: list[RetriedJob] = field(default_factory=list)
 
 
 def failed_registry_key(queue: str) -> str:
-    return str(FailedJobRegistry.key_template.format(queue))
+    return rq_keys.state_source(queue, JobState.FAILED).key
 
 
-def explain_skip(code: str, status: str) -> str:
-    """A sentence for a skip reason code of the requeue script."""
-    if code == "missing":
+def retry_registries() -> dict[str, str]:
+    """RQ statuses a retry applies to (the policy's), each with its registry's key prefix."""
+    return {
+        status: rq_keys.state_source("", rq_keys.STATUS_TO_STATE[status]).key
+        for status in sorted(policy.statuses_allowing(JobAction.RETRY))
+    }
+
+
+def explain_skip(code: Skip | str, detail: str) -> str:
+    """The sentence for a skip reported by the requeue or undo script."""
+    code = Skip(code)
+    if code is Skip.MISSING:
         return "no such job: its hash expired or was deleted"
-    if code == "broken":
-        return "the job hash is damaged (it has no status or origin queue)"
-    if code == "not_a_hash":
-        return "the job key is not a hash (not an RQ job)"
-    if code == "status":
-        return policy.verdict_for_status(JobAction.RETRY, status or None).reason
-    if code == "not_in_registry":
-        return "no longer in the failed or canceled registry (already retried, perhaps by another console)"
-    if code == RATE_LIMITED:
-        return "rate-limited job: RQ must requeue it"
-    return code
+    if code is Skip.BROKEN:
+        return f"broken job hash: {detail}"
+    if code is Skip.QUEUED:
+        return "already queued"
+    if code is Skip.STATUS:
+        return policy.verdict_for_status(JobAction.RETRY, detail or None).reason
+    if code is Skip.GONE:
+        return f"changed meanwhile: no longer in {detail} (retried or deleted by someone else)"
+    if code is Skip.TAKEN:
+        return "already started: a worker has taken it from its queue"
+    return "rate-limited job: RQ must requeue it"
+
+
+def explain_undo_skip(code: Skip | str, detail: str) -> str:
+    """The sentence for a job the undo script left alone."""
+    code = Skip(code)
+    if code is Skip.STATUS:
+        state = policy.state_of_status(detail)
+        if state is JobState.ACTIVE:
+            return "already started: a worker is running it"
+        return f"changed meanwhile: it is {state.value if state else detail or 'without a status'} now"
+    return explain_skip(code, detail)
 
 
 class Requeuer:
@@ -167,6 +339,7 @@ class Requeuer:
         self.client = client
         self._script = client.register_script(_REQUEUE_LUA)
         self._slice = client.register_script(_SLICE_LUA)
+        self._undo = client.register_script(_UNDO_LUA)
 
     async def registry_ids(self, key: str, *, slice_size: int = READ_SLICE) -> list[str]:
         """Every id of the sorted set ``key``, in its order, ``slice_size`` per round trip.
@@ -194,45 +367,70 @@ class Requeuer:
             if len(pairs) < 2 * slice_size:
                 return ids
 
-    async def requeue(self, job_ids: Sequence[str], *, only_queue: str = "") -> ChunkOutcome:
+    async def requeue(self, job_ids: Sequence[str], *, only_queue: str = "", keep_undo: bool = False) -> ChunkOutcome:
         """Requeue ``job_ids`` in one atomic step.
 
         Args:
-            job_ids: at most :data:`MAX_BATCH` ids.
+            job_ids: at most :data:`MAX_BATCH` distinct ids (the report counts "sent and not skipped"
+                as done, so the callers pass each id once).
             only_queue: take the ids from this queue's failed registry only (retry all failed); empty
-                to pick the registry from each job's status (failed/stopped: failed, canceled: canceled).
+                to pick the registry from each job's status (:func:`retry_registries`).
+            keep_undo: also return, per requeued job, what :meth:`undo` needs to put it back.
         """
         outcome = ChunkOutcome()
-        job_ids = list(dict.fromkeys(job_ids))  # "done" is "sent and not skipped", so each id once
         if not job_ids:
             return outcome
+        registries = retry_registries()
+        if only_queue:
+            registry = failed_registry_key(only_queue)
+            registries = {status: prefix for status, prefix in registries.items() if prefix + only_queue == registry}
         args: list[str | bytes | int] = [
-            Job.redis_job_namespace_prefix,
-            Queue.redis_queue_namespace_prefix,
-            Queue.redis_queues_keys,
-            FailedJobRegistry.key_template.format(""),
-            CanceledJobRegistry.key_template.format(""),
-            only_queue,
+            rq_keys.JOB_KEY_PREFIX,
+            rq_keys.QUEUE_KEY_PREFIX,
+            rq_keys.QUEUES_KEY,
+            failed_registry_key(only_queue) if only_queue else "",
             utcformat(now()),
             _EMPTY_EXC_INFO,
             Queue.DEFAULT_TIMEOUT,
+            ";".join(f"{status}={prefix}" for status, prefix in registries.items()),
+            ";".join(_statuses_of(JobState.WAITING)),
+            ";".join(rq_keys.STATUS_TO_STATE),
+            "1" if keep_undo else "0",
             *job_ids,
         ]
-        skipped = await self._script(keys=[], args=args)
+        skipped, undo = await self._script(keys=[], args=args)
         for i in range(0, len(skipped), 3):
-            outcome.skipped[_text(skipped[i])] = (_text(skipped[i + 1]), _text(skipped[i + 2]))
-        outcome.done = [i for i in job_ids if i not in outcome.skipped] if outcome.skipped else job_ids
+            outcome.skipped[_text(skipped[i])] = (Skip(_text(skipped[i + 1])), _text(skipped[i + 2]))
+        outcome.done = [i for i in job_ids if i not in outcome.skipped] if outcome.skipped else list(job_ids)
+        outcome.undo = [_retried_job(entry) for entry in undo]
         return outcome
 
     async def requeue_many(self, job_ids: Sequence[str], *, batch: int = DEFAULT_BATCH) -> ChunkOutcome:
-        """Requeue any number of ids chosen by the user, chunk by chunk (registry chosen by status)."""
+        """Requeue distinct ids chosen by the user, chunk by chunk (registry chosen by status), keeping
+        what undoing each requeue needs."""
         total = ChunkOutcome()
         batch = _clamp_batch(batch)
-        unique = list(dict.fromkeys(job_ids))  # an id twice in the selection is one job
-        for start in range(0, len(unique), batch):
-            part = await self.requeue(unique[start : start + batch])
+        for start in range(0, len(job_ids), batch):
+            part = await self.requeue(job_ids[start : start + batch], keep_undo=True)
             total.done.extend(part.done)
             total.skipped.update(part.skipped)
+            total.undo.extend(part.undo)
+        return total
+
+    async def undo(self, retried: Sequence[RetriedJob]) -> ChunkOutcome:
+        """Put requeued jobs that no worker has taken yet back where they were, :data:`MAX_BATCH` per
+        atomic script; the others are reported in ``skipped``."""
+        total = ChunkOutcome()
+        for start in range(0, len(retried), MAX_BATCH):
+            part = retried[start : start + MAX_BATCH]
+            args: list[str | bytes | float | int] = [rq_keys.JOB_KEY_PREFIX, rq_keys.QUEUE_KEY_PREFIX, "queued"]
+            for job in part:
+                args += [job.id, job.status, job.registry, job.score, job.pttl_ms]
+                args += [_ABSENT if value is None else value for value in job.fields]
+            skipped = await self._undo(keys=[], args=args)
+            for i in range(0, len(skipped), 3):
+                total.skipped[_text(skipped[i])] = (Skip(_text(skipped[i + 1])), _text(skipped[i + 2]))
+            total.done.extend(job.id for job in part if job.id not in total.skipped)
         return total
 
     async def requeue_all_failed(
@@ -293,6 +491,22 @@ class Requeuer:
         if progress is not None:
             progress(finished, total)
         return finished
+
+
+def _statuses_of(state: JobState) -> list[str]:
+    return [status for status, of in rq_keys.STATUS_TO_STATE.items() if of is state]
+
+
+def _retried_job(entry: list) -> RetriedJob:
+    job_id, status, registry, score, pttl, *fields = entry
+    return RetriedJob(
+        id=_text(job_id),
+        status=_text(status),
+        registry=_text(registry),
+        score=float(score),
+        pttl_ms=int(pttl),
+        fields=tuple(fields),
+    )
 
 
 def _clamp_batch(batch: int) -> int:

@@ -201,12 +201,30 @@ class MetricSeries:
 
 
 @dataclass(frozen=True)
+class RetriedJob:
+    """A job as it was before a retry requeued it: what undoing the retry puts back."""
+
+    id: str
+    status: str
+    """RQ's status before the retry (failed, stopped or canceled)."""
+    registry: str
+    """The key of the registry it was in."""
+    score: float
+    pttl_ms: int
+    """Its hash's time to live in milliseconds before the retry (negative: none)."""
+    fields: tuple[bytes | None, ...]
+    """``started_at``, ``ended_at``, ``exc_info`` and ``enqueued_at`` as they were (None: absent)."""
+
+
+@dataclass(frozen=True)
 class ActionResult:
     """What an action did: ids it changed, ids it skipped (with why), and ids it could not touch."""
 
     action: str
     done: tuple[str, ...] = ()
     skipped: dict[str, str] = field(default_factory=dict)
+    undo: tuple[RetriedJob, ...] = ()
+    """For a retry of chosen jobs: what ``QueueActions.undo_retry`` needs to put them back."""
 
     @property
     def summary(self) -> str:
