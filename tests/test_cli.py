@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from datetime import timedelta
 
 import pytest
 import redis
@@ -97,6 +99,26 @@ def test_retry_cancel_delete_and_empty(capsys, redis_conn, redis_url):
     assert code == 2 and "add --yes" in err and redis_conn.zcard("rq:canceled:thesis") == 2
     code, out, _ = call(capsys, "empty", "--queue", "thesis", "--state", "canceled", "--yes", "--url", redis_url)
     assert code == 0 and out.strip() == "empty: 2 done" and redis_conn.zcard("rq:canceled:thesis") == 0
+
+
+def test_retry_reports_broken_and_queued_jobs_and_promote_enqueues_now(capsys, redis_conn, redis_url):
+    good = _failed_jobs(redis_conn, 1)[0]
+    redis_conn.hset("rq:job:half-written", "status", "failed")
+    redis_conn.zadd("rq:failed:thesis", {"half-written": time.time() + 60})
+    queued = contract.thesis_queue(redis_conn).enqueue("tests.jobs.noop").id
+    redis_conn.zadd("rq:failed:thesis", {queued: time.time() + 60})
+    code, out, _ = call(capsys, "retry", "--all", "--queue", "thesis", "--url", redis_url)
+    assert code == 1 and out.startswith("retry: 1 done, 2 skipped")
+    assert "half-written" in out and "broken job hash: half-written: origin, data, created_at missing" in out
+    assert f"{queued}  already queued" in out
+    assert redis_conn.lrange("rq:queue:thesis", 0, -1) == [queued.encode(), good.encode()]
+
+    later = contract.thesis_queue(redis_conn).enqueue_in(timedelta(hours=1), "tests.jobs.noop").id
+    code, out, _ = call(capsys, "promote", later, queued, "--url", redis_url, "--json")
+    assert code == 1 and json.loads(out) == {
+        "action": "promote", "done": [later], "skipped": {queued: "a waiting job is already queued"}
+    }  # fmt: skip
+    assert redis_conn.lindex("rq:queue:thesis", -1) == later.encode()
 
 
 def test_many_skipped_jobs_are_summarised(capsys, redis_conn, redis_url):

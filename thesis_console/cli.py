@@ -192,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("cancel", "cancel waiting, scheduled or deferred jobs"),
         ("stop", "stop running jobs (the worker running each one, on any host, kills it)"),
         ("delete", "delete jobs and everything RQ keeps about them"),
+        ("promote", "enqueue scheduled jobs now instead of at their time"),
     ):
         add(name, text).add_argument("job_ids", nargs="+", metavar="JOB")
 
@@ -516,6 +517,7 @@ _COMMANDS: dict[str, Callable[[Session, argparse.Namespace, Any], Awaitable[int]
     "cancel": _job_action("cancel"),
     "stop": _job_action("stop"),
     "delete": _job_action("delete"),
+    "promote": _job_action("promote"),
     "empty": _empty,
     **cli_watch.COMMANDS,
 }

@@ -29,7 +29,7 @@ from thesis_console.core import contract, supervisor_protocol
 from thesis_console.core.actions import QueueActions
 from thesis_console.core.embedded_redis import free_port
 from thesis_console.core.thesis_request import ThesisRequest
-from thesis_console.core.types import CoreError, JobState, ReadOnlyError
+from thesis_console.core.types import CoreError, JobState, ReadOnlyError, RetriedJob
 from worker_runner.worker import ThesisWorker
 
 QUEUE = "thesis"
@@ -146,6 +146,100 @@ def test_retry_of_rate_limited_job_goes_through_rq(redis_conn, redis_url):
     result = run(_retry(redis_url, [job_id]))
     assert result.done == (job_id,)
     assert _status(redis_conn, job_id) == "queued" and _waiting(redis_conn) == [job_id]
+
+
+# ---------------------------------------------------------------------- undo of a retry
+def _as_it_is(conn: redis.Redis, job_id: str) -> tuple[dict, dict[str, float | None]]:
+    registries = {f"rq:{name}:{QUEUE}": conn.zscore(f"rq:{name}:{QUEUE}", job_id) for name in ("failed", "canceled")}
+    return conn.hgetall(f"rq:job:{job_id}"), registries
+
+
+def test_undo_retry_puts_jobs_back_as_they_were(redis_conn, redis_url):
+    failed, stopped = make_failed(redis_conn, 2)
+    redis_conn.hset(f"rq:job:{stopped}", "status", "stopped")
+    canceled = _queue(redis_conn).enqueue("tests.jobs.noop").id
+    Job.fetch(canceled, connection=redis_conn, serializer=contract.SERIALIZER).cancel()
+    redis_conn.expire(f"rq:job:{failed}", 5000)
+    ids = [failed, stopped, canceled]
+    before = {i: _as_it_is(redis_conn, i) for i in ids}
+    assert redis_conn.hget(f"rq:job:{failed}", "exc_info") != zlib.compress(b"")  # the traceback, cleared by a retry
+
+    async def body():
+        async with acting(redis_url) as actions:
+            retried = await actions.retry(ids)
+            undone = await actions.undo_retry(retried.undo)
+            again = await actions.undo_retry(retried.undo)
+            return retried, undone, again
+
+    retried, undone, again = run(body())
+    assert set(retried.done) == set(ids) and {job.id for job in retried.undo} == set(ids)
+    assert set(undone.done) == set(ids) and undone.skipped == {}
+    assert {i: _as_it_is(redis_conn, i) for i in ids} == before
+    assert 4990 < redis_conn.ttl(f"rq:job:{failed}") <= 5000
+    assert _waiting(redis_conn) == []
+    assert again.done == ()
+    assert again.skipped[failed] == "changed meanwhile: it is failed now"
+    assert again.skipped[canceled] == "changed meanwhile: it is canceled now"
+
+
+def test_undo_retry_leaves_a_job_a_worker_has_started(redis_conn, redis_url, isolated_env, processes):
+    job_id = _queue(redis_conn).enqueue("tests.jobs.sleep_for", 60, job_timeout=1).id
+    ThesisWorker([QUEUE], connection=redis_conn).work(burst=True)  # it times out: failed
+    assert _status(redis_conn, job_id) == "failed"
+
+    async def retry():
+        async with acting(redis_url) as actions:
+            return await actions.retry([job_id])
+
+    retried = run(retry())
+    redis_conn.hset(f"rq:job:{job_id}", "timeout", 120)  # long enough to be running when undone
+    processes.start("-m", "worker_runner", "--queue", QUEUE)
+    wait_for(lambda: _status(redis_conn, job_id) == "started", timeout=30, message="the job to start")
+
+    async def undo():
+        async with acting(redis_url) as actions:
+            return await actions.undo_retry(retried.undo)
+
+    undone = run(undo())
+    assert undone.done == () and undone.skipped == {job_id: "already started: a worker is running it"}
+    assert _status(redis_conn, job_id) == "started" and job_id not in _failed(redis_conn)
+
+
+def test_undo_retry_leaves_a_job_taken_from_its_queue(redis_conn, redis_url):
+    job_id = make_failed(redis_conn, 1)[0]
+
+    async def retry():
+        async with acting(redis_url) as actions:
+            return await actions.retry([job_id])
+
+    retried = run(retry())
+    # What a worker does first: it moves the id out of the queue, then marks the job started.
+    redis_conn.lmove(f"rq:queue:{QUEUE}", f"rq:queue:{QUEUE}:intermediate")
+
+    async def undo():
+        async with acting(redis_url) as actions:
+            return await actions.undo_retry(retried.undo)
+
+    undone = run(undo())
+    assert undone.skipped == {job_id: "already started: a worker has taken it from its queue"}
+    assert _status(redis_conn, job_id) == "queued" and _failed(redis_conn) == []
+
+
+# ---------------------------------------------------------------------- promote
+def test_promote_enqueues_a_scheduled_job_now(redis_conn, redis_url):
+    scheduled = _queue(redis_conn).enqueue_in(timedelta(hours=1), "tests.jobs.noop").id
+    waiting = _queue(redis_conn).enqueue("tests.jobs.noop").id
+
+    async def body():
+        async with acting(redis_url) as actions:
+            return await actions.promote([scheduled, waiting, "no-such-job", scheduled])
+
+    result = run(body())
+    assert result.action == "promote" and result.done == (scheduled,)
+    assert result.skipped == {waiting: "a waiting job is already queued", "no-such-job": "no such job"}
+    assert _waiting(redis_conn) == [waiting, scheduled]
+    assert _status(redis_conn, scheduled) == "queued"
+    assert ScheduledJobRegistry(QUEUE, connection=redis_conn).get_job_ids(cleanup=False) == []
 
 
 # ---------------------------------------------------------------------- cancel
@@ -359,6 +453,8 @@ def test_read_only_refuses_every_mutation_before_any_io():
             "cancel": actions.cancel(["a"]),
             "stop": actions.stop(["a"]),
             "delete": actions.delete(["a"]),
+            "promote": actions.promote(["a"]),
+            "undo retry": actions.undo_retry([RetriedJob("a", "failed", "rq:failed:q", 1.0, -1, (None,) * 4)]),
             "empty": actions.empty(QUEUE, JobState.FAILED),
             "resize": actions.resize_supervisor("s", 2),
             "autoscale": actions.autoscale_supervisor("s", 1, 2),

@@ -393,6 +393,8 @@ def test_retry_all_failed_with_progress_dialog(loop, window_factory, redis_conn,
     from thesis_console.ui.widgets.dialogs.retry_all import RetryAllDialog
 
     ids = {failed_job(redis_conn) for _ in range(4)}
+    redis_conn.hset("rq:job:half-written", "status", "failed")  # skipped as a broken job hash
+    redis_conn.zadd(f"rq:failed:{QUEUE}", {"half-written": time.time() + 60})
 
     async def scenario() -> None:
         window = await window_factory(ad_hoc_profile(redis_url))
@@ -406,11 +408,12 @@ def test_retry_all_failed_with_progress_dialog(loop, window_factory, redis_conn,
         assert not isinstance(results[0], str), results[0]
         assert set(results[0].done) == ids
         assert "Retried 4 jobs" in dialog.label.text()
+        assert "Skipped: 1 broken job hash." in dialog.label.text()
         assert dialog.bar.value() == dialog.bar.maximum()
         dialog.buttons.button(QDialogButtonBox.StandardButton.Close).click()
 
     run(loop, scenario())
-    assert redis_conn.zcard(f"rq:failed:{QUEUE}") == 0
+    assert redis_conn.zrange(f"rq:failed:{QUEUE}", 0, -1) == [b"half-written"]
 
 
 def test_enqueue_dialog_shows_field_errors(qtbot, loop, window_factory, redis_url) -> None:

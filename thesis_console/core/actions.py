@@ -43,6 +43,7 @@ from rq.results import Result
 from thesis_console.core import contract, policy, supervisor_protocol
 from thesis_console.core.bulk_retry import (
     DEFAULT_BATCH,
+    NOT_REACHED,
     ChunkOutcome,
     Requeuer,
     Skip,
@@ -196,7 +197,7 @@ class QueueActions:
         except ValueError as exc:
             raise CoreError(str(exc)) from None
         outcome.undo.clear()  # the window offers no undo for a bulk retry
-        return await self._retry_result(outcome, dict.fromkeys(untouched, "not retried: the bulk retry was canceled"))
+        return await self._retry_result(outcome, dict.fromkeys(untouched, NOT_REACHED))
 
     async def _retry_result(self, outcome: ChunkOutcome, skipped: dict[str, str]) -> ActionResult:
         """The report of a retry; rate-limited jobs, which the script leaves alone, go through RQ here."""

@@ -268,6 +268,9 @@ _ABSENT = b"\0absent"
 
 ProgressCallback = Callable[[int, int], None]
 
+NOT_REACHED = "not retried: the bulk retry was canceled"
+"""The skip reason of the jobs a canceled retry all failed did not reach (they are still failed)."""
+
 
 class Skip(StrEnum):
     """Why the requeue script left a job alone (the first word of each skip it reports)."""

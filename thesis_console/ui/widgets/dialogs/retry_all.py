@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 
 import qasync
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QProgressBar, QVBoxLayout, QWidget
 
+from thesis_console.core.bulk_retry import NOT_REACHED
 from thesis_console.core.types import ActionResult
 from thesis_console.ui.controller import ConsoleController, resolve
 from thesis_console.ui.models.formatting import fmt_count
@@ -74,13 +76,14 @@ class RetryAllDialog(QDialog):
         if self.error is not None:
             self.label.setText(f"Retry all failed: {self.error}")
         elif result is not None:
-            canceled = sum(1 for why in result.skipped.values() if "canceled" in why)
+            canceled = sum(1 for why in result.skipped.values() if why == NOT_REACHED)
             text = f"Retried {fmt_count(len(result.done))} jobs of <b>{self.queue}</b>."
             if canceled:
                 text += f" Canceled: {fmt_count(canceled)} left failed."
-            other = len(result.skipped) - canceled
+            # Grouped by the reason's head: "broken job hash", "already queued", "changed meanwhile", ...
+            other = Counter(why.split(":", 1)[0] for why in result.skipped.values() if why != NOT_REACHED)
             if other:
-                text += f" {fmt_count(other)} skipped (changed meanwhile)."
+                text += " Skipped: " + ", ".join(f"{fmt_count(n)} {head}" for head, n in other.most_common()) + "."
             self.label.setText(text)
             if self.bar.maximum() == 0:
                 self.bar.setRange(0, 1)
