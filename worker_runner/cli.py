@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     refusal = _refusal(url)
     if refusal:
         print(f"thesis-worker: {refusal}", file=sys.stderr)
-        return EXIT_UNREACHABLE
+        return EXIT_USAGE if "no such database" in refusal else EXIT_UNREACHABLE  # the URL itself is wrong
     from worker_runner.supervisor import run_supervisor
 
     logging.getLogger("worker_runner").info("Redis: %s", redact(url))

@@ -14,6 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 QUEUE = "hostile"
+TERMINAL_ATTACKS = (
+    "Thesis: \x1b]0;window title taken\x07\x1b[2J\x00 screen cleared",
+    "\x1b[31mred\x1b[0m \x9b2J \x1b]8;;http://evil.example\x07link\x1b]8;;\x07",
+    "\x07bell\x1b[1A",
+    "Traceback (most recent call last):\n\x1b]0;owned\x07RuntimeError: \x00nul \x1b[8mhidden",
+)
+"""Texts with control sequences a terminal would obey; every one holds ESC, BEL, NUL or an 8-bit CSI."""
+RAW_CONTROLS = ("\x1b", "\x07", "\x00", "\x9b")
+ESCAPED_WORKER = "esc\x1b[2Jworker"
+ESCAPED_QUEUE = "esc\x1b]0;q\x07queue"
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,20 @@ def load(conn, marker_dir: Path, big_args_mb: int = 10) -> list[Case]:
     big = _base_job("big-args")
     big["data"] = _json_data("tests.jobs.noop", ["x" * (big_args_mb * 1024 * 1024)], {})
     job("big-args", big, "waiting", False, f"{big_args_mb} MB of JSON arguments")
+    # Terminal control sequences (ESC/CSI, OSC with BEL, 8-bit CSI, NUL) in a description, a topic,
+    # a stage, a traceback, a worker's name and host, and a queue name: a terminal must never get them raw.
+    esc = _base_job("term-escapes")
+    esc["description"] = TERMINAL_ATTACKS[0]
+    esc["meta"] = json.dumps({"topic": TERMINAL_ATTACKS[1], "progress": 10, "stage": TERMINAL_ATTACKS[2]})
+    esc["exc_info"] = zlib.compress(TERMINAL_ATTACKS[3].encode())
+    job("term-escapes", esc, "waiting", False, "ESC/OSC/BEL/NUL sequences in description, topic, stage, traceback")
+    pipe.hset(f"rq:worker:{ESCAPED_WORKER}", mapping={
+        "name": ESCAPED_WORKER, "hostname": TERMINAL_ATTACKS[1], "pid": "1", "queues": QUEUE, "state": "idle",
+        "birth": "2026-01-01T00:00:00.000000Z", "last_heartbeat": "2026-01-01T00:00:00.000000Z",
+    })  # fmt: skip
+    pipe.sadd("rq:workers", f"rq:worker:{ESCAPED_WORKER}")
+    pipe.sadd("rq:queues", f"rq:queue:{ESCAPED_QUEUE}")
+    pipe.rpush(f"rq:queue:{ESCAPED_QUEUE}", "ok-json")
     # A key with an RQ job name that is not a hash.
     pipe.set("rq:job:string-job", "I am a string")
     _place(pipe, "string-job", "waiting")

@@ -265,6 +265,14 @@ def test_without_a_worker_url_it_explains(qtbot, loop, redis_url):
     run(loop, scenario())
 
 
+def test_a_queue_name_the_worker_would_refuse_is_named_before_start(panel_factory, loop):
+    _controller, panel = panel_factory()
+    panel.queues_edit.setText("thesis, a:b")
+    panel.start()
+    assert panel.process is None
+    assert "'a:b' is not allowed" in panel.state_label.text()
+
+
 def _reaped(pid: int) -> bool:
     """True once ``pid`` (a detached child of this process) has exited; reaps it, as Qt no longer does."""
     try:

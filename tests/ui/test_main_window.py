@@ -432,6 +432,12 @@ def test_enqueue_dialog_shows_field_errors(qtbot, loop, window_factory, redis_ur
         dialog.chapters.setValue(5)
         dialog.queue.setCurrentText("")
         assert dialog.errors["queue"].isVisible()
+        for bad in ("a:b", "\udcff", "x" * 65, "tab\there"):  # the core's one rule for queue names
+            dialog.queue.setCurrentText(bad)
+            assert dialog.errors["queue"].isVisible() and not dialog.submit_button.isEnabled(), bad
+            assert "1 to 64 characters" in dialog.errors["queue"].text()
+        dialog.queue.setCurrentText("thesis.v2_b-1")
+        assert not dialog.errors["queue"].isVisible() and dialog.submit_button.isEnabled()
         dialog.close()
 
     run(loop, scenario())

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from thesis_console.core import contract
+from thesis_console.core.queue_names import queue_name_problem
 from thesis_console.core.redis_url import redact
 from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.process.supervisor_process import ProcessOutcome, RunEnd, SupervisorProcess
@@ -233,6 +234,10 @@ class LocalWorkersPanel(QWidget):
             self._show_state(self._why_no_url(), error=True)
             return
         queues = [q.strip() for q in self.queues_edit.text().split(",") if q.strip()] or [contract.DEFAULT_QUEUE_NAME]
+        problem = next(filter(None, map(queue_name_problem, queues)), None)
+        if problem:
+            self._show_state(problem, error=True)
+            return
         folder = output_dir()
         stem = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
         stdout_path, stderr_path = folder / f"{stem}.out", folder / f"{stem}.err"

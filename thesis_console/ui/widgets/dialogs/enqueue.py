@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from thesis_console.core.queue_names import QUEUE_NAME_RULE, queue_name_problem
 from thesis_console.core.thesis_request import (
     CHAPTERS_MAX,
     CHAPTERS_MIN,
@@ -236,8 +237,8 @@ class EnqueueDialog(QDialog):
                     ThesisRequest(**{**valid, name: value})
                 except InvalidRequest as exc:
                     problems[exc.field] = str(exc).split(": ", 1)[-1]
-        if not self.queue_name():
-            problems["queue"] = "must not be empty"
+        if queue_name_problem(self.queue_name()):
+            problems["queue"] = f"must be {QUEUE_NAME_RULE}"
         return problems
 
     def validate(self, show_all: bool = False) -> InvalidRequest | None:
