@@ -66,7 +66,8 @@ connection (any subcommand):
 
 passwords: the keyring entry of the profile (service "thesis-console"), else THESIS_REDIS_PASSWORD,
   else a prompt on a terminal when the server asks for one. Profiles file: THESIS_PROFILES or the
-  per-user config folder.
+  per-user config folder. A password inside --url shows in `ps` to every user: prefer a profile
+  (`profiles add NAME --url URL --ask-password`) or REDIS_URL.
 
 exit codes:
   0  success

@@ -45,3 +45,16 @@ def test_burst_runs_one_plain_worker_until_empty(redis_conn, redis_url):
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert Job.fetch(job.id, connection=redis_conn, serializer=contract.SERIALIZER).get_status() == JobStatus.FINISHED
+
+
+def test_ctl_reads_the_url_from_a_file(redis_conn, redis_url, tmp_path, capsys):
+    path = tmp_path / "redis.url"
+    path.write_text(redis_url + "\n")
+    path.chmod(0o600)
+    assert cli.main(["ctl", "list", "--url-file", str(path)]) == 0
+    assert "no live supervisors" in capsys.readouterr().out
+    path.chmod(0o640)
+    assert cli.main(["ctl", "list", "--url-file", str(path)]) == 2
+    assert "chmod 600" in capsys.readouterr().err
+    assert cli.main(["ctl", "list", "--url-file", str(path), "--url", redis_url]) == 2
+    assert "not both" in capsys.readouterr().err

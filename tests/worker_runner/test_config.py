@@ -65,3 +65,48 @@ def test_help_names_every_flag_and_variable():
     for spec in config.OPTIONS:
         assert spec.flags[-1] in text and spec.env in text
     assert "resize N" in text and "ctl" in text
+
+
+def test_help_recommends_keeping_the_password_off_the_command_line():
+    text = " ".join(build_parser().format_help().split())
+    assert "--url-file PATH" in text and "THESIS_WORKER_URL_FILE" in text
+    assert "give its URL in REDIS_URL or in a file named by --url-file" in text
+    assert "`ps`" in text
+
+
+def _url_file(tmp_path: Path, mode: int = 0o600, url: str = "redis://:pw-in-file@127.0.0.1:6379/3") -> str:
+    path = tmp_path / "redis.url"
+    path.write_text(url + "\n")
+    path.chmod(mode)
+    return str(path)
+
+
+def test_url_file_is_read_once_and_wins_over_redis_url(tmp_path):
+    path = _url_file(tmp_path)
+    cfg = config.resolve(_flags("--url-file", path), environ={"REDIS_URL": "redis://elsewhere:6379/0"})
+    assert cfg.url == "redis://:pw-in-file@127.0.0.1:6379/3"
+    Path(path).unlink()  # read at resolve time: the running supervisor no longer needs the file
+    assert config.resolve(_flags(), environ={"THESIS_WORKER_URL_FILE": _url_file(tmp_path)}).url.endswith("/3")
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (("--url-file", "{file644}"), {}, "can be read or written by other users (mode 644)"),
+        (("--url-file", "{file}", "--url", "redis://h/0"), {}, "give --url or --url-file, not both"),
+        ((), {"THESIS_WORKER_URL_FILE": "{file}", "REDIS_URL": "redis://h/0"}, "set one"),
+        (("--url-file", "{missing}"), {}, "cannot read the URL file"),
+        (("--url", ""), {}, "--url: the Redis URL is empty"),
+    ],
+)
+def test_url_file_mistakes_are_named(tmp_path, argv, env, message):
+    names = {"{file}": _url_file(tmp_path), "{missing}": str(tmp_path / "missing")}
+    (tmp_path / "other").mkdir()
+    names["{file644}"] = _url_file(tmp_path / "other", 0o644)
+
+    def fill(text: str) -> str:
+        return names.get(text, text)
+
+    with pytest.raises(config.ConfigError) as err:
+        config.resolve(_flags(*map(fill, argv)), environ={k: fill(v) for k, v in env.items()})
+    assert message in str(err.value) and "pw-in-file" not in str(err.value)
