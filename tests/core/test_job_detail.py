@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 
 from tests.core.bulk_jobs import run
 from thesis_console.core import contract
+from thesis_console.core.job_allowlist import ALLOW_ENV
 from thesis_console.core.producer import enqueue_thesis
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.thesis_request import ThesisRequest
@@ -140,3 +141,22 @@ def test_detail_of_scheduled_and_waiting_jobs(redis_conn, redis_url):
 
     redis_conn.hdel(f"rq:job:{later}", "status")  # a half-written hash: the registry still knows it
     assert run(_detail(redis_url, later)).row.state is JobState.SCHEDULED
+
+
+def test_detail_flags_a_job_outside_the_allowlist_and_shows_why_it_was_refused(redis_conn, redis_url, monkeypatch):
+    monkeypatch.setenv(ALLOW_ENV, "")
+    queue = contract.thesis_queue(redis_conn)
+    refused = queue.enqueue("os.system", "touch /tmp/x", retry=Retry(max=3)).id
+    ThesisWorker(["thesis"], connection=redis_conn).work(burst=True)
+    detail = run(_detail(redis_url, refused))
+    assert detail.row.state is JobState.FAILED and detail.function == "os.system"
+    assert detail.row.problem == "function not allowed: os.system"
+    assert detail.row.error_line == "function not allowed: os.system" and detail.row.retries_left == 3
+    assert [(e.what, e.outcome, e.detail) for e in detail.timeline if e.what == "attempt"] == [
+        ("attempt", "failed", "function not allowed: os.system")
+    ]
+
+    waiting = queue.enqueue("tests.jobs.noop", on_success=Callback("builtins.exec")).id
+    assert run(_detail(redis_url, waiting)).row.problem == "function not allowed: tests.jobs.noop"
+    monkeypatch.setenv(ALLOW_ENV, "tests.jobs.noop")
+    assert run(_detail(redis_url, waiting)).row.problem == "success callback not allowed: builtins.exec"

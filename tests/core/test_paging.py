@@ -6,10 +6,11 @@ from datetime import timedelta
 
 import pytest
 import redis.asyncio as aioredis
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 
 from tests.core.bulk_jobs import command_calls, reset_command_stats, run, write_jobs
 from thesis_console.core import contract
+from thesis_console.core.job_allowlist import ALLOW_ENV
 from thesis_console.core.producer import enqueue_thesis
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.thesis_request import ThesisRequest
@@ -167,3 +168,25 @@ def test_jobs_of_other_producers_and_serializers_page_like_ours(redis_conn, redi
     assert page.rows[0].id == job.id and page.rows[0].description == "legacy pickled job"
     assert page.rows[0].problem is None and page.rows[0].progress is None
     assert run(_page(redis_url, "legacy", JobState.SCHEDULED)).rows[0].id == scheduled.id
+
+
+def test_jobs_a_thesis_worker_would_refuse_are_flagged(redis_conn, redis_url, monkeypatch):
+    monkeypatch.setenv(ALLOW_ENV, "tests.jobs.noop")
+    queue = contract.thesis_queue(redis_conn)
+    ours = enqueue_thesis(redis_conn, ThesisRequest(topic="A sound thesis"))
+    allowed = queue.enqueue("tests.jobs.noop").id
+    shell = queue.enqueue("os.system", "touch /tmp/x").id
+    builtin = queue.enqueue("eval", "1 + 1").id
+    callback = queue.enqueue("tests.jobs.noop", on_failure=Callback("os.system")).id
+    big = queue.enqueue("subprocess.run", ["x" * 100_000]).id  # the name is read from the data's head only
+
+    rows = {r.id: r for r in run(_page(redis_url, "thesis", JobState.WAITING)).rows}
+    assert rows[ours].problem is None and rows[allowed].problem is None
+    assert rows[shell].problem == "function not allowed: os.system"
+    assert rows[builtin].problem == "function not allowed: eval"
+    assert rows[callback].problem == "failure callback not allowed: os.system"
+    assert rows[big].problem == "function not allowed: subprocess.run"
+
+    monkeypatch.setenv(ALLOW_ENV, "")  # the console flags against the same variable the workers read
+    rows = {r.id: r for r in run(_page(redis_url, "thesis", JobState.WAITING)).rows}
+    assert rows[allowed].problem == "function not allowed: tests.jobs.noop" and rows[ours].problem is None

@@ -548,3 +548,20 @@ def test_keyboard_shortcuts(qtbot, loop, window_factory, redis_conn, redis_url) 
         assert window.jobs_view.filter_edit.hasFocus()
 
     run(loop, scenario())
+
+
+def test_a_job_outside_the_allowlist_is_flagged_in_table_and_detail(loop, window_factory, redis_conn, redis_url) -> None:
+    job_id = contract.thesis_queue(redis_conn, QUEUE).enqueue("os.system", "touch /tmp/x").id
+
+    async def scenario() -> None:
+        window = await window_factory(ad_hoc_profile(redis_url))
+        await wait_listed(window, JobState.WAITING, job_id)
+        model = window.jobs_view.models[JobState.WAITING]
+        index = model.index(model.index_of(job_id), 0)
+        assert model.data(index) == f"\u26a0 {job_id}"
+        assert model.data(index, Qt.ItemDataRole.ToolTipRole) == "Problem with this job: function not allowed: os.system"
+        select(window, JobState.WAITING, [job_id])
+        await wait_until(lambda: window.detail.detail is not None, what="detail")
+        assert "Problem" in window.detail.summary_text() and "function not allowed: os.system" in window.detail.summary_text()
+
+    run(loop, scenario())

@@ -28,6 +28,8 @@ SHORT_TEXT = 200
 """Characters of a raw field shown before it is cut."""
 _MAX_PICKLE_PROBE = 1 << 20
 """Bytes of a headerless payload walked with pickletools to tell whether it is a (protocol 0/1) pickle."""
+CALL_HEAD_BYTES = 4096
+"""Bytes of a job's (unzipped) data read for its function name: the arguments that follow can be large."""
 
 
 def text(raw: bytes | str | None) -> str | None:
@@ -123,6 +125,46 @@ class JobData:
     args: Payload
     kwargs: Payload
     problem: str | None = None
+
+
+@dataclass(frozen=True)
+class CallHead:
+    """The start of a JSON job call ``[function, instance, args, kwargs]``."""
+
+    function: Any
+    """The decoded first element (a name when the job is sound), None when it cannot be read."""
+    has_instance: bool
+
+
+def call_head(raw: bytes | None) -> CallHead | None:
+    """The function and whether an instance follows, from the first :data:`CALL_HEAD_BYTES` of a job's
+    data (zlib or plain), without decoding the arguments; None when the data is not a JSON list."""
+    if raw is None:
+        return None
+    try:
+        head = zlib.decompressobj().decompress(raw, CALL_HEAD_BYTES)
+    except zlib.error:
+        head = raw[:CALL_HEAD_BYTES]
+    if head[:1] == b"\x80":  # a pickle: never decoded here
+        return None
+    text = head.decode("utf-8", "replace")
+    start = _skip_space(text, 0)
+    if not text.startswith("[", start):
+        return None
+    try:
+        function, end = json.JSONDecoder().raw_decode(text, _skip_space(text, start + 1))
+    except ValueError:
+        return CallHead(None, False)
+    rest = _skip_space(text, end)
+    if not text.startswith(",", rest):
+        return CallHead(function, False)
+    return CallHead(function, not text.startswith("null", _skip_space(text, rest + 1)))
+
+
+def _skip_space(text: str, index: int) -> int:
+    while index < len(text) and text[index] in " \t\n\r":
+        index += 1
+    return index
 
 
 def decode_job_data(raw: bytes | None, trust_pickle: bool = False) -> JobData:

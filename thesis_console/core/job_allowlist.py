@@ -12,12 +12,16 @@ Everything here is pure: it decides from names, and never imports one.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 from thesis_console.core import contract
+
+log = logging.getLogger(__name__)
 
 ALLOW_ENV = "THESIS_WORKER_ALLOW"
 """Extra functions a worker may run (and the console does not flag), comma-separated."""
@@ -121,6 +125,21 @@ class Allowlist:
         if not isinstance(name, str) or name not in self.names:
             return f"{kind.label} not allowed: {_shown(name)}"
         return None
+
+
+def for_console() -> Allowlist:
+    """What the console flags against: the defaults plus :data:`ALLOW_ENV` when it is sound (a bad
+    value is logged once and ignored: reading must not fail over it)."""
+    return _console_allowlist(os.environ.get(ALLOW_ENV, ""))
+
+
+@lru_cache(maxsize=4)
+def _console_allowlist(raw: str) -> Allowlist:
+    try:
+        return Allowlist.from_environment({ALLOW_ENV: raw})
+    except ValueError as exc:
+        log.warning("%s; flagging jobs against the contract's job function only", exc)
+        return Allowlist.of()
 
 
 def _shown(name: object) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from thesis_console.core import contract, decoding
+from thesis_console.core import contract, decoding, job_allowlist
 from thesis_console.core.rq_keys import STATUS_TO_STATE, job_key_text
 from thesis_console.core.types import JobRow, JobState
 
@@ -31,8 +31,10 @@ ROW_FIELDS: tuple[str, ...] = (
     "worker_name",
     "retries_left",
     "number_of_retries",
+    "data",
+    *job_allowlist.CALLBACK_FIELDS,
 )
-"""The job-hash fields a row is built from (``data``, the arguments, is left for the detail view)."""
+"""The job-hash fields a row is built from (of ``data`` only the head is decoded, for the function)."""
 FAILED_ROW_FIELDS: tuple[str, ...] = (*ROW_FIELDS, "exc_info")
 """Failed rows also read ``exc_info``, where RQ before 1.12 kept the traceback."""
 REQUIRED_FIELDS: tuple[str, ...] = ("origin", "created_at")
@@ -207,6 +209,13 @@ def build_row(
             problems.append(meta_problem)
     else:
         meta = {}
+    if "data" in fields:
+        head = decoding.call_head(fields.get("data"))
+        if head is not None:  # flagged when a thesis worker would refuse the job
+            callbacks = {kind: field_text(kind.value) for kind in job_allowlist.CallbackKind}
+            refusal = job_allowlist.for_console().refusal(head.function, head.has_instance, callbacks)
+            if refusal:
+                problems.append(refusal)
     progress, stage = contract.progress_of(meta)
     topic = meta.get(TOPIC_KEY) if isinstance(meta.get(TOPIC_KEY), str) else None
     started = field_time("started_at")
