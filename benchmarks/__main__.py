@@ -1,7 +1,7 @@
 """Run every benchmark module in turn: ``python -m benchmarks [name ...]``.
 
 Each module is run as its own process (so one's memory and threads do not skew the next) and
-prints its own table. Names: worker, core-read, core-act, gui.
+prints its own table. Names: worker, core-read, core-act, gui, watch.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ MODULES = {
     "core-read": "benchmarks.core_read_bench",
     "core-act": "benchmarks.core_act_bench",
     "gui": "benchmarks.gui_bench",
+    "watch": "benchmarks.watch_bench",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,8 @@ from thesis_console.core.alerts.history import AlertHistory
 from thesis_console.core.embedded_redis import free_port
 from thesis_console.core.supervisor_protocol import INDEX_KEY, RECORD_TTL_S, SupervisorRecord, record_key
 from worker_runner.worker import ThesisSimpleWorker
+
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 
 
 @pytest.fixture(autouse=True)
@@ -185,6 +188,11 @@ def test_endpoint_matches_status_json(capsys, redis_conn, redis_url):
     assert (("queue", "thesis"), ("rule", "failure_rate"), ("severity", "critical"), ("subject", "thesis")) in firing
     families = {f.name for f in parse_openmetrics(openmetrics)}
     assert {"thesis_queue_jobs", "thesis_queue_jobs_completed", "thesis_job_runtime_seconds"} <= families
+    # The shipped alerting rules and dashboard ask only for series the endpoint exposes.
+    exposed = {name for name, _labels in got}
+    for shipped in ("prometheus/thesis-alerts.yml", "grafana/thesis-queue-dashboard.json"):
+        asked = set(re.findall(r"\bthesis_[a-z_]+", (RESOURCES / shipped).read_text()))
+        assert asked and asked <= exposed, (shipped, asked - exposed)
 
 
 def test_endpoint_says_down_when_redis_is_gone(tmp_path):
@@ -227,3 +235,20 @@ def test_redis_is_untouched_by_scrapes(redis_conn, redis_url):
     stats = redis.Redis.from_url(redis_url).info("commandstats")
     assert not [k for k in stats if k.split("_", 1)[1] in {"set", "hset", "del", "zadd", "rpush", "lpush", "expire", "hincrby"}]
     assert sorted(redis_conn.keys("*")) == before
+
+
+def test_shipped_alerting_rules_use_the_default_thresholds():
+    from thesis_console.core.alerts.rules import DEFAULTS, RuleKind
+
+    text = (RESOURCES / "prometheus/thesis-alerts.yml").read_text()
+    failure = DEFAULTS[RuleKind.FAILURE_RATE]
+    expected = [
+        f") > {failure.threshold:g}", f"[{int(failure.window_s // 60)}m]", f">= {failure.min_ended}",
+        f'thesis_queue_jobs{{state="waiting"}} > {DEFAULTS[RuleKind.WAITING_DEPTH].threshold:g}',
+        f"for: {int(DEFAULTS[RuleKind.WAITING_DEPTH].for_s // 60)}m",
+        f"thesis_queue_oldest_waiting_age_seconds > {DEFAULTS[RuleKind.OLDEST_WAITING].threshold:g}",
+        f"for: {int(DEFAULTS[RuleKind.NO_WORKER].for_s // 60)}m",
+        f"thesis_queue_stalled_seconds > {DEFAULTS[RuleKind.STUCK_JOB].threshold:g}",
+        f"thesis_supervisor_heartbeat_age_seconds > {DEFAULTS[RuleKind.SUPERVISOR_SILENT].threshold:g}",
+    ]  # fmt: skip
+    assert [e for e in expected if e not in text] == []

@@ -1,0 +1,184 @@
+"""Watching benchmark: ``check`` and a metrics scrape on a Redis with a million jobs in 100 queues.
+
+Starts its own ``redis-server`` on a free port (persistence off) and writes 1,000,000 RQ-shaped jobs
+(hashes included) over 100 queues, 15 minutes of per-minute metrics and depth samples per queue,
+two running jobs with progress per queue, 20 RQ workers and 5 supervisors. Then it measures, side
+by side with the overview snapshot that ``status`` reads:
+
+* ``check``'s read and evaluation of every rule (in-process, the defaults): wall time, Redis time
+  (the ``usec`` of INFO commandstats, reset before each sample) and round trips (goal: under 200 ms
+  of Redis time, 4 round trips);
+* a scrape of ``serve-metrics`` (a real subprocess, HTTP GET of /metrics; goal under 50 ms);
+* ``thesis-console check`` as a command, once, with its interpreter start-up, for reference.
+
+Run: ``python -m benchmarks.watch_bench [--jobs 1000000] [--queues 100] [--repeat 20]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import redis
+import redis.asyncio as aioredis
+from rq import Worker
+
+from tests.core.bulk_jobs import write_jobs
+from thesis_console.core import metrics_store
+from thesis_console.core.alerts.rules import AlertRules
+from thesis_console.core.alerts.tracker import AlertTracker
+from thesis_console.core.alerts.watch import evaluate_once, read_for_rules
+from thesis_console.core.embedded_redis import free_port, start_server
+from thesis_console.core.reader import QueueReader
+from thesis_console.core.supervisor_protocol import INDEX_KEY, SupervisorRecord, record_key
+from thesis_console.core.types import JobState
+
+WORKERS = 20
+SUPERVISORS = 5
+SHARES = {JobState.WAITING: 0.4, JobState.FAILED: 0.3, JobState.COMPLETED: 0.3}
+
+
+def fill(conn: redis.Redis, jobs: int, queues: int) -> None:
+    per_queue = jobs // queues
+    started = time.perf_counter()
+    now = time.time()
+    for i in range(queues):
+        name = f"q{i:03d}"
+        for state, share in SHARES.items():
+            write_jobs(conn, name, state, int(per_queue * share), prefix=f"{name}{state.value[:2]}", batch=10_000)
+        active = write_jobs(conn, name, JobState.ACTIVE, 2, prefix=f"{name}ac")
+        with conn.pipeline(transaction=False) as pipe:
+            for job_id in active:
+                stalled = i % 10 == 0  # every tenth queue has hung jobs: the stuck rule fires there
+                meta = {"progress": 40, "stage": "chapter 2/5", "progress_at": now - (1200 if stalled else 120)}
+                pipe.hset(f"rq:job:{job_id}", mapping={"meta": json.dumps(meta), "worker_name": f"bench-worker-{i % WORKERS}"})
+            for minutes_ago in range(15):
+                at = now - 60 * minutes_ago
+                for k in range(6):
+                    metrics_store.record_job(pipe, name, ok=k != 0, duration_s=30 + k * 40, now=at)
+                metrics_store.record_depth(pipe, name, int(per_queue * SHARES[JobState.WAITING]), now=at)
+            pipe.execute()
+        if i % 10 == 9:
+            print(f"  {i + 1} queues written ({(i + 1) * per_queue:,} jobs) in {time.perf_counter() - started:.0f} s", flush=True)
+    for i in range(WORKERS):
+        worker = Worker([f"q{j:03d}" for j in range(queues)], connection=conn, name=f"bench-worker-{i}")
+        worker.register_birth()
+        worker.set_state("busy" if i % 2 else "idle")
+    for i in range(SUPERVISORS):
+        record = SupervisorRecord(id=f"sup-{i}", host="bench", pid=1000 + i, queues=("q000",), desired=4, live=4,
+                                  workers=(), started_at=now - 600, restarts=0, heartbeat_at=now)  # fmt: skip
+        conn.set(record_key(record.id), record.to_json(), ex=3600)
+        conn.zadd(INDEX_KEY, {record.id: now})
+
+
+def redis_usec(conn: redis.Redis) -> float:
+    """Microseconds Redis spent in commands since the last reset, without the statistics commands."""
+    stats = conn.info("commandstats")
+    return sum(v["usec"] for k, v in stats.items() if k.split("_", 1)[1] not in {"info", "config", "config|resetstat"})
+
+
+async def measure_check(url: str, conn: redis.Redis, repeat: int) -> dict[str, tuple[float, float, int]]:
+    """Median wall ms, median Redis ms and round trips of check's read+evaluate and of a snapshot."""
+    client = aioredis.Redis.from_url(url, decode_responses=False)
+    reader = QueueReader(client, timeout_s=30)
+    rules = AlertRules()
+    out = {}
+    try:
+        await reader.snapshot()  # connect
+        for what in ("snapshot (status)", "check: read + evaluate"):
+            walls, redis_ms, trips = [], [], 0
+            for _ in range(repeat):
+                conn.config_resetstat()
+                started = time.perf_counter()
+                if what.startswith("check"):
+                    report = evaluate_once(await read_for_rules(reader, rules), rules, AlertTracker())
+                    trips = report.data.round_trips
+                else:
+                    trips = (await reader.snapshot()).round_trips
+                walls.append((time.perf_counter() - started) * 1000)
+                redis_ms.append(redis_usec(conn) / 1000)
+            out[what] = (statistics.median(walls), statistics.median(redis_ms), trips)
+    finally:
+        await client.aclose()
+    return out
+
+
+def measure_scrape(url: str, conn: redis.Redis, repeat: int) -> tuple[float, float]:
+    """Median wall ms of an HTTP scrape of a real ``serve-metrics`` and its median Redis ms."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "thesis_console", "serve-metrics", "--port", "0", "--url", url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        endpoint = proc.stdout.readline().split()[3]
+        urllib.request.urlopen(endpoint, timeout=30).read()  # connect and warm up
+        walls, redis_ms = [], []
+        for _ in range(repeat):
+            conn.config_resetstat()
+            started = time.perf_counter()
+            body = urllib.request.urlopen(endpoint, timeout=30).read()
+            walls.append((time.perf_counter() - started) * 1000)
+            redis_ms.append(redis_usec(conn) / 1000)
+        assert b"thesis_up 1.0" in body, body[:200]
+        print(f"  a scrape is {len(body):,} bytes", flush=True)
+        return statistics.median(walls), statistics.median(redis_ms)
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1_000_000, help="jobs to generate (default 1,000,000)")
+    parser.add_argument("--queues", type=int, default=100, help="queues to spread them over (default 100)")
+    parser.add_argument("--repeat", type=int, default=20, help="samples per measurement (median shown)")
+    args = parser.parse_args(argv)
+    server = start_server(Path(tempfile.mkdtemp(prefix="watch-bench-")), free_port())
+    try:
+        conn = redis.Redis.from_url(server.url)
+        conn.config_set("appendonly", "no")
+        print(f"redis-server {conn.info('server')['redis_version']} on {server.url}; writing {args.jobs:,} jobs "
+              f"in {args.queues} queues", flush=True)  # fmt: skip
+        started = time.perf_counter()
+        fill(conn, args.jobs, args.queues)
+        print(f"  filled in {time.perf_counter() - started:.0f} s, Redis uses {conn.info('memory')['used_memory_human']}", flush=True)
+        rows = asyncio.run(measure_check(server.url, conn, args.repeat))
+        scrape_wall, scrape_redis = measure_scrape(server.url, conn, args.repeat)
+        env = {**os.environ, "THESIS_DATA_DIR": tempfile.mkdtemp(prefix="watch-bench-data-")}
+        started = time.perf_counter()
+        cli = subprocess.run(
+            [sys.executable, "-m", "thesis_console", "check", "--no-history", "--url", server.url],
+            capture_output=True, text=True, env=env,
+        )  # fmt: skip
+        cli_ms = (time.perf_counter() - started) * 1000
+        snapshot = rows["snapshot (status)"]
+        print(f"\n{'measurement':<34} {'wall ms':>9} {'Redis ms':>9} {'RT':>4} {'x status':>9}  goal")
+        for what, (wall, in_redis, trips) in rows.items():
+            goal = "< 200 ms Redis, 4 RT" if what.startswith("check") else ""
+            print(f"{what:<34} {wall:9.1f} {in_redis:9.1f} {trips:4d} {wall / snapshot[0]:9.1f}  {goal}")
+        print(f"{'scrape of serve-metrics (HTTP)':<34} {scrape_wall:9.1f} {scrape_redis:9.1f} {4:4d} "
+              f"{scrape_wall / snapshot[0]:9.1f}  < 50 ms")  # fmt: skip
+        print(f"{'thesis-console check (process)':<34} {cli_ms:9.1f} {'':>9} {4:4d} {'':>9}  exit {cli.returncode}: "
+              f"{cli.stdout.splitlines()[0] if cli.stdout else cli.stderr.strip()[:80]}")  # fmt: skip
+        check = rows["check: read + evaluate"]
+        missed = [name for name, bad in (("check Redis time", check[1] >= 200), ("check round trips", check[2] > 4),
+                                         ("scrape", scrape_wall >= 50)) if bad]  # fmt: skip
+        if missed:
+            print(f"\nmissed goals: {', '.join(missed)}")
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
