@@ -25,6 +25,7 @@ from thesis_console.core.alerts.history import AlertHistory
 from thesis_console.core.alerts.rules import AlertRules, RulesStore, Severity
 from thesis_console.core.alerts.tracker import Alert, AlertTracker
 from thesis_console.core.alerts.watch import WatchReport, evaluate_once, read_for_rules
+from thesis_console.core.alerts.watch_data import MinuteCache
 from thesis_console.core.metrics_export import RECENT_MINUTES, WatchCollector
 from thesis_console.core.session import Session
 from thesis_console.core.types import CoreError
@@ -148,11 +149,12 @@ def check_json(report: WatchReport, code: int) -> dict[str, Any]:
 async def serve_metrics(session: Session, args: argparse.Namespace, _: Any) -> int:
     rules = load_rules(args.rules, session.profile.name)
     tracker = AlertTracker()  # in memory: the endpoint keeps no history file
+    minutes = MinuteCache()
     loop = asyncio.get_running_loop()
     deadline_s = session.profile.timeout_s + 5.0
 
     async def read_report() -> WatchReport:
-        data = await read_for_rules(session.reader, rules, RECENT_MINUTES)
+        data = await read_for_rules(session.reader, rules, RECENT_MINUTES, minutes)
         return evaluate_once(data, rules, tracker)
 
     def read() -> WatchReport:  # called on the HTTP server's thread, once per scrape

@@ -41,13 +41,15 @@ from prometheus_client.registry import Collector
 
 from thesis_console.core.alerts.conditions import live_workers_of, progress_age
 from thesis_console.core.alerts.watch import WatchReport
+from thesis_console.core.alerts.watch_data import SETTLED_AFTER_S
 from thesis_console.core.metrics_store import RUNTIME_BOUNDS_S, BucketCounts
 from thesis_console.core.types import STATE_ORDER
 
 RECENT_MINUTES = 5
-"""Minute buckets read per queue and scrape for the counters; a scrape interval up to 4 minutes loses nothing."""
-_SETTLED_AFTER_S = 120.0
-"""A minute's bucket is final this long after the minute ended (workers write at the end of an attempt)."""
+"""Minute buckets looked at per queue and scrape for the counters; a scrape interval up to 4 minutes loses nothing."""
+HISTOGRAM_BOUNDS_S: tuple[float, ...] = (0.1, 0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+"""The ``le`` bounds exposed: a subset of the stored bounds (cumulative counts at a stored bound are
+exact), coarse below a second since thesis attempts take seconds to hours."""
 
 
 @dataclass
@@ -88,7 +90,7 @@ class MinuteTotals:
             if known is None or _size(bucket) >= _size(known):  # a bucket only grows
                 recent[bucket.start] = bucket
         for start in sorted(recent):
-            if start + 60 + _SETTLED_AFTER_S < now:
+            if start + 60 + SETTLED_AFTER_S < now:
                 settled.add(recent.pop(start))
         return settled.plus(iter(recent.values()))
 
@@ -167,7 +169,8 @@ def build_families(report: WatchReport, totals: MinuteTotals) -> list[Metric]:
         cumulative, buckets = 0, []
         for bound, count in zip(RUNTIME_BOUNDS_S, sums.histogram, strict=False):
             cumulative += count
-            buckets.append((_le(bound), cumulative))
+            if bound in _EXPOSED:
+                buckets.append((_le(bound), cumulative))
         buckets.append(("+Inf", sum(sums.histogram)))
         runtime.add_metric([q.name], buckets, sum_value=sums.runtime_sum_s)
     busy = sum(1 for w in snapshot.workers if w.state == "busy")
@@ -201,6 +204,10 @@ def build_families(report: WatchReport, totals: MinuteTotals) -> list[Metric]:
         _gauge("thesis_supervisors_alive", "thesis-worker supervisors with a live record", len(snapshot.supervisors)),
         sup_live, sup_busy, sup_desired, heartbeat, firing,
     ]  # fmt: skip
+
+
+_EXPOSED = frozenset(HISTOGRAM_BOUNDS_S)
+assert set(RUNTIME_BOUNDS_S) >= _EXPOSED, "exposed bounds must be stored bounds"
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -25,7 +25,7 @@ from typing import TypeVar
 
 import redis.asyncio as aioredis
 
-from thesis_console.core.alerts.watch_data import WatchData, read_watch_data
+from thesis_console.core.alerts.watch_data import MinuteCache, WatchData, read_watch_data
 from thesis_console.core.job_detail import read_detail
 from thesis_console.core.metrics_read import read_series
 from thesis_console.core.paging import read_page
@@ -108,11 +108,12 @@ class QueueReader:
         """Points for the charts: minute buckets up to 6 hours, hour buckets beyond (24 h, 7 days)."""
         return await self._bounded(read_series(self._trips(), queue, range_s, now))
 
-    async def watch(self, minutes: int, now: float | None = None) -> WatchData:
+    async def watch(self, minutes: int, now: float | None = None, cache: MinuteCache | None = None) -> WatchData:
         """The snapshot and what the alert rules and the metrics endpoint need: the last ``minutes``
         metric buckets, the head job and the running jobs of each queue, and the supervisors'
-        heartbeats, in four round trips whatever the number of jobs."""
-        return await self._bounded(read_watch_data(self._trips(), self.queues, minutes, now))
+        heartbeats, in four round trips whatever the number of jobs. With a ``cache`` kept between
+        calls, settled minute buckets are read once."""
+        return await self._bounded(read_watch_data(self._trips(), self.queues, minutes, now, cache))
 
     def _trips(self) -> RoundTrips:
         return RoundTrips(self.client, self.timeout_s)

@@ -25,7 +25,7 @@ from thesis_console.core.alerts.conditions import Condition, evaluate
 from thesis_console.core.alerts.rules import AlertRules, RuleKind, RuleSettings, Severity
 from thesis_console.core.alerts.tracker import AlertTracker
 from thesis_console.core.alerts.watch import evaluate_once, read_for_rules
-from thesis_console.core.alerts.watch_data import ROUND_TRIPS, WatchData
+from thesis_console.core.alerts.watch_data import ROUND_TRIPS, MinuteCache, WatchData
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.supervisor_protocol import INDEX_KEY
 from worker_runner.worker import ThesisSimpleWorker
@@ -308,3 +308,29 @@ def test_supervisor_whose_heartbeat_stops(redis_conn, redis_url, isolated_env, p
         lambda: RuleKind.SUPERVISOR_SILENT in {r.rule for r in evaluate_once(read(redis_url, rules), rules, tracker).update.ended},
         15, message="the alert to end when heartbeats resume",
     )  # fmt: skip
+
+
+def test_minute_cache_reads_settled_minutes_once(redis_conn, redis_url):
+    now = time.time()
+    with redis_conn.pipeline() as pipe:
+        for minutes_ago in range(10):
+            metrics_store.record_job(pipe, "thesis", minutes_ago % 3 != 0, 5.0, now=now - 60 * minutes_ago)
+        pipe.execute()
+    redis_conn.sadd("rq:queues", "rq:queue:thesis")
+    cache = MinuteCache()
+
+    async def twice() -> tuple[WatchData, WatchData, dict[str, int]]:
+        client = aioredis.Redis.from_url(redis_url, decode_responses=False)
+        try:
+            reader = QueueReader(client)
+            first = await reader.watch(12, cache=cache)
+            reset_command_stats(redis_conn)
+            second = await reader.watch(12, cache=cache)
+            return first, second, command_calls(redis_conn)
+        finally:
+            await client.aclose()
+
+    first, second, calls = run(twice())
+    assert first.queue("thesis").minutes == second.queue("thesis").minutes  # type: ignore[union-attr]
+    assert sum(b.completed + b.failed for b in second.queue("thesis").minutes) == 10  # type: ignore[union-attr]
+    assert calls.get("hgetall", 0) <= 2 and len(cache) >= 10  # only the minutes that may still change

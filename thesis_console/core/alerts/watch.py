@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from thesis_console.core.alerts.conditions import Condition, evaluate, minutes_needed
 from thesis_console.core.alerts.rules import AlertRules, Severity
 from thesis_console.core.alerts.tracker import AlertTracker, AlertUpdate
-from thesis_console.core.alerts.watch_data import WatchData
+from thesis_console.core.alerts.watch_data import MinuteCache, WatchData
 from thesis_console.core.reader import QueueReader
 
 
@@ -31,9 +31,12 @@ class WatchReport:
         return Severity.WARNING if severities else None
 
 
-async def read_for_rules(reader: QueueReader, rules: AlertRules, minutes: int = 1) -> WatchData:
-    """What the rules need (and at least ``minutes`` metric buckets per queue), in four round trips."""
-    return await reader.watch(max(minutes, minutes_needed(rules)))
+async def read_for_rules(
+    reader: QueueReader, rules: AlertRules, minutes: int = 1, cache: MinuteCache | None = None
+) -> WatchData:
+    """What the rules need (and at least ``minutes`` metric buckets per queue), in four round trips.
+    Callers that read repeatedly pass the same ``cache`` so that settled minutes are read once."""
+    return await reader.watch(max(minutes, minutes_needed(rules)), cache=cache)
 
 
 def evaluate_once(data: WatchData, rules: AlertRules, tracker: AlertTracker, now: float | None = None) -> WatchReport:

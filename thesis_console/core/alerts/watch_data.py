@@ -2,8 +2,8 @@
 
 Round trips 1 and 2 are the overview snapshot (:mod:`thesis_console.core.snapshot`). Round trip 3
 asks, for each queue, for the last ``minutes`` per-minute metric hashes (HGETALL; completed,
-failed, run-time histogram and depth samples), the job at the head of the waiting list (LINDEX 0)
-and the first :data:`ACTIVE_LIMIT` members of the started registry (ZRANGE), and once for the
+failed, run-time histogram and depth samples), the job at the head of the waiting list (LINDEX 0, when
+jobs wait) and the first :data:`ACTIVE_LIMIT` members of the started registry (ZRANGE, when jobs run), and once for the
 supervisor index with its heartbeat scores (ZRANGE WITHSCORES). Round trip 4 reads the head job's
 enqueue time and each active job's meta, start and worker (HMGET). The number of commands grows
 with queues, minutes, supervisors and running jobs, never with the number of waiting or ended jobs.
@@ -31,6 +31,10 @@ ACTIVE_LIMIT = 200
 """Running jobs examined per queue (one per busy worker; more than this many is not a thesis farm)."""
 ROUND_TRIPS = 4
 """Round trips of one :func:`read_watch_data`, whatever the number of jobs."""
+
+SETTLED_AFTER_S = 30.0
+"""A minute's metrics bucket is final this long after the minute ended: workers write into the bucket of
+the minute an attempt ends in, by their own clock, so only a host's clock skew can make a write late."""
 
 _HEAD_FIELDS = ("enqueued_at", "created_at")
 _ACTIVE_FIELDS = ("meta", "started_at", "worker_name")
@@ -95,8 +99,34 @@ class WatchData:
         return None
 
 
+class MinuteCache:
+    """Minute buckets that can no longer change, kept between reads so that a caller that reads every
+    few seconds (the window, the metrics endpoint) asks Redis only for the last few minutes."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[tuple[str, int], metrics_store.BucketCounts] = {}
+
+    def get(self, queue: str, minute: int) -> metrics_store.BucketCounts | None:
+        return self._buckets.get((queue, minute))
+
+    def keep(self, queue: str, minute: int, bucket: metrics_store.BucketCounts, now: float) -> None:
+        if (minute + 1) * 60 + SETTLED_AFTER_S < now:
+            self._buckets[(queue, minute)] = bucket
+
+    def prune(self, oldest_minute: int) -> None:
+        for key in [k for k in self._buckets if k[1] < oldest_minute]:
+            del self._buckets[key]
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
 async def read_watch_data(
-    trips: RoundTrips, queues: Sequence[str] | None, minutes: int, now: float | None = None
+    trips: RoundTrips,
+    queues: Sequence[str] | None,
+    minutes: int,
+    now: float | None = None,
+    cache: MinuteCache | None = None,
 ) -> WatchData:
     """Read the snapshot and, per queue, the last ``minutes`` metric buckets, head job and running jobs.
 
@@ -105,6 +135,7 @@ async def read_watch_data(
         queues: the queues to watch; None for every queue RQ knows.
         minutes: metric buckets per queue (1 to 360), the current minute included.
         now: the time the buckets are counted back from; the current time by default.
+        cache: settled minute buckets from earlier reads; those are not asked for again.
 
     Raises:
         CoreError: Redis could not be reached or did not answer in time.
@@ -118,22 +149,34 @@ async def read_watch_data(
     buckets = range(last_minute - minutes + 1, last_minute + 1)
     names = [q.name for q in snapshot.queues]
 
+    cache = cache if cache is not None else MinuteCache()
+    cache.prune(buckets.start)
+    wanted = {name: [m for m in buckets if cache.get(name, m) is None] for name in names}
+
     def fill_history(pipe: Any) -> None:
         for name in names:
-            for minute in buckets:
+            for minute in wanted[name]:
                 pipe.hgetall(metrics_store.minute_key(name, minute))
-            pipe.lindex(queue_key(name), 0)
-            pipe.zrange(state_source(name, JobState.ACTIVE).key, 0, ACTIVE_LIMIT)
+            counts = snapshot.queue(name)
+            if counts.waiting:
+                pipe.lindex(queue_key(name), 0)
+            if counts.active:
+                pipe.zrange(state_source(name, JobState.ACTIVE).key, 0, ACTIVE_LIMIT)
         pipe.zrange(INDEX_KEY, 0, -1, withscores=True)
 
     replies = iter(await trips.run(fill_history))
     per_queue = []
+    fresh: dict[int, metrics_store.BucketCounts] = {}
     for name in names:
-        minute_counts = tuple(
-            metrics_store.decode_counts(float(m * 60), _mapping(next(replies))) for m in buckets
-        )
-        head = _text_or_none(next(replies))
-        members = next(replies)
+        for minute in wanted[name]:
+            bucket = metrics_store.decode_counts(float(minute * 60), _mapping(next(replies)))
+            cache.keep(name, minute, bucket, now)
+            fresh[minute] = bucket
+        minute_counts = tuple(cache.get(name, m) or fresh[m] for m in buckets)
+        fresh.clear()
+        counts = snapshot.queue(name)
+        head = _text_or_none(next(replies)) if counts.waiting else None
+        members = next(replies) if counts.active else []
         running = [] if is_error(members) else [job_id_of_member(m) for m in map(_text_or_none, members) if m]
         per_queue.append((name, minute_counts, head, running[:ACTIVE_LIMIT], len(running) > ACTIVE_LIMIT))
     beats = _beats(next(replies))

@@ -1,0 +1,215 @@
+"""The window's alert watcher: evaluates the core's alert rules every few seconds, off the GUI thread.
+
+Reading is one :meth:`QueueReader.watch` (four pipelined round trips, awaited on the loop like every
+read); applying the rules and updating the history file (a locked read-modify-write in the per-user
+data folder) run in a worker thread, so neither the rules nor the disk ever stall the event loop.
+Results come back as an :class:`AlertView` through ``changed``; alerts that just started (once per
+cool-down, the tracker decides) through ``started``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from thesis_console.core.alerts.conditions import minutes_needed
+from thesis_console.core.alerts.history import AlertHistory
+from thesis_console.core.alerts.rules import AlertRules, RuleKind, RulesStore
+from thesis_console.core.alerts.tracker import HISTORY_S, Alert, AlertRecord, AlertTracker
+from thesis_console.core.alerts.watch import evaluate_once
+from thesis_console.core.alerts.watch_data import WatchData
+from thesis_console.core.types import ConnectionPhase, ConnectionState
+from thesis_console.ui.controller import ConsoleController
+
+log = logging.getLogger("thesis_console.ui.alerts")
+
+EVALUATE_EVERY_S = 10.0
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """What the window shows of the alerts after one evaluation."""
+
+    firing: tuple[Alert, ...] = ()
+    history: tuple[AlertRecord, ...] = ()
+    stuck: dict[str, float] = field(default_factory=dict)
+    """Running job id to seconds without progress, for the stuck alerts firing now."""
+    taken_at: float = 0.0
+
+    @property
+    def unacknowledged(self) -> tuple[Alert, ...]:
+        return tuple(a for a in self.firing if not a.acknowledged)
+
+    def per_queue(self) -> dict[str, int]:
+        """Unacknowledged firing alerts by queue (for the badges of the queue list)."""
+        counts: dict[str, int] = {}
+        for alert in self.unacknowledged:
+            if alert.condition.queue:
+                counts[alert.condition.queue] = counts.get(alert.condition.queue, 0) + 1
+        return counts
+
+
+def _view(tracker: AlertTracker, firing: tuple[Alert, ...], now: float) -> AlertView:
+    by_id = {r.id: r for r in tracker.records}
+    firing = tuple(Alert(a.condition, by_id.get(a.record.id, a.record)) for a in firing)
+    stuck = {a.condition.subject: a.condition.value for a in firing if a.condition.rule is RuleKind.STUCK_JOB}
+    return AlertView(firing, tuple(tracker.history(now - HISTORY_S)), stuck, now)
+
+
+class AlertMonitor(QObject):
+    """Evaluates the connected profile's alert rules on a timer and announces the outcome.
+
+    Args:
+        controller: the console controller (its session is read, its profile names the rules).
+        rules_store: where the rules are (the user's ``alerts.json`` by default).
+        history_folder: where the history files are (the per-user data folder by default).
+        interval_s: seconds between evaluations.
+
+    Signals:
+        changed(AlertView): after each evaluation and each acknowledgement.
+        started(tuple[Alert, ...]): alerts that just started (notify these).
+        failed(str): an evaluation or a save failed (a message for the status area).
+    """
+
+    changed = Signal(object)
+    started = Signal(object)
+    failed = Signal(str)
+
+    def __init__(
+        self,
+        controller: ConsoleController,
+        rules_store: RulesStore | None = None,
+        history_folder: Path | None = None,
+        interval_s: float = EVALUATE_EVERY_S,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.rules_store = rules_store or RulesStore()
+        self.history_folder = history_folder
+        self.rules = AlertRules()
+        self.view = AlertView()
+        self.profile_name: str | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._pending_actions: set[asyncio.Task[Any]] = set()
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(interval_s * 1000))
+        self._timer.timeout.connect(self.evaluate_soon)
+        controller.connectionChanged.connect(self._on_connection)
+
+    # ----------------------------------------------------------------- connection
+    def _on_connection(self, state: ConnectionState) -> None:
+        if state.phase != ConnectionPhase.CONNECTED:
+            return
+        name = state.profile
+        if name != self.profile_name:
+            self.profile_name = name
+            self.view = AlertView()
+            self.changed.emit(self.view)
+            self._spawn(self._load_rules(name))
+        if not self._timer.isActive():
+            self._timer.start()
+
+    async def _load_rules(self, profile: str) -> None:
+        try:
+            self.rules = await asyncio.to_thread(self.rules_store.load, profile)
+        except Exception as exc:  # a damaged rules file: say so, watch with the defaults
+            self.rules = AlertRules()
+            self.failed.emit(f"alert rules: {exc}; using the defaults")
+        self.evaluate_soon()
+
+    def _history(self) -> AlertHistory | None:
+        return AlertHistory(self.profile_name, self.history_folder) if self.profile_name else None
+
+    # ----------------------------------------------------------------- evaluation
+    def evaluate_soon(self) -> None:
+        """Start one evaluation unless one is running (they never pile up)."""
+        if self._task is not None and not self._task.done():
+            return
+        session = self.controller.session
+        if session is None or not self.controller.is_connected() or self.profile_name is None:
+            return
+        self._task = self._spawn(self.evaluate(session))
+
+    async def evaluate(self, session: Any) -> AlertView | None:
+        """Read, apply the rules in a worker thread, announce. Never raises (failures go to ``failed``)."""
+        rules, history = self.rules, self._history()
+        if history is None:
+            return None
+        try:
+            data = await session.reader.watch(minutes_needed(rules))
+            view, started = await asyncio.to_thread(_apply, history, data, rules)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("alert evaluation failed: %s", exc)
+            self.failed.emit(f"alerts: {exc}")
+            return None
+        if session is not self.controller.session or history.path != getattr(self._history(), "path", None):
+            return None  # the connection changed meanwhile
+        self.view = view
+        self.changed.emit(view)
+        if started:
+            self.started.emit(started)
+        return view
+
+    async def acknowledge(self, record_ids: list[str]) -> None:
+        """Mark occurrences acknowledged (in the history file; Redis is not touched)."""
+        history = self._history()
+        if history is None or not record_ids:
+            return
+        try:
+            self.view = await asyncio.to_thread(_acknowledge, history, record_ids, self.view.firing)
+        except Exception as exc:
+            self.failed.emit(f"acknowledge: {exc}")
+            return
+        self.changed.emit(self.view)
+
+    async def save_rules(self, rules: AlertRules) -> bool:
+        """Store the profile's rules in the rules file and evaluate with them."""
+        if self.profile_name is None:
+            return False
+        try:
+            await asyncio.to_thread(self.rules_store.save, self.profile_name, rules)
+        except Exception as exc:
+            self.failed.emit(f"alert rules: {exc}")
+            return False
+        self.rules = rules
+        self.evaluate_soon()
+        return True
+
+    def stop(self) -> None:
+        self._timer.stop()
+        for task in [self._task, *self._pending_actions]:
+            if task is not None and not task.done():
+                task.cancel()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._pending_actions.add(task)
+        task.add_done_callback(self._pending_actions.discard)
+        return task
+
+
+def _apply(history: AlertHistory, data: WatchData, rules: AlertRules) -> tuple[AlertView, tuple[Alert, ...]]:
+    """In a worker thread: the rules on ``data``, the tracker loaded and saved under the history's lock."""
+    with history.editing() as tracker:
+        report = evaluate_once(data, rules, tracker)
+        return _view(tracker, report.update.firing, data.taken_at), report.update.started
+
+
+def _acknowledge(history: AlertHistory, record_ids: list[str], firing: tuple[Alert, ...]) -> AlertView:
+    now = time.time()
+    with history.editing() as tracker:
+        for record_id in record_ids:
+            try:
+                tracker.acknowledge(record_id, now)
+            except KeyError:
+                continue  # it left the history meanwhile
+        return _view(tracker, firing, now)
