@@ -103,6 +103,9 @@ class AlertMonitor(QObject):
         self._timer.timeout.connect(self.evaluate_soon)
         controller.connectionChanged.connect(self._on_connection)
 
+    def set_interval_s(self, seconds: float) -> None:
+        self._timer.setInterval(int(max(0.1, seconds) * 1000))
+
     # ----------------------------------------------------------------- connection
     def _on_connection(self, state: ConnectionState) -> None:
         if state.phase != ConnectionPhase.CONNECTED:

@@ -111,6 +111,7 @@ class JobRowsModel(QAbstractTableModel):
         self._texts: dict[str, tuple[JobRow, tuple[str, ...]]] = {}
         self._state_colors: dict[str, QColor] = {}
         self._problem_brush: QBrush | None = None
+        self._notes: dict[str, str] = {}
         self._bold = QFont()
         self._bold.setBold(True)
 
@@ -134,6 +135,16 @@ class JobRowsModel(QAbstractTableModel):
         self._problem_brush = QBrush(problem)
         if self._rows:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(COLUMNS) - 1))
+
+    def set_notes(self, notes: dict[str, str]) -> None:
+        """Notes by job id shown in the Error column and highlighted (a stuck job: "no progress for 17 min")."""
+        changed = {i for i in set(notes) | set(self._notes) if notes.get(i) != self._notes.get(i)}
+        self._notes = dict(notes)
+        for job_id in changed:
+            self._texts.pop(job_id, None)
+            row = self.index_of(job_id)
+            if row >= 0:
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
     # ----------------------------------------------------------------- QAbstractTableModel
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
@@ -168,7 +179,7 @@ class JobRowsModel(QAbstractTableModel):
         if role == FOREGROUND:
             return self._state_colors.get(row.state.value) if c == STATE_COLUMN else None
         if role == BACKGROUND:
-            return self._problem_brush if row.problem else None
+            return self._problem_brush if row.problem or row.id in self._notes else None
         if role == FONT:
             return self._bold if c == STATE_COLUMN else None
         key = COLUMN_KEYS[c]
@@ -212,12 +223,14 @@ class JobRowsModel(QAbstractTableModel):
         if key == "worker":
             return row.worker or ""
         if key == "error":
-            return row.problem or row.error_line or ""
+            return row.problem or self._notes.get(row.id) or row.error_line or ""
         return ""
 
     def _tooltip(self, row: JobRow, key: str) -> str | None:
         if row.problem:
             return f"Problem with this job: {row.problem}"
+        if row.id in self._notes:
+            return self._notes[row.id]
         if key == "description":
             return row.description or None
         if key == "error":

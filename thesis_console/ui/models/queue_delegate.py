@@ -1,11 +1,13 @@
-"""Paints a queue in the side list on two lines: its name, and its counts in a quieter colour."""
+"""Paints a queue in the side list on two lines: its name, and its counts in a quieter colour; a red
+badge with the number of unacknowledged alerts firing on it, when there are any."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
-from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPalette
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from thesis_console.ui import theme
 from thesis_console.ui.models import roles
 
 PADDING = 8
@@ -31,6 +33,9 @@ class QueueItemDelegate(QStyledItemDelegate):
         bold.setBold(True)
         metrics = QFontMetrics(bold)
         painter.save()
+        alerts = int(index.data(roles.ALERT_ROLE) or 0)
+        if alerts:
+            rect = rect.adjusted(0, 0, -self._paint_badge(painter, rect, metrics, alerts, opt.font) - 4, 0)  # type: ignore[attr-defined]
         painter.setFont(bold)
         painter.setPen(palette.color(QPalette.ColorRole.Text))
         top = QRect(rect.left(), rect.top(), rect.width(), metrics.height())
@@ -46,3 +51,22 @@ class QueueItemDelegate(QStyledItemDelegate):
             QFontMetrics(small).elidedText(summary, Qt.TextElideMode.ElideRight, rect.width()),
         )
         painter.restore()
+
+    @staticmethod
+    def _paint_badge(painter: QPainter, rect: QRect, metrics: QFontMetrics, count: int, font: QFont) -> int:
+        """A red pill with ``count`` at the right end of the name's line; returns its width."""
+        text = str(count) if count < 100 else "99+"
+        small = QFont(font)
+        small.setBold(True)
+        small_metrics = QFontMetrics(small)
+        height = metrics.height()
+        width = max(height, small_metrics.horizontalAdvance(text) + height // 2)
+        pill = QRectF(rect.right() - width, rect.top(), width, height)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(theme.current().error))
+        painter.drawRoundedRect(pill, height / 2, height / 2)
+        painter.setFont(small)
+        painter.setPen(QColor("white"))
+        painter.drawText(pill, int(Qt.AlignmentFlag.AlignCenter), text)
+        return width

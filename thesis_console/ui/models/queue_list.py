@@ -29,6 +29,7 @@ class QueueListModel(QAbstractListModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._queues: list[QueueCounts] = []
+        self._alerts: dict[str, int] = {}
 
     @property
     def queues(self) -> list[QueueCounts]:
@@ -60,11 +61,25 @@ class QueueListModel(QAbstractListModel):
             return q
         if role == roles.COUNT_ROLE:
             return summary(q)
+        if role == roles.ALERT_ROLE:
+            return self._alerts.get(q.name, 0)
+        alerts = self._alerts.get(q.name, 0)
+        alert_text = [f"{alerts} alert{'s' if alerts > 1 else ''} firing"] if alerts else []
         if role == Qt.ItemDataRole.ToolTipRole:
-            return "\n".join([q.name] + [f"{s.value}: {fmt_count(q.count(s))}" for s in JobState])
+            return "\n".join([q.name, *alert_text] + [f"{s.value}: {fmt_count(q.count(s))}" for s in JobState])
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"{q.name}: {summary(q)}"
+            return f"{q.name}: {summary(q)}" + "".join(f", {t}" for t in alert_text)
         return None
+
+    def set_alert_counts(self, counts: dict[str, int]) -> None:
+        """Unacknowledged firing alerts per queue, for the badges; only rows whose count changed repaint."""
+        changed = {name for name in set(counts) | set(self._alerts) if counts.get(name, 0) != self._alerts.get(name, 0)}
+        self._alerts = {name: n for name, n in counts.items() if n}
+        for name in changed:
+            row = self.row_of(name)
+            if row >= 0:
+                idx = self.index(row, 0)
+                self.dataChanged.emit(idx, idx)
 
     def update(self, queues: Sequence[QueueCounts], keep: str | None = None) -> None:
         """Show ``queues`` (sorted by name); ``keep`` names a queue to list even when the server has none of it."""

@@ -18,3 +18,5 @@ PROBLEM_ROLE = USER + 5
 """What is wrong with a broken or foreign job hash (str), or None."""
 COUNT_ROLE = USER + 6
 """A number shown as a badge (queue totals in the side list)."""
+ALERT_ROLE = USER + 7
+"""Unacknowledged alerts firing on a queue (int), for the badge in the side list."""

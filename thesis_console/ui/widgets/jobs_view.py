@@ -374,6 +374,14 @@ class JobsView(QWidget):
 
         return load
 
+    def set_stuck(self, stuck: dict[str, float]) -> None:
+        """Flag running jobs that have made no progress for a while (the stuck-job alert), Stop suggested."""
+        from thesis_console.core.alerts.conditions import describe_duration
+
+        self.models[JobState.ACTIVE].set_notes(
+            {job_id: f"no progress for {describe_duration(seconds)}: stuck? Stop suggested" for job_id, seconds in stuck.items()}
+        )
+
     def reset(self) -> None:
         """Forget every loaded row (a new session): tables load again on the next snapshot."""
         self._queue = ""
