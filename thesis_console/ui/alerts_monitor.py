@@ -1,7 +1,7 @@
 """The window's alert watcher: evaluates the core's alert rules every few seconds, off the GUI thread.
 
 Reading is one :meth:`QueueReader.watch` (four pipelined round trips, awaited on the loop like every
-read); applying the rules and updating the history file (a locked read-modify-write in the per-user
+read; settled minute buckets are kept between evaluations, so each asks only for the last minutes); applying the rules and updating the history file (a locked read-modify-write in the per-user
 data folder) run in a worker thread, so neither the rules nor the disk ever stall the event loop.
 Results come back as an :class:`AlertView` through ``changed``; alerts that just started (once per
 cool-down, the tracker decides) through ``started``.
@@ -23,7 +23,7 @@ from thesis_console.core.alerts.history import AlertHistory
 from thesis_console.core.alerts.rules import AlertRules, RuleKind, RulesStore
 from thesis_console.core.alerts.tracker import HISTORY_S, Alert, AlertRecord, AlertTracker
 from thesis_console.core.alerts.watch import evaluate_once
-from thesis_console.core.alerts.watch_data import WatchData
+from thesis_console.core.alerts.watch_data import MinuteCache, WatchData
 from thesis_console.core.types import ConnectionPhase, ConnectionState
 from thesis_console.ui.controller import ConsoleController
 
@@ -96,6 +96,7 @@ class AlertMonitor(QObject):
         self.rules = AlertRules()
         self.view = AlertView()
         self.profile_name: str | None = None
+        self._minutes = MinuteCache()
         self._task: asyncio.Task[Any] | None = None
         self._pending_actions: set[asyncio.Task[Any]] = set()
         self._timer = QTimer(self)
@@ -113,6 +114,7 @@ class AlertMonitor(QObject):
         name = state.profile
         if name != self.profile_name:
             self.profile_name = name
+            self._minutes = MinuteCache()
             self.view = AlertView()
             self.changed.emit(self.view)
             self._spawn(self._load_rules(name))
@@ -146,7 +148,7 @@ class AlertMonitor(QObject):
         if history is None:
             return None
         try:
-            data = await session.reader.watch(minutes_needed(rules))
+            data = await session.reader.watch(minutes_needed(rules), cache=self._minutes)
             view, started = await asyncio.to_thread(_apply, history, data, rules)
         except asyncio.CancelledError:
             raise

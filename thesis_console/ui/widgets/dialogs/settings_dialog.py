@@ -47,7 +47,7 @@ class SettingsDialog(QDialog):
             self.chart_range.addItem(RANGE_NAMES.get(seconds, f"{seconds} s"), seconds)
         self.chart_range.setCurrentIndex(max(0, self.chart_range.findData(settings.chart_range_s)))
         form.addRow("Chart range", self.chart_range)
-        self.notifications = QCheckBox("Desktop notifications for new failures and lost connections")
+        self.notifications = QCheckBox("Desktop notifications for new failures, alerts and lost connections")
         self.notifications.setObjectName("notifications")
         self.notifications.setChecked(settings.notifications)
         if not tray_available:
