@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 STAMP_BENCH := $(VENV)/.installed-bench
+# Parallel test processes: most of the suite waits on Redis, workers and timers, so more than the cores.
+TEST_WORKERS ?= 6
 
 .PHONY: run test lint bench soak screenshots clean
 
@@ -34,7 +36,7 @@ lint: $(STAMP_TEST)
 	$(BIN)/lint-imports
 
 test: $(STAMP_TEST) lint
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=15 $(PYTEST_ARGS)
 
 bench: $(STAMP_BENCH)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks $(ARGS)

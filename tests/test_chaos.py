@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.chaos import ChaosConfig, run_chaos
 
 
+@pytest.mark.slow(seconds=90)
 def test_short_chaos_run_loses_nothing(tmp_path):
     cfg = ChaosConfig(
         jobs=40,

@@ -278,7 +278,8 @@ def test_cancel_waiting_scheduled_and_deferred_jobs(redis_conn, redis_url):
 def test_stop_running_job_through_a_real_worker(redis_conn, redis_url, isolated_env, processes):
     job_id = _queue(redis_conn).enqueue("tests.jobs.sleep_for", 60, job_timeout=120).id
     waiting = _queue(redis_conn).enqueue("tests.jobs.noop").id
-    processes.start("-m", "worker_runner", "--queue", QUEUE)
+    # One worker: the second job stays waiting behind the first (a second worker could be running it).
+    processes.start("-m", "worker_runner", "--queue", QUEUE, "--concurrency", "1")
     wait_for(lambda: _status(redis_conn, job_id) == "started", timeout=30, message="the job to start")
 
     async def body():

@@ -26,6 +26,7 @@ async def _collect(url: str, state: JobState, text: str, **kwargs) -> list[list[
         await client.aclose()
 
 
+@pytest.mark.slow(seconds=15)
 def test_search_streams_matches_over_100k_jobs_in_bounded_batches(redis_conn, redis_url):
     ids = write_jobs(redis_conn, "thesis", JobState.COMPLETED, COUNT, describe=_describe)
 

@@ -129,7 +129,12 @@ def test_a_real_worker_process_shows_its_running_job(redis_conn, redis_url, isol
     queue = contract.thesis_queue(redis_conn)
     job = queue.enqueue("tests.jobs.sleep_for", 3)
     processes.start("-m", "worker_runner", "--burst")
-    wait_for(lambda: redis_conn.zcard("rq:wip:thesis"), timeout=30, message="the job to start")
+    # The worker adds the job to its wip registry before the work horse marks the job's hash started.
+    wait_for(
+        lambda: redis_conn.zcard("rq:wip:thesis") and redis_conn.hget(job.key, "status") == b"started",
+        timeout=30,
+        message="the job to start",
+    )
     snap = run(_snapshot(redis_url))
     assert snap.queue("thesis").active == 1
     busy = [w for w in snap.workers if w.current_job]

@@ -9,6 +9,7 @@ import sys
 import time
 
 import psutil
+import pytest
 from rq import Retry
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
@@ -207,6 +208,7 @@ def test_sigterm_lets_a_short_job_finish_within_the_grace(redis_conn, supervisor
     assert _outcomes(redis_conn, job.id) == ["completed"]
 
 
+@pytest.mark.slow(seconds=35)
 def test_sigkill_of_the_supervisor_leaves_no_process_and_its_record_expires(redis_conn, supervisors):
     sup = supervisors("-n", "2")
     sup.wait_live(redis_conn, 2)

@@ -6,6 +6,7 @@ import time
 import zlib
 from pathlib import Path
 
+import pytest
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
@@ -47,6 +48,7 @@ def test_progress_starts_at_ten(redis_conn, isolated_env, processes):
     wait_for(lambda: _fetch(redis_conn, job_id).get_status() == JobStatus.FINISHED, timeout=30, message="finish")
 
 
+@pytest.mark.slow(seconds=15)
 def test_retry_schedule_is_2_4_8_seconds_then_failed(redis_conn, isolated_env, processes):
     job_id = enqueue_thesis(redis_conn, ThesisRequest(topic="Always failing", options={"fail_always": True}))
     processes.start("-m", "worker_runner")
@@ -82,6 +84,7 @@ def test_completed_retention_keeps_newest_100_and_deletes_keys(redis_conn):
     assert redis_conn.exists(f"rq:job:{ids[1]}")
 
 
+@pytest.mark.slow(seconds=25)
 def test_failed_retention_keeps_newest_500(redis_conn):
     queue = contract.thesis_queue(redis_conn)
     ids = [queue.enqueue("tests.jobs.boom", failure_ttl=contract.FAILED_TTL_S).id for _ in range(501)]
