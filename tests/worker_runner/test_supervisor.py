@@ -279,6 +279,8 @@ def test_metrics_add_up_to_the_jobs_run(redis_conn, supervisors):
     everything = [*ok, *bad, killed]
     wait_for(lambda: all(_fetch(redis_conn, j.id).get_status() in (JobStatus.FINISHED, JobStatus.FAILED) for j in everything),
              60, message="every job to end")  # fmt: skip
+    # A worker records an attempt's metrics just after it sets the job's final status: wait for all 9.
+    wait_for(lambda: sum(_metric_totals(redis_conn)) >= 9, 10, message="the metrics of 9 attempts")
     completed, failed, retried = _metric_totals(redis_conn)
     assert (completed, failed, retried) == (6, 2, 1)
     assert completed + failed == len(everything)
