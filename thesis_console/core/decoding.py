@@ -152,13 +152,16 @@ def call_head(raw: bytes | None) -> CallHead | None:
     if not text.startswith("[", start):
         return None
     try:
-        function, end = json.JSONDecoder().raw_decode(text, _skip_space(text, start + 1))
+        function, end = _JSON.raw_decode(text, _skip_space(text, start + 1))
     except ValueError:
         return CallHead(None, False)
     rest = _skip_space(text, end)
     if not text.startswith(",", rest):
         return CallHead(function, False)
     return CallHead(function, not text.startswith("null", _skip_space(text, rest + 1)))
+
+
+_JSON = json.JSONDecoder()
 
 
 def _skip_space(text: str, index: int) -> int:

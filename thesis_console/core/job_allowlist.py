@@ -42,7 +42,8 @@ class CallbackKind(Enum):
         return f"{self.name.lower()} callback"
 
 
-CALLBACK_FIELDS: tuple[str, ...] = tuple(kind.value for kind in CallbackKind)
+CALLBACK_KINDS: tuple[CallbackKind, ...] = tuple(CallbackKind)
+CALLBACK_FIELDS: tuple[str, ...] = tuple(kind.value for kind in CALLBACK_KINDS)
 
 
 def parse_name(raw: str) -> str:

@@ -212,7 +212,7 @@ def build_row(
     if "data" in fields:
         head = decoding.call_head(fields.get("data"))
         if head is not None:  # flagged when a thesis worker would refuse the job
-            callbacks = {kind: field_text(kind.value) for kind in job_allowlist.CallbackKind}
+            callbacks = {kind: name for kind in job_allowlist.CALLBACK_KINDS if (name := field_text(kind.value))}
             refusal = job_allowlist.for_console().refusal(head.function, head.has_instance, callbacks)
             if refusal:
                 problems.append(refusal)
