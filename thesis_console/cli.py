@@ -24,7 +24,8 @@ from typing import Any
 import redis.exceptions
 
 from thesis_console import cli_watch
-from thesis_console.core import credentials
+from thesis_console.core import credentials, policy
+from thesis_console.core.policy import JobAction
 from thesis_console.core.producer import check_delay
 from thesis_console.core.profiles import (
     EMBEDDED_PROFILE_NAME,
@@ -57,6 +58,7 @@ from thesis_console.core.types import (
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 MAX_PAGE = 1000
 SKIPPED_SHOWN = 20
+EMPTYABLE = policy.states_allowing(JobAction.DELETE)  # emptying a state deletes its jobs
 
 EPILOG = """\
 connection (any subcommand):
@@ -199,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     empty = add("empty", "delete every job in one state of a queue")
     empty.add_argument("--queue", type=_queue_arg, required=True)
-    empty.add_argument("--state", required=True, choices=[s.value for s in JobState if s != JobState.ACTIVE])
+    empty.add_argument("--state", required=True, choices=[s.value for s in JobState if s in EMPTYABLE])
     empty.add_argument("--yes", action="store_true", help="confirm: this deletes the jobs")
 
     from thesis_console import cli_profiles

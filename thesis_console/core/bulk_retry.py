@@ -1,18 +1,35 @@
 """Requeueing failed (and stopped or canceled) jobs in chunks, each chunk one atomic Lua script.
 
 For every job the script does what RQ's ``BaseRegistry.requeue`` does (``rq/registry.py``), in RQ's
-key layout: it removes the id from the registry and only when that removal succeeds (``ZREM`` returned
-1) sets ``status=queued``, clears ``started_at``, ``ended_at`` and ``exc_info`` (RQ writes
-``zlib.compress(b"")``), stamps ``enqueued_at``, applies the job's ``ttl`` as RQ's ``job.cleanup`` does,
-RPUSHes the id on ``rq:queue:{origin}`` and makes sure that queue is in ``rq:queues``.
+key layout: it removes the id from the registry and only then sets ``status=queued``, clears
+``started_at``, ``ended_at`` and ``exc_info`` (RQ writes ``zlib.compress(b"")``), stamps
+``enqueued_at``, applies the job's ``ttl`` as RQ's ``job.cleanup`` does, RPUSHes the id on
+``rq:queue:{origin}`` and makes sure that queue is in ``rq:queues``.
 
-Because the check and the push happen inside one script, two consoles retrying the same job at once
-push it exactly once: the second finds it gone from the registry and reports it as skipped. A bulk
-run that is cancelled or interrupted stops between chunks, so every job is either still in the
-failed registry or fully back in its queue with status ``queued``, and a second run picks up the rest.
+It requeues only a whole job whose status the policy lets a retry take (:mod:`policy`: failed,
+stopped, canceled) and that is in the registry of that status; everything else is left where it is
+and reported with a :class:`Skip`:
+
+* ``broken``: the hash is not what RQ writes: not a hash, no status, an unknown status, a status
+  that contradicts the registry it is in, ``origin``, ``data`` or ``created_at`` missing, a text field
+  that is not UTF-8, a time or whole number RQ cannot parse, ``data`` neither zlib nor JSON (the
+  zlib header is checked; Redis' Lua cannot inflate). A worker could not run such a job again.
+* ``queued``: the job waits in its queue already (pushing it again would run it twice);
+* ``gone``: it left the registry since the caller read it (changed meanwhile);
+* ``status``: chosen by id, but in a state a retry does not apply to (the policy's reason).
+
+Each check reads only the job's own hash and registry membership, never a whole queue. Because the
+check and the push happen inside one script, two consoles retrying the same job at once push it
+exactly once: the second finds it gone from the registry. A bulk run that is cancelled or
+interrupted stops between chunks, so every job is either still in the failed registry or fully back
+in its queue with status ``queued``, and a second run picks up the rest.
 
 Jobs with an RQ rate limit are left alone by the script (RQ's rate-limited requeue needs its own
 slot accounting) and reported as ``rate_limited`` so that the caller can requeue them through RQ.
+
+For a retry of chosen jobs the script also returns, per requeued job, what it overwrote
+(:class:`RetriedJob`); :data:`_UNDO_LUA` puts a job back with it while the job still waits in its
+queue, and refuses once a worker has taken it.
 
 Retry all failed first reads the registry's ids, :data:`READ_SLICE` per round trip (one reply of
 300,000 ids took the caller's thread about 50 ms to parse and decode, a stall in the GUI), each slice
@@ -102,36 +119,42 @@ local function utf8(s)
   return true
 end
 
+local find, byte = string.find, string.byte
 local FIELDS = {'status', 'origin', 'rate_limit_key', 'ttl', 'timeout', 'data', 'created_at', 'description',
                 'worker_name', 'group_id', 'dependency_ids', 'result_ttl', 'failure_ttl', 'last_heartbeat'}
-local REQUIRED = {'origin', 'data', 'created_at'}
-local TEXT = {'origin', 'created_at', 'description', 'worker_name', 'group_id', 'dependency_ids', 'last_heartbeat'}
-local WHOLE = {'ttl', 'timeout', 'result_ttl', 'failure_ttl'}
-local TIMES = {'created_at', 'last_heartbeat'}
+local STATUS, ORIGIN, RATE_LIMIT_KEY, TTL, TIMEOUT, DATA, CREATED_AT = 1, 2, 3, 4, 5, 6, 7
+local REQUIRED = {ORIGIN, DATA, CREATED_AT}
+local TEXT = {ORIGIN, CREATED_AT, 8, 9, 10, 11, 14}
+local TIMES = {CREATED_AT, 14}
+local WHOLE = {TTL, TIMEOUT, 12, 13}
 
 -- What keeps RQ from loading the job (Job.restore) or a worker from running it; nil for a whole job.
+-- f is the HMGET reply in FIELDS order (false for a field the hash does not have).
 local function damage(f)
-  local missing = {}
-  for _, name in ipairs(REQUIRED) do
-    if not f[name] or f[name] == '' then missing[#missing + 1] = name end
+  if not (f[ORIGIN] and f[ORIGIN] ~= '' and f[DATA] and f[DATA] ~= '' and f[CREATED_AT] and f[CREATED_AT] ~= '') then
+    local missing = {}
+    for _, n in ipairs(REQUIRED) do
+      if not f[n] or f[n] == '' then missing[#missing + 1] = FIELDS[n] end
+    end
+    return 'half-written: ' .. table.concat(missing, ', ') .. ' missing'
   end
-  if #missing > 0 then return 'half-written: ' .. table.concat(missing, ', ') .. ' missing' end
-  for _, name in ipairs(TEXT) do
-    if f[name] and not utf8(f[name]) then return 'not UTF-8 in field ' .. name end
+  for i = 1, #TEXT do
+    local v = f[TEXT[i]]
+    if v and find(v, '[\128-\255]') and not utf8(v) then return 'not UTF-8 in field ' .. FIELDS[TEXT[i]] end
   end
-  for _, name in ipairs(TIMES) do
-    local v = f[name]
-    if v and v ~= '' and not string.find(v, '^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d') then
-      return 'not a time in field ' .. name
+  for i = 1, #TIMES do
+    local v = f[TIMES[i]]
+    if v and v ~= '' and not find(v, '^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d') then
+      return 'not a time in field ' .. FIELDS[TIMES[i]]
     end
   end
-  for _, name in ipairs(WHOLE) do
-    local v = f[name]
-    if v and v ~= '' and not string.find(v, '^%-?%d+$') then return 'not a whole number in field ' .. name end
+  for i = 1, #WHOLE do
+    local v = f[WHOLE[i]]
+    if v and v ~= '' and not find(v, '^%-?%d+$') then return 'not a whole number in field ' .. FIELDS[WHOLE[i]] end
   end
-  local cmf, flg = string.byte(f.data, 1, 2)
+  local cmf, flg = byte(f[DATA], 1, 2)
   local zlib = flg and cmf % 16 == 8 and cmf < 128 and (cmf * 256 + flg) % 31 == 0
-  if not zlib and not (utf8(f.data) and pcall(cjson.decode, f.data)) then
+  if not zlib and not (utf8(f[DATA]) and pcall(cjson.decode, f[DATA])) then
     return 'field data is neither zlib-compressed nor JSON'
   end
   return nil
@@ -141,69 +164,65 @@ local skipped, undo, touched = {}, {}, {}
 for i = 12, #ARGV do
   local id = ARGV[i]
   local key = job_prefix .. id
-  local reply = redis.pcall('HMGET', key, unpack(FIELDS))
-  local f, code, detail, registry = {}, nil, '', only_registry
-  if reply.err then
+  local f = redis.pcall('HMGET', key, unpack(FIELDS))
+  local code, detail, registry = nil, '', only_registry
+  local status = f[STATUS]
+  if f.err then
     code, detail = 'broken', 'the key is not a hash'  -- another application's key under RQ's name
-  else
+  elseif only_registry ~= '' and not redis.call('ZSCORE', only_registry, id) then
+    code, detail = 'gone', only_registry
+  elseif not status or status == '' then
     local any = false
-    for n, name in ipairs(FIELDS) do
-      if reply[n] then f[name] = reply[n]; any = true end
-    end
-    local status = f.status
-    if only_registry ~= '' and not redis.call('ZSCORE', only_registry, id) then
-      code, detail = 'gone', only_registry
-    elseif not any then
-      if redis.call('EXISTS', key) == 1 then code, detail = 'broken', 'no fields RQ writes' else code = 'missing' end
-    elseif not status or status == '' then
+    for n = 1, #FIELDS do any = any or (f[n] and true) end
+    if any then
       code, detail = 'broken', 'status field missing'
-    elseif waiting[status] then
-      code, detail = 'queued', status
-    elseif not known[status] then
-      code, detail = 'broken', "unknown status '" .. status .. "'"
-    elseif not registry_of[status] then
-      code, detail = 'status', status
-      local listed = only_registry ~= '' and only_registry or nil
-      if not listed and f.origin then  -- chosen by id: in a retry registry after all?
-        for _, prefix in pairs(registry_of) do
-          if redis.call('ZSCORE', prefix .. f.origin, id) then listed = prefix .. f.origin end
-        end
-      end
-      if listed then code, detail = 'broken', "status '" .. status .. "' contradicts its registry " .. listed end
+    elseif redis.call('EXISTS', key) == 1 then
+      code, detail = 'broken', 'no fields RQ writes'
     else
-      detail = damage(f)
-      if detail then
-        code = 'broken'
-      else
-        detail = ''
-        if only_registry == '' then registry = registry_of[status] .. f.origin end
-        if f.rate_limit_key and f.rate_limit_key ~= '' then code, detail = 'rate_limited', status end
+      code = 'missing'
+    end
+  elseif waiting[status] then
+    code, detail = 'queued', status
+  elseif not known[status] then
+    code, detail = 'broken', "unknown status '" .. status .. "'"
+  elseif not registry_of[status] then
+    code, detail = 'status', status
+    local listed = only_registry ~= '' and only_registry or nil
+    if not listed and f[ORIGIN] then  -- chosen by id: in a retry registry after all?
+      for _, prefix in pairs(registry_of) do
+        if redis.call('ZSCORE', prefix .. f[ORIGIN], id) then listed = prefix .. f[ORIGIN] end
       end
     end
-    if not code then
-      local score = redis.call('ZSCORE', registry, id)
-      if not score then
-        code, detail = 'gone', registry
-      else
-        if keep_undo then
-          local before = redis.call('HMGET', key, 'started_at', 'ended_at', 'exc_info', 'enqueued_at')
-          undo[#undo + 1] = {id, status, registry, score, redis.call('PTTL', key),
-                             before[1], before[2], before[3], before[4]}
-        end
-        redis.call('ZREM', registry, id)
-      end
+    if listed then code, detail = 'broken', "status '" .. status .. "' contradicts its registry " .. listed end
+  else
+    detail = damage(f)
+    if detail then
+      code = 'broken'
+    else
+      detail = ''
+      if only_registry == '' then registry = registry_of[status] .. f[ORIGIN] end
+      if f[RATE_LIMIT_KEY] and f[RATE_LIMIT_KEY] ~= '' then code, detail = 'rate_limited', status end
     end
   end
+  if not code and keep_undo then
+    local score = redis.call('ZSCORE', registry, id)
+    if score then
+      local before = redis.call('HMGET', key, 'started_at', 'ended_at', 'exc_info', 'enqueued_at')
+      undo[#undo + 1] = {id, status, registry, score, redis.call('PTTL', key),
+                         before[1], before[2], before[3], before[4]}
+    end
+  end
+  if not code and redis.call('ZREM', registry, id) == 0 then code, detail = 'gone', registry end
   if code then
     skipped[#skipped + 1] = id
     skipped[#skipped + 1] = code
     skipped[#skipped + 1] = detail
   else
-    local origin = f.origin
+    local origin = f[ORIGIN]
     redis.call('HSET', key, 'status', 'queued', 'started_at', '', 'ended_at', '', 'exc_info', empty_exc,
                'enqueued_at', enqueued_at)
-    if not f.timeout or f.timeout == '' then redis.call('HSET', key, 'timeout', default_timeout) end
-    local ttl = tonumber(f.ttl)
+    if not f[TIMEOUT] or f[TIMEOUT] == '' then redis.call('HSET', key, 'timeout', default_timeout) end
+    local ttl = tonumber(f[TTL])
     if ttl and ttl > 0 then
       redis.call('EXPIRE', key, ttl)
       redis.call('EXPIRE', key .. ':dependents', ttl)
