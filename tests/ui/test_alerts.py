@@ -31,7 +31,7 @@ def _rules_file(tmp_path, monkeypatch, rules: dict) -> None:
 
 
 def _fast(window: MainWindow) -> None:
-    window.alert_monitor.set_interval_s(0.2)
+    window.alerts.monitor.set_interval_s(0.2)
 
 
 def _badge(window: MainWindow, queue: str) -> int:
@@ -48,18 +48,18 @@ def test_no_worker_alert_fires_badges_acknowledges_and_ends(qtbot, loop, window_
     async def scenario() -> None:
         window = await window_factory(ad_hoc_profile(redis_url))
         _fast(window)
-        window.alert_monitor.started.connect(started.append)
-        panel = window.alerts_panel
+        window.alerts.monitor.started.connect(started.append)
+        panel = window.alerts.panel
         await wait_until(lambda: panel.firing_model.rowCount() == 1, 15, what="the no-worker alert in the panel")
         assert panel.firing_model.records[0].rule is RuleKind.NO_WORKER
         assert panel.firing_label.text() == "Firing now: 1 (1 not acknowledged)"
         await wait_until(lambda: _badge(window, "thesis") == 1, 5, what="the badge on the queue")
         assert "1 alert firing" in window.queue_model.index(window.queue_model.row_of("thesis"), 0).data(Qt.ItemDataRole.ToolTipRole)
-        assert window.alert_badge_count == 1 and window.alerts_dock.windowTitle() == "Alerts (1)"
+        assert window.alerts.badge_count == 1 and window.alerts.windowTitle() == "Alerts (1)"
         assert "no live worker serves the queue" in window.status_area.text()
         # Later evaluations of the same alert do not notify again.
-        evaluations = window.alert_monitor.view.taken_at
-        await wait_until(lambda: window.alert_monitor.view.taken_at > evaluations + 0.5, 10, what="more evaluations")
+        evaluations = window.alerts.monitor.view.taken_at
+        await wait_until(lambda: window.alerts.monitor.view.taken_at > evaluations + 0.5, 10, what="more evaluations")
         assert len(started) == 1 and len(started[0]) == 1
 
         panel.firing_table.selectionModel().select(
@@ -68,7 +68,7 @@ def test_no_worker_alert_fires_badges_acknowledges_and_ends(qtbot, loop, window_
         assert panel.ack_button.isEnabled()
         panel.ack_button.click()
         await wait_until(lambda: _badge(window, "thesis") == 0, 5, what="the badge to go on acknowledgement")
-        assert window.alert_badge_count == 0 and "all acknowledged" in panel.firing_label.text()
+        assert window.alerts.badge_count == 0 and "all acknowledged" in panel.firing_label.text()
         assert panel.history_model.records[0].acknowledged_at is not None
         record = AlertHistory("command line", tmp_path / "data" / "alerts").load().records[0]
         assert record.acknowledged_at is not None  # kept in the per-user data folder
@@ -103,12 +103,12 @@ def test_stuck_job_flagged_in_active_table_with_stop_suggested(qtbot, loop, wind
                          what="the stuck flag")  # fmt: skip
         assert model.index(0, column).data() == "no progress for 17 min: stuck? Stop suggested"
         assert model.index(0, 0).data(Qt.ItemDataRole.BackgroundRole) is not None  # highlighted
-        alert = window.alerts_panel.firing_model.records[0]
+        alert = window.alerts.panel.firing_model.records[0]
         assert alert.rule is RuleKind.STUCK_JOB and alert.subject == "hung-1"
 
         # Opening the alert shows the job selected in the Active table; its context menu suggests Stop.
         window.views.setCurrentIndex(0)
-        window.alerts_panel.firing_table.doubleClicked.emit(window.alerts_panel.firing_model.index(0, 0))
+        window.alerts.panel.firing_table.doubleClicked.emit(window.alerts.panel.firing_model.index(0, 0))
         await wait_until(lambda: [r.id for r in window.selected_rows()] == ["hung-1"], 10, what="the job selected")
         assert window.views.currentIndex() == VIEW_JOBS and window.act_stop.isEnabled()
         window._show_context_menu(window.jobs_view.mapToGlobal(window.jobs_view.rect().center()))
@@ -129,9 +129,9 @@ def test_rules_dialog_writes_the_profiles_rules(qtbot, loop, window_factory, red
 
     async def scenario() -> None:
         window = await window_factory(ad_hoc_profile(redis_url))
-        await wait_until(lambda: window.alert_monitor.profile_name == "command line", 5, what="the profile")
-        window.alerts_panel.rules_button.click()
-        dialog = window.alerts_panel.dialog
+        await wait_until(lambda: window.alerts.monitor.profile_name == "command line", 5, what="the profile")
+        window.alerts.panel.rules_button.click()
+        dialog = window.alerts.panel.dialog
         assert dialog is not None
         rows = {row.kind: row for row in dialog.rows}  # type: ignore[attr-defined]
         rows[RuleKind.STUCK_JOB].threshold.setValue(600)
@@ -141,9 +141,9 @@ def test_rules_dialog_writes_the_profiles_rules(qtbot, loop, window_factory, red
         store = RulesStore(tmp_path / "alerts.json")
         await wait_until(lambda: store.load("command line").get(RuleKind.STUCK_JOB).threshold == 600, 5, what="saved rules")
         assert store.load("command line").get(RuleKind.WAITING_DEPTH).enabled is False
-        await wait_until(lambda: window.alert_monitor.rules.get(RuleKind.STUCK_JOB).threshold == 600, 5, what="rules in use")
-        window.alerts_panel.rules_button.click()
-        again = window.alerts_panel.dialog
+        await wait_until(lambda: window.alerts.monitor.rules.get(RuleKind.STUCK_JOB).threshold == 600, 5, what="rules in use")
+        window.alerts.panel.rules_button.click()
+        again = window.alerts.panel.dialog
         again.restore_defaults()  # type: ignore[union-attr]
         assert {row.kind: row for row in again.rows}[RuleKind.STUCK_JOB].threshold.value() == 900  # type: ignore[union-attr]
         again.done(QDialog.DialogCode.Rejected)  # type: ignore[union-attr]

@@ -368,57 +368,14 @@ class MainWindow(QMainWindow):
             self.tray.setToolTip("Thesis Queue Console")
 
     def _build_alerts(self) -> None:
-        """The alert monitor, its dock (tabbed with the local workers) and the badges it drives."""
-        from thesis_console.ui.alerts_monitor import AlertMonitor
-        from thesis_console.ui.widgets.alerts_panel import AlertsPanel
+        from thesis_console.ui.widgets.alerts_dock import AlertsDock
 
-        self.alert_monitor = AlertMonitor(self.controller, parent=self)
-        self.alerts_panel = AlertsPanel(self.alert_monitor)
-        self.alerts_dock = QDockWidget("Alerts", self)
-        self.alerts_dock.setObjectName("alertsDock")
-        self.alerts_dock.setWidget(self.alerts_panel)
-        self.alerts_dock.setFeatures(self.local_dock.features())
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.alerts_dock)
-        self.tabifyDockWidget(self.local_dock, self.alerts_dock)
-        self.local_dock.raise_()
-        self.alert_badge_count = 0
-        self.alert_monitor.changed.connect(self._on_alerts)
-        self.alert_monitor.started.connect(self._on_alerts_started)
-        self.alert_monitor.failed.connect(lambda text: self.status_area.show_message(text, "warning"))
-        self.alerts_panel.jobWanted.connect(self.show_stuck_job)
+        self.alerts = AlertsDock(self, beside=self.local_dock)
 
-    def _on_alerts(self, view: Any) -> None:
-        from thesis_console.ui.widgets.alert_badge import badged_icon
-
-        self.queue_model.set_alert_counts(view.per_queue())
-        self.jobs_view.set_stuck(view.stuck)
-        count = len(view.unacknowledged)
-        self.alerts_dock.setWindowTitle(f"Alerts ({len(view.firing)})" if view.firing else "Alerts")
-        if count == self.alert_badge_count:
-            return
-        self.alert_badge_count = count
-        if self.tray is not None:
-            self.tray.setIcon(badged_icon(resources.app_icon(), count, theme.current().error))
-            self.tray.setToolTip(f"Thesis Queue Console: {count} alert{'s' if count != 1 else ''} firing" if count
-                                 else "Thesis Queue Console")  # fmt: skip
-            if count and not self.tray.isVisible():
-                self.tray.show()
-
-    def _on_alerts_started(self, alerts: Sequence[Any]) -> None:
-        """A notification per evaluation that started alerts (the tracker allows one per cool-down each)."""
-        lines = [a.condition.message for a in alerts]
-        text = "; ".join(lines[:3]) + (f"; and {len(lines) - 3} more" if len(lines) > 3 else "")
-        self.status_area.show_message(text, "warning")
-        title = f"Alert: {alerts[0].condition.rule.value.replace('_', ' ')}" if len(alerts) == 1 else f"{len(alerts)} alerts"
-        self._notify(title, text, throttle=False)
-
-    def show_stuck_job(self, queue: str, job_id: str) -> None:
-        """Show a running job in the Active table, selected, with Stop suggested."""
-        self.controller.select_queue(queue)
+    def show_jobs(self, state: JobState) -> None:
+        """Show the Jobs view at ``state``'s tab."""
         self.views.setCurrentIndex(VIEW_JOBS)
-        self.jobs_view.select_state(JobState.ACTIVE)
-        self.jobs_view.select_job(job_id)
-        self.status_area.show_message(f"job {job_id} has made no progress: Stop it with the Stop action if it hung", "warning")
+        self.jobs_view.select_state(state)
 
     def apply_palette(self, palette: theme.Palette) -> None:
         for action in self.findChildren(QAction):
@@ -428,7 +385,7 @@ class MainWindow(QMainWindow):
         for i, name in enumerate(("overview", "jobs", "workers")):
             self.views.setTabIcon(i, theme.themed_icon(name))
         self.jobs_view.apply_palette(palette)
-        self.alerts_panel.apply_palette(palette)
+        self.alerts.panel.apply_palette(palette)
 
     # ================================================================= connection
     def connect_initial(self, url: str | None = None, profile_name: str | None = None) -> asyncio.Task[Any]:
@@ -849,7 +806,7 @@ class MainWindow(QMainWindow):
                 menu.addSeparator()
             else:
                 menu.addAction(action)
-        stuck = set(self.alert_monitor.view.stuck)
+        stuck = self.alerts.stuck
         if stuck and any(r.id in stuck for r in self.selected_rows()) and self.act_stop.isEnabled():
             menu.setDefaultAction(self.act_stop)  # a stuck job: Stop is the suggested action
         self.context_menu = menu
@@ -924,7 +881,7 @@ class MainWindow(QMainWindow):
 
     async def shutdown(self) -> None:
         """Close the session (after the window closed)."""
-        self.alert_monitor.stop()
+        self.alerts.stop()
         await self.controller.close()
 
 
