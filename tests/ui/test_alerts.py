@@ -49,6 +49,7 @@ def test_no_worker_alert_fires_badges_acknowledges_and_ends(qtbot, loop, window_
         window = await window_factory(ad_hoc_profile(redis_url))
         _fast(window)
         window.alerts.monitor.started.connect(started.append)
+        assert callable(window.controller.session.side_client)  # evaluated on a thread of its own
         panel = window.alerts.panel
         await wait_until(lambda: panel.firing_model.rowCount() == 1, 15, what="the no-worker alert in the panel")
         assert panel.firing_model.records[0].rule is RuleKind.NO_WORKER

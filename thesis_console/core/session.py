@@ -19,7 +19,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -346,6 +346,16 @@ class Session:
             version=version,
             round_trip_ms=round_trip_ms,
         )
+
+    @contextlib.asynccontextmanager
+    async def side_client(self) -> AsyncIterator[aredis.Redis]:
+        """A new asyncio client on the same server (same credentials, TLS, Sentinel), closed after the
+        block: for reads on an event loop in another thread, so a big read never holds this one's loop."""
+        clients = _Clients(self.profile, self.url, self._clients.password)
+        try:
+            yield clients.client
+        finally:
+            await clients.close()
 
     async def close(self) -> None:
         """Stop the watchdog and close every client. Safe to call twice."""

@@ -1,8 +1,11 @@
 """The window's alert watcher: evaluates the core's alert rules every few seconds, off the GUI thread.
 
-Reading is one :meth:`QueueReader.watch` (four pipelined round trips, awaited on the loop like every
-read; settled minute buckets are kept between evaluations, so each asks only for the last minutes); applying the rules and updating the history file (a locked read-modify-write in the per-user
-data folder) run in a worker thread, so neither the rules nor the disk ever stall the event loop.
+The whole evaluation runs in a worker thread: the read (one :meth:`QueueReader.watch`, four pipelined
+round trips; settled minute buckets are kept between evaluations, so each asks only for the last
+minutes) on that thread's own event loop with its own client (:meth:`Session.side_client`), since
+parsing the replies for a hundred queues would hold the GUI's loop for tens of milliseconds; then the
+rules and the history file (a locked read-modify-write in the per-user data folder). Sessions without
+``side_client`` (a test's stand-in) are read on the GUI's loop.
 Results come back as an :class:`AlertView` through ``changed``; alerts that just started (once per
 cool-down, the tracker decides) through ``started``.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,7 @@ from thesis_console.core.alerts.rules import AlertRules, RuleKind, RulesStore
 from thesis_console.core.alerts.tracker import HISTORY_S, Alert, AlertRecord, AlertTracker
 from thesis_console.core.alerts.watch import evaluate_once
 from thesis_console.core.alerts.watch_data import MinuteCache, WatchData
+from thesis_console.core.reader import QueueReader
 from thesis_console.core.types import ConnectionPhase, ConnectionState
 from thesis_console.ui.controller import ConsoleController
 
@@ -147,9 +152,17 @@ class AlertMonitor(QObject):
         rules, history = self.rules, self._history()
         if history is None:
             return None
+        minutes, cache = minutes_needed(rules), self._minutes
         try:
-            data = await session.reader.watch(minutes_needed(rules), cache=self._minutes)
-            view, started = await asyncio.to_thread(_apply, history, data, rules)
+            side_client = getattr(session, "side_client", None)
+            if side_client is not None:
+                reader = session.reader
+                view, started = await asyncio.to_thread(
+                    evaluate_apart, side_client, reader.queues, reader.timeout_s, minutes, cache, history, rules
+                )
+            else:
+                data = await session.reader.watch(minutes, cache=cache)
+                view, started = await asyncio.to_thread(_apply, history, data, rules)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -200,6 +213,27 @@ class AlertMonitor(QObject):
         self._pending_actions.add(task)
         task.add_done_callback(self._pending_actions.discard)
         return task
+
+
+def evaluate_apart(
+    side_client: Callable[[], Any],
+    queues: Sequence[str] | None,
+    timeout_s: float,
+    minutes: int,
+    cache: MinuteCache,
+    history: AlertHistory,
+    rules: AlertRules,
+) -> tuple[AlertView, tuple[Alert, ...]]:
+    """In a worker thread: read on a private event loop with a private client, then apply the rules."""
+
+    async def read() -> WatchData:
+        async with side_client() as client:
+            return await QueueReader(client, queues=queues, timeout_s=timeout_s).watch(minutes, cache=cache)
+
+    # A plain selector loop: qasync's policy (set while the GUI runs) would make a Qt loop here.
+    with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+        data = runner.run(read())
+    return _apply(history, data, rules)
 
 
 def _apply(history: AlertHistory, data: WatchData, rules: AlertRules) -> tuple[AlertView, tuple[Alert, ...]]:

@@ -235,26 +235,31 @@ def _supervisor_args(queue: str, sid: str) -> tuple[str, ...]:
     return ("-m", "worker_runner", "--queue", queue, "-n", "1", "--id", sid, "--heartbeat", "0.5", "--grace", "2")
 
 
-def test_waiting_jobs_and_no_worker_then_a_worker_comes(redis_conn, redis_url, isolated_env, processes):
+def test_waiting_jobs_and_no_worker_then_a_worker_drains_them(redis_conn, redis_url, isolated_env, processes):
     queue = contract.thesis_queue(redis_conn)
     for _ in range(3):
         queue.enqueue("tests.jobs.noop")
     processes.start(*_supervisor_args("elsewhere", "sup-elsewhere"))  # a live worker, on another queue
     wait_for(lambda: any("elsewhere" in w.queue_names() for w in Worker.all(connection=redis_conn)), 30, message="worker")
     rules = _rule(AlertRules(), RuleKind.NO_WORKER, for_s=1)
+    rules = _rule(_rule(rules, RuleKind.WAITING_DEPTH, threshold=2, for_s=0), RuleKind.OLDEST_WAITING, threshold=0)
     tracker = AlertTracker()
     first = evaluate_once(read(redis_url, rules), rules, tracker).update
     assert RuleKind.NO_WORKER in kinds(first.pending) and RuleKind.NO_WORKER not in kinds(first.firing)
+    assert kinds(first.started) == {RuleKind.WAITING_DEPTH, RuleKind.OLDEST_WAITING}
     fired = wait_for(
         lambda: (u := evaluate_once(read(redis_url, rules), rules, tracker).update) and RuleKind.NO_WORKER in kinds(u.started) and u,
         10, message="no_worker to fire after 1 s",
     )  # fmt: skip
     assert fired.started[0].condition.message == "thesis: 3 jobs waiting and no live worker serves the queue"
     processes.start(*_supervisor_args("thesis", "sup-thesis"))
+    ended: set[RuleKind] = set()
     wait_for(
-        lambda: RuleKind.NO_WORKER in {r.rule for r in evaluate_once(read(redis_url, rules), rules, tracker).update.ended},
-        30, message="no_worker to clear once a worker serves the queue",
+        lambda: ended.update(r.rule for r in evaluate_once(read(redis_url, rules), rules, tracker).update.ended)
+        or ended >= {RuleKind.NO_WORKER, RuleKind.WAITING_DEPTH, RuleKind.OLDEST_WAITING},
+        30, message="the alerts to clear once a worker serves the queue and drains it",
     )  # fmt: skip
+    assert tracker.update([], rules, time.time()).firing == ()
 
 
 def test_job_that_stops_reporting_progress_on_a_live_worker_is_stuck(redis_conn, redis_url, isolated_env, processes):
