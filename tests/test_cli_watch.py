@@ -102,6 +102,8 @@ def test_check_unknown_for_bad_rules_usage_and_unreachable(capsys, redis_conn, r
     assert code == 3 and out.startswith("UNKNOWN - ") and "threshold must be a number" in out
     code, _, err = call(capsys, "check", "--bogus")
     assert code == 3 and "unrecognized arguments" in err
+    assert call(capsys, "--url", redis_url, "check", "--bogus")[0] == 3
+    assert call(capsys, "jobs", "--queue", "check", "--bogus")[0] == 2  # another subcommand keeps its code
     code, _, _ = call(capsys, "check", "--url", redis_url, "--profile", "x")
     assert code == 3
     code, _, err = call(capsys, "check", "--url", f"redis://127.0.0.1:{free_port()}/0")

@@ -78,8 +78,12 @@ def add_parsers(add: Any) -> None:
 
 def usage_exit_code(argv: list[str] | None) -> int | None:
     """The exit code for bad usage of ``check`` (UNKNOWN), or None for the other subcommands."""
-    args = sys.argv[1:] if argv is None else argv
-    return NAGIOS_UNKNOWN if "check" in args else None
+    args = list(sys.argv[1:] if argv is None else argv)
+    while args and args[0].startswith("-"):  # global options before the subcommand
+        option = args.pop(0)
+        if option in ("--url", "--profile") and args:
+            args.pop(0)
+    return NAGIOS_UNKNOWN if args[:1] == ["check"] else None
 
 
 def load_rules(path: str | None, profile: str) -> AlertRules:
