@@ -62,3 +62,12 @@ def test_plain_strings_are_accepted_and_unknown_ones_refused() -> None:
     assert policy.verdict("retry", "failed").allowed  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         policy.verdict("explode", JobState.FAILED)  # type: ignore[arg-type]
+
+
+def test_a_selection_is_allowed_when_any_of_its_states_is() -> None:
+    mixed = [JobState.ACTIVE, JobState.FAILED]
+    assert policy.verdict_for_selection(JobAction.RETRY, mixed).allowed
+    assert policy.verdict_for_selection(JobAction.RETRY, [JobState.ACTIVE, JobState.WAITING]) == Verdict(
+        False, "a running job cannot be retried; stop it first"
+    )
+    assert policy.verdict_for_selection(JobAction.STOP, []) == Verdict(False, "no job selected")

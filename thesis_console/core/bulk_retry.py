@@ -169,8 +169,6 @@ for i = 12, #ARGV do
   local status = f[STATUS]
   if f.err then
     code, detail = 'broken', 'the key is not a hash'  -- another application's key under RQ's name
-  elseif only_registry ~= '' and not redis.call('ZSCORE', only_registry, id) then
-    code, detail = 'gone', only_registry
   elseif not status or status == '' then
     local any = false
     for n = 1, #FIELDS do any = any or (f[n] and true) end
@@ -203,6 +201,10 @@ for i = 12, #ARGV do
       if only_registry == '' then registry = registry_of[status] .. f[ORIGIN] end
       if f[RATE_LIMIT_KEY] and f[RATE_LIMIT_KEY] ~= '' then code, detail = 'rate_limited', status end
     end
+  end
+  -- A job that left the registry since the caller read it changed meanwhile, whatever it is now.
+  if code and only_registry ~= '' and not redis.call('ZSCORE', only_registry, id) then
+    code, detail = 'gone', only_registry
   end
   if not code and keep_undo then
     local score = redis.call('ZSCORE', registry, id)

@@ -8,6 +8,7 @@ map onto them through :data:`rq_keys.STATUS_TO_STATE` (``failed`` and ``stopped`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -90,6 +91,18 @@ def verdict(action: JobAction, state: JobState) -> Verdict:
     """Whether ``action`` applies to a job in ``state``, with the reason when it does not."""
     reason = _NOT_ALLOWED[JobAction(action)].get(JobState(state))
     return _YES if reason is None else Verdict(False, reason)
+
+
+def verdict_for_selection(action: JobAction, states: Iterable[JobState]) -> Verdict:
+    """Whether ``action`` applies to a selection of jobs in ``states``: allowed when it applies to at
+    least one of them (the others are skipped with their reason), else the first state's reason."""
+    first: JobState | None = None
+    for state in states:
+        result = verdict(action, state)
+        if result.allowed:
+            return result
+        first = first or JobState(state)
+    return Verdict(False, "no job selected") if first is None else verdict(action, first)
 
 
 def allowed_actions(state: JobState) -> frozenset[JobAction]:
