@@ -36,7 +36,13 @@ from thesis_console.core.embedded_redis import (
 from thesis_console.core.job_allowlist import ALLOW_ENV
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-TEST_JOB_FUNCTIONS = ("tests.jobs.noop", "tests.jobs.boom", "tests.jobs.sleep_for", "tests.jobs.stall_after_progress")
+TEST_JOB_FUNCTIONS = (
+    "tests.jobs.noop",
+    "tests.jobs.boom",
+    "tests.jobs.sleep_for",
+    "tests.jobs.stall_after_progress",
+    "tests.jobs.kill_own_process",
+)
 """The tests' own job functions are allowed for every worker the tests start (as a deployment
 allows its own, in ``THESIS_WORKER_ALLOW``, set by :func:`pytest_configure`), and the console does not
 flag them; the allowlist tests set the variable themselves."""

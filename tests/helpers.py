@@ -56,9 +56,10 @@ class SocketServer:
     For servers that are not Redis: one that answers HTTP, one that never answers.
     """
 
-    def __init__(self, handle: Callable[[socket.socket], None]) -> None:
+    def __init__(self, handle: Callable[[socket.socket], None], port: int = 0) -> None:
         self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
         self.sock.listen(16)
         self.sock.settimeout(0.05)  # so that the accept loop notices close()
         self.port = self.sock.getsockname()[1]

@@ -115,10 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     if refusal:
         print(f"thesis-worker: {refusal}", file=sys.stderr)
         return EXIT_USAGE if "no such database" in refusal else EXIT_UNREACHABLE  # the URL itself is wrong
+    from thesis_console.core.embedded_redis import default_data_dir
     from worker_runner.supervisor import run_supervisor
 
     logging.getLogger("worker_runner").info("Redis: %s", redact(url))
-    return run_supervisor(cfg, url)
+    return run_supervisor(cfg, url, embedded_dir=None if cfg.url else default_data_dir())
 
 
 def _refusal(url: str) -> str | None:

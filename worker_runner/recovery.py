@@ -15,9 +15,10 @@ The supervisor does better in two cases:
 
 Recovering one entry (:func:`recover_execution`) uses RQ's own operations in one MULTI/EXEC under
 WATCH of the job and execution keys: the execution is deleted as RQ's worker deletes it, then the
-job is retried with ``job.retry`` (which honours its retry intervals and counts), or failed with
-RQ's ``record_job_failure`` and a reason that says what happened, or (after a shutdown interrupted
-it, which is not the job's fault) put back at the front of its queue. If a second supervisor, RQ's
+job is put back at the front of its queue as an interruption (:mod:`worker_runner.interruptions`:
+no retry is used, as the death of a worker is not the job's fault), or, at the bound of
+interruptions, failed with RQ's ``record_job_failure`` and a reason that says what happened. A run
+that a shutdown stopped is put back the same way and not counted. If a second supervisor, RQ's
 maintenance or the worker itself touches the job in between, the transaction is void and the entry
 is looked at again, so the job is put back once. Entries near or past their expiry are also what
 RQ's maintenance recovers, so for those the queue's RQ maintenance lock is taken first.
@@ -46,15 +47,15 @@ from rq.worker import BaseWorker
 from thesis_console.core import contract, metrics_store
 from thesis_console.core.retention import enforce_retention
 from thesis_console.core.supervisor_protocol import INDEX_KEY, SupervisorRecord, record_key
+from worker_runner.interruptions import Fault, note_interruption
 from worker_runner.supervised_worker import HEARTBEAT_FIELD, SUPERVISOR_FIELD
-from worker_runner.worker import append_attempt, attempt_entry
 
 log = logging.getLogger(__name__)
 
-RETRY = "retry"
-"""Policy for a crash: retry the job if it has retries left (one is used), else fail it."""
-REQUEUE = "requeue"
-"""Policy for a job that a shutdown interrupted: back at the front of its queue, no retry used."""
+RETRY = Fault.WORKER_KILLED
+"""Policy for a crash: back at the front of its queue, counted as an interruption (no retry used)."""
+REQUEUE = Fault.STOPPED
+"""Policy for a job that a shutdown interrupted: back at the front of its queue, not counted."""
 
 EXPIRY_MARGIN_S = 5.0
 """Entries this close to their expiry may be taken by RQ's maintenance too: take its lock first."""
@@ -99,7 +100,7 @@ class Recovered:
 
     job_id: str
     queue: str
-    action: str  # "retried" | "requeued" | "failed" | "cleared"
+    action: str  # "requeued" | "failed" | "cleared"
     reason: str
 
 
@@ -214,9 +215,9 @@ class OrphanScanner:
         conn: redis.Redis,
         queues: Iterable[str],
         own_live: set[str],
-        own_dead: Mapping[str, tuple[str, str]],
+        own_dead: Mapping[str, tuple[str, Fault]],
         now: float | None = None,
-    ) -> list[tuple[StartedEntry, str, str]]:
+    ) -> list[tuple[StartedEntry, str, Fault]]:
         """Entries to recover now, each with its reason and policy (:data:`RETRY` or :data:`REQUEUE`).
 
         Args:
@@ -225,7 +226,7 @@ class OrphanScanner:
         """
         now = time.time() if now is None else now
         entries = started_entries(conn, queues)
-        chosen: list[tuple[StartedEntry, str, str]] = []
+        chosen: list[tuple[StartedEntry, str, Fault]] = []
         foreign = [e for e in entries if e.worker_name not in own_live and e.worker_name not in own_dead]
         for entry in entries:
             if entry.worker_name in own_dead:
@@ -358,14 +359,14 @@ def requeue_stranded(conn: redis.Redis, queue_name: str, job_id: str) -> bool:
 
 # ----------------------------------------------------------------- acting
 def recover_execution(
-    conn: redis.Redis, entry: StartedEntry, reason: str, policy: str = RETRY, recovered_by: str = ""
+    conn: redis.Redis, entry: StartedEntry, reason: str, policy: Fault = RETRY, recovered_by: str = ""
 ) -> Recovered | None:
     """Put back (or fail) the job of one dead execution, atomically; None when nothing was left to do.
 
     Args:
         reason: why the worker is gone, for the job's failure text and its attempt record.
-        policy: :data:`RETRY` (a crash: uses a retry, fails when none are left) or :data:`REQUEUE`
-            (a shutdown interrupted it: back at the front, no retry used).
+        policy: the fault: :data:`RETRY` (a crash: a counted interruption, failed at the bound) or
+            :data:`REQUEUE` (a shutdown stopped it: not counted). Neither uses a retry.
         recovered_by: who recovers it (a supervisor id), for the logs and the failure text.
 
     Raises:
@@ -390,7 +391,7 @@ def recover_execution(
             conn.delete(lock)
 
 
-def _recover_once(conn: redis.Redis, entry: StartedEntry, reason: str, policy: str, recovered_by: str) -> Recovered | None:
+def _recover_once(conn: redis.Redis, entry: StartedEntry, reason: str, policy: Fault, recovered_by: str) -> Recovered | None:
     job_key = Job.key_for(entry.job_id)
     execution_key = f"rq:execution:{entry.composite_key}"
     wip_key = StartedJobRegistry(entry.queue, connection=conn).key
@@ -420,12 +421,9 @@ def _recover_once(conn: redis.Redis, entry: StartedEntry, reason: str, policy: s
         job.ended_at = rq_now()
         duration = (job.ended_at - job.started_at).total_seconds() if job.started_at else 0.0
         queue = Queue(entry.queue, connection=conn, serializer=contract.SERIALIZER)
-        action = "requeued" if policy == REQUEUE else ("retried" if job.should_retry else "failed")
-        failure_text = (
-            f"Work-horse terminated unexpectedly: {reason}. "
-            f"Recovered by supervisor {recovered_by or '?'}; no retries were left."
-        )
-        append_attempt(job.meta, attempt_entry(job, "failed" if action == "failed" else "retried", entry.worker_name, reason))
+        noted = note_interruption(job, policy, reason, entry.worker_name)
+        action = "failed" if noted.give_up else "requeued"
+        failure_text = f"Work-horse terminated unexpectedly: {noted.failure_text}. Recovered by supervisor {recovered_by or '?'}."
 
         pipe.multi()
         execution.delete(job=job, pipeline=pipe)
@@ -435,9 +433,6 @@ def _recover_once(conn: redis.Redis, entry: StartedEntry, reason: str, policy: s
             job.ended_at = None
             with _writes_into(job, pipe):
                 queue._enqueue_job(job, pipeline=pipe, at_front=True)
-        elif action == "retried":
-            with _writes_into(job, pipe):
-                job.retry(queue, pipe)
         else:
             job.save(pipeline=pipe)  # the attempt record in meta, with the rest of the job
             record_job_failure(job, failure_text, pipe)

@@ -9,13 +9,13 @@ the supervisor also records its queues' depth for the console's charts.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable
 
 import redis
 
 from thesis_console.core import metrics_store
+from thesis_console.core.embedded_redis import pid_alive
 from thesis_console.core.supervisor_protocol import INDEX_KEY, RECORD_TTL_S, SupervisorRecord, record_key
 
 INDEX_PRUNE_AGE_S = 3600
@@ -79,7 +79,7 @@ def id_in_use(conn: redis.Redis, supervisor_id: str, host: str, pid: int) -> Sup
     record = read_record(conn, supervisor_id)
     if record is None or (record.host == host and record.pid == pid):
         return None
-    if record.host == host and not _pid_alive(record.pid):
+    if record.host == host and not pid_alive(record.pid):
         return None
     return record
 
@@ -101,12 +101,3 @@ def record_depths(conn: redis.Redis, depths: dict[str, int], now: float | None =
             metrics_store.record_depth(pipe, name, depth, now)
         pipe.execute()
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -10,9 +10,20 @@ SIGINT: it leaves between two slices, or after the job it is running. A second s
 more later) is RQ's cold shutdown: the work horse is killed and the worker exits at once; the
 supervisor then puts the job back.
 
-Only one worker per queue runs RQ's scheduler (they elect it with a lock). RQ retries the election
-every ten minutes; a supervised worker retries every :attr:`SupervisedWorkerMixin.scheduler_check_s`,
-so retry back-offs keep firing soon after the scheduler's worker is retired or dies.
+Only one worker per queue runs RQ's scheduler (they elect it with a lock,
+``rq:scheduler-lock:{queue}``, 61 s). RQ retries the election every ten minutes; a supervised worker
+retries every :attr:`SupervisedWorkerMixin.scheduler_check_s`, so retry back-offs keep firing soon
+after the scheduler's worker is retired or dies. Its scheduler is named after the worker (the lock's
+value is the worker's name), so the supervisor of a worker that died can release the lock at once
+(:mod:`worker_runner.scheduler_lock`), and it outlives Redis outages instead of exiting on the first
+connection error (its worker would re-elect it only after the lock expired).
+
+Redis may go away at any time (:mod:`worker_runner.redis_wait`). A supervised worker then waits for
+it, idle or busy, and keeps its process and its work horse: a job running across a short outage
+finishes once. The work horse waits for Redis (up to
+:data:`~worker_runner.redis_wait.RESULT_WAIT_S`) before it records how the job ended. A work horse
+that dies or cannot record its end is an interruption (:mod:`worker_runner.interruptions`): the job
+goes back to the front of its queue without using a retry, up to a bound.
 
 While a job runs, a supervised worker refreshes the job's execution every
 :data:`JOB_HEARTBEAT_S` seconds (RQ: 30; a SimpleWorker, whose job runs in its only thread, gets a
@@ -24,23 +35,37 @@ no fresh heartbeat) instead of waiting for RQ's expiry.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
+from typing import TypeVar
 
-import redis.exceptions
-from rq.job import Job
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+from rq.exceptions import InvalidJobOperation, StopRequested
+from rq.executions import Execution
+from rq.job import Job, JobStatus
+from rq.job_lifecycle import record_job_failure
 from rq.queue import Queue
+from rq.scheduler import RQScheduler
+from rq.timeouts import HorseMonitorTimeoutException
 from rq.utils import now
 from rq.worker import BaseWorker, WorkerStatus
 
+from thesis_console.core.redis_target import redact
+from worker_runner import redis_wait
+from worker_runner.interruptions import Fault, note_interruption
+from worker_runner.redis_wait import NOT_REDIS, REDIS_DOWN
 from worker_runner.worker import ThesisSimpleWorker, ThesisWorker
 
 log = logging.getLogger(__name__)
 
-_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+_REDIS_DOWN = REDIS_DOWN
+_T = TypeVar("_T")
 
 JOB_HEARTBEAT_S = 5
 """Seconds between refreshes of a running job's execution (and of its worker's heartbeat)."""
@@ -50,22 +75,161 @@ HEARTBEAT_FIELD = "thesis_job_heartbeat_s"
 """Field of the RQ worker hash giving :data:`JOB_HEARTBEAT_S`, for other hosts' recovery checks."""
 
 
+class SupervisedScheduler(RQScheduler):
+    """RQ's scheduler as a supervised worker runs it: it waits out Redis outages.
+
+    RQ's own loop ends at the first connection error, leaving its lock to expire (up to 61 s)
+    before another scheduler can take it. This one keeps its process and its lock, and goes on as
+    soon as Redis answers. It leaves when it no longer holds any lock (another scheduler took it
+    after an outage longer than the lock), so that its worker can stand again later.
+    """
+
+    def work(self) -> None:
+        self._install_signal_handlers()
+        registered = False
+        down = False
+        while not self._stop_requested:
+            try:
+                if not registered:
+                    self.register_birth()
+                    registered = True
+                if self.should_reacquire_locks:
+                    self.acquire_locks()
+                self.heartbeat()
+                if not self._acquired_locks:
+                    self.log.info("Scheduler %s: holds no lock any more; leaving", self.name)
+                    break
+                self.enqueue_scheduled_jobs()
+                if down:
+                    self.log.info("Scheduler %s: Redis is back", self.name)
+                    down = False
+            except REDIS_DOWN as exc:
+                if not down:
+                    self.log.warning("Scheduler %s: Redis is unreachable (%s); waiting for it", self.name, exc)
+                    down = True
+                self._status = self.Status.STARTED
+            except NOT_REDIS as exc:
+                self.log.error("Scheduler %s: not a Redis (%s); stopping", self.name, exc)
+                return
+            time.sleep(self.interval)
+        with contextlib.suppress(*REDIS_DOWN, *NOT_REDIS):
+            self.stop()
+
+
 class SupervisedWorkerMixin(BaseWorker):
     """Behaviour of a worker that a ``thesis-worker`` supervisor runs (see the module text)."""
 
     poll_s = 1
     """Seconds of one blocking wait for a job; also the most an idle worker takes to stop."""
-    scheduler_check_s = 5.0
-    max_connection_wait_time = 5.0
+    scheduler_check_s = 1.0
+    """A retry's back-off must not wait long for a new scheduler: look for a free lock every second."""
+    max_connection_wait_time = 1.0
     """RQ backs off up to a minute while Redis is away; a short cap means work resumes soon after."""
 
     _next_scheduler_check = 0.0
     supervisor_id = ""
     """Set by the worker process before it starts working."""
+    not_redis = False
+    """Set when the URL answered with something that is not Redis (the worker then stops)."""
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("job_monitoring_interval", JOB_HEARTBEAT_S)
         super().__init__(*args, **kwargs)
+        self._follower = redis_wait.EmbeddedFollower.from_environment(os.environ.get("REDIS_URL", ""))
+        self._result_wait_used = False
+
+    # ------------------------------------------------------------------ Redis going away
+    def redis_unreachable(self) -> None:
+        """Called after each failed Redis step: restart the embedded Redis, or follow it elsewhere."""
+        if self._follower.check() is not None:
+            self.log.warning("Worker %s: the embedded Redis moved; leaving so that a worker starts there", self.name)
+            os._exit(redis_wait.EXIT_REDIS_MOVED)  # its children die with it (parent-death signal)
+
+    def wait_for_redis(self, limit_s: float | None = None) -> bool:
+        """Until Redis answers (False when ``limit_s`` passed first); stops the worker on a non-Redis."""
+        try:
+            return redis_wait.wait_until_up(self.connection, limit_s, f"Worker {self.name}", self.redis_unreachable)
+        except NOT_REDIS as exc:
+            self._stop_not_redis(exc)
+            raise  # not reached
+
+    def _until_redis(self, step: Callable[[], _T]) -> _T:
+        """Run ``step``, waiting for Redis and running it again while Redis is down."""
+        while True:
+            try:
+                return step()
+            except REDIS_DOWN:
+                self.wait_for_redis()
+
+    def _stop_not_redis(self, exc: BaseException) -> None:
+        self.log.error(
+            "Worker %s: not a Redis at %s (%s); stopping", self.name, redact(os.environ.get("REDIS_URL", "?")), exc
+        )
+        self.not_redis = True
+        self._stop_requested = True
+        raise StopRequested()
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:  # type: ignore[no-untyped-def]
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline)
+            return
+        try:
+            super().heartbeat(timeout)
+        except REDIS_DOWN:
+            self.redis_unreachable()  # a missed heartbeat is harmless; RQ's loop retries Redis itself
+
+    def check_for_suspension(self, burst: bool) -> None:
+        try:
+            super().check_for_suspension(burst)
+        except REDIS_DOWN:
+            self.wait_for_redis()
+
+    def run_maintenance_tasks(self) -> None:
+        try:
+            super().run_maintenance_tasks()
+        except REDIS_DOWN as exc:
+            self.log.info("Worker %s: maintenance skipped, Redis is unreachable (%s)", self.name, exc)
+
+    def teardown(self) -> None:
+        if not self.not_redis:
+            super().teardown()
+            return
+        if self.scheduler is not None:
+            self.stop_scheduler()  # nothing else: the URL does not speak Redis
+
+    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
+        # In the work horse, right before the job's end is written: wait out an outage rather than
+        # lose a finished run (once per run: a failure path after a failed wait does not wait again).
+        if not self._result_wait_used:
+            self._result_wait_used = True
+            try:
+                redis_wait.wait_until_up(self.connection, redis_wait.RESULT_WAIT_S, f"Work horse of {self.name}")
+            except NOT_REDIS:
+                pass  # the write below fails and says why
+        super().handle_execution_ended(job, queue, heartbeat_ttl)
+
+    def handle_job_interrupted(self, job: Job, queue: Queue, execution: Execution | None, fault: Fault, reason: str) -> None:
+        """The run ended by an infrastructure fault: back to the front of the queue, or failed at the bound."""
+        job.get_meta(refresh=True)  # what the run wrote (progress, earlier attempts) stays
+        noted = note_interruption(job, fault, reason, self.name)
+        with self.connection.pipeline() as pipe:
+            self.cleanup_execution(job, pipeline=pipe, execution=execution)
+            if noted.give_up:
+                job.save(pipeline=pipe)
+                record_job_failure(job, noted.failure_text, pipe)
+            else:
+                job.started_at = None
+                job.ended_at = None
+                queue._enqueue_job(job, pipeline=pipe, at_front=True)
+            pipe.execute()
+        self.log.warning(
+            "Worker %s: job %s %s: %s", self.name, job.id, "failed" if noted.give_up else "put back (no retry used)",
+            noted.failure_text or reason,
+        )  # fmt: skip
+        self._after_job(job, queue, ok=False, will_retry=not noted.give_up)  # type: ignore[attr-defined]
+        if noted.give_up:
+            self._enqueue_dependents_safely(queue, job)
+        self._release_slot_safely(job)
 
     def register_birth(self) -> None:
         super().register_birth()
@@ -93,11 +257,38 @@ class SupervisedWorkerMixin(BaseWorker):
         while True:
             if self._stop_requested:
                 return None  # the work loop then ends and the worker registers its death
-            self.check_scheduler()
-            slice_s = max(1, min(int(timeout), int(self.poll_s)))
-            result = super().dequeue_job_and_maintain_ttl(slice_s, max_idle_time=slice_s)
+            try:
+                self.check_scheduler()
+                slice_s = max(1, min(int(timeout), int(self.poll_s)))
+                result = super().dequeue_job_and_maintain_ttl(slice_s, max_idle_time=slice_s)
+            except REDIS_DOWN:  # RQ retries only the pop; its state writes around it raise
+                self.wait_for_redis()
+                continue
+            except NOT_REDIS as exc:
+                self._stop_not_redis(exc)
             if result is not None:
                 return result
+
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ) -> None:
+        # RQ's own, with two changes: the scheduler is named after this worker (so the lock names
+        # it), and it is a SupervisedScheduler. Supervised workers never run in burst mode.
+        self.scheduler = SupervisedScheduler(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+            name=self.name,
+        )
+        with contextlib.suppress(*REDIS_DOWN):
+            self.scheduler.acquire_locks(auto_start=True)
 
     def maintain_heartbeats(self, job, execution) -> None:  # type: ignore[no-untyped-def]
         # Called every job_monitoring_interval while a horse runs. A short Redis outage must not end
@@ -125,6 +316,59 @@ class SupervisedWorkerMixin(BaseWorker):
 class SupervisedThesisWorker(SupervisedWorkerMixin, ThesisWorker):
     """:class:`ThesisWorker` (a forked work horse per job) as the supervisor runs it."""
 
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        execution = self._until_redis(lambda: self.prepare_execution(job))
+        self.fork_work_horse(job, queue)
+        self.monitor_work_horse(job, queue, execution)
+        self._until_redis(lambda: self.set_state(WorkerStatus.IDLE))
+
+    def monitor_work_horse(self, job: Job, queue: Queue, execution: Execution) -> None:
+        """RQ's, except that Redis being away never ends the worker, and a horse that died is an
+        interruption of the job (put back, no retry used), not a failure of its code."""
+        retpid = ret_val = rusage = None
+        job.started_at = now()
+        while True:
+            try:
+                with self.death_penalty_class(self.job_monitoring_interval, HorseMonitorTimeoutException):
+                    retpid, ret_val, rusage = self.wait_for_horse()
+                break
+            except HorseMonitorTimeoutException:
+                working_time = (now() - job.started_at).total_seconds()
+                if job.timeout != -1 and working_time > (job.timeout or 0) + 60:
+                    with contextlib.suppress(*REDIS_DOWN):
+                        self.heartbeat(self.job_monitoring_interval + 60)
+                    self.kill_horse()
+                    self.wait_for_horse()
+                    break
+                self.maintain_heartbeats(job, execution)
+            except OSError as exc:
+                if exc.errno != errno.EINTR:
+                    raise
+                self.heartbeat()
+        self._horse_pid = 0
+        self.executions.pop(execution.id, None)
+        if ret_val == os.EX_OK:
+            return
+        self.wait_for_redis()  # what became of the job is read, and written, in Redis
+        try:
+            job_status = self._until_redis(job.get_status)
+        except InvalidJobOperation:
+            return  # it completed and its hash already expired
+        if self._stopped_job_id == job.id:
+            self._handle_stopped_job(job, queue, execution)
+        elif job_status not in (JobStatus.FINISHED, JobStatus.FAILED):
+            job.ended_at = now()
+            signaled = ret_val is not None and os.WIFSIGNALED(ret_val)
+            if signaled:
+                assert ret_val is not None
+                fault, how = Fault.WORKER_KILLED, f"was killed by signal {os.WTERMSIG(ret_val)}"
+            else:
+                fault, how = Fault.CONNECTION_LOST, f"ended (wait status {ret_val}) without recording the job's end"
+            self.handle_work_horse_killed(job, retpid, ret_val, rusage)
+            self._until_redis(
+                lambda: self.handle_job_interrupted(job, queue, execution, fault, f"the work horse of {self.name} {how}")
+            )
+
 
 class SupervisedThesisSimpleWorker(SupervisedWorkerMixin, ThesisSimpleWorker):
     """:class:`ThesisSimpleWorker` (jobs in the worker process) as the supervisor runs it.
@@ -133,7 +377,8 @@ class SupervisedThesisSimpleWorker(SupervisedWorkerMixin, ThesisSimpleWorker):
     """
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        execution = self.prepare_execution(job)
+        execution = self._until_redis(lambda: self.prepare_execution(job))
+        self._result_wait_used = False
         done = threading.Event()
         beat = threading.Thread(target=self._beat_while_running, args=(job, execution, done), daemon=True)
         beat.start()
@@ -142,7 +387,7 @@ class SupervisedThesisSimpleWorker(SupervisedWorkerMixin, ThesisSimpleWorker):
         finally:
             done.set()
             beat.join(timeout=5)
-        self.set_state(WorkerStatus.IDLE)
+        self._until_redis(lambda: self.set_state(WorkerStatus.IDLE))
 
     def _beat_while_running(self, job: Job, execution, done: threading.Event) -> None:  # type: ignore[no-untyped-def]
         while not done.wait(self.job_monitoring_interval):

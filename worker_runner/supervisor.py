@@ -4,7 +4,8 @@ One thread runs a loop that wakes on a child's death (SIGCHLD), a stop signal, a
 short timeout, and then, in order:
 
 1. reaps dead workers; an unexpected death is logged, counted, and the worker's job is recovered at
-   once (:mod:`worker_runner.recovery`), its orphaned horse killed first;
+   once (:mod:`worker_runner.recovery`), its orphaned horse killed first; a scheduler lock held by a
+   dead worker of this host is released at once (:mod:`worker_runner.scheduler_lock`);
 2. obeys commands from stdin and from Redis (resize, autoscale, stop);
 3. starts workers up to the desired number (with :class:`~worker_runner.backoff.RestartBackoff`
    after crashes), or retires the extra ones, idle ones first, busy ones after their job;
@@ -13,6 +14,8 @@ short timeout, and then, in order:
 
 Redis may go away at any step: the loop keeps managing processes, retries Redis with a capped
 back-off, and carries on when it returns (a job recovery that could not run is kept until it can).
+On the embedded default it also gets the managed server back (:mod:`worker_runner.redis_wait`).
+A URL that answers with something that is not Redis is said in one line, not a traceback.
 SIGTERM or SIGINT (or ``stop``) is a warm shutdown: workers finish their job within ``--grace``
 seconds, then are stopped, and what they were running goes back to the front of its queue.
 """
@@ -29,20 +32,21 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
 import redis
 import redis.exceptions
 
-from thesis_console.core.redis_target import connect, describe_error
+from thesis_console.core.redis_target import connect, describe_error, redact
 from thesis_console.core.supervisor_protocol import SupervisorRecord
-from worker_runner import parent_death, recovery, registration
+from worker_runner import parent_death, recovery, redis_wait, registration, scheduler_lock
 from worker_runner.autoscale import AutoscalePolicy, AutoscaleState, decide
 from worker_runner.backoff import RestartBackoff
 from worker_runner.config import SupervisorConfig
 from worker_runner.control import Command, CommandError, StatusWriter, StdinCommands, pop_redis_commands
 from worker_runner.worker_logs import prune_old_logs
-from worker_runner.worker_process import WorkerProcess, describe_exit, spawn_worker
+from worker_runner.worker_process import EXIT_REDIS_MOVED, WorkerProcess, describe_exit, spawn_worker
 
 log = logging.getLogger("worker_runner.supervisor")
 
@@ -53,7 +57,10 @@ COLD_STOP_DELAY_S = 1.1
 """RQ ignores a second stop signal within a second of the first: wait this long before sending it."""
 KILL_AFTER_COLD_S = 10.0
 REDIS_RETRY_MAX_S = 10.0
+EMBEDDED_RETRY_MAX_S = 1.0
+"""On the embedded Redis, a dead server is restarted by whoever notices first: look often."""
 _REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+_REDIS_UNUSABLE = (*_REDIS_DOWN, *redis_wait.NOT_REDIS)
 
 
 class Supervisor:
@@ -64,11 +71,22 @@ class Supervisor:
         url: the resolved Redis URL (given to workers through their environment).
         stdin: the stream of line commands (None: no stdin commands).
         stdout: where JSON status lines go (None: nowhere).
+        embedded_dir: the embedded Redis's data folder when ``url`` is the embedded default (the
+            supervisor and its workers then restart or follow that server), else None.
     """
 
-    def __init__(self, config: SupervisorConfig, url: str, stdin: IO[str] | None, stdout: IO[str] | None) -> None:
+    def __init__(
+        self,
+        config: SupervisorConfig,
+        url: str,
+        stdin: IO[str] | None,
+        stdout: IO[str] | None,
+        embedded_dir: Path | None = None,
+    ) -> None:
         self.config = config
         self.url = url
+        self._embedded = redis_wait.EmbeddedFollower(embedded_dir, url)
+        self._not_redis_said = False
         self.id = config.supervisor_id
         self.host = socket.gethostname()
         self.pid = os.getpid()
@@ -81,7 +99,7 @@ class Supervisor:
         )
         self.autoscale_state = AutoscaleState()
         self.workers: dict[int, WorkerProcess] = {}
-        self.dead: dict[str, tuple[str, str]] = {}
+        self.dead: dict[str, tuple[str, recovery.Fault]] = {}
         """Workers that died and whose jobs still need a look: name -> (reason, recovery policy)."""
         self.restarts = 0
         self._pending_restarts = 0
@@ -102,6 +120,7 @@ class Supervisor:
         self._next_depth_sample = 0.0
         self._next_scan = 0.0
         self._next_observe = 0.0
+        self._next_lock_check = 0.0
         self._scanner = recovery.OrphanScanner(confirm_s=registration.record_ttl_s(config.heartbeat_s) + 2)
         self._stranded = recovery.StrandedScanner()
         self._status = StatusWriter(stdout) if stdout is not None else None
@@ -206,6 +225,13 @@ class Supervisor:
         elif worker.retiring and status == 0:
             self.dead[worker.name] = (f"worker {worker.name} left ({how})", recovery.REQUEUE)
             log.info("worker %s left", worker.name)
+        elif os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_REDIS_MOVED:
+            self.dead[worker.name] = (f"worker {worker.name} left to follow the embedded Redis", recovery.REQUEUE)
+            log.info("worker %s left to follow the embedded Redis to its new address; replacing it", worker.name)
+            self._embedded.check(force=True)
+            self._follow(self._embedded.url)
+            if self.state == "running" and not worker.retiring:
+                self._pending_restarts += 1
         else:
             reason = f"worker {worker.name} on {self.host} died unexpectedly ({how})"
             self.dead[worker.name] = (reason, recovery.RETRY)
@@ -221,6 +247,7 @@ class Supervisor:
             else:
                 log.warning("worker %s died while leaving (%s)", worker.name, how)
         self._next_scan = 0.0  # recover its job now
+        self._next_lock_check = 0.0  # and free its scheduler lock now
 
     def _reconcile(self, now: float) -> None:
         active = [w for w in self.workers.values() if not w.retiring]
@@ -237,7 +264,7 @@ class Supervisor:
         self._seq += 1
         name = f"{self.id}{recovery.WORKER_NAME_SEPARATOR}{self._token}-{self._seq}"
         try:
-            worker = spawn_worker(self.config, name, self.url)
+            worker = spawn_worker(self.config, name, self.url, embedded_dir=self._embedded.data_dir)
         except OSError as exc:
             log.error("could not start a worker: %s", exc)
             self.backoff.worker_died(0.0, time.monotonic())
@@ -253,7 +280,7 @@ class Supervisor:
 
     def _retire(self, active: list[WorkerProcess], count: int) -> None:
         """Ask ``count`` workers to leave: idle ones first, then the youngest busy ones."""
-        with contextlib.suppress(*_REDIS_DOWN):
+        with contextlib.suppress(*_REDIS_UNUSABLE):
             self._observe(time.monotonic(), force=True)  # fresh states; without Redis, the last ones
         ordered = sorted(active, key=lambda w: (w.name in self.busy, -w.started_at))
         for worker in ordered[:count]:
@@ -298,16 +325,23 @@ class Supervisor:
         while self.dead and time.monotonic() < deadline:
             try:
                 self._recover(time.monotonic())
-            except _REDIS_DOWN as exc:
+            except _REDIS_UNUSABLE as exc:
+                if redis_wait.is_not_redis(exc):
+                    self._say_not_redis(exc)
+                    break
                 log.warning("cannot put back the jobs of stopped workers yet: %s", describe_error(exc, self.url))
                 time.sleep(0.5)
         if self.dead:
             log.warning(
                 "Redis is unreachable: jobs of %s stay started until a supervisor recovers them", ", ".join(self.dead)
             )
-        with contextlib.suppress(*_REDIS_DOWN):
+        try:
             if self._redis is not None:
                 registration.remove_record(self._redis, self.id)
+        except _REDIS_UNUSABLE as exc:
+            if redis_wait.is_not_redis(exc):
+                self._say_not_redis(exc)
+            log.warning("could not remove this supervisor's record; it expires by itself")
         self._emit("stopped")
         log.info("supervisor %s stopped", self.id)
 
@@ -364,12 +398,16 @@ class Supervisor:
                     log.info("Redis is reachable again")
                     self.backoff.reset(now)
                 self.redis_ok = True
+                self._not_redis_said = False
                 self._redis_delay = 0.5
                 self._next_heartbeat = 0.0
             self._handle_commands(pop_redis_commands(conn, self.id), reply=False)
             if self._stop_requests and self.state == "running":
                 self._begin_shutdown(now)
             self._observe(now)
+            if now >= self._next_lock_check:
+                self._next_lock_check = now + OBSERVE_S
+                scheduler_lock.release_dead_holders(conn, self.config.queues, self.host)
             if self.autoscale is not None and self.state == "running":
                 self._autoscale(now)
             if now >= self._next_depth_sample:
@@ -382,16 +420,37 @@ class Supervisor:
                 self._next_heartbeat = now + self.config.heartbeat_s
                 registration.write_record(conn, self.record(), self.config.heartbeat_s)
         except Exception as exc:  # Redis down, or refusing a command: retried with back-off either way
-            if self.redis_ok is not False:
+            if redis_wait.is_not_redis(exc):
+                self._say_not_redis(exc)
+            elif self.redis_ok is not False:
                 if isinstance(exc, _REDIS_DOWN):
                     log.warning("Redis unavailable (%s); workers carry on, it is retried", describe_error(exc, self.url))
                 else:
                     log.exception("Redis step failed; it is retried")
             self.redis_ok = False
+            cap = EMBEDDED_RETRY_MAX_S if self._embedded.active else REDIS_RETRY_MAX_S
             self._redis_retry_at = now + self._redis_delay
-            self._redis_delay = min(REDIS_RETRY_MAX_S, self._redis_delay * 2)
+            self._redis_delay = min(cap, self._redis_delay * 2)
             if self.dead:
                 self._next_scan = 0.0
+            if isinstance(exc, _REDIS_UNUSABLE):
+                self._follow(self._embedded.check())
+
+    def _follow(self, url: str | None) -> None:
+        """Use ``url`` from now on (the embedded Redis came back elsewhere); None: nothing changed."""
+        if url is None or url == self.url:
+            return
+        self.url = url
+        if self._redis is not None:
+            self._redis.close()
+        self._redis = None
+        self._redis_retry_at = 0.0
+
+    def _say_not_redis(self, exc: BaseException) -> None:
+        """One line, once per episode: the URL answers, but not as a Redis."""
+        if not self._not_redis_said:
+            log.error("not a Redis at %s (%s); waiting for a Redis there", redact(self.url), exc)
+            self._not_redis_said = True
 
     def _connection(self) -> redis.Redis:
         if self._redis is None:
@@ -443,7 +502,7 @@ class Supervisor:
         """Refuse to start when another live supervisor uses this id (when Redis can tell)."""
         try:
             other = registration.id_in_use(self._connection(), self.id, self.host, self.pid)
-        except _REDIS_DOWN:
+        except _REDIS_UNUSABLE:
             return True  # checked again by nobody; the record simply takes the id when Redis returns
         if other is not None:
             age = time.time() - other.heartbeat_at
@@ -526,9 +585,16 @@ def run_supervisor(
     stdin: IO[str] | None = None,
     stdout: IO[str] | None = None,
     on_ready: Callable[[Supervisor], None] | None = None,
+    embedded_dir: Path | None = None,
 ) -> int:
     """Build and run a supervisor (stdin and stdout default to the process's own)."""
-    supervisor = Supervisor(config, url, stdin if stdin is not None else sys.stdin, stdout if stdout is not None else sys.stdout)
+    supervisor = Supervisor(
+        config,
+        url,
+        stdin if stdin is not None else sys.stdin,
+        stdout if stdout is not None else sys.stdout,
+        embedded_dir=embedded_dir,
+    )
     if on_ready is not None:
         on_ready(supervisor)
     return supervisor.run()

@@ -28,8 +28,14 @@ ATTEMPTS_KEY = "attempts"
 MAX_ATTEMPT_RECORDS = 20
 
 
-def attempt_entry(job: Job, outcome: str, worker_name: str, reason: str | None = None) -> dict[str, Any]:
-    """One entry of ``meta['attempts']``: start, end, outcome (completed, retried, failed), worker."""
+def attempt_entry(
+    job: Job, outcome: str, worker_name: str, reason: str | None = None, fault: str | None = None
+) -> dict[str, Any]:
+    """One entry of ``meta['attempts']``: start, end, outcome, worker, and why, when known.
+
+    Outcomes: ``completed``, ``retried`` (a code error, a retry used), ``failed``, and ``interrupted``
+    (an infrastructure fault named by ``fault``, no retry used; see :mod:`worker_runner.interruptions`).
+    """
     entry: dict[str, Any] = {
         "started_at": job.started_at.timestamp() if job.started_at else None,
         "ended_at": job.ended_at.timestamp() if job.ended_at else None,
@@ -38,6 +44,8 @@ def attempt_entry(job: Job, outcome: str, worker_name: str, reason: str | None =
     }
     if reason:
         entry["reason"] = reason
+    if fault:
+        entry["fault"] = fault
     return entry
 
 
@@ -51,8 +59,15 @@ def append_attempt(meta: dict[str, Any], entry: dict[str, Any]) -> None:
 
 
 def record_attempt(job: Job, ok: bool, will_retry: bool, worker_name: str) -> None:
-    """Append this attempt (start, end, outcome, worker) to ``meta['attempts']`` for the job's timeline."""
+    """Append this attempt (start, end, outcome, worker) to ``meta['attempts']`` for the job's timeline.
+
+    On success (always recorded by the process that ran the job) the job's own last progress is
+    kept over the stored one, which misses the writes dropped while Redis was unreachable.
+    """
+    own = (contract.PROGRESS_KEY, contract.STAGE_KEY, contract.PROGRESS_AT_KEY) if ok else ()
+    progress = {k: job.meta[k] for k in own if k in job.meta}
     job.get_meta(refresh=True)
+    job.meta.update(progress)
     outcome = "completed" if ok else ("retried" if will_retry else "failed")
     append_attempt(job.meta, attempt_entry(job, outcome, worker_name))
     job.save_meta()

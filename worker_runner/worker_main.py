@@ -7,11 +7,15 @@ children to it. In order, it:
 1. asks to die with the supervisor (and arms the same for every child it forks);
 2. logs to its rotating file;
 3. waits for Redis with a capped back-off (a worker started during an outage waits quietly instead
-   of crash-looping);
+   of crash-looping; on the embedded default it restarts or follows the managed server);
 4. runs the RQ work loop with the scheduler enabled (one worker per queue wins the lock).
 
+A worker that cannot run logs one line that says why (no traceback), so a crash loop reads as one
+line per attempt.
+
 Exit codes: 0 stopped on request, 1 the work loop failed (the supervisor restarts the worker),
-2 bad arguments, 78 Redis refused the configuration (password, TLS, ACL).
+2 bad arguments, 75 the embedded Redis moved to another port (the supervisor starts a worker
+there), 78 Redis refused the configuration (password, TLS, ACL) or the URL is not a Redis.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from pathlib import Path
 import redis
 import redis.exceptions
 
+from thesis_console.core.redis_target import redact
 from worker_runner import parent_death
+from worker_runner.redis_wait import NOT_REDIS, EmbeddedFollower
 from worker_runner.worker_logs import setup_worker_logging
 
 log = logging.getLogger("worker_runner.worker_main")
@@ -58,6 +64,7 @@ def wait_for_redis(url: str, supervisor_pid: int) -> redis.Redis:
     """
     from thesis_console.core.redis_target import RedisUnavailable, connect, describe_error
 
+    follower = EmbeddedFollower.from_environment(url)
     try:
         client = connect(url, check=False)
     except RedisUnavailable as exc:
@@ -72,14 +79,23 @@ def wait_for_redis(url: str, supervisor_pid: int) -> redis.Redis:
         except (redis.exceptions.AuthenticationError, redis.exceptions.ResponseError) as exc:
             log.error("Redis refused this worker: %s", describe_error(exc, url))
             raise SystemExit(EXIT_CONFIG) from None
+        except NOT_REDIS as exc:
+            log.error("not a Redis at %s (%s); this worker stops", redact(url), exc)
+            raise SystemExit(EXIT_CONFIG) from None
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             if not announced:
                 log.warning("waiting for Redis: %s", describe_error(exc, url))
                 announced = True
+            moved = follower.check()
+            if moved is not None:
+                url = moved
+                os.environ["REDIS_URL"] = url
+                client = connect(url, check=False)
+                continue
         if supervisor_pid and os.getppid() != supervisor_pid:
             raise SystemExit(1)
         time.sleep(delay)
-        delay = min(REDIS_WAIT_MAX_S, delay * 2)
+        delay = min(REDIS_WAIT_MAX_S if not follower.active else 1.0, delay * 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,9 +119,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     queues = [q for q in args.queues.split(",") if q]
     connection = wait_for_redis(url, args.supervisor_pid)
-    worker = worker_class(queues, name=args.name, connection=connection)
-    worker.supervisor_id = args.supervisor_id  # type: ignore[attr-defined]
-    worker.work(with_scheduler=True, logging_level=args.log_level.upper())
+    try:
+        worker = worker_class(queues, name=args.name, connection=connection)
+        worker.supervisor_id = args.supervisor_id  # type: ignore[attr-defined]
+        worker.work(with_scheduler=True, logging_level=args.log_level.upper())
+    except NOT_REDIS as exc:
+        log.error("not a Redis at %s (%s); this worker stops", redact(os.environ.get("REDIS_URL", url)), exc)
+        return EXIT_CONFIG
+    except (redis.exceptions.RedisError, OSError) as exc:
+        log.error("worker %s stops: %s: %s", args.name, type(exc).__name__, exc)
+        return 1
     return 0
 
 

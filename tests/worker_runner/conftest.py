@@ -23,6 +23,7 @@ import pytest
 import redis
 
 from tests.helpers import wait_for
+from thesis_console.core.embedded_redis import EmbeddedRedis, free_port, start_server
 from thesis_console.core.supervisor_protocol import SupervisorRecord, record_key
 from worker_runner.parent_death import WORKER_MARKER_ENV
 
@@ -190,3 +191,62 @@ def _assert_no_leftovers(prefix: str) -> None:
         except ProcessLookupError:
             pass
     assert not left, f"processes left behind by the supervisor: {left}"
+
+
+class OwnRedis:
+    """A redis-server of the test's own, to shut down, kill and start again on the same port and data.
+
+    Args:
+        appendfsync: ``always`` for tests that kill Redis and count exactly: with ``everysec`` a
+            SIGKILL may undo the last second of writes.
+    """
+
+    def __init__(self, data_dir: Path, appendfsync: str = "everysec") -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.appendfsync = appendfsync
+        self.server: EmbeddedRedis | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.server = start_server(self.data_dir, self.port, appendfsync=self.appendfsync)
+
+    def shutdown(self) -> None:
+        """SHUTDOWN: the append-only file is written out, then the server exits."""
+        assert self.server is not None
+        self.server.stop()
+        self.server = None
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies at once."""
+        assert self.server is not None
+        os.kill(self.server.pid, signal.SIGKILL)
+        os.waitpid(self.server.pid, 0)
+        self.server = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator:
+    """Start :class:`OwnRedis` servers with ``own_redis(appendfsync=...)``; all are stopped after the test."""
+    started: list[OwnRedis] = []
+
+    def start(appendfsync: str = "everysec") -> OwnRedis:
+        server = OwnRedis(tmp_path / f"own-redis-{len(started)}", appendfsync)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()

@@ -17,7 +17,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from thesis_console.core import contract, metrics_store
 from thesis_console.core.supervisor_protocol import SupervisorRecord, record_key
-from worker_runner import recovery
+from worker_runner import interruptions, recovery
 from worker_runner.worker import ThesisWorker
 
 
@@ -53,7 +53,7 @@ def test_started_entries_name_the_worker(redis_conn):
     assert entries[0].expires_at > time.time()
 
 
-def test_dead_local_worker_job_is_retried_once_with_rq_layout(redis_conn):
+def test_dead_local_worker_job_is_put_back_once_without_using_a_retry(redis_conn):
     job, worker, execution = _start_job(redis_conn, "sup-a.x-1", retries=2)
     scanner = recovery.OrphanScanner(confirm_s=0)
     dead = {"sup-a.x-1": ("worker sup-a.x-1 died unexpectedly (killed by SIGKILL)", recovery.RETRY)}
@@ -61,45 +61,64 @@ def test_dead_local_worker_job_is_retried_once_with_rq_layout(redis_conn):
     assert len(found) == 1
     entry, reason, policy = found[0]
     outcome = recovery.recover_execution(redis_conn, entry, reason, policy, recovered_by="sup-b")
-    assert outcome is not None and outcome.action == "retried"
+    assert outcome is not None and outcome.action == "requeued"
 
     again = _fetch(redis_conn, job.id)
     assert again.get_status() == JobStatus.QUEUED
-    assert again.retries_left == 1
+    assert again.retries_left == 2  # a dead worker is not the job's fault
+    assert again.meta[interruptions.INTERRUPTIONS_KEY] == 1
     assert redis_conn.lrange("rq:queue:thesis", 0, -1) == [job.id.encode()]
     assert redis_conn.zcard(StartedJobRegistry("thesis", connection=redis_conn).key) == 0
     assert not redis_conn.exists(execution.key)
     assert not redis_conn.sismember(worker.executions_key, execution.composite_key)
     attempt = again.meta["attempts"][-1]
-    assert attempt["outcome"] == "retried" and "killed by SIGKILL" in attempt["reason"]
-    assert attempt["worker"] == "sup-a.x-1"
+    assert attempt["outcome"] == "interrupted" and "killed by SIGKILL" in attempt["reason"]
+    assert attempt["fault"] == "worker_killed" and attempt["worker"] == "sup-a.x-1"
     assert _metrics(redis_conn).retried == 1
     # a second recovery of the same entry finds nothing to do
     assert recovery.recover_execution(redis_conn, entry, reason, policy) is None
     assert redis_conn.llen("rq:queue:thesis") == 1
 
 
-def test_retry_interval_schedules_the_job(redis_conn):
-    job, _worker, _execution = _start_job(redis_conn, "sup-a.x-1", retries=3, interval=2)
-    entry = recovery.started_entries(redis_conn, ["thesis"])[0]
-    outcome = recovery.recover_execution(redis_conn, entry, "worker died", recovery.RETRY)
-    assert outcome is not None and outcome.action == "retried"
-    assert _fetch(redis_conn, job.id).get_status() == JobStatus.SCHEDULED
-    assert redis_conn.zscore("rq:scheduled:thesis", job.id) is not None
-
-
-def test_no_retries_left_fails_with_a_clear_reason(redis_conn):
+def test_a_job_without_retries_is_put_back_too(redis_conn):
     job, _worker, _execution = _start_job(redis_conn, "sup-a.x-1", retries=None)
     entry = recovery.started_entries(redis_conn, ["thesis"])[0]
-    outcome = recovery.recover_execution(redis_conn, entry, "worker sup-a.x-1 died (killed by SIGKILL)", recovery.RETRY, "sup-b")
-    assert outcome is not None and outcome.action == "failed"
+    outcome = recovery.recover_execution(redis_conn, entry, "worker died", recovery.RETRY)
+    assert outcome is not None and outcome.action == "requeued"
+    assert _fetch(redis_conn, job.id).get_status() == JobStatus.QUEUED
+
+
+def test_fifth_interruption_fails_with_a_clear_reason(redis_conn):
+    job, _worker, _execution = _start_job(redis_conn, "sup-a.x-0", retries=3)
+    for round_ in range(interruptions.MAX_INTERRUPTIONS):
+        if round_:
+            _restart(redis_conn, job.id, f"sup-a.x-{round_}")
+        entry = recovery.started_entries(redis_conn, ["thesis"])[0]
+        reason = f"worker sup-a.x-{round_} died (killed by SIGKILL)"
+        outcome = recovery.recover_execution(redis_conn, entry, reason, recovery.RETRY, "sup-b")
+        assert outcome is not None
+        assert outcome.action == ("failed" if round_ == interruptions.MAX_INTERRUPTIONS - 1 else "requeued")
     failed = _fetch(redis_conn, job.id)
     assert failed.get_status() == JobStatus.FAILED
+    assert failed.retries_left == 3
     assert job.id in FailedJobRegistry("thesis", connection=redis_conn).get_job_ids(cleanup=False)
     text = failed.latest_result().exc_string
-    assert "killed by SIGKILL" in text and "sup-b" in text and "no retries were left" in text
-    assert failed.meta["attempts"][-1]["outcome"] == "failed"
+    assert "interrupted 5 times" in text and "killed by SIGKILL" in text and "sup-b" in text
+    outcomes = [a["outcome"] for a in failed.meta["attempts"]]
+    assert outcomes == ["interrupted"] * 4 + ["failed"]
+    assert failed.meta[interruptions.INTERRUPTIONS_KEY] == 5
     assert _metrics(redis_conn).failed == 1
+
+
+def _restart(conn, job_id: str, worker_name: str):
+    """Take the requeued job into execution again, as a new worker."""
+    worker = ThesisWorker([contract.thesis_queue(conn)], name=worker_name, connection=conn)
+    worker.register_birth()
+    dequeued, _queue = worker.dequeue_job_and_maintain_ttl(timeout=1)
+    assert dequeued.id == job_id
+    execution = worker.prepare_execution(dequeued)
+    worker.prepare_job_execution(dequeued, remove_from_intermediate_queue=True)
+    return _fetch(conn, job_id), worker, execution
 
 
 def test_interrupted_by_shutdown_goes_to_the_front_without_using_a_retry(redis_conn):
@@ -110,7 +129,10 @@ def test_interrupted_by_shutdown_goes_to_the_front_without_using_a_retry(redis_c
     outcome = recovery.recover_execution(redis_conn, entry, "supervisor stopped", recovery.REQUEUE)
     assert outcome is not None and outcome.action == "requeued"
     assert redis_conn.lrange("rq:queue:thesis", 0, -1) == [job.id.encode(), other.id.encode()]
-    assert _fetch(redis_conn, job.id).retries_left == 2
+    again = _fetch(redis_conn, job.id)
+    assert again.retries_left == 2
+    assert again.meta.get(interruptions.INTERRUPTIONS_KEY) == 0  # a shutdown is not counted
+    assert again.meta["attempts"][-1]["fault"] == "stopped"
 
 
 def test_two_supervisors_racing_put_the_job_back_once(redis_conn):
@@ -132,7 +154,8 @@ def test_two_supervisors_racing_put_the_job_back_once(redis_conn):
             thread.join()
         assert sum(1 for o in outcomes if o is not None) == 1, outcomes
         assert redis_conn.lrange("rq:queue:thesis", 0, -1) == [job.id.encode()]
-        assert _fetch(redis_conn, job.id).retries_left == 4
+        assert _fetch(redis_conn, job.id).retries_left == 5
+        assert _fetch(redis_conn, job.id).meta[interruptions.INTERRUPTIONS_KEY] == 1
         assert _metrics(redis_conn).retried == 1
 
 
@@ -200,7 +223,7 @@ def test_expired_entry_waits_while_rq_maintenance_holds_the_queue(redis_conn):
     assert _fetch(redis_conn, job.id).get_status() == JobStatus.STARTED
     redis_conn.delete(lock)
     outcome = recovery.recover_execution(redis_conn, entry, "expired", recovery.RETRY)
-    assert outcome is not None and outcome.action == "retried"
+    assert outcome is not None and outcome.action == "requeued"
     assert not redis_conn.exists(lock)
 
 

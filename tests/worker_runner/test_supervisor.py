@@ -81,13 +81,15 @@ def test_sigkilled_worker_is_restarted_and_its_job_recovered(redis_conn, supervi
 
     os.kill(worker.pid, signal.SIGKILL)
     # Back in the queue (or already running again elsewhere) within 5 s of the death.
-    wait_for(lambda: "retried" in _outcomes(redis_conn, job.id), timeout=5, message="the job to be recovered")
+    wait_for(lambda: "interrupted" in _outcomes(redis_conn, job.id), timeout=5, message="the job to be recovered")
     recovered = _fetch(redis_conn, job.id).meta["attempts"][0]
     assert recovered["worker"] == worker_name and "killed by SIGKILL" in recovered["reason"]
+    assert recovered["fault"] == "worker_killed"
     assert not horse.is_running() or horse.status() == psutil.STATUS_ZOMBIE
 
     wait_for(lambda: _fetch(redis_conn, job.id).get_status() == JobStatus.FINISHED, 30, message="the job to finish")
-    assert _outcomes(redis_conn, job.id) == ["retried", "completed"]
+    assert _outcomes(redis_conn, job.id) == ["interrupted", "completed"]
+    assert _fetch(redis_conn, job.id).retries_left == 2  # a killed worker is not the job's fault
     record = sup.wait_live(redis_conn, 2)
     assert record.restarts == 1 and worker_name not in record.workers
 
@@ -98,7 +100,7 @@ def test_sigkilled_worker_is_restarted_and_its_job_recovered(redis_conn, supervi
     assert record.log_dir == str(sup.log_dir)
 
 
-def test_killed_work_horse_is_retried_by_its_worker(redis_conn, supervisors):
+def test_killed_work_horse_is_put_back_by_its_worker_without_using_a_retry(redis_conn, supervisors):
     sup = supervisors("-n", "1")
     sup.wait_live(redis_conn, 1)
     job = _enqueue_sleep(redis_conn, 2.0)
@@ -106,7 +108,10 @@ def test_killed_work_horse_is_retried_by_its_worker(redis_conn, supervisors):
     worker = psutil.Process(_worker_pid(redis_conn, worker_name))
     _horse_of(worker).kill()
     wait_for(lambda: _fetch(redis_conn, job.id).get_status() == JobStatus.FINISHED, 30, message="the job to finish")
-    assert _outcomes(redis_conn, job.id) == ["retried", "completed"]
+    assert _outcomes(redis_conn, job.id) == ["interrupted", "completed"]
+    finished = _fetch(redis_conn, job.id)
+    assert finished.retries_left == 2 and finished.meta["interruptions"] == 1
+    assert finished.meta["attempts"][0]["fault"] == "worker_killed"
     assert sup.record(redis_conn).restarts == 0  # the worker itself survived
 
 
@@ -234,7 +239,7 @@ def test_sigkill_of_the_supervisor_leaves_no_process_and_its_record_expires(redi
     # As if its host had died: a supervisor elsewhere puts the job back (no record, no heartbeat).
     assert _fetch(redis_conn, job.id).get_status() == JobStatus.STARTED
     rescuer = supervisors("-n", "1", suffix="b")
-    wait_for(lambda: "retried" in _outcomes(redis_conn, job.id), 60, message="the orphaned job to be recovered")
+    wait_for(lambda: "interrupted" in _outcomes(redis_conn, job.id), 60, message="the orphaned job to be recovered")
     assert "died with its supervisor" in _fetch(redis_conn, job.id).meta["attempts"][0]["reason"]
     assert rescuer.proc.poll() is None
 

@@ -6,15 +6,19 @@ Values that operators tune come from the environment; the rest are the original 
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import redis.exceptions
 from redis import Redis
 from rq import Queue, Retry
 from rq.job import Job
 from rq.serializers import JSONSerializer
+
+log = logging.getLogger(__name__)
 
 QUEUE_ENV = "THESIS_QUEUE"
 DEFAULT_QUEUE_NAME = "thesis"
@@ -111,14 +115,18 @@ def set_progress(job: Job, percent: int, stage: str, now: float | None = None) -
     """Record progress as an integer percent and a stage name in the job's meta and save it.
 
     ``progress_at`` moves only when the percent or the stage changes, so a job that repeats the same
-    progress still counts as making none.
+    progress still counts as making none. While Redis is unreachable the write is dropped (the next
+    one carries the newer value): a job must not fail because its progress could not be shown.
     """
     percent = max(0, min(100, int(percent)))
     if job.meta.get(PROGRESS_KEY) != percent or job.meta.get(STAGE_KEY) != stage or PROGRESS_AT_KEY not in job.meta:
         job.meta[PROGRESS_AT_KEY] = time.time() if now is None else now
     job.meta[PROGRESS_KEY] = percent
     job.meta[STAGE_KEY] = stage
-    job.save_meta()
+    try:
+        job.save_meta()
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        log.warning("progress of job %s not saved, Redis is unreachable: %s", job.id, exc)
 
 
 def progress_changed_at(meta: dict[str, Any]) -> float | None:

@@ -8,7 +8,13 @@ persistence in the per-user data directory, and runs in its own session so that 
 program that started it (a second console or a worker reuses it).
 
 A ``fcntl`` lock around the find-or-start step means two programs starting at once do not start
-two servers; a state file whose process is gone or does not answer is a stale lock and is replaced.
+two servers; a state file whose process is gone is a stale lock and is replaced. A server is only
+adopted when it is the one the state file names: its ``INFO`` process id is the recorded pid and its
+data folder is this one (a reused pid with some other Redis on the recorded port is not ours).
+
+Programs that run on the embedded server call :func:`ensure_running` again when it stops answering:
+whichever takes the lock first restarts it (same launcher, data folder and append-only file, on the
+same port when that is still free), and the others find the new server through the state file.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +42,8 @@ DEFAULT_PORT = 6399
 
 MIN_SYSTEM_VERSION = (6, 2)
 START_TIMEOUT_S = 15.0
+DYING_WAIT_S = 2.0
+"""How long a recorded server that runs but does not answer is given to answer, or to exit."""
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -111,13 +119,17 @@ def server_version(binary: str) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-def ensure_running(data_dir: Path | None = None, port: int | None = None) -> EmbeddedRedis:
+def ensure_running(
+    data_dir: Path | None = None, port: int | None = None, env: Mapping[str, str] | None = None
+) -> EmbeddedRedis:
     """Return the shared embedded server, starting it when none is alive.
 
     Args:
         data_dir: folder for data, log and state; defaults to :func:`default_data_dir`.
-        port: port to listen on; defaults to ``THESIS_REDIS_PORT`` or :data:`DEFAULT_PORT`,
-            or a free port when that one is taken by another program.
+        port: port to listen on; defaults to the port of the server it replaces, else
+            ``THESIS_REDIS_PORT`` or :data:`DEFAULT_PORT`, or a free port when that one is taken
+            by another program.
+        env: the environment of a server it starts (default: this process's).
 
     Raises:
         EmbeddedRedisError: the server could not be started; the message says why.
@@ -131,27 +143,39 @@ def ensure_running(data_dir: Path | None = None, port: int | None = None) -> Emb
         raise EmbeddedRedisError(f"the Redis data folder {data_dir} is not writable (permissions)")
     with _launcher_lock(data_dir):
         state = _read_state(data_dir)
+        previous_port = None
         if state:
             found = _alive_from_state(state, data_dir)
             if found:
                 return found
             log.info("recovering stale embedded Redis state %s", state)
             (data_dir / "server.json").unlink(missing_ok=True)
-        wanted = port or int(os.environ.get("THESIS_REDIS_PORT", DEFAULT_PORT))
-        chosen = wanted if _port_free(wanted) else (free_port() if port is None else None)
+            previous_port = _int_or_none(state.get("port"))
+        wanted = port or previous_port or int(os.environ.get("THESIS_REDIS_PORT", DEFAULT_PORT))
+        free = _port_free(wanted, wait_s=DYING_WAIT_S if wanted == previous_port else 0.0)
+        chosen = wanted if free else (free_port() if port is None else None)
         if chosen is None:
             raise EmbeddedRedisError(f"port {wanted} on 127.0.0.1 is already in use by another program")
-        server = start_server(data_dir, chosen, detached=True)
+        server = start_server(data_dir, chosen, detached=True, env=env)
         _write_state(data_dir, server)
         return server
 
 
-def start_server(data_dir: Path, port: int, detached: bool = False, binary: str | None = None) -> EmbeddedRedis:
+def start_server(
+    data_dir: Path,
+    port: int,
+    detached: bool = False,
+    binary: str | None = None,
+    appendfsync: str = "everysec",
+    env: Mapping[str, str] | None = None,
+) -> EmbeddedRedis:
     """Start a ``redis-server`` on 127.0.0.1:``port`` with its data in ``data_dir``.
 
     Args:
         detached: run in a new session so that it outlives this process (the shared server);
             tests start attached servers that they stop themselves.
+        appendfsync: ``everysec`` (the default: a killed server may lose its last second of
+            writes) or ``always`` (every write on disk before it is answered; slower).
 
     Raises:
         EmbeddedRedisError: the binary is missing, the port is taken, or the server did not answer.
@@ -165,7 +189,7 @@ def start_server(data_dir: Path, port: int, detached: bool = False, binary: str 
         "--port", str(port),
         "--dir", str(data_dir),
         "--appendonly", "yes",
-        "--appendfsync", "everysec",
+        "--appendfsync", appendfsync,
         "--save", "",
         "--protected-mode", "yes",
         "--daemonize", "no",
@@ -179,6 +203,7 @@ def start_server(data_dir: Path, port: int, detached: bool = False, binary: str 
             stderr=subprocess.PIPE,
             start_new_session=detached,
             cwd=data_dir,
+            env=dict(env) if env is not None else None,
         )
     except PermissionError:
         raise EmbeddedRedisError(f"permission denied running {binary}") from None
@@ -267,13 +292,90 @@ def _write_state(data_dir: Path, server: EmbeddedRedis) -> None:
 
 
 def _alive_from_state(state: dict, data_dir: Path) -> EmbeddedRedis | None:
+    """The server the state file names, when it runs and is that server; None when it is stale.
+
+    Raises:
+        EmbeddedRedisError: the recorded process is a ``redis-server`` on this data folder that does
+            not answer (starting a second server on the same append-only file would corrupt it).
+    """
     try:
         pid, host, port = int(state["pid"]), str(state["host"]), int(state["port"])
     except (KeyError, TypeError, ValueError):
         return None
-    if not pid_alive(pid) or not _ping((host, port), timeout=1.0):
+    identity = None
+    deadline = time.monotonic() + DYING_WAIT_S
+    while identity is None:
+        if not pid_alive(pid):
+            return None
+        identity = server_identity(host, port)
+        if identity is None and time.monotonic() >= deadline:
+            if _runs_on(pid, data_dir):
+                raise EmbeddedRedisError(f"the embedded Redis (pid {pid}, port {port}) runs but does not answer")
+            return None
+        if identity is None:
+            time.sleep(0.05)  # a server that is dying holds its port for a moment yet
+    if identity.pid != pid or (identity.data_dir is not None and not _same_dir(identity.data_dir, data_dir)):
+        log.warning(
+            "the Redis on port %s is not the embedded server of %s (process %s, folder %s); not adopting it",
+            port, data_dir, identity.pid, identity.data_dir,
+        )  # fmt: skip
         return None
     return EmbeddedRedis(host, port, pid, data_dir, str(state.get("binary", "")), started_here=False)
+
+
+@dataclass(frozen=True)
+class ServerIdentity:
+    """Who a Redis server says it is."""
+
+    pid: int
+    """``process_id`` from ``INFO server``."""
+    data_dir: Path | None
+    """``CONFIG GET dir``; None when CONFIG is not allowed."""
+
+
+def server_identity(host: str, port: int, timeout: float = 1.0) -> ServerIdentity | None:
+    """The process id and data folder of the Redis at ``host:port``; None when none answers there.
+
+    INFO and CONFIG are answered while a server loads its append-only file (PING is not).
+    """
+    import redis  # the launcher itself needs no client; only this check does
+
+    client = redis.Redis(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        info = client.info("server")
+        pid = int(info["process_id"])
+        try:
+            folder = client.config_get("dir").get("dir")
+        except redis.exceptions.ResponseError:
+            folder = None
+    except (redis.exceptions.RedisError, OSError, KeyError, TypeError, ValueError):
+        return None
+    finally:
+        client.close()
+    return ServerIdentity(pid, Path(folder) if folder else None)
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return a == b
+
+
+def _runs_on(pid: int, data_dir: Path) -> bool:
+    """Whether process ``pid`` is a redis-server started on ``data_dir`` (its command line says so)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(args) and b"redis-server" in args[0] and str(data_dir).encode() in args
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
 
 
 def _ping(address: tuple[str, int], timeout: float) -> bool:
@@ -286,7 +388,18 @@ def _ping(address: tuple[str, int], timeout: float) -> bool:
         return False
 
 
-def _port_free(port: int) -> bool:
+def _port_free(port: int, wait_s: float = 0.0) -> bool:
+    """Whether ``port`` can be listened on; waits up to ``wait_s`` for it (a dying server's threads
+    may hold it for a moment after its process shows as gone)."""
+    deadline = time.monotonic() + wait_s
+    while not _bindable(port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as redis-server does: TIME_WAIT is free
         try:

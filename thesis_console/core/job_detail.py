@@ -6,7 +6,8 @@ reads the job's score in each registry of its queue (the scheduled time, and the
 ``status`` field is missing) and the running executions' hashes.
 
 The timeline prefers ``meta['attempts']``, which ``worker_runner.worker`` writes for every attempt
-(start, end, outcome, worker); it falls back to RQ 3's results stream, then to the job hash's own
+(start, end, outcome, worker, and for a run that an infrastructure fault interrupted, the fault and
+its reason); it falls back to RQ 3's results stream, then to the job hash's own
 ``started_at``/``ended_at``, so jobs from other producers still get a sensible timeline.
 """
 
@@ -162,6 +163,26 @@ def _result(results: list[ResultEntry], fields: dict[str, bytes], trust_pickle: 
     return Payload("missing")
 
 
+FAULT_TEXT = {
+    "worker_killed": "worker or work horse killed",
+    "connection_lost": "Redis connection lost",
+    "stopped": "stopped by a shutdown",
+}
+"""How the timeline names the ``fault`` of an interrupted attempt."""
+
+
+def _attempt_detail(attempt: dict[str, Any], outcome: str, errors: list[ResultEntry], end: float | None) -> str:
+    reason = attempt.get("reason")
+    reason = reason if isinstance(reason, str) else ""
+    if outcome == "interrupted":
+        label = FAULT_TEXT.get(str(attempt.get("fault")), "infrastructure fault")
+        return f"interrupted ({label}; no retry used)" + (f": {reason}" if reason else "")
+    if outcome in ("failed", "stopped"):
+        match = _nearest(errors, end)
+        return (decoding.last_line(match.exc_string) or "" if match else "") or reason
+    return ""
+
+
 def _timeline(
     row: JobRow,
     fields: dict[str, bytes],
@@ -184,10 +205,7 @@ def _timeline(
         for number, attempt in enumerate(a for a in attempts if isinstance(a, dict)):
             end = _num(attempt.get("ended_at"))
             outcome = str(attempt.get("outcome") or "")
-            detail = ""
-            if outcome in ("failed", "stopped"):
-                match = _nearest(errors, end)
-                detail = decoding.last_line(match.exc_string) or "" if match else ""
+            detail = _attempt_detail(attempt, outcome, errors, end)
             events.append(
                 TimelineEvent(
                     at=_num(attempt.get("started_at")),

@@ -161,7 +161,7 @@ class Payload:
 class TimelineEvent:
     at: float | None
     what: str  # "enqueued" | "attempt" | "scheduled" | "ended" ...
-    outcome: str = ""  # "completed" | "failed" | "retried" | "stopped" | "canceled" | "running"
+    outcome: str = ""  # "completed" | "failed" | "retried" | "interrupted" | "stopped" | "canceled" | "running"
     ended_at: float | None = None
     worker: str | None = None
     detail: str = ""

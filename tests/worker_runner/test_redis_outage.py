@@ -1,0 +1,76 @@
+"""A Redis outage under running supervisors: workers, work horses and the running job outlive it.
+
+Each test runs a redis-server of its own, takes it away while a job runs (SHUTDOWN, which writes
+the append-only file out, or SIGKILL, with ``appendfsync always`` so that no acknowledged write is
+lost), and brings it back on the same port and data.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+import pytest
+from rq import Retry
+from rq.job import JobStatus
+
+from tests.helpers import wait_for
+from tests.worker_runner.test_supervisor import _fetch, _horse_of, _running_on, _worker_pid
+from thesis_console.core import contract
+from thesis_console.core.producer import enqueue_thesis
+from thesis_console.core.thesis_request import ThesisRequest
+from worker_runner import interruptions
+
+OUTAGE_S = 6.0
+"""Long enough that the job writes progress, and may finish, while Redis is away."""
+
+
+@pytest.mark.parametrize("fault", ["shutdown", "sigkill"])
+def test_an_outage_keeps_every_worker_and_the_running_job(own_redis, supervisors, fault):
+    server = own_redis(appendfsync="always")
+    conn = server.client()
+    sup = supervisors("-n", "2", env={"REDIS_URL": server.url})
+    sup.wait_live(conn, 2)
+    workers_before = sorted(p.pid for p in sup.worker_processes())
+    job_id = enqueue_thesis(conn, ThesisRequest(topic="Outage", chapters=3, options={"pace_s": 1.0}))
+    worker_name = _running_on(conn, job_id)
+    horse = _horse_of(psutil.Process(_worker_pid(conn, worker_name)))
+    wait_for(lambda: (_fetch(conn, job_id).meta.get("progress") or 0) >= 20, 20, message="some progress")
+
+    server.shutdown() if fault == "shutdown" else server.kill()
+    time.sleep(OUTAGE_S)  # the outage itself: nothing to wait for but time
+    assert horse.is_running() and horse.status() != psutil.STATUS_ZOMBIE
+    assert sorted(p.pid for p in sup.worker_processes()) == workers_before
+    server.start()
+
+    wait_for(lambda: _fetch(conn, job_id).get_status() == JobStatus.FINISHED, 90, message="the job to finish")
+    job = _fetch(conn, job_id)
+    assert [a["outcome"] for a in job.meta["attempts"]] == ["completed"]
+    assert job.meta["attempts"][0]["worker"] == worker_name
+    assert job.retries_left == contract.MAX_RETRIES and not job.meta.get(interruptions.INTERRUPTIONS_KEY)
+    assert job.meta["progress"] == 100
+    assert sorted(p.pid for p in sup.worker_processes()) == workers_before  # the same processes
+    assert sup.wait_live(conn, 2).restarts == 0
+    assert sup.proc.poll() is None
+    # and they still work
+    after = contract.thesis_queue(conn).enqueue("tests.jobs.noop")
+    wait_for(lambda: _fetch(conn, after.id).get_status() == JobStatus.FINISHED, 30, message="a new job to run")
+    for worker_log in sup.log_dir.glob(f"{sup.id}.*.log"):
+        assert "Traceback" not in worker_log.read_text(errors="replace"), worker_log
+    conn.close()
+
+
+def test_a_job_that_kills_its_own_work_horse_is_failed_after_five_interruptions(redis_conn, supervisors):
+    sup = supervisors("-n", "1")
+    sup.wait_live(redis_conn, 1)
+    job = contract.thesis_queue(redis_conn).enqueue("tests.jobs.kill_own_process", retry=Retry(max=3, interval=[2, 4, 8]))
+    wait_for(lambda: _fetch(redis_conn, job.id).get_status() == JobStatus.FAILED, 60, message="the job to fail")
+    failed = _fetch(redis_conn, job.id)
+    assert failed.retries_left == 3  # none of its code-error retries were used
+    attempts = failed.meta["attempts"]
+    assert [a["outcome"] for a in attempts] == ["interrupted"] * 4 + ["failed"]
+    assert {a["fault"] for a in attempts} == {"worker_killed"}
+    assert failed.meta[interruptions.INTERRUPTIONS_KEY] == interruptions.MAX_INTERRUPTIONS
+    text = failed.latest_result().exc_string
+    assert "interrupted 5 times by infrastructure faults" in text and "killed by signal 9" in text
+    assert sup.record(redis_conn).restarts == 0  # the worker itself lived through all five
