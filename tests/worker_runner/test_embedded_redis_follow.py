@@ -48,6 +48,18 @@ def _live_server(data_dir: Path, other_than: int | None = None) -> dict:
     return wait_for(found, 30, message="a live embedded Redis")
 
 
+def _take_port(port: int) -> SocketServer:
+    """Listen on ``port`` as soon as the dead server's last thread let go of it."""
+
+    def take() -> SocketServer | None:
+        try:
+            return SocketServer(answer_http, port=port)
+        except OSError:
+            return None
+
+    return wait_for(take, 10, message=f"port {port} to be free")
+
+
 def _worker_logs(sup) -> list[str]:
     return [p.read_text(errors="replace") for p in sup.log_dir.glob(f"{sup.id}.*.log")]
 
@@ -75,7 +87,7 @@ def test_a_dead_embedded_redis_is_brought_back(embedded, supervisors, port_taken
         fcntl.flock(lock, fcntl.LOCK_EX)
         os.kill(first["pid"], signal.SIGKILL)
         wait_for(lambda: not pid_alive(first["pid"]), 10, message="the embedded Redis to die")
-        squatter = SocketServer(answer_http, port=first["port"]) if port_taken else None
+        squatter = _take_port(first["port"]) if port_taken else None
         fcntl.flock(lock, fcntl.LOCK_UN)
     try:
         second = _live_server(embedded, other_than=first["pid"])
