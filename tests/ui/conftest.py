@@ -1,7 +1,8 @@
 """Fixtures for GUI tests: a qasync event loop on the pytest-qt application, and async polling.
 
-``qtbot.waitUntil`` spins Qt but does not run asyncio tasks; tests that drive async code run
-``loop.run_until_complete(wait_until(predicate))`` instead (see /work/shared/STYLE.md).
+``qtbot.waitUntil`` spins Qt but does not run asyncio tasks, and calling it from inside a running
+task fails (re-entrancy); tests that drive async code run ``loop.run_until_complete(wait_until(predicate))``
+(``tests/ui/qt_helpers.py``) instead.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A real ConsoleController on a real Redis for the overview and workers tests (engineer G2's helpers).
+"""A real ConsoleController on a real Redis for the overview and workers tests.
 
 The controller is the GUI's own; the session behind it is made of the core's real reader and
 actions on an asyncio client of the test server.

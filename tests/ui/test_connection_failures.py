@@ -1,4 +1,4 @@
-"""Connection and access cases of the fault issue, in the window: each gives its own clear message in
+"""Connection and access failures in the window: each gives its own clear message in
 the status area and in the connection dialog's Test result, with no traceback and no hang, and no
 password ever shows in what the window shows, what it saves or what it logs.
 
