@@ -254,3 +254,24 @@ def test_shipped_alerting_rules_use_the_default_thresholds():
         f"thesis_supervisor_heartbeat_age_seconds > {DEFAULTS[RuleKind.SUPERVISOR_SILENT].threshold:g}",
     ]  # fmt: skip
     assert [e for e in expected if e not in text] == []
+
+
+def test_check_and_endpoint_agree_on_firing_alerts(capsys, redis_conn, redis_url, private_files):
+    write_rules(private_files / "alerts.json", {"no_worker": {"for_s": 0}, "oldest_waiting": {"threshold": 0},
+                                                "waiting_depth": {"threshold": 1, "for_s": 0}})  # fmt: skip
+    queue = contract.thesis_queue(redis_conn)
+    for _ in range(2):
+        queue.enqueue("tests.jobs.noop")
+    redis_conn.zadd(INDEX_KEY, {"sup-gone": time.time() - 100})
+    code, out, _ = call(capsys, "check", "--url", redis_url, "--json", "--no-history")
+    from_check = {(a["rule"], a["queue"], a["subject"], a["severity"]) for a in json.loads(out)["firing"]}
+    endpoint = Endpoint(redis_url)
+    try:
+        got = samples(endpoint.scrape())
+    finally:
+        endpoint.stop()
+    from_endpoint = {
+        (dict(labels)["rule"], dict(labels)["queue"], dict(labels)["subject"], dict(labels)["severity"])
+        for (name, labels), value in got.items() if name == "thesis_alert_firing" and value == 1
+    }
+    assert code == 2 and len(from_check) == 4 and from_check == from_endpoint
