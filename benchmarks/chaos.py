@@ -1,43 +1,74 @@
-"""The chaos run: thesis jobs worked by supervisors while faults are injected, then full accounting.
+"""The chaos run: soak jobs worked by supervisors while faults are injected, then full accounting.
 
-Used by ``make soak`` (1,000 jobs, :mod:`benchmarks.soak`) and, in a short version, by the test
-suite (``tests/test_chaos.py``). Everything runs on loopback: its own redis-server (append-only file
-on) in a temporary folder, ``thesis-worker`` supervisors as child processes.
+Used by ``make soak`` (:mod:`benchmarks.soak`) and, in a short version, by the test suite
+(``tests/benchmarks/test_chaos.py``). Everything runs on loopback: its own redis-server (append-only
+file, ``appendfsync always`` so that a SIGKILL of Redis loses no acknowledged write and the
+accounting can be exact) in a temporary folder, ``thesis-worker`` supervisors as child processes,
+the contract's count-based retention on (100 completed, 500 failed jobs kept).
 
-Faults, at random moments (seeded): SIGKILL of a busy worker process (mid-job), SIGKILL of a whole
-supervisor followed by a new one, a resize through Redis, a running job stopped through the core's
-``QueueActions.stop``, and the Redis server stopped and started again on the same port and folder.
+The jobs run :func:`benchmarks.soak_job.soak_thesis` (the paced offline generation), which appends
+each run's start, designed failure and completion to a ledger file outside Redis. Some jobs are
+designed to fail once, some always. Part of the jobs is enqueued while the faults go on, some of
+them while Redis is down (the producer waits for it and checks whether its write landed).
 
-At the end, after a settle time, every job is accounted for: completed, failed after its retries,
-or stopped on purpose. Lost (hash gone or never ended), stuck (still active or in an intermediate
-list) and completed-twice jobs are counted and listed.
+Faults, at random moments (seeded; each kind once first, then at random): SIGKILL of a work horse
+mid-job, of a busy worker, of the worker holding RQ's scheduler lock, of a whole supervisor
+(replaced by a new one); SIGTERM of a supervisor (replaced); a resize through Redis; a running job
+stopped through the console core; Redis stopped with SHUTDOWN, and killed with SIGKILL, each then
+started again on the same port and folder. Each fault's recovery is timed (see
+:data:`benchmarks.chaos_accounting.RECOVERY_MEANING`).
+
+At the end every job is accounted for by :func:`benchmarks.chaos_accounting.account`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
 
+from benchmarks.chaos_accounting import (
+    REDIS_STATES_ENDED,
+    ChaosReport,
+    EnqueuedJob,
+    FaultKind,
+    FaultRecord,
+    FinalState,
+    Kill,
+    Place,
+    account,
+    retry_samples,
+)
+from benchmarks.soak_job import SOAK_FUNCTION, Design, LedgerEvent, LedgerLine, LedgerReader
 from thesis_console.core import contract
 from thesis_console.core.embedded_redis import EmbeddedRedis, free_port, pid_alive, start_server
-from thesis_console.core.producer import enqueue_thesis
 from thesis_console.core.thesis_request import ThesisRequest
 
-TERMINAL = {"finished", "failed", "stopped", "canceled"}
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ALLOW_ENV = "THESIS_WORKER_ALLOW"
+QUEUE = contract.DEFAULT_QUEUE_NAME
+LOCK_KEY = f"rq:scheduler-lock:{QUEUE}"
+RECOVERY_GIVE_UP_S = 240.0
+_NEEDS_A_TARGET = (
+    FaultKind.KILL_HORSE,
+    FaultKind.KILL_WORKER,
+    FaultKind.STOP_JOB,
+    FaultKind.KILL_SCHEDULER_HOLDER,
+    FaultKind.KILL_SUPERVISOR,
+    FaultKind.STOP_SUPERVISOR,
+)
 
 
 @dataclass
@@ -45,80 +76,46 @@ class ChaosConfig:
     jobs: int = 1000
     fail_once_ratio: float = 0.10
     fail_always_ratio: float = 0.05
+    late_ratio: float = 0.3
+    """Share of the jobs enqueued while the faults go on (spread over ``late_window_s``)."""
+    late_window_s: float = 150.0
+    outage_enqueues: int = 3
+    """Jobs enqueued (from the late share) during each Redis outage."""
     pace_s: float = 0.1
-    seed: int = 20261128
+    chapters: int = 3
+    seed: int = 20261130
     supervisors: int = 2
     min_concurrency: int = 3
     max_concurrency: int = 6
     fault_every_s: tuple[float, float] = (2.0, 5.0)
-    redis_restarts: int = 2
+    fault_weights: dict[FaultKind, int] = field(
+        default_factory=lambda: {
+            FaultKind.KILL_HORSE: 4,
+            FaultKind.KILL_WORKER: 3,
+            FaultKind.KILL_SCHEDULER_HOLDER: 1,
+            FaultKind.KILL_SUPERVISOR: 1,
+            FaultKind.STOP_SUPERVISOR: 1,
+            FaultKind.RESIZE: 3,
+            FaultKind.STOP_JOB: 1,
+            FaultKind.REDIS_SHUTDOWN: 1,
+            FaultKind.REDIS_SIGKILL: 1,
+        }
+    )
+    redis_shutdowns: int = 2
+    redis_kills: int = 2
     redis_down_s: float = 2.0
-    deadline_s: float = 13 * 60
-    settle_s: float = 10.0
+    completed_keep: int = contract.COMPLETED_KEEP
+    failed_keep: int = contract.FAILED_KEEP
+    deadline_s: float = 15 * 60
+    settle_s: float = 5.0
     recovery_interval_s: float = 2.0
 
 
-@dataclass
-class ChaosReport:
-    config: ChaosConfig
-    elapsed_s: float
-    outcome: Counter
-    lost: list[str]
-    stuck: list[str]
-    unexpected: dict[str, str]
-    completed_twice: list[str]
-    faults: Counter
-    recovery_times_s: list[float]
-    orphan_recovery_times_s: list[float]
-    redis_restarts: int
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.lost and not self.stuck and not self.unexpected
-
-    def table(self) -> str:
-        lines = [
-            f"chaos run: {self.config.jobs} jobs, {self.config.supervisors} supervisors at "
-            f"{self.config.min_concurrency}-{self.config.max_concurrency}, {self.elapsed_s:.0f} s",
-            "",
-            f"{'outcome':<34}{'jobs':>8}",
-            f"{'-' * 34}{'-' * 8}",
-        ]
-        for name in ("completed", "failed after retries", "stopped on purpose"):
-            lines.append(f"{name:<34}{self.outcome.get(name, 0):>8}")
-        lines.append(f"{'lost':<34}{len(self.lost):>8}")
-        lines.append(f"{'stuck (active or intermediate)':<34}{len(self.stuck):>8}")
-        lines.append(f"{'unexpected end state':<34}{len(self.unexpected):>8}")
-        lines.append(f"{'completed twice (killed after end)':<34}{len(self.completed_twice):>8}")
-        lines += ["", f"{'fault injected':<34}{'count':>8}", f"{'-' * 34}{'-' * 8}"]
-        for name, count in sorted(self.faults.items()):
-            lines.append(f"{name:<34}{count:>8}")
-        if self.recovery_times_s:
-            times = sorted(self.recovery_times_s)
-            lines += [
-                "",
-                f"recovery of a SIGKILLed worker's job (n={len(times)}): median {statistics.median(times):.2f} s, "
-                f"max {times[-1]:.2f} s",
-            ]
-        if self.orphan_recovery_times_s:
-            times = sorted(self.orphan_recovery_times_s)
-            lines.append(
-                f"recovery of a SIGKILLed supervisor's jobs by another supervisor (n={len(times)}): "
-                f"median {statistics.median(times):.2f} s, max {times[-1]:.2f} s"
-            )
-        for job_id in self.lost[:10]:
-            lines.append(f"  lost: {job_id}")
-        for job_id in self.stuck[:10]:
-            lines.append(f"  stuck: {job_id}")
-        for job_id, why in list(self.unexpected.items())[:10]:
-            lines.append(f"  unexpected: {job_id}: {why}")
-        for job_id in self.completed_twice[:10]:
-            lines.append(f"  completed twice: {job_id}")
-        lines += [f"  note: {n}" for n in self.notes]
-        return "\n".join(lines)
+def _text(value) -> str:  # type: ignore[no-untyped-def]
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
 
 
+# ------------------------------------------------------------------ processes
 class _Supervisors:
     """The ``thesis-worker`` child processes of the run."""
 
@@ -132,8 +129,10 @@ class _Supervisors:
             **os.environ,
             "THESIS_OUTPUT_DIR": str(workdir / "out"),
             "THESIS_DATA_DIR": str(workdir / "data"),
-            contract.COMPLETED_KEEP_ENV: "1000000",
-            contract.FAILED_KEEP_ENV: "1000000",
+            contract.COMPLETED_KEEP_ENV: str(cfg.completed_keep),
+            contract.FAILED_KEEP_ENV: str(cfg.failed_keep),
+            ALLOW_ENV: SOAK_FUNCTION,
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p),
         }
         self.env.pop("REDIS_URL", None)
 
@@ -148,7 +147,7 @@ class _Supervisors:
                 "--grace", "5", "--restart-backoff-max", "3", "--log-dir", str(self.workdir / "logs"),
                 "--log-level", "WARNING",
             ],
-            env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
         )  # fmt: skip
         return sup_id
 
@@ -159,6 +158,10 @@ class _Supervisors:
         with contextlib.suppress(ProcessLookupError):
             self.procs[sup_id].kill()
         self.procs[sup_id].wait()
+
+    def terminate(self, sup_id: str) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.procs[sup_id].terminate()
 
     def stop_all(self) -> None:
         for proc in self.procs.values():
@@ -173,12 +176,93 @@ class _Supervisors:
                 proc.wait()
 
 
-def _text(value) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
+class _Redis:
+    """The run's redis-server: restarts on the same port and folder, with the outages recorded."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.dir = workdir / "redis"
+        self.port = free_port()
+        self.server: EmbeddedRedis = self._start()
+        self.url = self.server.url
+        self.outages: list[tuple[float, float]] = []
+
+    def _start(self) -> EmbeddedRedis:
+        server = start_server(self.dir, self.port)
+        conn = redis.Redis(host=server.host, port=server.port, socket_timeout=5)
+        conn.config_set("appendfsync", "always")  # a SIGKILL then loses no acknowledged write
+        conn.close()
+        return server
+
+    def restart(self, kill: bool, down_s: float) -> tuple[float, float]:
+        """Stop (SHUTDOWN, or SIGKILL when ``kill``), wait ``down_s``, start again; (down, back) times."""
+        down_at = time.time()
+        if kill:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.server.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.server.pid, 0)
+        else:
+            self.server.stop()
+        time.sleep(down_s)
+        self.server = self._start()
+        back_at = time.time()
+        self.outages.append((down_at, back_at))
+        return down_at, back_at
+
+    def stop(self) -> None:
+        self.server.stop()
 
 
-def _busy_workers(conn: redis.Redis) -> list[tuple[str, int, str]]:
-    """(worker name, pid, current job) of every worker that runs a job now."""
+# ------------------------------------------------------------------ producing
+def _request(job: EnqueuedJob, pace_s: float) -> ThesisRequest:
+    return ThesisRequest(topic=job.topic, chapters=job.chapters, target_words=1000, options={"pace_s": pace_s})
+
+
+def enqueue_soak_job(conn: redis.Redis, job: EnqueuedJob, ledger: Path, pace_s: float) -> None:
+    """Queue one soak job with the contract's policy (retries 2/4/8 s, time limits), under its own id."""
+    pol = contract.policy()
+    queue = contract.thesis_queue(conn, pol.queue_name)
+    queue.enqueue(
+        SOAK_FUNCTION,
+        kwargs={"request": _request(job, pace_s).to_json(), "ledger": str(ledger), "design": job.design.value},
+        job_id=job.job_id,
+        job_timeout=pol.job_timeout_s,
+        result_ttl=pol.completed_ttl_s,
+        failure_ttl=pol.failed_ttl_s,
+        retry=pol.retry(),
+        description=f"Thesis: {job.topic}",
+        meta={contract.KIND_KEY: contract.THESIS_KIND, "topic": job.topic, contract.PROGRESS_KEY: 0, contract.STAGE_KEY: "queued"},
+    )
+
+
+def enqueue_until_done(url: str, job: EnqueuedJob, ledger: Path, pace_s: float, give_up_at: float) -> bool:
+    """Enqueue through outages: after an error, the job is enqueued again only if its hash is absent
+    (the transaction either landed whole or not at all)."""
+    while time.time() < give_up_at:
+        conn = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
+        try:
+            if not conn.exists(f"rq:job:{job.job_id}"):
+                enqueue_soak_job(conn, job, ledger, pace_s)
+            return True
+        except redis.RedisError:
+            time.sleep(0.2)
+        finally:
+            conn.close()
+    return False
+
+
+# ------------------------------------------------------------------ reading the system
+@dataclass(frozen=True)
+class _Busy:
+    worker: str
+    pid: int
+    job_id: str
+    execution: str
+    """The started-registry member ``job_id:execution_id``."""
+
+
+def _busy_workers(conn: redis.Redis) -> list[_Busy]:
+    """Every live worker that runs a job now."""
     keys = [_text(n) for n in conn.smembers("rq:workers")]
     pipe = conn.pipeline(transaction=False)
     for key in keys:
@@ -187,160 +271,460 @@ def _busy_workers(conn: redis.Redis) -> list[tuple[str, int, str]]:
     replies = pipe.execute()
     found = []
     for key, (pid, state), executions in zip(keys, replies[::2], replies[1::2], strict=True):
-        jobs = sorted(_text(e).rsplit(":", 1)[0] for e in executions)
-        if pid and jobs and _text(state) == "busy" and pid_alive(int(pid)):
-            found.append((key, int(pid), jobs[0]))  # worker hashes outlive their processes: live ones only
+        members = sorted(_text(e) for e in executions)
+        if pid and members and _text(state) == "busy" and pid_alive(int(pid)):
+            found.append(_Busy(key.removeprefix("rq:worker:"), int(pid), members[0].rsplit(":", 1)[0], members[0]))
     return found
 
 
-def _watch_recovery(url: str, job_id: str, killed_at: float, out: list[float], stop: threading.Event) -> None:
-    """Time until the killed worker's job is no longer 'started' (back in a queue, scheduled or failed)."""
-    conn = redis.Redis.from_url(url, socket_timeout=2)
-    while not stop.is_set() and time.time() - killed_at < 180:
-        try:
-            status = _text(conn.hget(f"rq:job:{job_id}", "status"))
-        except redis.RedisError:
-            status = "started"
-        if status != "started":
-            out.append(time.time() - killed_at)
-            return
-        time.sleep(0.05)
+def _live_worker_pids(conn: redis.Redis) -> list[int]:
+    keys = [_text(n) for n in conn.smembers("rq:workers")]
+    pipe = conn.pipeline(transaction=False)
+    for key in keys:
+        pipe.hget(key, "pid")
+    return [int(pid) for pid in pipe.execute() if pid and pid_alive(int(pid))]
 
 
-def run_chaos(cfg: ChaosConfig, workdir: Path, say=print) -> ChaosReport:
-    """Run the scenario in ``workdir`` and return the accounting."""
-    rng = random.Random(cfg.seed)
-    workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    server: EmbeddedRedis = start_server(workdir / "redis", port)
-    url = server.url
-    conn = redis.Redis.from_url(url, socket_timeout=5)
-    sups = _Supervisors(url, workdir, cfg)
-    faults: Counter = Counter()
-    recovery: list[float] = []
-    orphan_recovery: list[float] = []
-    watchers: list[threading.Thread] = []
-    stop_watchers = threading.Event()
-    stopped_on_purpose: set[str] = set()
-    notes: list[str] = []
-    started = time.time()
-    expected: dict[str, str] = {}
+def _parent_pid(pid: int) -> int | None:
     try:
-        for i in range(cfg.jobs):
-            roll = rng.random()
-            options: dict = {"pace_s": cfg.pace_s}
-            kind = "normal"
-            if roll < cfg.fail_always_ratio:
-                options["fail_always"] = True
-                kind = "fail_always"
-            elif roll < cfg.fail_always_ratio + cfg.fail_once_ratio:
-                options["fail_times"] = 1
-                kind = "fail_once"
-            req = ThesisRequest(topic=f"Chaos thesis {i}", chapters=3, target_words=1000, options=options)
-            expected[enqueue_thesis(conn, req)] = kind
-        say(f"enqueued {cfg.jobs} jobs on {url}")
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+@dataclass(frozen=True)
+class _Holder:
+    lock_value: str
+    scheduler_pid: int
+    worker: str
+    worker_pid: int
+
+
+def _scheduler_holder(conn: redis.Redis) -> _Holder | None:
+    """The worker whose scheduler holds the queue's lock (its scheduler is a child process of it)."""
+    value = _text(conn.get(LOCK_KEY))
+    if not value:
+        return None
+    raw_pid = conn.hget(f"rq:scheduler:{value}", "pid")
+    scheduler_pid = int(raw_pid) if raw_pid else 0
+    worker_pid = _parent_pid(scheduler_pid) if scheduler_pid else None
+    if not worker_pid:
+        return None
+    keys = [_text(n) for n in conn.smembers("rq:workers")]
+    pipe = conn.pipeline(transaction=False)
+    for key in keys:
+        pipe.hget(key, "pid")
+    for key, pid in zip(keys, pipe.execute(), strict=True):
+        if pid and int(pid) == worker_pid:
+            return _Holder(value, scheduler_pid, key.removeprefix("rq:worker:"), worker_pid)
+    return None
+
+
+class _Ledger:
+    """The ledger as the run reads it while it grows: every line, and the runs going on now."""
+
+    def __init__(self, path: Path) -> None:
+        self.reader = LedgerReader(path)
+        self.lines: list[LedgerLine] = []
+        self.running: dict[str, LedgerLine] = {}
+        self.completed: set[str] = set()
+        self.last_start_at = 0.0
+        self._starts: Counter = Counter()
+        self._ends: Counter = Counter()
+
+    def update(self) -> None:
+        for line in self.reader.read_new():
+            self.lines.append(line)
+            if line.event is LedgerEvent.START:
+                self.running[line.job_id] = line
+                self.last_start_at = max(self.last_start_at, line.at)
+                self._starts[line.job_id] += 1
+            else:
+                self.running.pop(line.job_id, None)
+                self._ends[line.job_id] += 1
+                if line.event is LedgerEvent.DONE:
+                    self.completed.add(line.job_id)
+
+    def interruptions(self, job_id: str) -> int:
+        """Runs of the job that started and never ended (the one going on now excluded)."""
+        return self._starts[job_id] - self._ends[job_id] - (1 if job_id in self.running else 0)
+
+
+# ------------------------------------------------------------------ recovery timing
+Probe = Callable[[redis.Redis], bool]
+
+
+class _RecoveryWatch:
+    """A thread that polls each fault's recovery condition and records how long it took."""
+
+    def __init__(self, url: str, ledger_path: Path) -> None:
+        self.url = url
+        self.ledger = _Ledger(ledger_path)
+        self._lock = threading.Lock()
+        self._pending: list[tuple[FaultKind, float, Probe]] = []
+        self.records: list[FaultRecord] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chaos-recovery", daemon=True)
+        self._thread.start()
+
+    def watch(self, kind: FaultKind, at: float, probe: Probe | None) -> None:
+        with self._lock:
+            if probe is None:
+                self.records.append(FaultRecord(kind, at, None))
+            else:
+                self._pending.append((kind, at, probe))
+
+    def _run(self) -> None:
+        conn = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=0.5)
+        while not self._stop.wait(0.05):
+            self.ledger.update()
+            with self._lock:
+                pending = list(self._pending)
+            done = []
+            for item in pending:
+                kind, at, probe = item
+                now = time.time()
+                try:
+                    ok = probe(conn)
+                except (redis.RedisError, OSError):
+                    ok = False
+                if ok or now - at > RECOVERY_GIVE_UP_S:
+                    done.append(item)
+                    with self._lock:
+                        self.records.append(FaultRecord(kind, at, now - at if ok else None))
+            if done:
+                with self._lock:
+                    self._pending = [p for p in self._pending if p not in done]
+        conn.close()
+
+    def finish(self) -> list[FaultRecord]:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        with self._lock:
+            return self.records + [FaultRecord(kind, at, None) for kind, at, _ in self._pending]
+
+
+def _gone_from_started(members: list[str]) -> Probe:
+    def probe(conn: redis.Redis) -> bool:
+        pipe = conn.pipeline(transaction=False)
+        for member in members:
+            pipe.zscore(f"rq:wip:{QUEUE}", member)
+        return all(score is None for score in pipe.execute())
+
+    return probe
+
+
+# ------------------------------------------------------------------ the run
+class _Run:
+    def __init__(self, cfg: ChaosConfig, workdir: Path, say: Callable[[str], None]) -> None:
+        self.cfg = cfg
+        self.workdir = workdir
+        self.say = say
+        self.rng = random.Random(cfg.seed)
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.ledger_path = workdir / "ledger.jsonl"
+        self.redis = _Redis(workdir)
+        self.url = self.redis.url
+        self.conn = redis.Redis.from_url(self.url, socket_timeout=5)
+        self.sups = _Supervisors(self.url, workdir, cfg)
+        self.ledger = _Ledger(self.ledger_path)
+        self.watch = _RecoveryWatch(self.url, self.ledger_path)
+        self.jobs = self._plan_jobs()
+        self.enqueued: dict[str, EnqueuedJob] = {}
+        self.enqueued_late = 0
+        self.kills: list[Kill] = []
+        self.holder_kills: list[float] = []
+        self.stopped_on_purpose: set[str] = set()
+        self.seen_ended: dict[str, str] = {}
+        self.notes: list[str] = []
+        self.redis_left = {FaultKind.REDIS_SHUTDOWN: cfg.redis_shutdowns, FaultKind.REDIS_SIGKILL: cfg.redis_kills}
+        self.outage_threads: list[threading.Thread] = []
+        self.outage_workers: list[tuple[FaultKind, int, int]] = []
+        """Per Redis outage: its kind, worker processes alive before, how many of them died in it."""
+        self._enqueue_lock = threading.Lock()
+
+    def _plan_jobs(self) -> list[EnqueuedJob]:
+        """The jobs in a seeded order, with exactly the configured share of each design."""
+        always = round(self.cfg.jobs * self.cfg.fail_always_ratio)
+        once = round(self.cfg.jobs * self.cfg.fail_once_ratio)
+        designs = [Design.FAIL_ALWAYS] * always + [Design.FAIL_ONCE] * once
+        designs += [Design.SUCCEED] * (self.cfg.jobs - len(designs))
+        self.rng.shuffle(designs)
+        return [
+            EnqueuedJob(f"soak-{i:05d}", design, f"Chaos thesis {i}", self.cfg.chapters) for i, design in enumerate(designs)
+        ]
+
+    # ---- producing
+    def _take_late(self, count: int) -> list[EnqueuedJob]:
+        with self._enqueue_lock:
+            taken, self.jobs = self.jobs[:count], self.jobs[count:]
+            for job in taken:
+                self.enqueued[job.job_id] = job
+            self.enqueued_late += len(taken)
+            return taken
+
+    def _enqueue_now(self, jobs: list[EnqueuedJob]) -> None:
+        for job in jobs:
+            if not enqueue_until_done(self.url, job, self.ledger_path, self.cfg.pace_s, time.time() + 60):
+                self.notes.append(f"could not enqueue {job.job_id} within 60 s")
+
+    def _enqueue_during_outage(self, jobs: list[EnqueuedJob]) -> None:
+        time.sleep(0.3)  # Redis is going down meanwhile: these enqueues meet the outage
+        self._enqueue_now(jobs)
+
+    # ---- the loop
+    def run(self, started: float) -> None:
+        cfg = self.cfg
+        early = round(cfg.jobs * (1 - cfg.late_ratio))
+        first, self.jobs = self.jobs[:early], self.jobs[early:]
+        for job in first:
+            self.enqueued[job.job_id] = job
+            enqueue_soak_job(self.conn, job, self.ledger_path, cfg.pace_s)
+        self.say(f"enqueued {early} jobs on {self.url}; {len(self.jobs)} more during the faults")
         for _ in range(cfg.supervisors):
-            sups.start(rng.randint(cfg.min_concurrency, cfg.max_concurrency))
-        restarts_left = cfg.redis_restarts
-        next_fault = time.time() + rng.uniform(*cfg.fault_every_s)
+            self.sups.start(self.rng.randint(cfg.min_concurrency, cfg.max_concurrency))
+        late_rate = len(self.jobs) / max(cfg.late_window_s, 0.1)
+        late_credit = 0.0
+        plan = [k for k, w in cfg.fault_weights.items() if w > 0]
+        self.rng.shuffle(plan)  # every kind once first, then at random by weight
+        next_fault = time.time() + self.rng.uniform(*cfg.fault_every_s)
+        last_tick = time.time()
         while time.time() - started < cfg.deadline_s:
             time.sleep(0.2)
+            now = time.time()
+            late_credit += late_rate * (now - last_tick)
+            last_tick = now
+            if self.jobs and late_credit >= 1:
+                self._enqueue_now(self._take_late(int(late_credit)))
+                late_credit -= int(late_credit)
+            self.ledger.update()
             try:
-                remaining = _remaining(conn, expected)
+                remaining = self._remaining()
             except redis.RedisError:
                 continue
-            if remaining == 0:
+            if remaining == 0 and not self.jobs and not any(t.is_alive() for t in self.outage_threads):
                 break
-            if time.time() < next_fault:
+            if now < next_fault:
                 continue
-            next_fault = time.time() + rng.uniform(*cfg.fault_every_s)
-            choices = ["kill_worker", "kill_worker", "kill_worker", "resize", "resize", "stop_job", "kill_supervisor"]
-            if restarts_left:
-                choices.append("restart_redis")
-            fault = rng.choice(choices)
+            kind = plan.pop(0) if plan else self._random_kind()
             try:
-                if fault == "kill_worker":
-                    busy = _busy_workers(conn)
-                    if not busy:
-                        continue
-                    name, pid, job_id = rng.choice(busy)
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                    killed_at = time.time()
-                    t = threading.Thread(target=_watch_recovery, args=(url, job_id, killed_at, recovery, stop_watchers))
-                    t.start()
-                    watchers.append(t)
-                elif fault == "kill_supervisor":
-                    alive = sups.alive()
-                    if not alive:
-                        continue
-                    victim = rng.choice(alive)
-                    orphans = [job for name, _pid, job in _busy_workers(conn) if name.startswith(f"rq:worker:{victim}.")]
-                    sups.kill(victim)
-                    killed_at = time.time()
-                    for job_id in orphans:
-                        t = threading.Thread(
-                            target=_watch_recovery, args=(url, job_id, killed_at, orphan_recovery, stop_watchers)
-                        )
-                        t.start()
-                        watchers.append(t)
-                    sups.start(rng.randint(cfg.min_concurrency, cfg.max_concurrency))
-                elif fault == "resize":
-                    alive = sups.alive()
-                    if not alive:
-                        continue
-                    from thesis_console.core.supervisor_protocol import queue_control, resize_message
-
-                    pipe = conn.pipeline()
-                    queue_control(pipe, rng.choice(alive), resize_message(rng.randint(cfg.min_concurrency, cfg.max_concurrency)))
-                    pipe.execute()
-                elif fault == "stop_job":
-                    busy = _busy_workers(conn)
-                    if not busy:
-                        continue
-                    job_id = rng.choice(busy)[2]
-                    if _stop_through_core(url, job_id):
-                        stopped_on_purpose.add(job_id)
-                    else:
-                        continue
-                elif fault == "restart_redis":
-                    restarts_left -= 1
-                    conn.close()
-                    server.stop()
-                    time.sleep(cfg.redis_down_s)
-                    server = start_server(workdir / "redis", port)
-                    conn = redis.Redis.from_url(url, socket_timeout=5)
-                faults[fault] += 1
-                say(f"{time.time() - started:6.1f}s fault {fault}")
+                applied = self._inject(kind)
             except redis.RedisError as exc:
-                notes.append(f"fault {fault} hit a Redis error: {exc}")
+                self.notes.append(f"fault {kind.name} hit a Redis error: {exc}")
+                applied = False
+            if applied:
+                self.say(f"{time.time() - started:6.1f}s {kind.value}")
+                next_fault = time.time() + self.rng.uniform(*cfg.fault_every_s)
+            elif kind in _NEEDS_A_TARGET and len(plan) < 20:
+                plan.append(kind)  # nothing to hit right now: try this kind again later
         else:
-            notes.append(f"deadline of {cfg.deadline_s:.0f} s reached before every job ended")
-        time.sleep(cfg.settle_s)
-        report = _account(conn, expected, stopped_on_purpose)
-    finally:
-        stop_watchers.set()
-        for t in watchers:
-            t.join(timeout=5)
-        sups.stop_all()
-        with contextlib.suppress(Exception):
-            conn.close()
-        server.stop()
-    outcome, lost, stuck, unexpected, twice = report
-    return ChaosReport(
-        config=cfg,
-        elapsed_s=time.time() - started,
-        outcome=outcome,
-        lost=lost,
-        stuck=stuck,
-        unexpected=unexpected,
-        completed_twice=twice,
-        faults=faults,
-        recovery_times_s=recovery,
-        orphan_recovery_times_s=orphan_recovery,
-        redis_restarts=cfg.redis_restarts - restarts_left,
-        notes=notes,
-    )
+            self.notes.append(f"deadline of {cfg.deadline_s:.0f} s reached before every job ended")
+        for thread in self.outage_threads:
+            thread.join(timeout=70)
+
+    def _random_kind(self) -> FaultKind:
+        weights = dict(self.cfg.fault_weights)
+        for kind, left in self.redis_left.items():
+            if left <= 0:
+                weights.pop(kind, None)
+        kinds = [k for k, w in weights.items() if w > 0]
+        return self.rng.choices(kinds, [weights[k] for k in kinds])[0]
+
+    def _remaining(self) -> int:
+        """Jobs not yet ended; also records each end status seen (retention may remove it later)."""
+        ids = [i for i in self.enqueued if i not in self.seen_ended]
+        pipe = self.conn.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(f"rq:job:{job_id}", "status")
+        left = 0
+        for job_id, raw in zip(ids, pipe.execute(), strict=True):
+            status = _text(raw)
+            if status in REDIS_STATES_ENDED:
+                self.seen_ended[job_id] = status
+            elif not (status == "" and job_id in self.ledger.completed):
+                left += 1
+        return left
+
+    # ---- faults
+    def _inject(self, kind: FaultKind) -> bool:
+        conn = self.conn
+        now = time.time
+        if kind is FaultKind.KILL_HORSE:
+            return self._kill_horse()
+        if kind is FaultKind.KILL_WORKER:
+            self.ledger.update()
+            busy = [b for b in _busy_workers(conn) if self.ledger.interruptions(b.job_id) == 0]
+            if not busy:
+                return False
+            victim = self.rng.choice(busy)
+            self._note_holder_kill(lambda h: h.worker == victim.worker)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim.pid, signal.SIGKILL)
+            self.kills.append(Kill(now(), workers=frozenset({victim.worker})))
+            self.watch.watch(kind, now(), _gone_from_started([victim.execution]))
+            return True
+        if kind is FaultKind.KILL_SCHEDULER_HOLDER:
+            holder = _scheduler_holder(conn)
+            if holder is None:
+                return False
+            for pid in (holder.worker_pid, holder.scheduler_pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            at = now()
+            self.holder_kills.append(at)
+            self.kills.append(Kill(at, workers=frozenset({holder.worker})))
+
+            def lock_taken_over(c: redis.Redis, old: str = holder.lock_value) -> bool:
+                value = _text(c.get(LOCK_KEY))
+                return bool(value) and value != old
+
+            self.watch.watch(kind, at, lock_taken_over)
+            return True
+        if kind in (FaultKind.KILL_SUPERVISOR, FaultKind.STOP_SUPERVISOR):
+            busy = _busy_workers(conn)
+            alive = [sid for sid in self.sups.alive() if any(b.worker.startswith(f"{sid}.") for b in busy)]
+            if not alive:
+                return False  # a supervisor with running jobs, so that their recovery is measured
+            victim_id = self.rng.choice(alive)
+            if kind is FaultKind.KILL_SUPERVISOR:
+                orphans = [b.execution for b in busy if b.worker.startswith(f"{victim_id}.")]
+                self._note_holder_kill(lambda h: h.worker.startswith(f"{victim_id}."))
+                self.sups.kill(victim_id)
+                self.kills.append(Kill(now(), supervisors=frozenset({victim_id})))
+                self.watch.watch(kind, now(), _gone_from_started(orphans) if orphans else None)
+            else:
+                self.sups.terminate(victim_id)
+                proc = self.sups.procs[victim_id]
+                self.watch.watch(kind, now(), lambda _c: proc.poll() is not None)
+            self.sups.start(self.rng.randint(self.cfg.min_concurrency, self.cfg.max_concurrency))
+            return True
+        if kind is FaultKind.RESIZE:
+            alive = self.sups.alive()
+            if not alive:
+                return False
+            from thesis_console.core.supervisor_protocol import queue_control, resize_message
+            from worker_runner.registration import read_record
+
+            sup_id = self.rng.choice(alive)
+            size = self.rng.randint(self.cfg.min_concurrency, self.cfg.max_concurrency)
+            pipe = conn.pipeline()
+            queue_control(pipe, sup_id, resize_message(size))
+            pipe.execute()
+
+            def resized(c: redis.Redis) -> bool:
+                record = read_record(c, sup_id)
+                return record is not None and record.desired == size and record.live == size
+
+            self.watch.watch(kind, now(), resized)
+            return True
+        if kind is FaultKind.STOP_JOB:
+            busy = _busy_workers(conn)
+            if not busy:
+                return False
+            job_id = self.rng.choice(busy).job_id
+            at = now()
+            if not _stop_through_core(self.url, job_id):
+                return False
+            self.stopped_on_purpose.add(job_id)
+            self.watch.watch(kind, at, lambda c: _text(c.hget(f"rq:job:{job_id}", "status")) == "stopped")
+            return True
+        if kind in (FaultKind.REDIS_SHUTDOWN, FaultKind.REDIS_SIGKILL):
+            if self.redis_left[kind] <= 0:
+                return False
+            self.redis_left[kind] -= 1
+            return self._restart_redis(kind)
+        raise AssertionError(kind)
+
+    def _kill_horse(self) -> bool:
+        """SIGKILL the work horse of a job in the middle of its generation (progress below 90 %)."""
+        self.ledger.update()
+        candidates = [
+            line
+            for line in self.ledger.running.values()
+            if pid_alive(line.pid) and self.ledger.interruptions(line.job_id) == 0
+        ]
+        self.rng.shuffle(candidates)
+        members = {_text(m).split(":", 1)[0]: _text(m) for m in self.conn.zrange(f"rq:wip:{QUEUE}", 0, -1)}
+        for line in candidates[:10]:
+            meta = self.conn.hget(f"rq:job:{line.job_id}", "meta")
+            progress = _progress(meta)
+            if line.job_id not in members or progress is None or progress >= 90:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(line.pid, signal.SIGKILL)
+            at = time.time()
+            self.kills.append(Kill(at, pids=frozenset({line.pid})))
+            self.watch.watch(FaultKind.KILL_HORSE, at, _gone_from_started([members[line.job_id]]))
+            return True
+        return False
+
+    def _note_holder_kill(self, hits: Callable[[_Holder], bool]) -> None:
+        with contextlib.suppress(redis.RedisError):
+            holder = _scheduler_holder(self.conn)
+            if holder is not None and hits(holder):
+                self.holder_kills.append(time.time())
+
+    def _restart_redis(self, kind: FaultKind) -> bool:
+        during = self._take_late(self.cfg.outage_enqueues)
+        if during:
+            thread = threading.Thread(target=self._enqueue_during_outage, args=(during,), name="chaos-outage-enqueue")
+            thread.start()
+            self.outage_threads.append(thread)
+        before = _live_worker_pids(self.conn)
+        self.conn.close()
+        _down, back = self.redis.restart(kill=kind is FaultKind.REDIS_SIGKILL, down_s=self.cfg.redis_down_s)
+        self.outage_workers.append((kind, len(before), sum(1 for pid in before if not pid_alive(pid))))
+        self.conn = redis.Redis.from_url(self.url, socket_timeout=5)
+        self.watch.watch(kind, back, lambda _c: self.watch.ledger.last_start_at > back or _idle(_c))
+        return True
+
+    # ---- the end
+    def final_states(self) -> dict[str, FinalState]:
+        conn = self.conn
+        ids = list(self.enqueued)
+        pipe = conn.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(f"rq:job:{job_id}", "status")
+        statuses = pipe.execute()
+        running = {_text(x).split(":", 1)[0] for x in conn.zrange(f"rq:wip:{QUEUE}", 0, -1)}
+        running |= {_text(x) for x in conn.lrange(f"rq:queue:{QUEUE}:intermediate", 0, -1)}
+        waiting = {_text(x) for x in conn.lrange(f"rq:queue:{QUEUE}", 0, -1)}
+        waiting |= {_text(x) for x in conn.zrange(f"rq:scheduled:{QUEUE}", 0, -1)}
+        waiting |= {_text(x) for x in conn.zrange(f"rq:deferred:{QUEUE}", 0, -1)}
+        final = {}
+        for job_id, raw in zip(ids, statuses, strict=True):
+            status = _text(raw) or None
+            place = Place.RUNNING if job_id in running else Place.WAITING if job_id in waiting else Place.NOWHERE
+            result = _stored_result(conn, job_id) if status == "finished" else None
+            final[job_id] = FinalState(status, place, result)
+        return final
+
+
+def _progress(meta_raw) -> int | None:  # type: ignore[no-untyped-def]
+    import json
+
+    try:
+        meta = json.loads(meta_raw) if meta_raw else {}
+    except ValueError:
+        return None
+    percent, _stage = contract.progress_of(meta if isinstance(meta, dict) else {})
+    return percent
+
+
+def _idle(conn: redis.Redis) -> bool:
+    """Nothing to resume: the queue and the scheduled registry are empty."""
+    return conn.llen(f"rq:queue:{QUEUE}") == 0 and conn.zcard(f"rq:scheduled:{QUEUE}") == 0
+
+
+def _stored_result(conn: redis.Redis, job_id: str):  # type: ignore[no-untyped-def]
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    try:
+        return Job.fetch(job_id, connection=conn, serializer=contract.SERIALIZER).return_value()
+    except NoSuchJobError:
+        return None
 
 
 def _stop_through_core(url: str, job_id: str) -> bool:
@@ -362,54 +746,39 @@ def _stop_through_core(url: str, job_id: str) -> bool:
     return asyncio.run(go())
 
 
-def _remaining(conn: redis.Redis, expected: dict[str, str]) -> int:
-    pipe = conn.pipeline(transaction=False)
-    for job_id in expected:
-        pipe.hget(f"rq:job:{job_id}", "status")
-    return sum(1 for s in pipe.execute() if _text(s) not in TERMINAL)
-
-
-def _account(conn: redis.Redis, expected: dict[str, str], stopped_on_purpose: set[str]):
-    ids = list(expected)
-    pipe = conn.pipeline(transaction=False)
-    for job_id in ids:
-        pipe.hmget(f"rq:job:{job_id}", ["status", "meta"])
-    rows = pipe.execute()
-    queued = {_text(x) for x in conn.lrange("rq:queue:thesis", 0, -1)}
-    intermediate = {_text(x) for x in conn.lrange("rq:queue:thesis:intermediate", 0, -1)}
-    active = {_text(x).split(":")[0] for x in conn.zrange("rq:wip:thesis", 0, -1)}
-    scheduled = {_text(x) for x in conn.zrange("rq:scheduled:thesis", 0, -1)}
-    outcome: Counter = Counter()
-    lost: list[str] = []
-    stuck: list[str] = []
-    unexpected: dict[str, str] = {}
-    twice: list[str] = []
-    for job_id, (status, meta_raw) in zip(ids, rows, strict=True):
-        status = _text(status)
-        try:
-            meta = json.loads(meta_raw) if meta_raw else {}
-        except ValueError:
-            meta = {}
-        completions = sum(1 for a in meta.get("attempts", []) if isinstance(a, dict) and a.get("outcome") == "completed")
-        if completions > 1:
-            twice.append(job_id)
-        if not status:
-            lost.append(job_id)
-        elif job_id in active or job_id in intermediate:
-            stuck.append(job_id)
-        elif status == "finished":
-            outcome["completed"] += 1
-            if expected[job_id] == "fail_always":
-                unexpected[job_id] = "completed although it always fails"
-        elif status == "failed":
-            outcome["failed after retries"] += 1
-        elif status == "stopped":
-            if job_id in stopped_on_purpose:
-                outcome["stopped on purpose"] += 1
-            else:
-                unexpected[job_id] = "stopped, but nobody stopped it"
-        elif job_id in queued or job_id in scheduled:
-            lost.append(job_id)  # still waiting after the settle time: never ended
-        else:
-            unexpected[job_id] = f"status {status!r}"
-    return outcome, lost, stuck, unexpected, twice
+def run_chaos(cfg: ChaosConfig, workdir: Path, say: Callable[[str], None] = print, title: str = "chaos run") -> ChaosReport:
+    """Run the scenario in ``workdir`` and return the accounting."""
+    started = time.time()
+    run = _Run(cfg, workdir, say)
+    try:
+        run.run(started)
+        time.sleep(cfg.settle_s)
+        run.ledger.update()
+        final = run.final_states()
+    finally:
+        faults = run.watch.finish()
+        run.sups.stop_all()
+        with contextlib.suppress(Exception):
+            run.conn.close()
+        run.redis.stop()
+    run.ledger.update()
+    lines = run.ledger.lines
+    accounting = account(run.enqueued, lines, final, run.seen_ended, run.stopped_on_purpose, run.kills)
+    retries = retry_samples(lines, contract.RETRY_INTERVALS_S, run.redis.outages, run.holder_kills)
+    header = (
+        f"{title}: {cfg.jobs} jobs ({cfg.fail_once_ratio:.0%} fail once, {cfg.fail_always_ratio:.0%} always), "
+        f"{cfg.supervisors} supervisors at {cfg.min_concurrency}-{cfg.max_concurrency}, retention "
+        f"{cfg.completed_keep}/{cfg.failed_keep}"
+    )
+    return ChaosReport(
+        title=header,
+        elapsed_s=time.time() - started,
+        enqueued=len(run.enqueued),
+        enqueued_during_faults=run.enqueued_late,
+        accounting=accounting,
+        faults=faults,
+        retries=retries,
+        outage_workers=[(kind, before, died) for kind, before, died in run.outage_workers],
+        ledger_unreadable=run.ledger.reader.unreadable,
+        notes=run.notes,
+    )

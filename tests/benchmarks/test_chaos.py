@@ -1,0 +1,40 @@
+"""The short version of ``make soak``: a few dozen jobs through every kind of fault, full accounting.
+
+The verdict logic itself is tested case by case in ``test_chaos_accounting.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.chaos import ChaosConfig, run_chaos
+from benchmarks.chaos_accounting import FaultKind, Verdict
+
+
+@pytest.mark.timeout(280)
+def test_short_chaos_run_accounts_for_every_job(tmp_path):
+    cfg = ChaosConfig(
+        jobs=40,
+        pace_s=0.08,
+        supervisors=2,
+        min_concurrency=2,
+        max_concurrency=3,
+        late_window_s=8,
+        outage_enqueues=2,
+        fault_every_s=(1.0, 2.0),
+        redis_shutdowns=1,
+        redis_kills=1,
+        redis_down_s=1.5,
+        deadline_s=200,  # the run ends as soon as every job has ended
+        settle_s=2,
+        recovery_interval_s=1.0,
+    )
+    report = run_chaos(cfg, tmp_path, say=lambda _msg: None, title="short chaos run")
+    print(report.table())
+    assert report.ok, report.table()
+    assert report.enqueued == cfg.jobs
+    counts = report.accounting.count()
+    assert counts[Verdict.FAILED_AS_DESIGNED] >= 1 and counts[Verdict.COMPLETED] >= 30
+    assert report.enqueued_during_faults >= 10
+    assert {f.kind for f in report.faults} == set(FaultKind), report.table()
+    assert report.retries  # designed failures were retried and measured
