@@ -54,10 +54,10 @@ from benchmarks.chaos_accounting import (
 from benchmarks.soak_job import SOAK_FUNCTION, Design, LedgerEvent, LedgerLine, LedgerReader
 from thesis_console.core import contract
 from thesis_console.core.embedded_redis import EmbeddedRedis, free_port, pid_alive, start_server
+from thesis_console.core.job_allowlist import ALLOW_ENV
 from thesis_console.core.thesis_request import ThesisRequest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ALLOW_ENV = "THESIS_WORKER_ALLOW"
 QUEUE = contract.DEFAULT_QUEUE_NAME
 LOCK_KEY = f"rq:scheduler-lock:{QUEUE}"
 RECOVERY_GIVE_UP_S = 240.0

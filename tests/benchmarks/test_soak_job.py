@@ -9,8 +9,9 @@ from rq.job import Job
 
 from benchmarks.chaos import enqueue_soak_job
 from benchmarks.chaos_accounting import EnqueuedJob, check_output
-from benchmarks.soak_job import Design, LedgerEvent, LedgerLine, LedgerReader, append_line
+from benchmarks.soak_job import SOAK_FUNCTION, Design, LedgerEvent, LedgerLine, LedgerReader, append_line
 from thesis_console.core import contract
+from thesis_console.core.job_allowlist import Allowlist
 from worker_runner.worker import ThesisSimpleWorker
 
 
@@ -56,7 +57,8 @@ def test_a_worker_runs_soak_jobs_and_each_run_writes_its_lines(redis_conn, isola
     ]
     for job in jobs:
         enqueue_soak_job(redis_conn, job, ledger, pace_s=0)
-    worker = ThesisSimpleWorker([contract.queue_name()], connection=redis_conn)
+    allowlist = Allowlist.of([SOAK_FUNCTION])
+    worker = ThesisSimpleWorker([contract.queue_name()], connection=redis_conn, allowlist=allowlist)
     worker.work(burst=True)  # first attempts only: retries are scheduled 2 s later
     lines = LedgerReader(ledger).read_new()
     by_job = {job.job_id: [(line.event, line.attempt) for line in lines if line.job_id == job.job_id] for job in jobs}
