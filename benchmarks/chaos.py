@@ -16,7 +16,8 @@ mid-job, of a busy worker, of the worker holding RQ's scheduler lock, of a whole
 (replaced by a new one); SIGTERM of a supervisor (replaced); a resize through Redis; a running job
 stopped through the console core; Redis stopped with SHUTDOWN, and killed with SIGKILL, each then
 started again on the same port and folder. Each fault's recovery is timed (see
-:data:`benchmarks.chaos_accounting.RECOVERY_MEANING`).
+:data:`benchmarks.chaos_accounting.RECOVERY_MEANING`). Faults stop after a window; the run then waits
+until every job has ended (or its deadline).
 
 At the end every job is accounted for by :func:`benchmarks.chaos_accounting.account`.
 """
@@ -88,6 +89,8 @@ class ChaosConfig:
     min_concurrency: int = 3
     max_concurrency: int = 6
     fault_every_s: tuple[float, float] = (2.0, 5.0)
+    fault_window_s: float = 300.0
+    """Faults are injected this long from the start; then the run only waits for every job to end."""
     fault_weights: dict[FaultKind, int] = field(
         default_factory=lambda: {
             FaultKind.KILL_HORSE: 4,
@@ -505,7 +508,7 @@ class _Run:
                 continue
             if remaining == 0 and not self.jobs and not any(t.is_alive() for t in self.outage_threads):
                 break
-            if now < next_fault:
+            if now < next_fault or now - started > cfg.fault_window_s:
                 continue
             kind = plan.pop(0) if plan else self._random_kind()
             try:

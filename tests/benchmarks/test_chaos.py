@@ -23,6 +23,7 @@ that loses Redis while its job ends dies, and the job runs again (a duplicate th
 dead lock holder blocks retries for a minute."""
 
 
+@pytest.mark.slow(seconds=90)
 @pytest.mark.timeout(280)
 def test_short_chaos_run_accounts_for_every_job(tmp_path):
     cfg = ChaosConfig(
@@ -35,6 +36,7 @@ def test_short_chaos_run_accounts_for_every_job(tmp_path):
         late_window_s=8,
         outage_enqueues=2,
         fault_every_s=(0.5, 1.0),
+        fault_window_s=20,
         redis_shutdowns=0,
         redis_kills=0,
         redis_down_s=1.5,
