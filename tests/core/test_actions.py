@@ -515,7 +515,7 @@ def test_hostile_corpus_never_breaks_a_batch(redis_conn, redis_url, tmp_path):
 
     async def body():
         async with acting(redis_url) as actions:
-            results = {name: await getattr(actions, name)(ids) for name in ("retry", "cancel", "stop")}
+            results = {name: await getattr(actions, name)(ids) for name in ("retry", "cancel", "stop", "promote")}
             results["retry_all_failed"] = await actions.retry_all_failed(hostile_data.QUEUE)
             results["delete"] = await actions.delete(ids)
             return results
