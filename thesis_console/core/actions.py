@@ -1,15 +1,18 @@
-"""Everything the console changes in Redis: enqueue, retry, cancel, stop, delete, empty, scale supervisors.
+"""Everything the console changes in Redis: enqueue, retry (and its undo), promote, cancel, stop,
+delete, empty, scale supervisors.
 
 Each action keeps RQ's key layout and meaning. Where RQ has the operation (``Job.cancel``,
-``Job.delete``, ``send_stop_job_command``, ``BaseRegistry.requeue`` for rate-limited jobs) it is used,
-with a synchronous client in a worker thread (``asyncio.to_thread``) so that the event loop never
-waits. Retries go through :mod:`bulk_retry`'s atomic script, which does RQ's requeue per job and
-cannot push a job twice when two consoles retry it at once; emptying a state deletes its jobs in
+``Job.delete``, ``send_stop_job_command``, ``BaseRegistry.requeue`` for rate-limited and scheduled
+jobs) it is used, with a synchronous client in a worker thread (``asyncio.to_thread``) so that the
+event loop never waits. Retries go through :mod:`bulk_retry`'s atomic script, which does RQ's requeue
+per job, requeues only whole jobs and cannot push a job twice; emptying a state deletes its jobs in
 chunks with one script per chunk, removing the same keys as RQ's ``Queue.empty`` and ``Job.delete``.
 
+Which action applies to which state is :mod:`policy`'s table; the refusals below are its reasons.
 A read-only profile is enforced here, before any I/O: every mutation raises :class:`ReadOnlyError`.
-Problems with single jobs (gone, wrong state) are reported in :attr:`ActionResult.skipped` with a
-reason; the rest of the batch still runs.
+Ids are stripped and de-duplicated once, by :func:`_valid_ids`. Problems with single jobs (gone,
+wrong state, damaged) are reported in :attr:`ActionResult.skipped` with a reason; the rest of the
+batch still runs.
 """
 
 from __future__ import annotations
