@@ -108,12 +108,14 @@ class QueueReader:
         """Points for the charts: minute buckets up to 6 hours, hour buckets beyond (24 h, 7 days)."""
         return await self._bounded(read_series(self._trips(), queue, range_s, now))
 
-    async def watch(self, minutes: int, now: float | None = None, cache: MinuteCache | None = None) -> WatchData:
+    async def watch(
+        self, minutes: int, now: float | None = None, cache: MinuteCache | None = None, snapshot: Snapshot | None = None
+    ) -> WatchData:
         """The snapshot and what the alert rules and the metrics endpoint need: the last ``minutes``
         metric buckets, the head job and the running jobs of each queue, and the supervisors'
-        heartbeats, in four round trips whatever the number of jobs. With a ``cache`` kept between
-        calls, settled minute buckets are read once."""
-        return await self._bounded(read_watch_data(self._trips(), self.queues, minutes, now, cache))
+        heartbeats, in four round trips whatever the number of jobs (two with a fresh ``snapshot``
+        given). With a ``cache`` kept between calls, settled minute buckets are read once."""
+        return await self._bounded(read_watch_data(self._trips(), self.queues, minutes, now, cache, snapshot))
 
     def _trips(self) -> RoundTrips:
         return RoundTrips(self.client, self.timeout_s)

@@ -339,3 +339,21 @@ def test_minute_cache_reads_settled_minutes_once(redis_conn, redis_url):
     assert first.queue("thesis").minutes == second.queue("thesis").minutes  # type: ignore[union-attr]
     assert sum(b.completed + b.failed for b in second.queue("thesis").minutes) == 10  # type: ignore[union-attr]
     assert calls.get("hgetall", 0) <= 2 and len(cache) >= 10  # only the minutes that may still change
+
+
+def test_a_fresh_snapshot_given_saves_two_round_trips(redis_conn, redis_url):
+    Scene(redis_conn)
+
+    async def both() -> tuple[WatchData, WatchData]:
+        client = aioredis.Redis.from_url(redis_url, decode_responses=False)
+        try:
+            reader = QueueReader(client)
+            full = await reader.watch(15)
+            return full, await reader.watch(15, snapshot=await reader.snapshot())
+        finally:
+            await client.aclose()
+
+    full, reused = run(both())
+    assert (full.round_trips, reused.round_trips) == (ROUND_TRIPS, 2)
+    now = time.time()
+    assert kinds(evaluate(full, SCENE_RULES, now)) == kinds(evaluate(reused, SCENE_RULES, now)) == set(RuleKind)

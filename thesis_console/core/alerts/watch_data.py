@@ -14,6 +14,7 @@ Nothing is written: these are LLEN/ZCARD/LINDEX/ZRANGE/HGETALL/HMGET/GET reads o
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -127,6 +128,7 @@ async def read_watch_data(
     minutes: int,
     now: float | None = None,
     cache: MinuteCache | None = None,
+    snapshot: Snapshot | None = None,
 ) -> WatchData:
     """Read the snapshot and, per queue, the last ``minutes`` metric buckets, head job and running jobs.
 
@@ -136,6 +138,8 @@ async def read_watch_data(
         minutes: metric buckets per queue (1 to 360), the current minute included.
         now: the time the buckets are counted back from; the current time by default.
         cache: settled minute buckets from earlier reads; those are not asked for again.
+        snapshot: a snapshot just read by the caller (the window refreshes one every few seconds);
+            given, round trips 1 and 2 are skipped and its queues are the ones watched.
 
     Raises:
         CoreError: Redis could not be reached or did not answer in time.
@@ -143,8 +147,11 @@ async def read_watch_data(
     if not 1 <= minutes <= 360:
         raise ValueError(f"minutes must be 1 to 360, got {minutes}")
     before = trips.count
-    snapshot = await read_snapshot(trips, queues)
-    now = snapshot.taken_at if now is None else now
+    if snapshot is None:
+        snapshot = await read_snapshot(trips, queues)
+        now = snapshot.taken_at if now is None else now
+    elif now is None:
+        now = time.time()
     last_minute = int(now // 60)
     buckets = range(last_minute - minutes + 1, last_minute + 1)
     names = [q.name for q in snapshot.queues]
