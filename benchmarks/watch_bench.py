@@ -138,7 +138,7 @@ async def measure_window_stall(url: str, repeat: int) -> tuple[float, float, flo
             await client.aclose()
 
     rules, cache = AlertRules(), MinuteCache()
-    history = AlertHistory("bench", Path(tempfile.mkdtemp(prefix="watch-bench-history-")))
+    history = AlertHistory("bench", url, Path(tempfile.mkdtemp(prefix="watch-bench-history-")))
     minutes = minutes_needed(rules)
     stalls: list[float] = []
     running = True

@@ -75,7 +75,7 @@ def test_check_history_carries_durations_across_runs(capsys, redis_conn, redis_u
     code, out, _ = call(capsys, "check", "--url", redis_url, "--json")
     result = json.loads(out)
     assert code == 0 and [p["rule"] for p in result["pending"]] == ["no_worker"]  # 60 s not yet over
-    history = AlertHistory("command line", private_files / "data" / "alerts")
+    history = AlertHistory("command line", redis_url, private_files / "data" / "alerts")
     assert history.path.exists()
     with history.editing() as tracker:  # as if the previous run (cron, a minute ago) had seen it first
         tracker.pending = {k: v - 61 for k, v in tracker.pending.items()}

@@ -98,7 +98,7 @@ async def check(session: Session, args: argparse.Namespace, _: Any) -> int:
         if args.no_history:
             report = evaluate_once(data, rules, AlertTracker())
         else:
-            with AlertHistory(session.profile.name).editing() as tracker:
+            with AlertHistory(session.profile.name, session.display_url).editing() as tracker:
                 report = evaluate_once(data, rules, tracker)
     except CoreError as exc:
         if args.json:

@@ -71,7 +71,7 @@ def test_no_worker_alert_fires_badges_acknowledges_and_ends(qtbot, loop, window_
         await wait_until(lambda: _badge(window, "thesis") == 0, 5, what="the badge to go on acknowledgement")
         assert window.alerts.badge_count == 0 and "all acknowledged" in panel.firing_label.text()
         assert panel.history_model.records[0].acknowledged_at is not None
-        record = AlertHistory("command line", tmp_path / "data" / "alerts").load().records[0]
+        record = AlertHistory("command line", window.controller.session.display_url, tmp_path / "data" / "alerts").load().records[0]
         assert record.acknowledged_at is not None  # kept in the per-user data folder
 
         Worker(["thesis"], connection=redis_conn, name="arrives-late").register_birth()

@@ -101,6 +101,7 @@ class AlertMonitor(QObject):
         self.rules = AlertRules()
         self.view = AlertView()
         self.profile_name: str | None = None
+        self.server = ""
         self._minutes = MinuteCache()
         self._task: asyncio.Task[Any] | None = None
         self._pending_actions: set[asyncio.Task[Any]] = set()
@@ -117,8 +118,8 @@ class AlertMonitor(QObject):
         if state.phase != ConnectionPhase.CONNECTED:
             return
         name = state.profile
-        if name != self.profile_name:
-            self.profile_name = name
+        if name != self.profile_name or state.server != self.server:
+            self.profile_name, self.server = name, state.server
             self._minutes = MinuteCache()
             self.view = AlertView()
             self.changed.emit(self.view)
@@ -135,7 +136,7 @@ class AlertMonitor(QObject):
         self.evaluate_soon()
 
     def _history(self) -> AlertHistory | None:
-        return AlertHistory(self.profile_name, self.history_folder) if self.profile_name else None
+        return AlertHistory(self.profile_name, self.server, self.history_folder) if self.profile_name else None
 
     # ----------------------------------------------------------------- evaluation
     def evaluate_soon(self) -> None:

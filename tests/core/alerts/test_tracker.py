@@ -72,8 +72,9 @@ def test_acknowledge_and_prune_after_seven_days():
 
 
 def test_history_file_round_trip_and_concurrent_edits(tmp_path):
-    history = AlertHistory("work: prod/1", tmp_path)
+    history = AlertHistory("work: prod/1", "redis://prod:6379/1", tmp_path)
     assert history.path.parent == tmp_path and "/" not in history.path.name[:-5]
+    assert AlertHistory("work: prod/1", "redis://other:6379/1", tmp_path).path != history.path
     with history.editing() as tracker:
         tracker.update([_no_worker()], _rules(for_s=60), T0)
 

@@ -1,6 +1,8 @@
 """Where a profile's alert history and acknowledgements live: a JSON file in the per-user data folder.
 
-``<data folder>/alerts/<profile>.json`` (``THESIS_DATA_DIR`` moves the data folder). The window and
+``<data folder>/alerts/<profile>-<hash>.json`` (``THESIS_DATA_DIR`` moves the data folder), the hash
+over the profile's name and its server's password-free URL, so that two servers checked under one
+name (``check --url A`` and ``check --url B`` are both the profile "command line") keep two histories. The window and
 ``check`` (run by cron, say) may update it at the same time, so every change is a read-modify-write
 under an exclusive ``flock`` on a lock file beside it, and the file is replaced atomically. Nothing of
 it is kept in Redis: watching a queue never writes to the queue's server.
@@ -27,18 +29,25 @@ def history_dir() -> Path:
     return user_data_root() / "alerts"
 
 
-def history_path(profile: str, folder: Path | None = None) -> Path:
-    """The file of ``profile``: its name made safe for a file name, with a hash so two names never collide."""
+def history_path(profile: str, server: str = "", folder: Path | None = None) -> Path:
+    """The file of ``profile`` on ``server``: the name made safe for a file name, and a hash of both
+    so that neither two names nor two servers share a file."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", profile)[:60] or "profile"
-    digest = hashlib.sha256(profile.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    digest = hashlib.sha256(f"{profile}\n{server}".encode("utf-8", "surrogatepass")).hexdigest()[:10]
     return (folder or history_dir()) / f"{safe}-{digest}.json"
 
 
 class AlertHistory:
-    """The saved :class:`AlertTracker` of one profile."""
+    """The saved :class:`AlertTracker` of one profile on one server.
 
-    def __init__(self, profile: str, folder: Path | None = None) -> None:
-        self.path = history_path(profile, folder)
+    Args:
+        profile: the connection profile's name.
+        server: the server's URL without password (``Session.display_url``, ``ConnectionState.server``).
+        folder: where the files are (the per-user data folder's ``alerts`` by default).
+    """
+
+    def __init__(self, profile: str, server: str = "", folder: Path | None = None) -> None:
+        self.path = history_path(profile, server, folder)
 
     def load(self) -> AlertTracker:
         """The saved tracker (empty when there is none; a damaged file counts as empty)."""
