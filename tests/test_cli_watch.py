@@ -52,7 +52,7 @@ def write_rules(path: Path, rules: dict) -> None:
 
 def test_check_ok_warning_critical(capsys, redis_conn, redis_url, private_files):
     code, out, _ = call(capsys, "check", "--url", redis_url)
-    assert code == 0 and out.startswith("OK - no alert firing (0 queues")
+    assert code == 0 and out == "OK - no alert firing (0 queues, 0 workers, 0 supervisors)\n"
     queue = contract.thesis_queue(redis_conn)
     for _ in range(3):
         queue.enqueue("tests.jobs.noop")

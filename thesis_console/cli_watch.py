@@ -119,10 +119,12 @@ def check_text(report: WatchReport) -> str:
     alerts = sorted(report.update.firing, key=lambda a: (a.severity != Severity.CRITICAL, a.condition.key))
     if not alerts:
         snapshot = report.data.snapshot
-        return (
-            f"OK - no alert firing ({len(snapshot.queues)} queues, {len(snapshot.workers)} workers, "
-            f"{len(snapshot.supervisors)} supervisors)"
-        )
+        counted = ", ".join(
+            f"{n} {noun}{'' if n == 1 else 's'}"
+            for n, noun in ((len(snapshot.queues), "queue"), (len(snapshot.workers), "worker"),
+                            (len(snapshot.supervisors), "supervisor"))
+        )  # fmt: skip
+        return f"OK - no alert firing ({counted})"
     return "\n".join(f"{a.severity.value.upper()} {a.condition.rule.value} {a.condition.message}" for a in alerts)
 
 
