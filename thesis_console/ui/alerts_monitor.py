@@ -35,6 +35,8 @@ from thesis_console.ui.controller import ConsoleController
 log = logging.getLogger("thesis_console.ui.alerts")
 
 EVALUATE_EVERY_S = 10.0
+CLOSE_WAIT_S = 8.0
+"""The longest closing waits for an evaluation under way (its read has a 5 s deadline by default)."""
 
 
 @dataclass(frozen=True)
@@ -212,10 +214,16 @@ class AlertMonitor(QObject):
         self.evaluate_soon()
         return True
 
-    def stop(self) -> None:
+    async def close(self) -> None:
+        """Stop evaluating, and wait for an evaluation under way: its worker thread cannot be
+        cancelled, and Qt must not destroy the executor's thread while it runs. Bounded by the
+        read's own deadline."""
         self._timer.stop()
-        for task in [self._task, *self._pending_actions]:
-            if task is not None and not task.done():
+        running = [t for t in (self._task, *self._pending_actions) if t is not None and not t.done()]
+        if running:
+            await asyncio.wait(running, timeout=CLOSE_WAIT_S)
+        for task in running:
+            if not task.done():
                 task.cancel()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:

@@ -881,7 +881,7 @@ class MainWindow(QMainWindow):
 
     async def shutdown(self) -> None:
         """Close the session (after the window closed)."""
-        self.alerts.stop()
+        await self.alerts.close_monitor()
         await self.controller.close()
 
 

@@ -89,5 +89,6 @@ class AlertsDock(QDockWidget):
         window.jobs_view.select_job(job_id)
         window.status_area.show_message(f"job {job_id} has made no progress: Stop it with the Stop action if it hung", "warning")
 
-    def stop(self) -> None:
-        self.monitor.stop()
+    async def close_monitor(self) -> None:
+        """Stop evaluating (at shutdown), waiting for an evaluation under way."""
+        await self.monitor.close()

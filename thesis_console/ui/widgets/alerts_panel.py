@@ -88,7 +88,7 @@ class AlertsPanel(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.firing_table, 1)
         layout.addWidget(history_label)
-        layout.addWidget(self.history_table, 2)
+        layout.addWidget(self.history_table, 1)
         self.dialog: QDialog | None = None
         self.apply_palette(theme.current())
         monitor.changed.connect(self.show_view)
