@@ -228,8 +228,8 @@ def test_retry_all_failed_of_an_empty_queue(redis_conn, redis_url):
 # ---------------------------------------------------------------------- what a retry must not requeue
 def _broken_cases(conn, template_id: str) -> dict[str, str]:
     """Failed-registry entries that are not whole jobs, by what is wrong with them."""
-    (no_data, no_origin, no_created, bad_data, bad_origin, wrong_status, unknown_status, bad_ttl) = fabricate_failed(
-        conn, template_id, 8, prefix="broken"
+    (no_data, no_origin, no_created, bad_data, bad_origin, wrong_status, unknown_status, bad_ttl, bad_time, bad_text) = (
+        fabricate_failed(conn, template_id, 10, prefix="broken")
     )
     conn.hdel(f"rq:job:{no_data}", "data")
     conn.hdel(f"rq:job:{no_origin}", "origin")
@@ -239,6 +239,8 @@ def _broken_cases(conn, template_id: str) -> dict[str, str]:
     conn.hset(f"rq:job:{wrong_status}", "status", "finished")  # in the failed registry, says finished
     conn.hset(f"rq:job:{unknown_status}", "status", "bogus")
     conn.hset(f"rq:job:{bad_ttl}", "ttl", "soon")
+    conn.hset(f"rq:job:{bad_time}", "created_at", "2026-01-01T10:00:00.123Z\xff")
+    conn.hset(f"rq:job:{bad_text}", "description", b"caf\xe9")  # Latin-1, not UTF-8
     conn.hset("rq:job:half-written", "status", "failed")  # a hash with only a status field
     conn.zadd(f"rq:failed:{QUEUE}", {"half-written": time.time() + 3600})
     return {
@@ -250,6 +252,8 @@ def _broken_cases(conn, template_id: str) -> dict[str, str]:
         wrong_status: "finished",
         unknown_status: "bogus",
         bad_ttl: "ttl",
+        bad_time: "not a time in field created_at",
+        bad_text: "not UTF-8 in field description",
         "half-written": "data",
     }
 

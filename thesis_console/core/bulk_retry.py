@@ -124,7 +124,7 @@ local FIELDS = {'status', 'origin', 'rate_limit_key', 'ttl', 'timeout', 'data', 
                 'worker_name', 'group_id', 'dependency_ids', 'result_ttl', 'failure_ttl', 'last_heartbeat'}
 local STATUS, ORIGIN, RATE_LIMIT_KEY, TTL, TIMEOUT, DATA, CREATED_AT = 1, 2, 3, 4, 5, 6, 7
 local REQUIRED = {ORIGIN, DATA, CREATED_AT}
-local TEXT = {ORIGIN, CREATED_AT, 8, 9, 10, 11, 14}
+local TEXT = {ORIGIN, 8, 9, 10, 11}  -- the times are checked whole below, so they are ASCII
 local TIMES = {CREATED_AT, 14}
 local WHOLE = {TTL, TIMEOUT, 12, 13}
 
@@ -144,7 +144,9 @@ local function damage(f)
   end
   for i = 1, #TIMES do
     local v = f[TIMES[i]]
-    if v and v ~= '' and not find(v, '^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d') then
+    -- RQ's two formats (rq.utils.utcparse): %Y-%m-%dT%H:%M:%S.%fZ and %Y-%m-%dT%H:%M:%SZ
+    if v and v ~= '' and not find(v, '^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d?%d?%d?%d?%d?Z$')
+        and not find(v, '^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$') then
       return 'not a time in field ' .. FIELDS[TIMES[i]]
     end
   end
