@@ -10,6 +10,9 @@ failed registry holds ``--jobs`` jobs. Then it measures:
   at a time (about 690 jobs/s measured earlier), so by default it runs on ``--rq-jobs`` jobs
   (10,000) and its rate is extrapolated to the full count; ``--rq-jobs 0`` runs it on all of them.
 
+It also prints the server's CPU time for ours (``INFO cpu``), per job: the scripts' own cost, which
+the machine's load changes much less than the wall-clock rates, and the load average.
+
 The server keeps the embedded Redis' persistence (append-only file, fsync every second) unless
 ``--no-aof`` is given; both tools run on the same server with the same settings.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
@@ -92,6 +96,12 @@ async def ours(url: str, batch: int) -> float:
     return elapsed
 
 
+def redis_cpu_s(conn: redis.Redis) -> float:
+    """CPU seconds the server has used (user + system): the script's cost, whatever else the machine runs."""
+    info = conn.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def rq_cli(url: str, timeout_s: float) -> float:
     rq = shutil.which("rq", path=str(Path(sys.executable).parent)) or shutil.which("rq")
     if rq is None:
@@ -128,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             ids = make_failed_jobs(conn, args.jobs)
             print(f"  made {len(ids):,} failed jobs in {time.perf_counter() - started:.1f} s", flush=True)
+            cpu_before = redis_cpu_s(conn)
             ours_s = asyncio.run(ours(url, args.batch))
+            ours_redis_cpu_s = redis_cpu_s(conn) - cpu_before
             problem = check_requeued(conn, ids)
             if problem:
                 print(f"ours: WRONG RESULT: {problem}", file=sys.stderr)
@@ -156,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{what:<34} {jobs:>9,} {seconds:>9.2f} {rate:>10,.0f}  {note}".rstrip())
     print()
     print(f"ratio (ours / rq, jobs per second): {ours_rate / rq_rate:,.0f}x")
+    print(
+        f"Redis CPU time of ours: {ours_redis_cpu_s:.2f} s ({ours_redis_cpu_s / args.jobs * 1e6:.1f} us per job); "
+        f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     verdict = "met" if ours_rate >= GOAL_JOBS_PER_S else "MISSED"
     print(f"goal: at least {GOAL_JOBS_PER_S:,} jobs/s -> {ours_rate:,.0f} jobs/s, {verdict}")
     if rq_problem:
