@@ -23,7 +23,7 @@ from typing import Any
 
 import redis.exceptions
 
-from thesis_console import cli_watch
+from thesis_console import cli_control, cli_watch
 from thesis_console.core import credentials, policy
 from thesis_console.core.policy import JobAction
 from thesis_console.core.producer import check_delay
@@ -35,6 +35,7 @@ from thesis_console.core.profiles import (
     embedded_profile,
 )
 from thesis_console.core.queue_names import check_queue_name
+from thesis_console.core.queue_pause import QueuePause
 from thesis_console.core.redis_target import describe_error
 from thesis_console.core.session import FailureKind, Session, SessionError, open_session
 from thesis_console.core.terminal_text import escape_controls, escape_lines
@@ -208,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_profiles.add_parsers(add("profiles", "list, add, edit, remove or test the saved connection profiles"))
     cli_watch.add_parsers(add)
+    cli_control.add_parsers(add)
     return parser
 
 
@@ -329,18 +331,29 @@ def _status_text(snapshot: Snapshot, session: Session) -> str:
     rtt = f", round trip {server.round_trip_ms:.1f} ms" if server.round_trip_ms is not None else ""
     lines = [f"Redis {server.version or '?'} at {session.display_url}{rtt}", ""]
     states = [s for s in JobState]
+    paused = [q for q in snapshot.queues if q.paused]
     rows = [[q.name, *(q.count(s) for s in states)] for q in snapshot.queues]
-    lines.append(format_table(["QUEUE", *(s.value.upper() for s in states)], rows) if rows else "no queues")
+    headers = ["QUEUE", *(s.value.upper() for s in states)]
+    if paused:  # the column only when some queue is paused
+        headers.append("PAUSED")
+        for row, q in zip(rows, snapshot.queues, strict=True):
+            row.append("paused" if q.paused else "")
+    lines.append(format_table(headers, rows) if rows else "no queues")
+    for q in paused:
+        lines.append(f"queue {q.name} is paused {cli_control.describe_pause(QueuePause(q.name, q.paused_by, q.paused_at))}")
     lines.append("")
     workers = [
-        [w.name, w.hostname, w.pid or "", w.state, ",".join(w.queues), w.current_job or "", w.successful, w.failed]
+        [w.name, w.hostname, w.pid or "", w.state, ",".join(w.queues), w.current_job or "", w.successful, w.failed,
+         w.supervisor or "none"]
         for w in snapshot.workers
-    ]
+    ]  # fmt: skip
     lines.append(
-        format_table(["WORKER", "HOST", "PID", "STATE", "QUEUES", "JOB", "OK", "FAILED"], workers)
+        format_table(["WORKER", "HOST", "PID", "STATE", "QUEUES", "JOB", "OK", "FAILED", "SUPERVISOR"], workers)
         if workers
         else "no workers"
     )
+    if any(not w.honours_pause for w in snapshot.workers):
+        lines.append("workers with no supervisor (a plain `rq worker`) do not honour paused queues")
     if snapshot.supervisors:
         lines.append("")
         sups = [
@@ -523,6 +536,7 @@ _COMMANDS: dict[str, Callable[[Session, argparse.Namespace, Any], Awaitable[int]
     "promote": _job_action("promote"),
     "empty": _empty,
     **cli_watch.COMMANDS,
+    **cli_control.COMMANDS,
 }
 
 

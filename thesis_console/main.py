@@ -12,7 +12,7 @@ import importlib
 import sys
 from types import ModuleType
 
-from thesis_console import cli
+from thesis_console import cli, system_libraries
 
 GUI_PACKAGES = ("PySide6", "qasync", "pyqtgraph", "numpy")
 """What the ``gui`` extra installs; the core, the CLI and ``thesis-worker`` need none of it."""
@@ -34,6 +34,10 @@ def _load_gui(module: str) -> ModuleType | None:
 
 
 def _gui(args: argparse.Namespace, demo: bool = False) -> int:
+    problem = system_libraries.check()  # before Qt, which would abort with a misleading message
+    if problem:
+        print(problem, file=sys.stderr)
+        return cli.EXIT_FAILURE
     app = _load_gui("thesis_console.ui.app")
     return app.run_gui(args, demo=demo) if app else cli.EXIT_FAILURE
 

@@ -23,6 +23,7 @@ from thesis_console.core.supervisor_protocol import (
     autoscale_message,
     queue_control,
     resize_message,
+    restart_message,
     stop_message,
 )
 from worker_runner import config as options
@@ -71,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     auto.add_argument("maximum", type=int, metavar="MAX")
     stop = ctl_sub.add_parser("stop", help="warm-stop a supervisor (its workers finish their jobs first)")
     _ctl_common(stop)
+    stop.add_argument("--now", action="store_true", help="hard stop: running jobs are stopped and requeued")
+    restart = ctl_sub.add_parser("restart", help="replace every worker of a supervisor, each after its job")
+    _ctl_common(restart)
     return parser
 
 
@@ -168,8 +172,10 @@ def _ctl(args: argparse.Namespace) -> int:
             message = resize_message(args.concurrency)
         elif args.action == "autoscale":
             message = autoscale_message(args.minimum, args.maximum)
+        elif args.action == "restart":
+            message = restart_message()
         else:
-            message = stop_message()
+            message = stop_message(hard=args.now)
     except ValueError as exc:
         print(f"thesis-worker ctl: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -179,7 +185,7 @@ def _ctl(args: argparse.Namespace) -> int:
     print(f"sent {args.action} to supervisor {target.id} (pid {target.pid} on {target.host})")
     if args.wait <= 0:
         return EXIT_OK
-    return _confirm(conn, target.id, args)
+    return _confirm(conn, target, args)
 
 
 def _ctl_url(args: argparse.Namespace) -> str | None:
@@ -205,10 +211,14 @@ def _find_target(records: list[SupervisorRecord], args: argparse.Namespace) -> S
     raise ValueError("say which supervisor: --id ID, or --pid PID [--host HOST]")
 
 
-def _confirm(conn, supervisor_id: str, args: argparse.Namespace) -> int:
+def _confirm(conn, target: SupervisorRecord, args: argparse.Namespace) -> int:
+    supervisor_id = target.id
     deadline = time.monotonic() + args.wait
     while time.monotonic() < deadline:
         record = registration.read_record(conn, supervisor_id)
+        if args.action == "restart" and (record is None or not set(record.workers) & set(target.workers)):
+            print(f"supervisor {supervisor_id}: every worker replaced" if record else f"supervisor {supervisor_id} stopped")
+            return EXIT_OK
         if args.action == "stop" and (record is None or record.state == "stopping"):
             print(f"supervisor {supervisor_id} is stopping" if record else f"supervisor {supervisor_id} stopped")
             return EXIT_OK

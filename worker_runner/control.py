@@ -8,6 +8,8 @@ signals. One command per line; each gets exactly one JSON line on stdout in repl
     autoscale off       stay at the current number
     status              just reply with the status
     stop                warm shutdown, as SIGTERM
+    stop now            hard shutdown: running jobs are stopped and go back to their queue
+    restart             replace every worker, each after its current job
 
 Redis control messages (``thesis:supervisor:{id}:control``, written with
 :func:`thesis_console.core.supervisor_protocol.queue_control`) carry the same orders from a console
@@ -37,7 +39,7 @@ CONTROL_BATCH = 16
 
 @dataclass(frozen=True)
 class Command:
-    """One order. ``op`` is resize, autoscale, autoscale-off, status or stop."""
+    """One order. ``op`` is resize, autoscale, autoscale-off, status, stop or restart."""
 
     op: str
     concurrency: int | None = None
@@ -45,6 +47,8 @@ class Command:
     maximum: int | None = None
     source: str = "stdin"
     text: str = ""
+    hard: bool = False
+    """For stop: do not wait for running jobs."""
 
 
 class CommandError(ValueError):
@@ -72,10 +76,13 @@ def parse_line(line: str) -> Command | None:
         if low > high:
             raise CommandError(f"autoscale: MIN must not exceed MAX, got {low} {high}")
         return Command("autoscale", minimum=low, maximum=high, text=text)
-    if op in ("status", "stop") and not args:
+    if op in ("status", "stop", "restart") and not args:
         return Command(op, text=text)
+    if op == "stop" and len(args) == 1 and args[0].lower() == "now":
+        return Command("stop", hard=True, text=text)
     raise CommandError(
-        f"unknown command {text!r}; use: resize N | autoscale MIN MAX | autoscale off | status | stop"
+        f"unknown command {text!r}; use: resize N | autoscale MIN MAX | autoscale off | status | stop | stop now"
+        " | restart"
     )
 
 
@@ -95,7 +102,10 @@ def from_message(message: dict[str, Any]) -> Command:
                 raise CommandError(f"autoscale: MIN must not exceed MAX, got {low}:{high}")
             return Command("autoscale", minimum=low, maximum=high, source="redis", text="autoscale")
         if op == "stop":
-            return Command("stop", source="redis", text="stop")
+            hard = message.get("hard") is True
+            return Command("stop", source="redis", text="stop now" if hard else "stop", hard=hard)
+        if op == "restart":
+            return Command("restart", source="redis", text="restart")
     except CommandError:
         raise
     raise CommandError(f"unknown control message op {op!r}")

@@ -30,6 +30,8 @@ While a job runs, a supervised worker refreshes the job's execution every
 heartbeat thread), and its RQ worker hash names its supervisor and that interval. A supervisor on
 another host can then tell within seconds that a job's worker died with its supervisor (no record,
 no fresh heartbeat) instead of waiting for RQ's expiry.
+
+A supervised worker takes no job from a paused queue (:mod:`worker_runner.queue_pause`).
 """
 
 from __future__ import annotations
@@ -57,8 +59,10 @@ from rq.utils import now
 from rq.worker import BaseWorker, WorkerStatus
 
 from thesis_console.core.redis_target import redact
+from thesis_console.core.supervisor_protocol import WORKER_SUPERVISOR_FIELD
 from worker_runner import redis_wait
 from worker_runner.interruptions import Fault, note_interruption
+from worker_runner.queue_pause import PauseAwareMixin
 from worker_runner.redis_wait import NOT_REDIS, REDIS_DOWN
 from worker_runner.worker import ThesisSimpleWorker, ThesisWorker
 
@@ -69,7 +73,7 @@ _T = TypeVar("_T")
 
 JOB_HEARTBEAT_S = 5
 """Seconds between refreshes of a running job's execution (and of its worker's heartbeat)."""
-SUPERVISOR_FIELD = "thesis_supervisor"
+SUPERVISOR_FIELD = WORKER_SUPERVISOR_FIELD
 """Field of the RQ worker hash naming the supervisor that runs the worker."""
 HEARTBEAT_FIELD = "thesis_job_heartbeat_s"
 """Field of the RQ worker hash giving :data:`JOB_HEARTBEAT_S`, for other hosts' recovery checks."""
@@ -116,7 +120,7 @@ class SupervisedScheduler(RQScheduler):
             self.stop()
 
 
-class SupervisedWorkerMixin(BaseWorker):
+class SupervisedWorkerMixin(PauseAwareMixin):
     """Behaviour of a worker that a ``thesis-worker`` supervisor runs (see the module text)."""
 
     poll_s = 1

@@ -6,7 +6,7 @@ short timeout, and then, in order:
 1. reaps dead workers; an unexpected death is logged, counted, and the worker's job is recovered at
    once (:mod:`worker_runner.recovery`), its orphaned horse killed first; a scheduler lock held by a
    dead worker of this host is released at once (:mod:`worker_runner.scheduler_lock`);
-2. obeys commands from stdin and from Redis (resize, autoscale, stop);
+2. obeys commands from stdin and from Redis (resize, autoscale, stop, restart);
 3. starts workers up to the desired number (with :class:`~worker_runner.backoff.RestartBackoff`
    after crashes), or retires the extra ones, idle ones first, busy ones after their job;
 4. heartbeats its record, samples queue depth each minute, and looks for jobs of dead workers on
@@ -18,6 +18,8 @@ On the embedded default it also gets the managed server back (:mod:`worker_runne
 A URL that answers with something that is not Redis is said in one line, not a traceback.
 SIGTERM or SIGINT (or ``stop``) is a warm shutdown: workers finish their job within ``--grace``
 seconds, then are stopped, and what they were running goes back to the front of its queue.
+``stop now`` (or a second signal) stops them at once; ``restart`` replaces every worker, each after
+its current job.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import IO, Any
 import redis
 import redis.exceptions
 
+from thesis_console.core import supervisor_control
 from thesis_console.core.redis_target import connect, describe_error, redact
 from thesis_console.core.supervisor_protocol import SupervisorRecord
 from worker_runner import parent_death, recovery, redis_wait, registration, scheduler_lock
@@ -129,6 +132,7 @@ class Supervisor:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._stdin = StdinCommands(stdin, self._wake) if stdin is not None else None
+        self._output_files = supervisor_control.own_output_files()
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
@@ -232,6 +236,9 @@ class Supervisor:
             self._follow(self._embedded.url)
             if self.state == "running" and not worker.retiring:
                 self._pending_restarts += 1
+        elif status == 0:  # a warm stop from elsewhere (RQ's shutdown command): replaced, not a crash
+            self.dead[worker.name] = (f"worker {worker.name} left on request ({how})", recovery.REQUEUE)
+            log.info("worker %s left on request%s", worker.name, "; starting a fresh one" if self.state == "running" else "")
         else:
             reason = f"worker {worker.name} on {self.host} died unexpectedly ({how})"
             self.dead[worker.name] = (reason, recovery.RETRY)
@@ -287,6 +294,13 @@ class Supervisor:
             worker.warm_stop()
             log.info("retiring worker %s (%s)", worker.name, "after its job" if worker.name in self.busy else "idle")
         self._pending_restarts = 0
+
+    def _restart_workers(self) -> None:
+        """Retire every worker after its current job; the loop starts their replacements at once."""
+        for worker in self.workers.values():
+            if not worker.retiring:
+                worker.warm_stop()
+        log.info("restarting all workers, each after its current job")
 
     # ------------------------------------------------------------------ shutdown
     def _begin_shutdown(self, now: float) -> None:
@@ -366,10 +380,13 @@ class Supervisor:
         if command.op == "status":
             return None
         if command.op == "stop":
-            self._stop_requests += 1
+            self._stop_requests += 2 if command.hard else 1  # a second request is the hard stop
             return None
         if self.state != "running":
             return "the supervisor is stopping"
+        if command.op == "restart":
+            self._restart_workers()
+            return None
         if command.op == "resize":
             assert command.concurrency is not None
             self.autoscale = None
@@ -537,6 +554,7 @@ class Supervisor:
                 "worker_class": self.config.worker_class,
                 "redis": self._redis_text(),
                 "pending_recovery": sorted(self.dead),
+                supervisor_control.OUTPUT_FILES_FIELD: self._output_files,
             },
         )
 

@@ -1,5 +1,5 @@
 """Everything the console changes in Redis: enqueue, retry (and its undo), promote, cancel, stop,
-delete, empty, scale supervisors.
+delete, empty, pause queues, scale, stop and restart supervisors, stop workers.
 
 Each action keeps RQ's key layout and meaning. Where RQ has the operation (``Job.cancel``,
 ``Job.delete``, ``send_stop_job_command``, ``BaseRegistry.requeue`` for rate-limited and scheduled
@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 import redis
 import redis.asyncio as aredis
 from redis.exceptions import ResponseError, WatchError
-from rq.command import PUBSUB_CHANNEL_TEMPLATE, send_stop_job_command
+from rq.command import PUBSUB_CHANNEL_TEMPLATE, send_shutdown_command, send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.executions import ExecutionRegistry
 from rq.job import Job, JobStatus, validate_job_id
@@ -43,7 +43,14 @@ from rq.registry import (
 )
 from rq.results import Result
 
-from thesis_console.core import contract, policy, supervisor_protocol
+from thesis_console.core import (
+    contract,
+    policy,
+    queue_pause,
+    rq_keys,
+    supervisor_control,
+    supervisor_protocol,
+)
 from thesis_console.core.bulk_retry import (
     DEFAULT_BATCH,
     NOT_REACHED,
@@ -53,8 +60,11 @@ from thesis_console.core.bulk_retry import (
     explain_skip,
     explain_undo_skip,
 )
-from thesis_console.core.policy import JobAction
+from thesis_console.core.policy import JobAction, QueueAction
 from thesis_console.core.producer import enqueue_thesis
+from thesis_console.core.queue_names import check_queue_name
+from thesis_console.core.queue_pause import QueuePause
+from thesis_console.core.supervisor_protocol import SupervisorRecord
 from thesis_console.core.thesis_request import ThesisRequest
 from thesis_console.core.types import ActionResult, CoreError, JobState, ReadOnlyError, RetriedJob
 
@@ -369,12 +379,75 @@ class QueueActions:
             raise CoreError(str(exc)) from None
         await self._send_control(supervisor_id, message)
 
-    async def _send_control(self, supervisor_id: str, message: dict) -> None:
-        if not await self.client.exists(supervisor_protocol.record_key(supervisor_id)):
-            raise CoreError(f"supervisor {supervisor_id} is not running (it sends no heartbeat)")
-        async with self.client.pipeline(transaction=True) as pipe:
-            supervisor_protocol.queue_control(pipe, supervisor_id, message)
-            await pipe.execute()
+    async def stop_supervisor(self, supervisor_id: str, *, hard: bool = False) -> SupervisorRecord:
+        """Ask a supervisor (on any host) to stop: warm (its workers finish their jobs within its
+        grace period) or ``hard`` (at once; running jobs go back to their queue). Follow with
+        :meth:`wait_supervisor_stopped`; when that runs out, a hard stop can be ordered.
+
+        Returns:
+            its record when the order was sent (``busy``: jobs it was running).
+
+        Raises:
+            CoreError: no such supervisor is alive.
+        """
+        self._refuse_if_read_only("stop supervisor")
+        return await self._send_control(supervisor_id, supervisor_protocol.stop_message(hard=hard))
+
+    async def wait_supervisor_stopped(self, supervisor_id: str, timeout_s: float) -> supervisor_control.StopProgress:
+        """Wait (only reading) up to ``timeout_s`` for a supervisor to be gone."""
+        return await supervisor_control.wait_stopped(self.client, supervisor_id, timeout_s)
+
+    async def restart_supervisor(self, supervisor_id: str) -> SupervisorRecord:
+        """Ask a supervisor to replace every worker, each after its current job (new code, fresh memory).
+
+        Raises:
+            CoreError: no such supervisor is alive.
+        """
+        self._refuse_if_read_only("restart supervisor")
+        return await self._send_control(supervisor_id, supervisor_protocol.restart_message())
+
+    async def stop_worker(self, worker_name: str) -> None:
+        """Stop one RQ worker (on any host) with RQ's shutdown command: it finishes its current job
+        and exits. A supervisor starts a fresh worker in its place; a plain ``rq worker`` is gone.
+
+        Raises:
+            CoreError: no live worker has that name.
+        """
+        self._refuse_if_read_only("stop worker")
+        key = f"{rq_keys.WORKER_KEY_PREFIX}{worker_name}"
+        if not await self.client.exists(key):
+            raise CoreError(f"worker {worker_name} is not running (it has no worker hash)")
+        await asyncio.to_thread(send_shutdown_command, self._sync_client(), worker_name)
+
+    async def _send_control(self, supervisor_id: str, message: dict) -> SupervisorRecord:
+        return await supervisor_control.send_control(self.client, supervisor_id, message)
+
+    # ------------------------------------------------------------------ queues
+    async def pause_queue(self, queue: str, by: str | None = None) -> QueuePause:
+        """Pause ``queue``: supervised workers on any host take no new job from it (within a second);
+        running jobs finish and enqueueing still works. Stored in Redis, so it outlives restarts.
+
+        Returns:
+            the pause in effect (an earlier one, with its author and time, when already paused).
+
+        Raises:
+            CoreError: the queue name is not valid.
+        """
+        self._refuse_if_read_only(QueueAction.PAUSE)
+        name = check_queue_name(queue)
+        pause = queue_pause.new_pause(name, by)
+        await self.client.hsetnx(queue_pause.PAUSED_KEY, name, pause.to_json())
+        current = queue_pause.parse_pauses(await self.client.hgetall(queue_pause.PAUSED_KEY)).get(name)
+        return current or pause
+
+    async def resume_queue(self, queue: str) -> bool:
+        """Resume a paused queue; False when it was not paused.
+
+        Raises:
+            CoreError: the queue name is not valid.
+        """
+        self._refuse_if_read_only(QueueAction.RESUME)
+        return bool(await self.client.hdel(queue_pause.PAUSED_KEY, check_queue_name(queue)))
 
 
 _DAMAGED = (ResponseError, ValueError, TypeError, KeyError, UnicodeDecodeError, zlib.error)

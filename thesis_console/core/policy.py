@@ -166,3 +166,23 @@ _ALLOWED_BY_STATE: dict[JobState, frozenset[JobAction]] = {
 _STATES_BY_ACTION: dict[JobAction, frozenset[JobState]] = {
     action: frozenset(s for s in JobState if s not in _NOT_ALLOWED[action]) for action in JobAction
 }
+
+
+class QueueAction(StrEnum):
+    """What an operator can do to a whole queue."""
+
+    PAUSE = "pause"
+    """Supervised workers take no new job from it; running jobs finish, enqueueing still works."""
+    RESUME = "resume"
+
+
+def queue_verdict(action: QueueAction, paused: bool, read_only: bool = False) -> Verdict:
+    """Whether ``action`` applies to a queue that is ``paused`` (or not) on a profile that is
+    ``read_only`` (or not), with the reason when it does not."""
+    if read_only:
+        return Verdict(False, f"read-only profile: {QueueAction(action).value} refused")
+    if QueueAction(action) is QueueAction.PAUSE and paused:
+        return Verdict(False, "the queue is already paused")
+    if QueueAction(action) is QueueAction.RESUME and not paused:
+        return Verdict(False, "the queue is not paused")
+    return _YES

@@ -1,7 +1,7 @@
 """The overview: every queue's counts, every RQ worker, every supervisor, in two round trips.
 
 Round trip 1 asks what exists: the ``rq:queues`` and ``rq:workers`` sets, the supervisor index,
-and the server's INFO. Round trip 2 asks, for each queue, the length of its list and the size of
+the paused queues and the server's INFO. Round trip 2 asks, for each queue, the length of its list and the size of
 each registry (LLEN/ZCARD: nothing is cleaned up, nothing moves), for each worker its hash fields
 and the executions it runs, and each supervisor's record. The number of commands grows with the
 number of queues, workers and supervisors, never with the number of jobs.
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from thesis_console.core import decoding
+from thesis_console.core.queue_pause import PAUSED_KEY, QueuePause, parse_pauses
 from thesis_console.core.round_trips import RoundTrips, is_error, reply_int
 from thesis_console.core.rq_keys import (
     QUEUE_KEY_PREFIX,
@@ -25,7 +26,12 @@ from thesis_console.core.rq_keys import (
     state_source,
     worker_executions_key,
 )
-from thesis_console.core.supervisor_protocol import INDEX_KEY, SupervisorRecord, record_key
+from thesis_console.core.supervisor_protocol import (
+    INDEX_KEY,
+    WORKER_SUPERVISOR_FIELD,
+    SupervisorRecord,
+    record_key,
+)
 from thesis_console.core.types import JobState, QueueCounts, ServerInfo, Snapshot, WorkerInfo
 
 log = logging.getLogger(__name__)
@@ -41,6 +47,7 @@ WORKER_FIELDS: tuple[str, ...] = (
     "birth",
     "last_heartbeat",
     "current_job",
+    WORKER_SUPERVISOR_FIELD,
 )
 """Fields of ``rq:worker:{name}`` the overview shows (``current_job`` only exists before RQ 2)."""
 
@@ -53,7 +60,7 @@ async def read_snapshot(trips: RoundTrips, queues: Sequence[str] | None = None) 
     Args:
         trips: the round-trip runner (its count tells how many round trips were used).
         queues: the queues to show, in this order, even when Redis has none of their keys yet;
-            None shows every queue in ``rq:queues``, sorted by name.
+            None shows every queue in ``rq:queues`` and every paused queue, sorted by name.
 
     Raises:
         CoreError: Redis could not be reached or did not answer in time.
@@ -63,8 +70,10 @@ async def read_snapshot(trips: RoundTrips, queues: Sequence[str] | None = None) 
     started = time.perf_counter()
     first = await trips.run(_fill_discovery)
     round_trip_ms = (time.perf_counter() - started) * 1000
-    found_queues, found_workers, supervisor_ids, server, memory = first
-    queue_names = list(queues) if queues is not None else sorted(_queue_names(found_queues))
+    found_queues, found_workers, supervisor_ids, server, memory, paused = first
+    pauses = _pauses(paused)
+    # A paused queue shows even before it has a job, so that it can be seen and resumed.
+    queue_names = list(queues) if queues is not None else sorted({*_queue_names(found_queues), *pauses})
     worker_keys = sorted(_members(found_workers, WORKERS_KEY))
     supervisor_ids = sorted(_members(supervisor_ids, INDEX_KEY))
 
@@ -81,7 +90,9 @@ async def read_snapshot(trips: RoundTrips, queues: Sequence[str] | None = None) 
 
     second = await trips.run(fill)
     replies = iter(second)
-    counts = tuple(_queue_counts(name, [next(replies) for _ in _COUNTED_STATES]) for name in queue_names)
+    counts = tuple(
+        _queue_counts(name, [next(replies) for _ in _COUNTED_STATES], pauses.get(name)) for name in queue_names
+    )
     workers = []
     for key in worker_keys:
         info = _worker(key, next(replies), next(replies))
@@ -108,6 +119,14 @@ def _fill_discovery(pipe: Any) -> None:
     pipe.zrange(INDEX_KEY, 0, -1)
     pipe.info("server")
     pipe.info("memory")
+    pipe.hgetall(PAUSED_KEY)
+
+
+def _pauses(reply: Any) -> dict[str, QueuePause]:
+    if is_error(reply):
+        log.warning("%s is not a hash, ignored: %s", PAUSED_KEY, reply)
+        return {}
+    return parse_pauses(reply)
 
 
 def _members(reply: Any, key: str) -> list[str]:
@@ -135,14 +154,21 @@ def _queue_names(reply: Any) -> list[str]:
     return names
 
 
-def _queue_counts(name: str, replies: list[Any]) -> QueueCounts:
+def _queue_counts(name: str, replies: list[Any], pause: QueuePause | None = None) -> QueueCounts:
     problems = [
         f"{state_source(name, state).key} is not a {'list' if state_source(name, state).is_list else 'sorted set'}"
         for state, reply in zip(_COUNTED_STATES, replies, strict=True)
         if is_error(reply)
     ]
     values = {state.value: reply_int(reply) for state, reply in zip(_COUNTED_STATES, replies, strict=True)}
-    return QueueCounts(name=name, problem="; ".join(problems) or None, **values)
+    return QueueCounts(
+        name=name,
+        problem="; ".join(problems) or None,
+        paused=pause is not None,
+        paused_by=pause.by if pause else "",
+        paused_at=pause.at if pause else None,
+        **values,
+    )
 
 
 def _worker(key: str, fields: Any, executions: Any) -> WorkerInfo | None:
@@ -198,6 +224,7 @@ def _worker(key: str, fields: Any, executions: Any) -> WorkerInfo | None:
         birth=when("birth"),
         last_heartbeat=when("last_heartbeat"),
         problem="; ".join(problems) or None,
+        supervisor=text(WORKER_SUPERVISOR_FIELD),
     )
 
 

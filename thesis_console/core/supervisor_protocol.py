@@ -3,7 +3,7 @@
 Each supervisor keeps a JSON record at ``thesis:supervisor:{id}`` with an expiry that its heartbeat
 refreshes, and its id in the sorted set ``thesis:supervisors`` scored by the last heartbeat. A
 console lists supervisors from both (a record that expired means the supervisor is gone) without
-writing anything. Orders (resize, autoscale, stop) go to the list ``thesis:supervisor:{id}:control``
+writing anything. Orders (resize, autoscale, stop, restart) go to the list ``thesis:supervisor:{id}:control``
 as JSON messages, which the supervisor pops on its next tick, so a console on another machine can
 scale a supervisor on any host.
 """
@@ -23,6 +23,10 @@ RECORD_TTL_S = 10
 HEARTBEAT_S = 2.0
 CONTROL_TTL_S = 120
 MAX_CONCURRENCY = 64
+WORKER_SUPERVISOR_FIELD = "thesis_supervisor"
+"""Field of an RQ worker hash (``rq:worker:{name}``) naming the supervisor that runs the worker;
+absent for a worker that no ``thesis-worker`` runs (which then ignores paused queues)."""
+CONTROL_OPS = frozenset({"resize", "autoscale", "stop", "restart"})
 
 
 def record_key(supervisor_id: str) -> str:
@@ -110,8 +114,15 @@ def autoscale_message(minimum: int, maximum: int) -> dict[str, Any]:
     return {"op": "autoscale", "min": minimum, "max": maximum, "sent_at": time.time()}
 
 
-def stop_message() -> dict[str, Any]:
-    return {"op": "stop", "sent_at": time.time()}
+def stop_message(hard: bool = False) -> dict[str, Any]:
+    """A control message that stops a supervisor: warm (its workers finish their jobs within the
+    supervisor's grace period) or, with ``hard``, at once (running jobs go back to their queue)."""
+    return {"op": "stop", "hard": bool(hard), "sent_at": time.time()}
+
+
+def restart_message() -> dict[str, Any]:
+    """A control message that replaces every worker of a supervisor, each after its current job."""
+    return {"op": "restart", "sent_at": time.time()}
 
 
 def queue_control(pipe, supervisor_id: str, message: dict[str, Any]) -> None:
@@ -127,7 +138,7 @@ def parse_control(raw: bytes | str) -> dict[str, Any] | None:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return None
-    if not isinstance(data, dict) or data.get("op") not in {"resize", "autoscale", "stop"}:
+    if not isinstance(data, dict) or data.get("op") not in CONTROL_OPS:
         return None
     return data
 

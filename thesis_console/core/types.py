@@ -59,6 +59,11 @@ class QueueCounts:
     canceled: int = 0
     problem: str | None = None
     """Set when one of the queue's keys is not what RQ writes (for example a string at ``rq:queue:x``)."""
+    paused: bool = False
+    """Supervised workers take no job from it (see :mod:`thesis_console.core.queue_pause`)."""
+    paused_by: str = ""
+    """``user@host`` that paused it."""
+    paused_at: float | None = None
 
     def count(self, state: JobState) -> int:
         return int(getattr(self, state.value))
@@ -85,6 +90,14 @@ class WorkerInfo:
     last_heartbeat: float | None = None
     problem: str | None = None
     """Set when the hash is damaged or foreign; the other fields are then best effort."""
+    supervisor: str = ""
+    """Id of the ``thesis-worker`` supervisor that runs it; empty for a worker started otherwise
+    (a plain ``rq worker``), which does not honour paused queues."""
+
+    @property
+    def honours_pause(self) -> bool:
+        """Whether this worker takes no job from a paused queue (only supervised workers do)."""
+        return bool(self.supervisor)
 
 
 @dataclass(frozen=True)
