@@ -8,7 +8,10 @@ STAMP_BENCH := $(VENV)/.installed-bench
 # Parallel test processes: most of the suite waits on Redis, workers and timers, so more than the cores.
 TEST_WORKERS ?= 6
 
-.PHONY: run test lint bench soak screenshots clean
+# The Pythons the project supports (pyproject.toml says the same); `make test-pythons` runs each found.
+SUPPORTED_PYTHONS := 3.11 3.12 3.13
+
+.PHONY: run test test-pythons lint bench soak screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +41,25 @@ lint: $(STAMP_TEST)
 test: $(STAMP_TEST) lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=15 $(PYTEST_ARGS)
 
+# The whole `make test` once per supported Python found (on PATH, or under pyenv even when it is not
+# the selected version), each in its own .venv-3.X; a summary at the end, exit 1 when any failed.
+test-pythons:
+	@failed=""; tried=""; \
+	for v in $(SUPPORTED_PYTHONS); do \
+	  py=$$(python$$v -c 'import sys; print(sys.executable)' 2>/dev/null); \
+	  if [ -z "$$py" ]; then \
+	    for candidate in $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v*/bin/python$$v; do \
+	      [ -x "$$candidate" ] && py=$$candidate; \
+	    done; \
+	  fi; \
+	  if [ -z "$$py" ]; then echo "== Python $$v: not found, skipped"; continue; fi; \
+	  echo "== Python $$v: $$py"; tried="$$tried $$v"; \
+	  $(MAKE) --no-print-directory test VENV=.venv-$$v PYTHON=$$py || failed="$$failed $$v"; \
+	done; \
+	if [ -z "$$tried" ]; then echo "no supported Python ($(SUPPORTED_PYTHONS)) found"; exit 1; fi; \
+	if [ -n "$$failed" ]; then echo "== failed on:$$failed (passed: the others of$$tried)"; exit 1; fi; \
+	echo "== passed on:$$tried"
+
 bench: $(STAMP_BENCH)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks $(ARGS)
 
@@ -45,4 +67,4 @@ soak: $(STAMP_TEST)
 	$(BIN)/python -m benchmarks.soak $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-3.* .pytest_cache .mypy_cache .ruff_cache

@@ -11,11 +11,11 @@ from datetime import timedelta
 import pytest
 import redis
 
+from tests.burst_worker import run_burst
 from thesis_console import cli
 from thesis_console.core import contract
 from thesis_console.core.embedded_redis import free_port, start_server
 from thesis_console.core.profiles import ConnectionProfile, ProfileStore
-from worker_runner.worker import ThesisWorker
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +36,7 @@ def call(capsys, *argv: str) -> tuple[int, str, str]:
 def _failed_jobs(conn: redis.Redis, count: int) -> list[str]:
     queue = contract.thesis_queue(conn)
     ids = [queue.enqueue("tests.jobs.boom").id for _ in range(count)]
-    ThesisWorker(["thesis"], connection=conn).work(burst=True)
+    run_burst(conn, ["thesis"])
     return ids
 
 

@@ -24,13 +24,13 @@ from rq.registry import (
     ScheduledJobRegistry,
 )
 
+from tests.burst_worker import run_burst
 from tests.helpers import wait_for
 from thesis_console.core import contract, supervisor_protocol
 from thesis_console.core.actions import QueueActions
 from thesis_console.core.embedded_redis import free_port
 from thesis_console.core.thesis_request import ThesisRequest
 from thesis_console.core.types import CoreError, JobState, ReadOnlyError, RetriedJob
-from worker_runner.worker import ThesisWorker
 
 QUEUE = "thesis"
 
@@ -70,7 +70,7 @@ def _failed(conn: redis.Redis, name: str = QUEUE) -> list[str]:
 def make_failed(conn: redis.Redis, count: int, name: str = QUEUE, **options) -> list[str]:
     """Real failed jobs: enqueued on the JSON queue and run by a ThesisWorker burst."""
     ids = [_queue(conn, name).enqueue("tests.jobs.boom", **options).id for _ in range(count)]
-    ThesisWorker([name], connection=conn).work(burst=True)
+    run_burst(conn, [name])
     assert set(_failed(conn, name)) >= set(ids)
     return ids
 
@@ -113,7 +113,7 @@ def test_retry_does_what_rq_requeue_does(redis_conn, redis_url):
     assert mine[b"status"] == b"queued" and mine[b"started_at"] == b"" and zlib.decompress(mine[b"exc_info"]) == b""
     assert abs(redis_conn.ttl(f"rq:job:{ours}") - redis_conn.ttl(f"rq:job:{theirs}")) <= 2  # both keep the expiry
     # The requeued job really runs again (and fails again, being `boom`).
-    ThesisWorker([QUEUE], connection=redis_conn).work(burst=True)
+    run_burst(redis_conn, [QUEUE])
     assert _status(redis_conn, ours) == "failed"
 
 
@@ -184,7 +184,7 @@ def test_undo_retry_puts_jobs_back_as_they_were(redis_conn, redis_url):
 
 def test_undo_retry_leaves_a_job_a_worker_has_started(redis_conn, redis_url, isolated_env, processes):
     job_id = _queue(redis_conn).enqueue("tests.jobs.sleep_for", 60, job_timeout=1).id
-    ThesisWorker([QUEUE], connection=redis_conn).work(burst=True)  # it times out: failed
+    run_burst(redis_conn, [QUEUE])  # it times out: failed
     assert _status(redis_conn, job_id) == "failed"
 
     async def retry():
@@ -246,7 +246,7 @@ def test_promote_enqueues_a_scheduled_job_now(redis_conn, redis_url):
 def test_cancel_waiting_scheduled_and_deferred_jobs(redis_conn, redis_url):
     queue = _queue(redis_conn)
     finished = queue.enqueue("tests.jobs.noop").id
-    ThesisWorker([QUEUE], connection=redis_conn).work(burst=True)
+    run_burst(redis_conn, [QUEUE])
     assert _status(redis_conn, finished) == "finished"
     waiting = queue.enqueue("tests.jobs.noop").id
     scheduled = queue.enqueue_in(timedelta(hours=1), "tests.jobs.noop").id
@@ -341,7 +341,7 @@ def _fill(conn: redis.Redis, state: JobState) -> list[str]:
         return real + fabricate_failed(conn, real[0], 2500)
     if state == JobState.COMPLETED:
         ids = [queue.enqueue("tests.jobs.noop").id for _ in range(2)]
-        ThesisWorker([QUEUE], connection=conn).work(burst=True)
+        run_burst(conn, [QUEUE])
         return ids
     if state == JobState.WAITING:
         return [queue.enqueue("tests.jobs.noop").id for _ in range(2100)]

@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from rq import Callback, Queue, Retry
 
+from tests.burst_worker import run_burst
 from tests.core.bulk_jobs import run
 from thesis_console.core import contract
 from thesis_console.core.job_allowlist import ALLOW_ENV
@@ -40,7 +41,7 @@ async def _detail(url: str, job_id: str, trust_pickle: bool = False) -> JobDetai
 
 def test_detail_of_a_finished_thesis_job(redis_conn, redis_url, isolated_env):
     job_id = enqueue_thesis(redis_conn, ThesisRequest(topic="Readable job details", chapters=3, target_words=1000))
-    ThesisWorker(["thesis"], connection=redis_conn).work(burst=True)
+    run_burst(redis_conn, ["thesis"])
     detail = run(_detail(redis_url, job_id))
     assert detail.row.state is JobState.COMPLETED and detail.row.problem is None
     assert detail.row.progress == 100 and detail.row.topic == "Readable job details"
@@ -58,7 +59,7 @@ def test_detail_of_a_finished_thesis_job(redis_conn, redis_url, isolated_env):
 def test_timeline_of_a_retried_job_shows_every_attempt_and_the_whole_traceback(redis_conn, redis_url):
     queue = contract.thesis_queue(redis_conn)
     job = queue.enqueue("tests.jobs.boom", retry=Retry(max=2))
-    ThesisWorker(["thesis"], connection=redis_conn).work(burst=True)
+    run_burst(redis_conn, ["thesis"])
     detail = run(_detail(redis_url, job.id))
     assert detail.row.state is JobState.FAILED and detail.row.attempts_used == 3 and detail.row.retries_left == 0
     attempts = [e for e in detail.timeline if e.what == "attempt"]
@@ -71,12 +72,11 @@ def test_timeline_of_a_retried_job_shows_every_attempt_and_the_whole_traceback(r
 
 
 def test_timeline_from_rq_results_when_the_job_has_no_attempt_records(redis_conn, redis_url):
-    from rq import Worker
 
     queue = contract.thesis_queue(redis_conn)
     ok = queue.enqueue("tests.jobs.noop")
     bad = queue.enqueue("tests.jobs.boom")
-    Worker(["thesis"], connection=redis_conn, serializer=contract.SERIALIZER).work(burst=True)  # plain RQ worker
+    run_burst(redis_conn, ["thesis"], kind="rq")  # plain RQ worker
     ok_detail = run(_detail(redis_url, ok.id))
     assert [(e.what, e.outcome) for e in ok_detail.timeline] == [("enqueued", ""), ("attempt", "completed")]
     assert ok_detail.result.value == "ok"
@@ -147,7 +147,7 @@ def test_detail_flags_a_job_outside_the_allowlist_and_shows_why_it_was_refused(r
     monkeypatch.setenv(ALLOW_ENV, "")
     queue = contract.thesis_queue(redis_conn)
     refused = queue.enqueue("os.system", "touch /tmp/x", retry=Retry(max=3)).id
-    ThesisWorker(["thesis"], connection=redis_conn).work(burst=True)
+    run_burst(redis_conn, ["thesis"])
     detail = run(_detail(redis_url, refused))
     assert detail.row.state is JobState.FAILED and detail.function == "os.system"
     assert detail.row.problem == "function not allowed: os.system"
@@ -174,7 +174,7 @@ def test_timeline_shows_infrastructure_interruptions(redis_conn, redis_url):
     worker.prepare_job_execution(dequeued, remove_from_intermediate_queue=True)
     entry = recovery.started_entries(redis_conn, ["thesis"])[0]
     recovery.recover_execution(redis_conn, entry, "worker sup-a.beef-1 died unexpectedly (killed by SIGKILL)", recovery.RETRY)
-    ThesisWorker(["thesis"], connection=redis_conn).work(burst=True)
+    run_burst(redis_conn, ["thesis"])
     detail = run(_detail(redis_url, job.id))
     attempts = [e for e in detail.timeline if e.what == "attempt"]
     assert [a.outcome for a in attempts] == ["interrupted", "completed"]

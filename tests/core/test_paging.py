@@ -8,6 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 from rq import Callback, Queue, Retry
 
+from tests.burst_worker import run_burst
 from tests.core.bulk_jobs import command_calls, reset_command_stats, run, write_jobs
 from thesis_console.core import contract
 from thesis_console.core.job_allowlist import ALLOW_ENV
@@ -15,7 +16,6 @@ from thesis_console.core.producer import enqueue_thesis
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.thesis_request import ThesisRequest
 from thesis_console.core.types import CoreError, JobPage, JobState
-from worker_runner.worker import ThesisWorker
 
 
 async def _page(url: str, queue: str, state: JobState, offset: int = 0, limit: int = 50) -> JobPage:
@@ -31,7 +31,7 @@ def test_every_state_pages_real_rq_jobs(redis_conn, redis_url, isolated_env):
     done = [queue.enqueue("tests.jobs.noop") for _ in range(2)]
     failed = queue.enqueue("tests.jobs.boom")
     backing_off = queue.enqueue("tests.jobs.boom", retry=Retry(max=1, interval=600), description="retry me")
-    ThesisWorker(["thesis"], connection=redis_conn).work(burst=True)
+    run_burst(redis_conn, ["thesis"])
 
     first = enqueue_thesis(redis_conn, ThesisRequest(topic="Waiting thesis one"))
     urgent = enqueue_thesis(redis_conn, ThesisRequest(topic="Urgent thesis"), at_front=True)

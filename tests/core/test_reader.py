@@ -11,6 +11,7 @@ from redis.backoff import NoBackoff
 from rq import Callback, Queue, Worker
 from rq.registry import StartedJobRegistry
 
+from tests.burst_worker import run_burst
 from tests.core.bulk_jobs import digest, run, write_jobs
 from thesis_console.core import contract, metrics_store
 from thesis_console.core.embedded_redis import free_port
@@ -19,7 +20,6 @@ from thesis_console.core.reader import QueueReader
 from thesis_console.core.supervisor_protocol import INDEX_KEY, record_key
 from thesis_console.core.thesis_request import ThesisRequest
 from thesis_console.core.types import STATE_ORDER, CoreError, JobState
-from worker_runner.worker import ThesisWorker
 
 
 def _fill_a_lived_in_redis(conn) -> str:
@@ -28,7 +28,7 @@ def _fill_a_lived_in_redis(conn) -> str:
     for _ in range(3):
         queue.enqueue("tests.jobs.noop")
     queue.enqueue("tests.jobs.boom")
-    ThesisWorker(["thesis"], connection=conn).work(burst=True)
+    run_burst(conn, ["thesis"])
     waiting = enqueue_thesis(conn, ThesisRequest(topic="Side effects of reading"))
     enqueue_thesis(conn, ThesisRequest(topic="Later"), delay_s=3600)
     queue.enqueue("tests.jobs.noop", depends_on=waiting)

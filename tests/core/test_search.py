@@ -5,11 +5,11 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
+from tests.burst_worker import run_burst
 from tests.core.bulk_jobs import command_calls, reset_command_stats, run, write_jobs
 from thesis_console.core import contract
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.types import CoreError, JobRow, JobState
-from worker_runner.worker import ThesisWorker
 
 COUNT = 100_000
 
@@ -108,7 +108,7 @@ def test_search_finds_text_in_errors_and_topics(redis_conn, redis_url):
     queue = contract.thesis_queue(redis_conn)
     failed = [queue.enqueue("tests.jobs.boom").id for _ in range(3)]
     queue.enqueue("tests.jobs.noop")
-    ThesisWorker(["thesis"], connection=redis_conn).work(burst=True)
+    run_burst(redis_conn, ["thesis"])
     by_error = run(_collect(redis_url, JobState.FAILED, "PLANNED test failure"))
     assert sorted(r.id for b in by_error for r in b) == sorted(failed)
     assert all(r.error_line == "RuntimeError: boom: planned test failure" for b in by_error for r in b)

@@ -21,7 +21,8 @@ import redis
 from tests.helpers import SocketServer, answer_http, never_answer
 from thesis_console.core.embedded_redis import EmbeddedRedis, find_redis_server, free_port, start_server
 from thesis_console.core.profiles import ConnectionProfile, ad_hoc_profile
-from thesis_console.core.session import FailureKind, Session, SessionError, open_session
+from thesis_console.core.redis_target import describe_error
+from thesis_console.core.session import FailureKind, Session, SessionError, explain_failure, open_session
 from thesis_console.core.thesis_request import ThesisRequest
 from thesis_console.core.types import ConnectionPhase, ConnectionState, JobState, ReadOnlyError
 
@@ -305,16 +306,22 @@ def _make_certificates(folder: Path) -> tuple[Path, Path, Path]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca_key_id = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    # What a real CA issues (and Python 3.13's strict X.509 checks require): key identifiers, critical
+    # basic constraints, key usage.
     ca = (
         x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(ca_key_id, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_key_id), critical=False)
         .sign(ca_key, hashes.SHA256())
     )  # fmt: skip
     key = ec.generate_private_key(ec.SECP256R1())
@@ -323,6 +330,11 @@ def _make_certificates(folder: Path) -> tuple[Path, Path, Path]:
         .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_key_id), critical=False)
         .sign(ca_key, hashes.SHA256())
     )  # fmt: skip
     paths = folder / "ca.pem", folder / "server.pem", folder / "server.key"
@@ -332,6 +344,15 @@ def _make_certificates(folder: Path) -> tuple[Path, Path, Path]:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return paths
+
+
+def _key_usage(cert_sign: bool):
+    from cryptography import x509
+
+    return x509.KeyUsage(
+        digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
+        key_agreement=False, key_cert_sign=cert_sign, crl_sign=cert_sign, encipher_only=False, decipher_only=False,
+    )  # fmt: skip
 
 
 def _tls_terminator(cert: Path, key: Path, backend_port: int) -> SocketServer:
@@ -374,9 +395,29 @@ def test_tls_with_a_ca_file_and_a_wrong_ca(redis_url, tmp_path):
         good = run(Session.test(ConnectionProfile(name="tls", url=url, tls_ca_file=str(ca))))
         assert good.phase == ConnectionPhase.CONNECTED, good.reason
         bad = run(Session.test(ConnectionProfile(name="tls", url=url, tls_ca_file=str(other_ca), timeout_s=2)))
-        assert bad.phase == ConnectionPhase.FAILED and "certificate" in bad.reason.lower()
+        assert bad.phase == ConnectionPhase.FAILED
+        assert "the server's certificate is not signed by the CA file of the profile" in bad.reason
     finally:
         terminator.close()
+
+
+@pytest.mark.parametrize(
+    ("openssl", "meaning"),
+    [
+        ("certificate verify failed: Missing Authority Key Identifier (_ssl.c:1028)", "no Authority Key Identifier"),
+        ("certificate verify failed: CA cert does not include key usage extension (_ssl.c:1028)", "no Key Usage"),
+        ("certificate verify failed: Basic Constraints of CA cert not marked critical", "not marked critical"),
+        ("certificate verify failed: certificate has expired (_ssl.c:1006)", "has expired"),
+        ("certificate verify failed: IP address mismatch, certificate is not valid for '10.0.0.1'", "this IP address"),
+    ],
+)
+def test_certificate_verify_errors_say_what_is_missing(openssl, meaning):
+    error = ssl.SSLCertVerificationError(1, openssl)
+    message = describe_error(error, "rediss://:secret@redis.example.com:6380/0")
+    assert message.startswith("TLS handshake with rediss://") and "(certificate): " in message and meaning in message
+    assert "secret" not in message
+    kind, text = explain_failure(error, "rediss://redis.example.com:6380/0", password_given=False, tls=True)
+    assert kind == FailureKind.TLS and meaning in text
 
 
 def test_open_session_reads_the_keyring_off_the_event_loop_thread(password_server):

@@ -48,7 +48,7 @@ def test_parse_line(line, expected):
         ("resize many", "whole number"),
         ("autoscale 8 2", "MIN must not exceed MAX"),
         ("launch", "unknown command"),
-        ("stop now", "unknown command"),
+        ("stop later", "unknown command"),
     ],
 )
 def test_bad_lines_say_what_is_wrong(line, message):

@@ -10,11 +10,11 @@ import pytest
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
+from tests.burst_worker import run_burst
 from tests.helpers import wait_for
 from thesis_console.core import contract, metrics_store
 from thesis_console.core.producer import enqueue_thesis
 from thesis_console.core.thesis_request import ThesisRequest
-from worker_runner.worker import ThesisJobHooks, ThesisSimpleWorker, ThesisWorker
 
 
 def _fetch(conn, job_id: str) -> Job:
@@ -68,8 +68,8 @@ def test_retry_schedule_is_2_4_8_seconds_then_failed(redis_conn, isolated_env, p
     assert "fail_always" in job.latest_result().exc_string
 
 
-def _run_burst(conn, queue_name: str = "thesis", worker_class: type[ThesisJobHooks] = ThesisWorker) -> None:
-    worker_class([queue_name], connection=conn).work(burst=True)
+def _run_burst(conn, queue_name: str = "thesis", kind: str = "thesis") -> None:
+    run_burst(conn, [queue_name], kind=kind)
 
 
 def test_completed_retention_keeps_newest_100_and_deletes_keys(redis_conn):
@@ -89,7 +89,7 @@ def test_failed_retention_keeps_newest_500(redis_conn):
     ids = [queue.enqueue("tests.jobs.boom", failure_ttl=contract.FAILED_TTL_S).id for _ in range(501)]
     # The simple worker: the same after-job hooks as the forking one (the test above runs that one),
     # without 501 forks.
-    _run_burst(redis_conn, worker_class=ThesisSimpleWorker)
+    _run_burst(redis_conn, kind="thesis-simple")
     kept = set(FailedJobRegistry("thesis", connection=redis_conn).get_job_ids(cleanup=False))
     assert len(kept) == 500 and ids[0] not in kept
     assert not redis_conn.exists(f"rq:job:{ids[0]}")

@@ -64,6 +64,39 @@ def connect(url: str, timeout: float = DEFAULT_SOCKET_TIMEOUT_S, check: bool = T
     return client
 
 
+_CERTIFICATE_PROBLEMS: tuple[tuple[str, str], ...] = (
+    ("missing authority key identifier",
+     "the server's certificate has no Authority Key Identifier extension, which Python 3.13 and newer "
+     "require (strict X.509 checks); reissue it with one (openssl: -addext authorityKeyIdentifier=keyid,issuer)"),
+    ("missing subject key identifier",
+     "the CA certificate has no Subject Key Identifier extension, which Python 3.13 and newer require; "
+     "reissue the CA with one (openssl: -addext subjectKeyIdentifier=hash)"),
+    ("basic constraints of ca cert not marked critical",
+     "the CA certificate's Basic Constraints extension is not marked critical, which Python 3.13 and newer "
+     "require; reissue the CA with critical,CA:TRUE"),
+    ("ca cert does not include key usage extension",
+     "the CA certificate has no Key Usage extension (keyCertSign), which Python 3.13 and newer require; "
+     "reissue the CA with one (openssl: -addext keyUsage=critical,keyCertSign,cRLSign)"),
+    ("certificate has expired", "the server's certificate has expired"),
+    ("certificate is not yet valid", "the server's certificate is not valid yet (check the clocks)"),
+    ("hostname mismatch", "the server's certificate is not for this host name"),
+    ("ip address mismatch", "the server's certificate is not for this IP address"),
+    ("self-signed certificate", "the server's certificate is not signed by the CA file of the profile"),
+    ("unable to get local issuer certificate",
+     "the server's certificate is not signed by the CA file of the profile (or by a system CA)"),
+)
+"""OpenSSL's verify messages and what they mean for the person who configured the connection."""
+
+
+def certificate_problem(text: str) -> str | None:
+    """What is wrong with a certificate, in plain words, from an SSL error's text; None when unknown."""
+    lowered = text.lower()
+    for marker, meaning in _CERTIFICATE_PROBLEMS:
+        if marker in lowered:
+            return meaning
+    return None
+
+
 def describe_error(exc: BaseException, url: str) -> str:
     """A one-line, password-free explanation of why talking to ``url`` failed (empty ``url``: the embedded Redis)."""
     where = redact(url) if url else "the embedded Redis"
@@ -78,6 +111,9 @@ def describe_error(exc: BaseException, url: str) -> str:
     if isinstance(exc, rexc.NoPermissionError) or "noperm" in lowered:
         return f"Redis at {where} denied a command: the user lacks the ACL rights RQ needs ({text})"
     if isinstance(exc, ssl.SSLError) or "ssl" in lowered or "certificate" in lowered:
+        hint = certificate_problem(text)
+        if hint:
+            return f"TLS handshake with {where} failed (certificate): {hint} ({text})"
         return f"TLS handshake with {where} failed (certificate or TLS mismatch): {text}"
     if isinstance(exc, (rexc.TimeoutError, socket.timeout)) or "timeout" in lowered or "timed out" in lowered:
         return f"Redis at {where} did not answer in time (timeout)"
