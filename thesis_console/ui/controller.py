@@ -1,8 +1,10 @@
 """The console's single point of contact with the core: one session, one refresh timer, Qt signals.
 
-Every view reads through this controller (or through ``controller.session.reader`` in an awaited
-coroutine); nothing in the GUI talks to Redis directly. Refreshes run as asyncio tasks on the qasync
-loop, so the GUI thread never waits on Redis.
+This is the only module of the GUI that holds the core's :class:`Session`. Views read through it
+(:meth:`ConsoleController.page`, :meth:`~ConsoleController.detail`, :meth:`~ConsoleController.search`,
+:meth:`~ConsoleController.metric_series`) and every change goes through :meth:`~ConsoleController.act`,
+which runs the action, reports its outcome as a :class:`Notice` (``noticePosted``) and refreshes.
+Refreshes run as asyncio tasks on the qasync loop, so the GUI thread never waits on Redis.
 """
 
 from __future__ import annotations
@@ -11,11 +13,32 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from thesis_console.core.types import ConnectionPhase, ConnectionState, MetricSeries, Snapshot
+from thesis_console.core.profiles import ConnectionProfile
+from thesis_console.core.types import (
+    ActionResult,
+    ConnectionPhase,
+    ConnectionState,
+    CoreError,
+    JobDetail,
+    JobPage,
+    JobRow,
+    JobState,
+    MetricSeries,
+    Snapshot,
+)
+from thesis_console.ui.notices import Level, Notice, result_notice
+from thesis_console.ui.tasks import spawn
+
+if TYPE_CHECKING:
+    from thesis_console.core.actions import QueueActions
+    from thesis_console.core.reader import ThroughputTracker
+    from thesis_console.core.session import Session
 
 log = logging.getLogger("thesis_console.ui.controller")
 
@@ -24,11 +47,50 @@ MIN_REFRESH_S = 0.5
 MAX_REFRESH_S = 10.0
 
 
-async def resolve(value: Any) -> Any:
-    """Await ``value`` when the core returned an awaitable, so the controller accepts both styles."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
+T = TypeVar("T")
+
+
+class NotConnectedError(CoreError):
+    """A read or an action was asked for while no session is open."""
+
+    def __init__(self) -> None:
+        super().__init__("not connected")
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """What :meth:`ConsoleController.act` got: the action's value, or the error text (already reported)."""
+
+    value: T | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+async def probe_profile(profile: ConnectionProfile, password: str | None) -> tuple[ConnectionState, str | None]:
+    """Connect as the window would and read one snapshot, then disconnect.
+
+    A PING alone is not enough: an ACL user may connect and PING yet lack the commands RQ needs.
+
+    Returns:
+        The connection state (FAILED with the reason, or CONNECTED with version and round trip),
+        and what went wrong reading the queues (None when the read worked or the connection failed).
+    """
+    from thesis_console.core.session import Session, SessionError
+
+    try:
+        session = await Session.open(profile, password)
+    except SessionError as exc:
+        return exc.state, None
+    try:
+        await session.reader.snapshot()
+    except CoreError as exc:
+        return session.state, str(exc)
+    finally:
+        await session.close()
+    return session.state, None
 
 
 class ConsoleController(QObject):
@@ -38,36 +100,75 @@ class ConsoleController(QObject):
         snapshotChanged(Snapshot): after every successful refresh.
         connectionChanged(ConnectionState): whenever the session reports a new state.
         throughputChanged(float, float): completed/s and failed/s over all RQ workers.
-        errorRaised(str): a message meant for the status area.
+        noticePosted(Notice): a message for the user (status area, desktop notification, Undo).
         queueSelected(str): the queue the user selected in the side list.
+        busyChanged(bool): an action started or ended (the window disables the other mutations).
     """
 
     snapshotChanged = Signal(object)
     connectionChanged = Signal(object)
     throughputChanged = Signal(float, float)
-    errorRaised = Signal(str)
+    noticePosted = Signal(object)
     queueSelected = Signal(str)
+    busyChanged = Signal(bool)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.session: Any | None = None
+        self.session: Session | None = None
         self.snapshot: Snapshot | None = None
         self.current_queue: str = "thesis"
         self.read_only: bool = False
         self.url: str = ""
         self.connection_state: ConnectionState | None = None
-        self.profile: Any | None = None
+        self.profile: ConnectionProfile | None = None
         self.session_options: dict[str, Any] = {}
         """Extra keyword arguments for ``Session.open`` (``ping_interval_s``, ``backoff_max_s``)."""
         self._worker_url: str | None = None
         self._refresh_s = DEFAULT_REFRESH_S
-        self._throughput: Any | None = None
+        self._throughput: ThroughputTracker | None = None
+        self._acting = 0
         self._refresh_task: asyncio.Task[None] | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(int(self._refresh_s * 1000))
         self._timer.timeout.connect(self.request_refresh)
 
-    # ----------------------------------------------------------------- the public API of GUI_PLAN.md
+    # ----------------------------------------------------------------- messages
+    def post(self, notice: Notice) -> None:
+        """Tell the user something (the one message path: status area, desktop notification, Undo)."""
+        self.noticePosted.emit(notice)
+
+    def notify(self, text: str, level: str | Level = Level.INFO) -> None:
+        """:meth:`post` a plain notice."""
+        self.post(Notice(text, Level(level)))
+
+    # ----------------------------------------------------------------- reads
+    @property
+    def attached(self) -> bool:
+        """A session is open (it may be reconnecting)."""
+        return self.session is not None
+
+    def _session(self) -> Session:
+        session = self.session
+        if session is None:
+            raise NotConnectedError()
+        return session
+
+    async def page(self, queue: str, state: JobState, offset: int, limit: int) -> JobPage:
+        """One page of the jobs of ``queue`` in ``state``. Raises :class:`NotConnectedError` or a core error."""
+        return await self._session().reader.page(queue, state, offset, limit)
+
+    async def detail(self, job_id: str) -> JobDetail:
+        """Everything about one job. Raises :class:`NotConnectedError` or a core error."""
+        return await self._session().reader.detail(job_id)
+
+    async def search(
+        self, queue: str, state: JobState, text: str, *, batch_size: int, scan_chunk: int
+    ) -> AsyncIterator[list[JobRow]]:
+        """Batches of the rows of ``queue`` in ``state`` that match ``text``, as the core finds them."""
+        rows = self._session().reader.search(queue, state, text, batch_size=batch_size, scan_chunk=scan_chunk)
+        async for batch in rows:
+            yield batch
+
     def worker_url(self) -> str | None:
         """The real URL for starting a local worker on this connection; None unless the profile has no password."""
         return self._worker_url
@@ -78,18 +179,70 @@ class ConsoleController(QObject):
         if session is None or not self.is_connected():
             return None
         try:
-            return await resolve(session.reader.metric_series(queue, range_s))
+            return await session.reader.metric_series(queue, range_s)
         except Exception as exc:  # the charts simply keep their last data
             log.debug("metric_series(%s) failed: %s", queue, exc)
             return None
 
-    async def resize_supervisor(self, supervisor_id: str, concurrency: int) -> None:
-        """Ask a supervisor to run ``concurrency`` workers; failures go to ``errorRaised``."""
-        await self._act("resize", lambda actions: actions.resize_supervisor(supervisor_id, concurrency))
+    # ----------------------------------------------------------------- actions
+    @property
+    def busy(self) -> bool:
+        """An action started through :meth:`act` is running."""
+        return self._acting > 0
 
-    async def autoscale_supervisor(self, supervisor_id: str, minimum: int, maximum: int) -> None:
-        """Ask a supervisor to scale between ``minimum`` and ``maximum`` workers; failures go to ``errorRaised``."""
-        await self._act("autoscale", lambda actions: actions.autoscale_supervisor(supervisor_id, minimum, maximum))
+    async def act(
+        self,
+        name: str,
+        call: Callable[[QueueActions], Awaitable[T]],
+        *,
+        notice: Callable[[T], Notice | None] | None = None,
+        refresh: bool = True,
+    ) -> Outcome[T]:
+        """Run one action of the core and tell the user how it went: the one path for every change.
+
+        Args:
+            name: what the action is called in an error message ("cancel", "resize").
+            call: given the session's actions, starts the action.
+            notice: how its result reads (None: nothing to say); by default an :class:`ActionResult`
+                reads as :func:`result_notice` and other values say nothing.
+            refresh: refresh the snapshot afterwards.
+
+        Returns:
+            The value, or the error text (which has been posted already).
+        """
+        session = self.session
+        if session is None:
+            self.post(Notice(f"{name}: not connected", Level.ERROR))
+            return Outcome(error="not connected")
+        self._acting += 1
+        if self._acting == 1:
+            self.busyChanged.emit(True)
+        try:
+            value = await call(session.actions)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("%s failed: %s", name, exc)
+            self.post(Notice(f"{name}: {exc}", Level.ERROR))
+            return Outcome(error=str(exc))
+        finally:
+            self._acting -= 1
+            if self._acting == 0:
+                self.busyChanged.emit(False)
+        said = notice(value) if notice is not None else (result_notice(value) if isinstance(value, ActionResult) else None)
+        if said is not None:
+            self.post(said)
+        if refresh:
+            self.request_refresh()
+        return Outcome(value=value)
+
+    async def resize_supervisor(self, supervisor_id: str, concurrency: int) -> Outcome[None]:
+        """Ask a supervisor to run ``concurrency`` workers; a failure is posted and returned."""
+        return await self.act("resize", lambda actions: actions.resize_supervisor(supervisor_id, concurrency))
+
+    async def autoscale_supervisor(self, supervisor_id: str, minimum: int, maximum: int) -> Outcome[None]:
+        """Ask a supervisor to scale between ``minimum`` and ``maximum`` workers; a failure is posted and returned."""
+        return await self.act("autoscale", lambda actions: actions.autoscale_supervisor(supervisor_id, minimum, maximum))
 
     def refresh_interval_s(self) -> float:
         return self._refresh_s
@@ -108,14 +261,16 @@ class ConsoleController(QObject):
         state = self.connection_state
         return state is not None and state.phase == ConnectionPhase.CONNECTED
 
-    async def connect(self, profile: Any, password_source: Any | None = None) -> bool:
+    async def open_profile(
+        self, profile: ConnectionProfile, password_source: Callable[[ConnectionProfile], Awaitable[str | None]] | None = None
+    ) -> bool:
         """Open ``profile`` (asking ``password_source`` only when the server wants a password) and adopt it.
 
         The keyring is imported and read in a worker thread: the import takes tens of milliseconds,
         and a keyring backend may start processes or wait on D-Bus, which the GUI thread must never do.
 
         Returns:
-            True when connected; on failure the FAILED state was announced and ``errorRaised`` says why.
+            True when connected; on failure the FAILED state was announced and a notice says why.
         """
         from thesis_console.core.session import FailureKind, Session, SessionError, stored_password
 
@@ -128,14 +283,14 @@ class ConsoleController(QObject):
             except SessionError as exc:
                 if exc.kind != FailureKind.AUTH_MISSING or password_source is None:
                     raise
-                asked = await resolve(password_source(profile))
+                asked = await password_source(profile)
                 if not asked:
                     raise
                 session = await Session.open(profile, str(asked), self.on_state, **self.session_options)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.errorRaised.emit(str(exc))
+            self.post(Notice(str(exc), Level.ERROR))
             return False
         if self.profile is not profile:  # another connect started meanwhile
             await session.close()
@@ -143,7 +298,7 @@ class ConsoleController(QObject):
         self.attach(session)
         return True
 
-    def attach(self, session: Any, *, worker_url: str | None = None, throughput: Any | None = None) -> None:
+    def attach(self, session: Session, *, worker_url: str | None = None, throughput: ThroughputTracker | None = None) -> None:
         """Adopt an opened session: start refreshing it. The previous session (if any) is closed.
 
         Args:
@@ -160,7 +315,7 @@ class ConsoleController(QObject):
             worker_url = getattr(session, "url", None)
         self._worker_url = worker_url
         self._throughput = throughput if throughput is not None else ThroughputTracker()
-        self.profile = getattr(session, "profile", getattr(self, "profile", None))
+        self.profile = getattr(session, "profile", self.profile)
         state = getattr(session, "state", None)
         if state is not None:
             self.on_state(state)
@@ -180,8 +335,8 @@ class ConsoleController(QObject):
             if close is not None:
                 try:
                     result = close()
-                    if inspect.isawaitable(result):
-                        asyncio.ensure_future(result)
+                    if inspect.iscoroutine(result):
+                        spawn(result, "closing the previous session")
                 except Exception as exc:
                     log.debug("closing session failed: %s", exc)
 
@@ -198,7 +353,7 @@ class ConsoleController(QObject):
         self.snapshot = None
         if session is not None:
             with contextlib.suppress(Exception):
-                await resolve(session.close())
+                await session.close()
 
     def on_state(self, state: ConnectionState) -> None:
         """The session's ``on_state`` callback: remember and announce the connection state."""
@@ -221,11 +376,7 @@ class ConsoleController(QObject):
             return  # the session's watchdog reconnects; a refresh would only fail
         if self._refresh_task is not None and not self._refresh_task.done():
             return
-        try:
-            loop = asyncio.get_event_loop()
-        except RuntimeError:
-            return
-        self._refresh_task = loop.create_task(self._refresh())
+        self._refresh_task = spawn(self._refresh(), "refresh")
 
     async def refresh_now(self) -> Snapshot | None:
         """Refresh and return the new snapshot (awaits a refresh already running)."""
@@ -240,7 +391,7 @@ class ConsoleController(QObject):
         if session is None:
             return
         try:
-            snapshot = await resolve(session.reader.snapshot())
+            snapshot = await session.reader.snapshot()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -248,7 +399,7 @@ class ConsoleController(QObject):
             # failure while it still says "connected" is worth a line in the status area.
             log.debug("refresh failed: %s", exc)
             if self.is_connected():
-                self.errorRaised.emit(f"refresh failed: {exc}")
+                self.post(Notice(f"refresh failed: {exc}", Level.ERROR))
             return
         if session is not self.session:
             return
@@ -258,15 +409,3 @@ class ConsoleController(QObject):
             rates = self._throughput.update(snapshot)
             if rates is not None:
                 self.throughputChanged.emit(float(rates[0]), float(rates[1]))
-
-    async def _act(self, name: str, call: Any) -> None:
-        session = self.session
-        if session is None:
-            self.errorRaised.emit(f"{name}: not connected")
-            return
-        try:
-            await resolve(call(session.actions))
-        except Exception as exc:
-            self.errorRaised.emit(f"{name}: {exc}")
-        else:
-            self.request_refresh()

@@ -96,11 +96,11 @@ def start_local_workers(panel: Any, count: int = DEMO_WORKERS, queue: str | None
 
 async def run_demo(window: Any) -> str:
     """Queue the samples on the window's current queue and start local workers; returns what it did."""
-    session = window.controller.session
-    if session is None:
-        raise RuntimeError("not connected")
     queue = window.controller.current_queue
-    ids = await enqueue_samples(session.actions, queue)
+    outcome = await window.controller.act("demo", lambda actions: enqueue_samples(actions, queue), notice=lambda _ids: None)
+    if outcome.error is not None:
+        raise RuntimeError(outcome.error)
+    ids = outcome.value or []
     started = start_local_workers(getattr(window, "local_workers", None), queue=queue)
     text = f"demo: queued {len(ids)} sample theses in {queue}"
     if started:

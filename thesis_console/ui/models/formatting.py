@@ -57,3 +57,8 @@ def fmt_bytes(n: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GiB"
+
+
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """``1 job``, ``3 jobs``, ``1 234 jobs`` (``many`` for irregular plurals)."""
+    return f"{fmt_count(n)} {noun if n == 1 else (many or noun + 's')}"

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from thesis_console.core.types import JobDetail, JobRow, JobState, Payload, TimelineEvent
 from thesis_console.ui import theme
-from thesis_console.ui.controller import ConsoleController, resolve
+from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.models.formatting import fmt_bytes, fmt_duration, fmt_full_time
 from thesis_console.ui.models.job_table import attempts_text, topic_of
 from thesis_console.ui.models.progress_delegate import text_on
@@ -148,10 +148,8 @@ class JobDetailPanel(QWidget):
     """Shows one job; follow the table's cursor with :meth:`show_row`.
 
     Signals:
-        message(str, str): a notice and its level for the status area.
     """
 
-    message = Signal(str, str)
 
     def __init__(self, controller: ConsoleController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -236,22 +234,15 @@ class JobDetailPanel(QWidget):
             self.reload()
 
     def _load(self) -> None:
-        if self.row is None or self.controller.session is None:
+        if self.row is None or not self.controller.attached:
             return
         if self._task is not None and not self._task.done():
             self._task.cancel()
-        try:
-            loop = asyncio.get_event_loop()
-        except RuntimeError:
-            return
-        self._task = loop.create_task(self._read(self._generation, self.row.id))
+        self._task = spawn(self._read(self._generation, self.row.id), "read a job's detail")
 
     async def _read(self, generation: int, job_id: str) -> None:
-        session = self.controller.session
-        if session is None:
-            return
         try:
-            detail = await resolve(session.reader.detail(job_id))
+            detail = await self.controller.detail(job_id)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

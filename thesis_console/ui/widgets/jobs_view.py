@@ -1,8 +1,9 @@
 """The Jobs view: one lazily paged table per state in tabs (with counts), and a streaming search.
 
-Everything is read through ``controller.session.reader``; the tables page as the user scrolls and
-update in place on each refresh. The actions (retry, cancel, ...) live in the main window, which
-asks this view for the selected rows.
+Everything is read through the controller; the tables page as the user scrolls and update in place
+on each refresh. The selection is the user's: a refresh keeps it by job id and never moves it to a
+job the user did not pick (a selected job that leaves the table is deselected, and announced with
+:attr:`JobsView.jobLeft`). The job actions (``ui/job_actions.py``) read :meth:`JobsView.selected_rows`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from thesis_console.core.types import STATE_ORDER, JobPage, JobRow, JobState, Snapshot
 from thesis_console.ui import theme
-from thesis_console.ui.controller import ConsoleController, resolve
+from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.models.formatting import fmt_count
 from thesis_console.ui.models.job_table import (
     COLUMN_KEYS,
@@ -40,6 +41,7 @@ from thesis_console.ui.models.job_table import (
     SearchResultsModel,
 )
 from thesis_console.ui.models.progress_delegate import ProgressDelegate
+from thesis_console.ui.tasks import spawn
 
 log = logging.getLogger("thesis_console.ui.jobs")
 
@@ -131,13 +133,11 @@ class JobsView(QWidget):
         currentJobChanged(object): the JobRow under the cursor (or None).
         selectionChanged(): the set of selected rows changed (actions re-check what they can do).
         contextMenuWanted(QPoint): a right click on a row, in global coordinates.
-        message(str, str): a notice and its level for the status area.
     """
 
     currentJobChanged = Signal(object)
     selectionChanged = Signal()
     contextMenuWanted = Signal(QPoint)
-    message = Signal(str, str)
 
     def __init__(self, controller: ConsoleController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -187,7 +187,7 @@ class JobsView(QWidget):
             self.models[state] = model
             self.tables[state] = table
             self._wire_table(table, model)
-            model.loadFailed.connect(lambda text, s=state: self.message.emit(f"{s.value} jobs: {text}", "error"))
+            model.loadFailed.connect(lambda text, s=state: self.controller.notify(f"{s.value} jobs: {text}", "error"))
             model.refreshAboutToApply.connect(lambda s=state: self._remember_anchor(s))
             model.refreshApplied.connect(lambda s=state: self._restore_anchor(s))
             model.totalChanged.connect(lambda n, s=state: self._on_total(s, n))
@@ -352,7 +352,7 @@ class JobsView(QWidget):
 
     def _ensure_loaded(self, state: JobState) -> bool:
         """Give the table of ``state`` its loader the first time it is shown; True when that started a load."""
-        if not self._queue or self.controller.session is None:
+        if not self._queue or not self.controller.attached:
             return False
         if self._loaded_queue.get(state) == self._queue:
             return False
@@ -367,10 +367,7 @@ class JobsView(QWidget):
         controller = self.controller
 
         async def load(offset: int, limit: int) -> JobPage:
-            session = controller.session
-            if session is None:
-                raise ConnectionError("not connected")
-            return await resolve(session.reader.page(queue, state, offset, limit))
+            return await controller.page(queue, state, offset, limit)
 
         return load
 
@@ -426,7 +423,7 @@ class JobsView(QWidget):
         table, model = self.tables[state], self.models[state]
         if loading and not model.rowCount():
             text = "Loading…"
-        elif self.controller.session is None:
+        elif not self.controller.attached:
             text = "Not connected."
         else:
             text = f"No {state.value} jobs in {self._queue}." if self._queue else ""
@@ -482,11 +479,7 @@ class JobsView(QWidget):
         self.search_cancel.setEnabled(True)
         state = self.current_state()
         self.search_status.setText(f"Searching {state.value} jobs of {self._queue} for “{text}”…")
-        try:
-            loop = asyncio.get_event_loop()
-        except RuntimeError:
-            return
-        self._search_task = loop.create_task(self._search(self._search_generation, self._queue, state, text))
+        self._search_task = spawn(self._search(self._search_generation, self._queue, state, text), "search")
         self.selectionChanged.emit()
 
     def cancel_search(self) -> None:
@@ -511,13 +504,11 @@ class JobsView(QWidget):
         self._on_current(self.current_table())
 
     async def _search(self, generation: int, queue: str, state: JobState, text: str) -> None:
-        session = self.controller.session
         found = 0
         where = f"{state.value} jobs of {queue}"
         try:
-            if session is None:
-                raise ConnectionError("not connected")
-            async for rows in session.reader.search(queue, state, text, batch_size=SEARCH_BATCH, scan_chunk=SEARCH_CHUNK):
+            rows_found = self.controller.search(queue, state, text, batch_size=SEARCH_BATCH, scan_chunk=SEARCH_CHUNK)
+            async for rows in rows_found:
                 if generation != self._search_generation:
                     return
                 found += self.search_model.append_rows(rows)
@@ -529,7 +520,7 @@ class JobsView(QWidget):
         except Exception as exc:
             if generation == self._search_generation:
                 self.search_status.setText(f"Search failed: {exc}")
-                self.message.emit(f"search failed: {exc}", "error")
+                self.controller.notify(f"search failed: {exc}", "error")
         finally:
             if generation == self._search_generation:
                 self.search_model.searching = False

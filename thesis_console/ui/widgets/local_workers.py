@@ -351,7 +351,7 @@ class LocalWorkersPanel(QWidget):
         self.runningChanged.emit(False)
 
     def _on_error(self, message: str) -> None:
-        self.controller.errorRaised.emit(f"local workers: {message}")
+        self.controller.notify(f"local workers: {message}", "error")
 
     def _read_status_lines(self) -> None:
         tail = self._status_tail
@@ -366,7 +366,7 @@ class LocalWorkersPanel(QWidget):
             if not isinstance(payload, dict):
                 continue
             if payload.get("event") == "reply" and not payload.get("ok", True):
-                self.controller.errorRaised.emit(f"local workers: {payload.get('error', 'command refused')}")
+                self.controller.notify(f"local workers: {payload.get('error', 'command refused')}", "error")
             self.status = payload
             changed = True
         if changed:
@@ -455,7 +455,7 @@ class LocalWorkersPanel(QWidget):
         self._default_queue = name
 
     def _why_no_url(self) -> str:
-        if self.controller.session is None:
+        if not self.controller.attached:
             return "Not connected: connect to a Redis first, then start local workers for it."
         return (
             "Cannot start local workers for this connection: its profile uses a password or client "

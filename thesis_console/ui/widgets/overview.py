@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import qasync
 import shiboken6
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QFont
@@ -42,6 +41,7 @@ from PySide6.QtWidgets import (
 
 from thesis_console.core.types import STATE_ORDER, JobState, MetricSeries, QueueCounts, Snapshot
 from thesis_console.ui.controller import ConsoleController
+from thesis_console.ui.tasks import spawn
 from thesis_console.ui.models.formatting import fmt_count, fmt_duration
 from thesis_console.ui.widgets.charts import RingBuffer, SeriesStyle, TimeChart, is_dark
 
@@ -431,14 +431,17 @@ class OverviewView(QWidget):
             self._live_pending = True  # finished when shown again
         super().hideEvent(event)
 
-    @qasync.asyncSlot()
-    async def refresh_history(self) -> None:
+    def refresh_history(self) -> None:
         """Read the stored metrics of the current queue and range (one read at a time)."""
         if self._history_task_running:
             self._history_again = True  # the range or queue changed meanwhile: read once more after
             return
         self._history_task_running = True
         self._history_tried_at = time.monotonic()
+        if spawn(self._read_history(), "read stored metrics") is None:
+            self._history_task_running = False
+
+    async def _read_history(self) -> None:
         try:
             while True:
                 self._history_again = False

@@ -9,9 +9,9 @@ so a console on one machine scales a supervisor on any other.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Coroutine
+from typing import Any
 
-import qasync
 import shiboken6
 from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import (
@@ -30,7 +30,8 @@ from PySide6.QtWidgets import (
 
 from thesis_console.core.supervisor_protocol import MAX_CONCURRENCY, SupervisorRecord
 from thesis_console.core.types import Snapshot
-from thesis_console.ui.controller import ConsoleController
+from thesis_console.ui.controller import ConsoleController, Outcome
+from thesis_console.ui.tasks import spawn
 from thesis_console.ui.widgets.workers_models import (
     KeyedTableModel,
     SupervisorsTableModel,
@@ -230,43 +231,38 @@ class WorkersView(QWidget):
                 widget.setToolTip(tip)
 
     # ----------------------------------------------------------------- actions
-    @qasync.asyncSlot()
-    async def apply_concurrency(self) -> None:
+    def apply_concurrency(self) -> None:
         record = self.selected_record()
         if record is None:
             return
         value = self.controls.concurrency.value()
-        await self._send(
-            f"asked {record.id} for {value} workers",
-            self.controller.resize_supervisor(record.id, value),
+        spawn(
+            self._send(f"asked {record.id} for {value} workers", self.controller.resize_supervisor(record.id, value)),
+            "resize a supervisor",
         )
 
-    @qasync.asyncSlot()
-    async def apply_autoscale(self) -> None:
+    def apply_autoscale(self) -> None:
         record = self.selected_record()
         if record is None:
             return
         low, high = self.controls.autoscale_min.value(), self.controls.autoscale_max.value()
-        await self._send(
-            f"asked {record.id} to autoscale between {low} and {high} workers",
-            self.controller.autoscale_supervisor(record.id, low, high),
+        spawn(
+            self._send(
+                f"asked {record.id} to autoscale between {low} and {high} workers",
+                self.controller.autoscale_supervisor(record.id, low, high),
+            ),
+            "autoscale a supervisor",
         )
 
-    async def _send(self, done_text: str, action: Awaitable[None]) -> None:
-        errors: list[str] = []
-
-        def remember(message: str) -> None:
-            errors.append(message)
-
-        # The controller reports failures through errorRaised (for the status area); catch ours too.
-        self.controller.errorRaised.connect(remember)
+    async def _send(self, done_text: str, action: Coroutine[Any, Any, Outcome[None]]) -> None:
         self._busy = True
         self._update_controls()
+        outcome: Outcome[None] | None = None
         try:
-            await action
+            outcome = await action
         finally:
-            self.controller.errorRaised.disconnect(remember)
             if shiboken6.isValid(self):
                 self._busy = False
-                self.controls.feedback.setText(errors[-1] if errors else done_text + "; the table shows when it has.")
+                error = outcome.error if outcome is not None else "not sent"
+                self.controls.feedback.setText(error if error else done_text + "; the table shows when it has.")
                 self._update_controls()

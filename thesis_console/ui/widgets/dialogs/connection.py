@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-import qasync
 import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -32,7 +31,9 @@ from PySide6.QtWidgets import (
 
 from thesis_console.core import credentials
 from thesis_console.core.profiles import EMBEDDED_PROFILE_NAME, ConnectionProfile, ProfileStore
-from thesis_console.core.types import ConnectionPhase, ConnectionState, CoreError
+from thesis_console.core.types import ConnectionPhase, CoreError
+from thesis_console.ui.controller import probe_profile
+from thesis_console.ui.tasks import spawn
 
 TRUST_PICKLE_WARNING = (
     "Unpickling data can run any code that whoever wrote it chose. Trust pickle only for a Redis whose "
@@ -56,30 +57,6 @@ async def stored_password(profile: ConnectionProfile) -> str | None:
     """The keyring's password for ``profile``, read in a worker thread without it showing in a log."""
     hidden = await asyncio.to_thread(lambda: _Hidden(credentials.get_password(profile)))
     return hidden.value
-
-
-async def test_profile(profile: ConnectionProfile, password: str | None) -> tuple[ConnectionState, str | None]:
-    """Connect as the window would and read one snapshot, then disconnect.
-
-    A PING alone is not enough: an ACL user may connect and PING yet lack the commands RQ needs.
-
-    Returns:
-        The connection state (FAILED with the reason, or CONNECTED with version and round trip),
-        and what went wrong reading the queues (None when the read worked or the connection failed).
-    """
-    from thesis_console.core.session import Session, SessionError
-
-    try:
-        session = await Session.open(profile, password)
-    except SessionError as exc:
-        return exc.state, None
-    try:
-        await session.reader.snapshot()
-    except CoreError as exc:
-        return session.state, str(exc)
-    finally:
-        await session.close()
-    return session.state, None
 
 
 class FileField(QWidget):
@@ -347,8 +324,10 @@ class ConnectionDialog(QDialog):
         self._say(note)
         return profile
 
-    @qasync.asyncSlot()
-    async def test_connection(self) -> None:
+    def test_connection(self) -> None:
+        spawn(self._test_connection(), "test a connection profile")
+
+    async def _test_connection(self) -> None:
         try:
             profile = self.form_profile()
         except CoreError as exc:
@@ -359,7 +338,7 @@ class ConnectionDialog(QDialog):
         try:
             # The keyring is read off the GUI thread: a backend may start processes or wait on D-Bus.
             password = self.password_edit.text() or await stored_password(profile)
-            state, problem = await test_profile(profile, password)
+            state, problem = await probe_profile(profile, password)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -2,16 +2,17 @@
 
 The request is validated by :class:`~thesis_console.core.thesis_request.ThesisRequest` itself, so the
 form and the core can never disagree; an :class:`InvalidRequest` names its field and the message is
-shown next to that field. The job is queued through ``session.actions.enqueue``.
+shown under that field, in a line kept for it (hint or error), so the dialog never changes size as
+errors come and go. Numbers are typed, not spun: a value out of range is shown as an error and
+disables Enqueue, it is never silently clamped. The job is queued through ``ConsoleController.act``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-import qasync
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRegularExpression, Qt
+from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -31,6 +32,7 @@ from thesis_console.core.queue_names import QUEUE_NAME_RULE, queue_name_problem
 from thesis_console.core.thesis_request import (
     CHAPTERS_MAX,
     CHAPTERS_MIN,
+    FIELD_MAX,
     DEGREE_LEVELS,
     LANGUAGES,
     TOPIC_MAX,
@@ -39,12 +41,44 @@ from thesis_console.core.thesis_request import (
     InvalidRequest,
     ThesisRequest,
 )
-from thesis_console.ui.controller import ConsoleController, resolve
+from thesis_console.ui.controller import ConsoleController
+from thesis_console.ui.notices import Notice
+from thesis_console.ui.tasks import spawn
 
 LANGUAGE_NAMES = {
     "en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "nl": "Dutch", "pt": "Portuguese",
 }  # fmt: skip
 MAX_DELAY_S = 30 * 24 * 3600
+NUMBER_DIGITS = 12
+"""A number field takes at most this many characters (so its error message has a known widest form)."""
+
+
+class NumberField(QLineEdit):
+    """A number typed as text: any value can be typed, and :meth:`value` is None when it is not a number.
+
+    Unlike a spin box it never clamps nor reverts what the user typed; the form says what is wrong.
+    Group separators (``,``, spaces) may be typed and are ignored.
+    """
+
+    def __init__(self, decimals: int = 0, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.decimals = decimals
+        pattern = r"[0-9 ,\u202f]*" + (r"(\.[0-9]*)?" if decimals else "")
+        self.setValidator(QRegularExpressionValidator(QRegularExpression(pattern), self))
+        self.setMaxLength(NUMBER_DIGITS)
+        self.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def value(self) -> float | int | None:
+        text = "".join(ch for ch in self.text() if ch.isdigit() or ch == ".")
+        if not text or text == ".":
+            return None
+        try:
+            return float(text) if self.decimals else int(text)
+        except ValueError:
+            return None
+
+    def setValue(self, value: float) -> None:  # noqa: N802 (the spin boxes' name, which callers know)
+        self.setText(f"{value:,.{self.decimals}f}" if self.decimals else f"{int(value):,}")
 
 
 class EnqueueDialog(QDialog):
@@ -79,23 +113,17 @@ class EnqueueDialog(QDialog):
         self.language.setObjectName("language")
         for code in LANGUAGES:
             self.language.addItem(f"{LANGUAGE_NAMES.get(code, code)} ({code})", code)
-        self.chapters = QSpinBox()
+        self.chapters = NumberField()
         self.chapters.setObjectName("chapters")
-        # One step beyond each limit, so the field can show why a value is refused.
-        self.chapters.setRange(CHAPTERS_MIN - 1, CHAPTERS_MAX + 1)
         self.chapters.setValue(5)
-        self.target_words = QSpinBox()
+        self.target_words = NumberField()
         self.target_words.setObjectName("target_words")
-        self.target_words.setRange(0, WORDS_MAX * 2)
-        self.target_words.setSingleStep(500)
-        self.target_words.setGroupSeparatorShown(True)
         self.target_words.setValue(8000)
-        self.target_words.setSuffix(" words")
 
         self._add(form, "Topic", self.topic, "topic")
         self._add(form, "Field of study", self.field_of_study, "field_of_study")
-        self._add(form, "Degree", self.degree_level, "degree_level")
-        self._add(form, "Language", self.language, "language")
+        self._add(form, "Degree", self.degree_level, "degree_level", checked=False)
+        self._add(form, "Language", self.language, "language", checked=False)
         self._add(form, "Chapters", self.chapters, "chapters", f"{CHAPTERS_MIN} to {CHAPTERS_MAX}")
         self._add(form, "Length", self.target_words, "target_words", f"{WORDS_MIN:,} to {WORDS_MAX:,} words")
         layout.addLayout(form)
@@ -110,17 +138,14 @@ class EnqueueDialog(QDialog):
         for name in sorted(set(names) | {current}):
             self.queue.addItem(name)
         self.queue.setCurrentText(current)
-        self.delay = QDoubleSpinBox()
+        self.delay = NumberField(decimals=1)
         self.delay.setObjectName("delay")
-        self.delay.setRange(0, MAX_DELAY_S)
-        self.delay.setDecimals(1)
-        self.delay.setSuffix(" s")
-        self.delay.setSpecialValueText("now")
+        self.delay.setPlaceholderText("0 (now)")
         self.delay.setToolTip("Schedule the job this many seconds from now instead of queueing it at once.")
         self.at_front = QCheckBox("At the front of the queue (next to run)")
         self.at_front.setObjectName("at_front")
         self._add(options_form, "Queue", self.queue, "queue")
-        self._add(options_form, "Delay", self.delay, "delay")
+        self._add(options_form, "Delay", self.delay, "delay", f"seconds, at most {MAX_DELAY_S:,} (30 days); empty: now")
         options_form.addRow("", self.at_front)
         layout.addWidget(options)
 
@@ -139,8 +164,8 @@ class EnqueueDialog(QDialog):
         self.fail_times.setObjectName("fail_times")
         self.fail_times.setRange(0, 10)
         self.fail_times.setToolTip("Fail this many first attempts on purpose (to see retries).")
-        self._add(demo_form, "Pace", self.pace, "pace_s")
-        self._add(demo_form, "Fail first attempts", self.fail_times, "fail_times")
+        self._add(demo_form, "Pace", self.pace, "pace_s", checked=False)
+        self._add(demo_form, "Fail first attempts", self.fail_times, "fail_times", checked=False)
         layout.addWidget(demo)
 
         self.form_error = QLabel("")
@@ -162,27 +187,50 @@ class EnqueueDialog(QDialog):
             (self.field_of_study, "field_of_study"),
         ):
             widget.textEdited.connect(lambda _t, k=key: self._edited(k))
-        for spin, key in ((self.chapters, "chapters"), (self.target_words, "target_words")):
-            spin.valueChanged.connect(lambda _v, k=key: self._edited(k))
+        for number, key in ((self.chapters, "chapters"), (self.target_words, "target_words"), (self.delay, "delay")):
+            number.textChanged.connect(lambda _t, k=key: self._edited(k))
         self.queue.currentTextChanged.connect(lambda _t: self._edited("queue"))
         self.validate()
 
-    def _add(self, form: QFormLayout, label: str, widget: QWidget, key: str, hint: str = "") -> None:
-        error = QLabel("")
-        error.setObjectName(f"error-{key}")
-        error.setProperty("role", "field-error")
-        error.setWordWrap(True)
-        error.hide()
-        self.errors[key] = error
+    def _add(self, form: QFormLayout, label: str, widget: QWidget, key: str, hint: str = "", checked: bool = True) -> None:
+        """A field with one line under it for its hint, replaced by its error while it has one.
+
+        ``checked=False``: a field that cannot be wrong (a list to pick from), with no such line.
+        """
+        if not checked:
+            form.addRow(label, widget)
+            return
+        note = QLabel(hint)
+        note.setObjectName(f"note-{key}")
+        note.setProperty("role", "hint")
+        note.setProperty("hint", hint)
+        note.setFixedHeight(note.fontMetrics().lineSpacing() + 2)
+        # Wide enough for its longest message, so no error is ever cut.
+        widest = max((hint, _sentence(key, _WORST_MESSAGE.get(key, ""))), key=note.fontMetrics().horizontalAdvance)
+        note.setMinimumWidth(note.fontMetrics().horizontalAdvance(widest) + 4)
+        self.errors[key] = note
         box = QVBoxLayout()
         box.setSpacing(2)
         box.addWidget(widget)
-        if hint:
-            hint_label = QLabel(hint)
-            hint_label.setProperty("role", "hint")
-            box.addWidget(hint_label)
-        box.addWidget(error)
+        box.addWidget(note)
         form.addRow(label, box)
+
+    def error_text(self, key: str) -> str:
+        """The error shown under field ``key`` ("" when it shows its hint)."""
+        note = self.errors[key]
+        return note.text() if note.property("role") == "field-error" else ""
+
+    def _show_note(self, key: str, error: str | None) -> None:
+        note = self.errors[key]
+        role = "field-error" if error else "hint"
+        text = error or str(note.property("hint") or "")
+        if note.text() != text:
+            note.setText(text)
+            note.setToolTip(text if error else "")
+        if note.property("role") != role:
+            note.setProperty("role", role)
+            note.style().unpolish(note)
+            note.style().polish(note)
 
     def _edited(self, key: str) -> None:
         self._touched.add(key)
@@ -201,15 +249,11 @@ class EnqueueDialog(QDialog):
                 options["pace_s"] = round(self.pace.value(), 1)
             if self.fail_times.value() > 0:
                 options["fail_times"] = self.fail_times.value()
-        return ThesisRequest(
-            topic=self.topic.text(),
-            field_of_study=self.field_of_study.text().strip(),
-            degree_level=str(self.degree_level.currentData()),
-            language=str(self.language.currentData()),
-            chapters=self.chapters.value(),
-            target_words=self.target_words.value(),
-            options=options,
-        )
+        values = self.field_values()
+        for key in ("chapters", "target_words"):
+            if values[key] is None:
+                raise InvalidRequest(key, "must be a whole number")
+        return ThesisRequest(**values, options=options)
 
     def queue_name(self) -> str:
         return self.queue.currentText().strip()
@@ -224,6 +268,13 @@ class EnqueueDialog(QDialog):
             "target_words": self.target_words.value(),
         }
 
+    def delay_s(self) -> float | None:
+        """The delay in seconds (0 when empty), None when it is not a number."""
+        if not self.delay.text().strip():
+            return 0.0
+        value = self.delay.value()
+        return None if value is None else float(value)
+
     def field_problems(self) -> dict[str, str]:
         """Every field's problem, each found by the core's own validation of that field alone."""
         problems: dict[str, str] = {}
@@ -233,12 +284,18 @@ class EnqueueDialog(QDialog):
             valid = {"topic": "A valid topic", "field_of_study": "Computer Science", "degree_level": "master",
                      "language": "en", "chapters": 5, "target_words": 8000}  # fmt: skip
             for name, value in self.field_values().items():
+                if value is None:
+                    problems[name] = "must be a whole number"
+                    continue
                 try:
                     ThesisRequest(**{**valid, name: value})
                 except InvalidRequest as exc:
                     problems[exc.field] = str(exc).split(": ", 1)[-1]
         if queue_name_problem(self.queue_name()):
             problems["queue"] = f"must be {QUEUE_NAME_RULE}"
+        delay = self.delay_s()
+        if delay is None or not 0 <= delay <= MAX_DELAY_S:
+            problems["delay"] = f"must be 0 to {MAX_DELAY_S:,} seconds" + ("" if delay is None else f", got {delay:,.1f}")
         return problems
 
     def validate(self, show_all: bool = False) -> InvalidRequest | None:
@@ -248,13 +305,10 @@ class EnqueueDialog(QDialog):
             The first problem (in form order), or None when the form is valid.
         """
         problems = self.field_problems()
-        for key, label in self.errors.items():
+        for key in self.errors:
             message = problems.get(key)
-            if message is not None and (show_all or key in self._touched):
-                label.setText(_sentence(key, message))
-                label.show()
-            else:
-                label.hide()
+            shown = message is not None and (show_all or key in self._touched)
+            self._show_note(key, _sentence(key, message) if shown and message else None)
         first = next(iter(problems.items()), None)
         self.submit_button.setEnabled(first is None and not self._submitting and not self.controller.read_only)
         if self.controller.read_only:
@@ -262,8 +316,7 @@ class EnqueueDialog(QDialog):
         return InvalidRequest(first[0], first[1]) if first else None
 
     # ----------------------------------------------------------------- submit
-    @qasync.asyncSlot()
-    async def submit(self) -> None:
+    def submit(self) -> None:
         """Validate, then enqueue through the core; stay open and say why when it fails."""
         if self._submitting:
             return
@@ -273,35 +326,28 @@ class EnqueueDialog(QDialog):
             if widget is not None:
                 widget.setFocus(Qt.FocusReason.OtherFocusReason)
             return
-        session = self.controller.session
-        if session is None:
+        if not self.controller.attached:
             self._fail("Not connected to Redis.")
             return
+        request = self.build_request()
+        queue, at_front, delay = self.queue_name(), self.at_front.isChecked(), self.delay_s() or 0.0
         self._submitting = True
         self.submit_button.setEnabled(False)
         self.form_error.hide()
-        try:
-            self.job_id = await resolve(
-                session.actions.enqueue(
-                    self.build_request(),
-                    queue=self.queue_name(),
-                    at_front=self.at_front.isChecked(),
-                    delay_s=float(self.delay.value()),
-                )
-            )
-        except InvalidRequest as exc:
-            self._submitting = False
-            self._touched.add(exc.field)
-            self.validate(show_all=True)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._submitting = False
-            self._fail(str(exc))
+        spawn(self._enqueue(request, queue, at_front, delay), "enqueue a thesis")
+
+    async def _enqueue(self, request: ThesisRequest, queue: str, at_front: bool, delay: float) -> None:
+        outcome = await self.controller.act(
+            "enqueue",
+            lambda actions: actions.enqueue(request, queue=queue, at_front=at_front, delay_s=delay),
+            notice=lambda job_id: Notice(f"queued {job_id} in {queue}"),
+        )
+        self._submitting = False
+        if outcome.error is not None:
+            self._fail(outcome.error)
             self.validate()
             return
-        self._submitting = False
+        self.job_id = outcome.value
         self.accept()
 
     def _fail(self, text: str) -> None:
@@ -309,9 +355,21 @@ class EnqueueDialog(QDialog):
         self.form_error.show()
 
 
+_WORST_MESSAGE = {
+    "topic": f"must be 3 to {TOPIC_MAX} characters, got {TOPIC_MAX + 50}",
+    "chapters": f"must be {CHAPTERS_MIN} to {CHAPTERS_MAX}, got {'9' * NUMBER_DIGITS}",
+    "target_words": f"must be {WORDS_MIN} to {WORDS_MAX}, got {'9' * NUMBER_DIGITS}",
+    "delay": f"must be 0 to {MAX_DELAY_S:,} seconds, got {'9' * NUMBER_DIGITS}",
+    "queue": f"must be {QUEUE_NAME_RULE}",
+    "field_of_study": f"must be at most {FIELD_MAX} characters",
+}
+"""The longest message each field can show (the width its message line keeps)."""
+
+
 def _sentence(field: str, message: str) -> str:
     names = {
         "topic": "The topic", "field_of_study": "The field of study", "degree_level": "The degree",
         "language": "The language", "chapters": "Chapters", "target_words": "The length", "queue": "The queue",
+        "delay": "The delay",
     }  # fmt: skip
     return f"{names.get(field, field)} {message}."
