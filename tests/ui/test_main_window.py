@@ -3,80 +3,32 @@
 Each test runs one scenario coroutine on the qasync loop (see the ``window_factory`` fixture for why
 the loop keeps running for the whole scenario): it builds a window connected to the session's
 redis-server (an ad-hoc profile), clicks, types and waits, and checks what the window shows and
-what Redis holds.
+what Redis holds. The job actions have their own tests (test_job_actions.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
-from PySide6.QtCore import QItemSelectionModel, Qt
-from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QApplication, QMessageBox
 from rq import SimpleWorker
 
 from tests.ui.qt_helpers import run, wait_until
+from tests.ui.window_helpers import QUEUE, failed_job, request, select, show_state, start_worker, wait_listed
 from thesis_console.core import contract
+from thesis_console.core.policy import JobAction
 from thesis_console.core.producer import enqueue_thesis
-from thesis_console.core.profiles import ad_hoc_profile
-from thesis_console.core.thesis_request import ThesisRequest
+from thesis_console.core.profiles import ConnectionProfile, ProfileStore, ad_hoc_profile
 from thesis_console.core.types import JobState, ReadOnlyError
-from thesis_console.ui.main_window import VIEW_JOBS, MainWindow
+from thesis_console.ui.main_window import MainWindow
+from thesis_console.ui.settings import ConsoleSettings
 from thesis_console.ui.widgets.dialogs.enqueue import EnqueueDialog
 
-QUEUE = "thesis"
 
-
-def ids_in(window: MainWindow, state: JobState) -> list[str]:
-    return [r.id for r in window.jobs_view.models[state].rows]
-
-
-def show_state(window: MainWindow, state: JobState) -> None:
-    window.views.setCurrentIndex(VIEW_JOBS)
-    window.jobs_view.select_state(state)
-
-
-def select(window: MainWindow, state: JobState, job_ids: list[str]) -> None:
-    show_state(window, state)
-    model = window.jobs_view.models[state]
-    table = window.jobs_view.tables[state]
-    table.clearSelection()
-    for job_id in job_ids:
-        row = model.index_of(job_id)
-        assert row >= 0, f"{job_id} not listed in {state}"
-        table.selectionModel().select(
-            model.index(row, 0), QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
-        )
-    table.selectionModel().setCurrentIndex(model.index(model.index_of(job_ids[0]), 0), QItemSelectionModel.SelectionFlag.NoUpdate)
-    window.update_actions()
-
-
-async def wait_listed(window: MainWindow, state: JobState, job_id: str, timeout: float = 20.0) -> None:
-    show_state(window, state)
-    await wait_until(lambda: job_id in ids_in(window, state), timeout, what=f"{job_id} in {state.value}")
-
-
-def request(topic: str = "Queues in distributed systems", **options) -> ThesisRequest:
-    return ThesisRequest(topic=topic, chapters=3, target_words=1000, options=options)
-
-
-def failed_job(redis_conn) -> str:
-    """A job that fails at once, run by a real RQ worker in this process (no retries)."""
-    queue = contract.thesis_queue(redis_conn, QUEUE)
-    job = queue.enqueue("tests.jobs.boom", description="boom for the test")
-    SimpleWorker([queue], connection=redis_conn, serializer=contract.SERIALIZER).work(burst=True)
-    return str(job.id)
-
-
-def start_worker(processes, redis_url: str, tmp_path) -> None:
-    processes.start(
-        "-m", "worker_runner", "--url", redis_url, "--queue", QUEUE, "-n", "1",
-        "--log-dir", str(tmp_path / "worker-logs"), "--heartbeat", "0.5",
-    )  # fmt: skip
-
-
-# --------------------------------------------------------------------------- the flows
 def test_enqueue_through_dialog_then_progress_and_completion(qtbot, loop, window_factory, redis_conn, redis_url,
                                                             processes, isolated_env, tmp_path) -> None:  # fmt: skip
     from thesis_console.ui.models import roles
@@ -121,84 +73,6 @@ def test_enqueue_through_dialog_then_progress_and_completion(qtbot, loop, window
     run(loop, scenario(), 90)
 
 
-def test_retry_failed_job_from_context_menu(loop, window_factory, redis_conn, redis_url) -> None:
-    job_id = failed_job(redis_conn)
-
-    async def scenario() -> None:
-        window = await window_factory(ad_hoc_profile(redis_url))
-        await wait_listed(window, JobState.FAILED, job_id)
-        table = window.jobs_view.tables[JobState.FAILED]
-        model = window.jobs_view.models[JobState.FAILED]
-        rect = table.visualRect(model.index(model.index_of(job_id), 1))
-        table.customContextMenuRequested.emit(rect.center())
-        menu = window.context_menu
-        retry = next(a for a in menu.actions() if a.text() == "Retry")
-        assert retry.isEnabled()
-        retry.trigger()
-        menu.close()
-        await wait_listed(window, JobState.WAITING, job_id)
-        assert redis_conn.zscore(f"rq:failed:{QUEUE}", job_id) is None
-        assert "retry: 1 done" in window.status_area.text()
-
-    run(loop, scenario())
-
-
-def test_cancel_waiting_job(loop, window_factory, redis_conn, redis_url) -> None:
-    keep = enqueue_thesis(redis_conn, request("A job that stays"), queue_name=QUEUE)
-    job_id = enqueue_thesis(redis_conn, request("A job to cancel"), queue_name=QUEUE)
-
-    async def scenario() -> None:
-        window = await window_factory(ad_hoc_profile(redis_url))
-        await wait_listed(window, JobState.WAITING, job_id)
-        select(window, JobState.WAITING, [job_id])
-        assert window.act_cancel.isEnabled()
-        assert not window.act_retry.isEnabled() and "select failed" in window.act_retry.toolTip()
-        window.act_cancel.trigger()
-        await wait_listed(window, JobState.CANCELED, job_id)
-        assert ids_in(window, JobState.CANCELED) == [job_id]
-
-    run(loop, scenario())
-    assert redis_conn.hget(f"rq:job:{job_id}", "status") == b"canceled"
-    assert redis_conn.lrange(f"rq:queue:{QUEUE}", 0, -1) == [keep.encode()]
-
-
-def test_delete_key_asks_then_cancels(loop, window_factory, redis_conn, redis_url) -> None:
-    job_id = enqueue_thesis(redis_conn, request("Cancelled with the Delete key"), queue_name=QUEUE)
-
-    async def scenario() -> None:
-        window = await window_factory(ad_hoc_profile(redis_url))
-        await wait_listed(window, JobState.WAITING, job_id)
-        select(window, JobState.WAITING, [job_id])
-        window.act_remove_key.trigger()
-        await wait_until(lambda: isinstance(window.active_dialog, QMessageBox), what="the confirmation")
-        box = window.active_dialog
-        assert "Cancel 1 job" in box.text()
-        next(b for b in box.buttons() if b.text() == "Cancel jobs").click()
-        await wait_listed(window, JobState.CANCELED, job_id)
-
-    run(loop, scenario())
-
-
-def test_stop_running_job(loop, window_factory, redis_conn, redis_url, processes, isolated_env, tmp_path) -> None:
-    job_id = enqueue_thesis(redis_conn, request("A long job to stop", pace_s=3.0), queue_name=QUEUE)
-
-    async def scenario() -> None:
-        window = await window_factory(ad_hoc_profile(redis_url))
-        start_worker(processes, redis_url, tmp_path)
-        await wait_listed(window, JobState.ACTIVE, job_id, timeout=30)
-        select(window, JobState.ACTIVE, [job_id])
-        assert window.act_stop.isEnabled() and not window.act_cancel.isEnabled()
-        window.act_stop.trigger()
-        await wait_until(lambda: isinstance(window.active_dialog, QMessageBox), what="the confirmation")
-        box = window.active_dialog
-        next(b for b in box.buttons() if b.text() == "Stop").click()
-        await wait_listed(window, JobState.FAILED, job_id, timeout=30)
-        row = window.jobs_view.models[JobState.FAILED].rows[0]
-        assert row.status == "stopped"
-
-    run(loop, scenario(), 60)
-
-
 def test_read_only_profile_disables_actions_and_core_refuses(loop, window_factory, redis_conn, redis_url, processes,
                                                              isolated_env, tmp_path) -> None:  # fmt: skip
     """A read-only profile refuses every mutation: each action in the window is disabled with a tooltip
@@ -218,7 +92,7 @@ def test_read_only_profile_disables_actions_and_core_refuses(loop, window_factor
 
     async def scenario() -> None:
         window = await window_factory(ad_hoc_profile(redis_url, read_only=True))
-        window.controller.errorRaised.connect(errors.append)
+        window.controller.noticePosted.connect(lambda notice: errors.append(notice.text))
         await wait_listed(window, JobState.FAILED, failed)
         select(window, JobState.FAILED, [failed])
         assert "read-only" in window.status_area.text()
@@ -227,7 +101,7 @@ def test_read_only_profile_disables_actions_and_core_refuses(loop, window_factor
         for action in [*window.mutating, window.act_demo]:
             assert not action.isEnabled(), action.objectName()
             assert "read-only" in action.toolTip(), action.objectName()
-        assert window.act_copy_ids.isEnabled() and window.act_refresh.isEnabled()
+        assert window.job_actions.act_copy_ids.isEnabled() and window.act_refresh.isEnabled()
         assert not window.demo_button.isEnabled()
         panel = window.local_workers
         assert not panel.start_button.isEnabled() and "read-only" in panel.start_button.toolTip()
@@ -243,16 +117,18 @@ def test_read_only_profile_disables_actions_and_core_refuses(loop, window_factor
             assert "read-only" in widget.toolTip(), widget.toolTip()
 
         # Called anyway, the window's slots open nothing and change nothing.
-        window.retry_selected()
-        window.delete_selected()
-        window.delete_key()
-        window.retry_all_failed()
+        jobs = window.job_actions
+        jobs.run(JobAction.RETRY)
+        jobs.run(JobAction.DELETE)
+        jobs.run(JobAction.DELETE, [window.selected_rows()[0]])  # an explicit target (the detail panel's)
+        jobs.delete_key()
+        jobs.retry_all_failed()
         await wait_listed(window, JobState.WAITING, waiting)
         select(window, JobState.WAITING, [waiting])
-        window.cancel_selected()
-        window.stop_selected()
+        jobs.run(JobAction.CANCEL)
+        jobs.run(JobAction.STOP)
         window.open_enqueue()
-        window.empty_state()
+        jobs.empty_state()
         window.start_demo()
         panel.start()
         await asyncio.sleep(0.3)
@@ -300,49 +176,6 @@ def test_read_only_profile_disables_actions_and_core_refuses(loop, window_factor
     assert redis_conn.llen(f"rq:queue:{QUEUE}") == 1
 
 
-def test_copy_ids_and_detail_sections(loop, window_factory, redis_conn, redis_url) -> None:
-    job_id = failed_job(redis_conn)
-
-    async def scenario() -> None:
-        window = await window_factory(ad_hoc_profile(redis_url))
-        await wait_listed(window, JobState.FAILED, job_id)
-        select(window, JobState.FAILED, [job_id])
-        window.act_copy_ids.trigger()
-        assert QApplication.clipboard().text() == job_id
-        await wait_until(lambda: window.detail.detail is not None, what="detail")
-        assert "boom: planned test failure" in window.detail.section_text("traceback")
-        assert "failed" in window.detail.section_text("timeline")
-        window.detail.sections["traceback"].copy()
-        assert "RuntimeError" in QApplication.clipboard().text()
-
-    run(loop, scenario())
-
-
-def test_pickled_payload_is_described_not_unpickled(loop, window_factory, redis_conn, redis_url) -> None:
-    import pickle
-    import zlib
-
-    marker = "never-unpickled"
-    data = zlib.compress(pickle.dumps(("os.system", None, ("echo " + marker,), {})))
-    now = "2026-01-01T00:00:00.000000Z"
-    redis_conn.hset("rq:job:pickled-1", mapping={
-        "data": data, "status": "queued", "origin": QUEUE, "created_at": now, "enqueued_at": now, "description": "pickled job",
-    })  # fmt: skip
-    redis_conn.rpush(f"rq:queue:{QUEUE}", "pickled-1")
-    redis_conn.sadd("rq:queues", f"rq:queue:{QUEUE}")
-
-    async def scenario() -> None:
-        window = await window_factory(ad_hoc_profile(redis_url))
-        await wait_listed(window, JobState.WAITING, "pickled-1")
-        select(window, JobState.WAITING, ["pickled-1"])
-        await wait_until(lambda: window.detail.detail is not None, what="detail")
-        text = window.detail.section_text("arguments")
-        assert "Pickled data" in text and "not unpickled" in text
-        assert marker not in text
-
-    run(loop, scenario())
-
-
 def test_search_streams_matches_into_the_results_table(qtbot, loop, window_factory, redis_conn, redis_url) -> None:
     for i in range(30):
         enqueue_thesis(redis_conn, request(f"Ordinary topic number {i}"), queue_name=QUEUE)
@@ -360,85 +193,6 @@ def test_search_streams_matches_into_the_results_table(qtbot, loop, window_facto
         assert window.selected_rows()[0].id == wanted
         window.jobs_view.clear_search()
         assert not window.jobs_view.searching()
-
-    run(loop, scenario())
-
-
-def test_empty_state_needs_the_queue_name(qtbot, loop, window_factory, redis_conn, redis_url) -> None:
-    from thesis_console.ui.widgets.dialogs.confirm_empty import ConfirmEmptyDialog
-
-    for _ in range(3):
-        failed_job(redis_conn)
-
-    async def scenario() -> None:
-        window = await window_factory(ad_hoc_profile(redis_url))
-        show_state(window, JobState.FAILED)
-        await wait_until(lambda: len(ids_in(window, JobState.FAILED)) == 3, what="3 failed")
-        window.update_actions()
-        window.act_empty.trigger()
-        await wait_until(lambda: isinstance(window.active_dialog, ConfirmEmptyDialog), what="the dialog")
-        dialog = window.active_dialog
-        qtbot.keyClicks(dialog.confirm_edit, "thesi")
-        assert not dialog.ok_button.isEnabled()
-        qtbot.keyClicks(dialog.confirm_edit, "s")
-        assert dialog.ok_button.isEnabled()
-        dialog.ok_button.click()
-        await wait_until(lambda: redis_conn.zcard(f"rq:failed:{QUEUE}") == 0, what="failed emptied")
-        await wait_until(lambda: not ids_in(window, JobState.FAILED), what="table emptied")
-
-    run(loop, scenario())
-
-
-def test_retry_all_failed_with_progress_dialog(loop, window_factory, redis_conn, redis_url) -> None:
-    from thesis_console.ui.widgets.dialogs.retry_all import RetryAllDialog
-
-    ids = {failed_job(redis_conn) for _ in range(4)}
-    redis_conn.hset("rq:job:half-written", "status", "failed")  # skipped as a broken job hash
-    redis_conn.zadd(f"rq:failed:{QUEUE}", {"half-written": time.time() + 60})
-
-    async def scenario() -> None:
-        window = await window_factory(ad_hoc_profile(redis_url))
-        await wait_until(lambda: window.act_retry_all.isEnabled(), what="retry all enabled")
-        results: list = []
-        window.actionFinished.connect(results.append)
-        window.act_retry_all.trigger()
-        await wait_until(lambda: results, what="the retry to finish")
-        dialog = window.active_dialog
-        assert isinstance(dialog, RetryAllDialog)
-        assert not isinstance(results[0], str), results[0]
-        assert set(results[0].done) == ids
-        assert "Retried 4 jobs" in dialog.label.text()
-        assert "Skipped: 1 broken job hash." in dialog.label.text()
-        assert dialog.bar.value() == dialog.bar.maximum()
-        dialog.buttons.button(QDialogButtonBox.StandardButton.Close).click()
-
-    run(loop, scenario())
-    assert redis_conn.zrange(f"rq:failed:{QUEUE}", 0, -1) == [b"half-written"]
-
-
-def test_enqueue_dialog_shows_field_errors(qtbot, loop, window_factory, redis_url) -> None:
-    async def scenario() -> None:
-        window = await window_factory(ad_hoc_profile(redis_url))
-        dialog = EnqueueDialog(window.controller, window)
-        dialog.show()
-        qtbot.keyClicks(dialog.topic, "ab")
-        assert not dialog.submit_button.isEnabled()
-        assert dialog.errors["topic"].isVisible()
-        assert "3 to 300 characters" in dialog.errors["topic"].text()
-        qtbot.keyClicks(dialog.topic, "c")
-        assert dialog.submit_button.isEnabled() and not dialog.errors["topic"].isVisible()
-        dialog.chapters.setValue(13)
-        assert dialog.errors["chapters"].isVisible() and "3 to 12" in dialog.errors["chapters"].text()
-        dialog.chapters.setValue(5)
-        dialog.queue.setCurrentText("")
-        assert dialog.errors["queue"].isVisible()
-        for bad in ("a:b", "\udcff", "x" * 65, "tab\there"):  # the core's one rule for queue names
-            dialog.queue.setCurrentText(bad)
-            assert dialog.errors["queue"].isVisible() and not dialog.submit_button.isEnabled(), bad
-            assert "1 to 64 characters" in dialog.errors["queue"].text()
-        dialog.queue.setCurrentText("thesis.v2_b-1")
-        assert not dialog.errors["queue"].isVisible() and dialog.submit_button.isEnabled()
-        dialog.close()
 
     run(loop, scenario())
 
@@ -488,31 +242,6 @@ def test_connection_lost_then_recovered_while_responsive(tmp_path, loop, window_
         servers[-1].stop()
 
 
-def test_retry_all_failed_can_be_cancelled(loop, window_factory, redis_conn, redis_url) -> None:
-    from tests.core.bulk_jobs import write_jobs
-    from thesis_console.ui.widgets.dialogs.retry_all import RetryAllDialog
-
-    write_jobs(redis_conn, QUEUE, JobState.FAILED, 40_000, prefix="f", batch=10_000)
-
-    async def scenario() -> None:
-        window = await window_factory(ad_hoc_profile(redis_url))
-        await wait_until(lambda: window.act_retry_all.isEnabled(), what="retry all enabled")
-        results: list = []
-        window.actionFinished.connect(results.append)
-        window.act_retry_all.trigger()
-        await wait_until(lambda: isinstance(window.active_dialog, RetryAllDialog), what="the dialog")
-        dialog = window.active_dialog
-        await wait_until(lambda: dialog.bar.value() > 0, what="the first chunk")
-        dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
-        await wait_until(lambda: results, 30, what="the retry to stop")
-        result = results[0]
-        assert 0 < len(result.done) < 40_000
-        assert "left failed" in dialog.label.text()
-        assert redis_conn.zcard(f"rq:failed:{QUEUE}") == 40_000 - len(result.done)
-
-    run(loop, scenario(), 60)
-
-
 def test_keyboard_shortcuts(qtbot, loop, window_factory, redis_conn, redis_url) -> None:
     failed = failed_job(redis_conn)
 
@@ -530,7 +259,7 @@ def test_keyboard_shortcuts(qtbot, loop, window_factory, redis_conn, redis_url) 
         table = window.jobs_view.tables[JobState.FAILED]
         table.setFocus()
         fired: list[str] = []
-        for action in (window.act_refresh, window.act_search, window.act_copy_ids, window.act_retry, window.act_remove_key):
+        for action in (window.act_refresh, window.act_search, window.job_actions.act_copy_ids, window.job_actions.act_retry, window.job_actions.act_remove_key):
             action.triggered.connect(lambda _=False, n=action.objectName(): fired.append(n))
         qtbot.keyClick(table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
         assert QApplication.clipboard().text() == failed
@@ -550,18 +279,76 @@ def test_keyboard_shortcuts(qtbot, loop, window_factory, redis_conn, redis_url) 
     run(loop, scenario())
 
 
-def test_a_job_outside_the_allowlist_is_flagged_in_table_and_detail(loop, window_factory, redis_conn, redis_url) -> None:
-    job_id = contract.thesis_queue(redis_conn, QUEUE).enqueue("os.system", "touch /tmp/x").id
+def test_password_is_asked_when_the_server_needs_one(loop, window_factory, tmp_path) -> None:
+    from PySide6.QtWidgets import QInputDialog
 
+    from thesis_console.core.embedded_redis import free_port, start_server
+
+    server = start_server(tmp_path / "auth-redis", free_port())
+    try:
+        import redis
+
+        redis.Redis.from_url(server.url).config_set("requirepass", "s3cret")
+
+        async def scenario() -> None:
+            window = await window_factory(ad_hoc_profile(server.url), connect=False)
+            task = window.connect_profile(ConnectionProfile(name="auth", url=server.url))
+            await wait_until(lambda: isinstance(window.active_dialog, QInputDialog), what="the password dialog")
+            assert "needs a password" in window.active_dialog.labelText()
+            window.active_dialog.setTextValue("s3cret")
+            window.active_dialog.accept()
+            assert await task
+            assert window.controller.worker_url() is None  # never put a password on a command line
+
+        run(loop, scenario())
+    finally:
+        # Without the password gone, the server refuses a plain SHUTDOWN and stop() waits 10 s to kill it.
+        with contextlib.suppress(Exception):
+            redis.Redis.from_url(server.url, password="s3cret").config_set("requirepass", "")
+        server.stop()
+
+
+def test_new_failures_are_noticed(loop, window_factory, redis_conn, redis_url) -> None:
     async def scenario() -> None:
         window = await window_factory(ad_hoc_profile(redis_url))
-        await wait_listed(window, JobState.WAITING, job_id)
-        model = window.jobs_view.models[JobState.WAITING]
-        index = model.index(model.index_of(job_id), 0)
-        assert model.data(index) == f"\u26a0 {job_id}"
-        assert model.data(index, Qt.ItemDataRole.ToolTipRole) == "Problem with this job: function not allowed: os.system"
-        select(window, JobState.WAITING, [job_id])
-        await wait_until(lambda: window.detail.detail is not None, what="detail")
-        assert "Problem" in window.detail.summary_text() and "function not allowed: os.system" in window.detail.summary_text()
+        await wait_until(lambda: window.controller.snapshot is not None, what="a snapshot")
+        queue = contract.thesis_queue(redis_conn, QUEUE)
+        for _ in range(2):
+            queue.enqueue("tests.jobs.boom")
+        SimpleWorker([queue], connection=redis_conn, serializer=contract.SERIALIZER).work(burst=True)
+        await wait_until(lambda: "2 new failed jobs in thesis" in window.status_area.text(), what="the notice")
 
     run(loop, scenario())
+
+
+def test_settings_persist_layout_and_interval(qtbot, tmp_path) -> None:
+    path = str(tmp_path / "settings.ini")
+    settings = ConsoleSettings(QSettings(path, QSettings.Format.IniFormat))
+    settings.refresh_interval_s = 99
+    assert settings.refresh_interval_s == 10.0
+    settings.refresh_interval_s = 0.1
+    assert settings.refresh_interval_s == 0.5
+    settings.refresh_interval_s = 1.5
+    window = MainWindow(settings=settings, store=ProfileStore(tmp_path / "p.json"))
+    qtbot.addWidget(window)
+    assert window.controller.refresh_interval_s() == 1.5
+    window.resize(720, 520)  # within the offscreen screen (800x600), where restoreGeometry clamps
+    window.local_dock.hide()
+    window.settings.save_window(window, window.splitter_states())
+    again = MainWindow(settings=ConsoleSettings(QSettings(path, QSettings.Format.IniFormat)), store=ProfileStore(tmp_path / "p.json"))
+    qtbot.addWidget(again)
+    assert (again.width(), again.height()) == (720, 520)
+    assert not again.local_dock.isVisibleTo(again)
+
+
+def test_chart_range_is_kept_in_the_settings(qtbot, loop, tmp_path) -> None:
+    from thesis_console.ui.widgets.overview import RANGES
+
+    path = str(tmp_path / "settings.ini")
+    settings = ConsoleSettings(QSettings(path, QSettings.Format.IniFormat))
+    settings.chart_range_s = 24 * 3600
+    window = MainWindow(settings=settings, store=ProfileStore(tmp_path / "p.json"))
+    qtbot.addWidget(window)
+    assert window.overview.range.seconds == 24 * 3600
+    window.overview.range_buttons.button(RANGES.index(next(r for r in RANGES if r.seconds == 3600))).click()
+    assert ConsoleSettings(QSettings(path, QSettings.Format.IniFormat)).chart_range_s == 3600

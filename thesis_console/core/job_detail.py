@@ -108,6 +108,7 @@ async def read_detail(trips: RoundTrips, job_id: str, trust_pickle: bool = False
         traceback=traceback,
         timeline=_timeline(row, fields, meta, results, executions, scores.get(JobState.SCHEDULED)),
         raw_fields={name: decoding.shorten(value) for name, value in sorted(fields.items())},
+        listed_in=tuple(state for state, score in scores.items() if score is not None),
     )
 
 

@@ -192,6 +192,9 @@ class JobDetail:
     timeline: tuple[TimelineEvent, ...]
     raw_fields: dict[str, str]
     """Every field of the job hash, shortened for display, so nothing is hidden."""
+    listed_in: tuple[JobState, ...] = ()
+    """The registries of its queue that list the job (scheduled, deferred, completed, failed, canceled);
+    a status that none of them agrees with is a contradiction worth showing."""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
 """The main window: queues on the left, the selected queue's views in tabs, actions, status area.
 
-Everything reads through the controller and the core. Actions run as asyncio tasks; while one runs
-the window stays responsive and the action's buttons are disabled. Dialogs that need an answer are
-opened with ``open()`` and awaited (:func:`ask`), never with a nested ``exec()`` loop.
+The window composes: the views, the job actions (``ui/job_actions.py``), the toolbar, the status
+area and the tray. Everything reads through the controller, and every change goes through
+:meth:`ConsoleController.act`; while an action runs the window stays responsive and the other
+mutating actions are disabled. Every message arrives as a :class:`Notice` (``noticePosted``) and is
+shown in the status area and, when it has a title, as a desktop notification. Dialogs that need an
+answer are opened with ``open()`` and awaited (:func:`ask`), never with a nested ``exec()`` loop.
 """
 
 from __future__ import annotations
@@ -11,12 +14,12 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-import qasync
-from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QPoint, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -28,7 +31,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QPushButton,
     QSplitter,
@@ -39,35 +41,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from thesis_console.core import contract, policy
+from thesis_console.core import contract
 from thesis_console.core import session as _session  # noqa: F401  (imported before the loop runs, not on first connect)
-from thesis_console.core.policy import JobAction
 from thesis_console.core.profiles import ConnectionProfile, ProfileStore, embedded_profile
-from thesis_console.core.types import (
-    ActionResult,
-    ConnectionPhase,
-    ConnectionState,
-    JobRow,
-    JobState,
-    Snapshot,
-)
+from thesis_console.core.types import ConnectionPhase, ConnectionState, JobRow, JobState, Snapshot
 from thesis_console.ui import resources, theme
-from thesis_console.ui.controller import ConsoleController, resolve
+from thesis_console.ui.controller import ConsoleController
+from thesis_console.ui.job_actions import JobActions, make_action, set_enabled
 from thesis_console.ui.models import roles
+from thesis_console.ui.models.formatting import plural
 from thesis_console.ui.models.queue_delegate import QueueItemDelegate
 from thesis_console.ui.models.queue_list import QueueListModel
+from thesis_console.ui.notices import Level, Notice
 from thesis_console.ui.settings import NOTIFY_MIN_GAP_S, ConsoleSettings
+from thesis_console.ui.tasks import spawn
 from thesis_console.ui.widgets.job_detail import JobDetailPanel
 from thesis_console.ui.widgets.jobs_view import JobsView
 from thesis_console.ui.widgets.status_area import StatusArea
 
 log = logging.getLogger("thesis_console.ui.window")
-
-RETRYABLE = policy.states_allowing(JobAction.RETRY)
-CANCELABLE = policy.states_allowing(JobAction.CANCEL)
-STOPPABLE = policy.states_allowing(JobAction.STOP)
-DELETABLE = policy.states_allowing(JobAction.DELETE)
-EMPTYABLE = DELETABLE  # emptying a state deletes its jobs
 
 VIEW_OVERVIEW, VIEW_JOBS, VIEW_WORKERS = 0, 1, 2
 
@@ -87,7 +79,7 @@ async def ask(dialog: QDialog) -> int:
 
 
 def _optional_widget(module: str, name: str, controller: ConsoleController, what: str) -> QWidget:
-    """G2's views, or a label saying why one is missing (so one broken view never breaks the window)."""
+    """A view, or a label saying why it is missing (so one broken view never breaks the window)."""
     try:
         mod = __import__(module, fromlist=[name])
         return getattr(mod, name)(controller)
@@ -108,8 +100,6 @@ class MainWindow(QMainWindow):
         store: the connection profiles (the user's profiles file by default).
     """
 
-    actionFinished = Signal(object)  # ActionResult or an error text, after each action (tests wait on it)
-
     def __init__(
         self,
         controller: ConsoleController | None = None,
@@ -124,14 +114,12 @@ class MainWindow(QMainWindow):
         self.store = store or ProfileStore()
         self.theme_manager = theme_manager
         self.profile: ConnectionProfile | None = None
-        self._busy = False
         self._last_failed: dict[str, int] = {}
         self._failures_baseline: float | None = None
         self._last_notice_at = 0.0
         self._close_confirmed = False
-        self._connect_task: asyncio.Task[Any] | None = None
+        self._connect_task: asyncio.Task[bool] | None = None
         self.active_dialog: QDialog | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
         self.first_counts_at: float | None = None
 
         self.setWindowTitle("Thesis Queue Console")
@@ -150,14 +138,14 @@ class MainWindow(QMainWindow):
         c = self.controller
         c.snapshotChanged.connect(self._on_snapshot)
         c.connectionChanged.connect(self._on_connection)
-        c.errorRaised.connect(lambda text: self.status_area.show_message(text, "error"))
+        c.noticePosted.connect(self.show_notice)
+        c.busyChanged.connect(lambda _busy: self.update_actions())
         c.queueSelected.connect(self._on_queue_selected)
         self.jobs_view.selectionChanged.connect(self.update_actions)
         self.jobs_view.tabs.currentChanged.connect(lambda _i: self.update_actions())
         self.jobs_view.currentJobChanged.connect(self.detail.show_row)
-        self.jobs_view.contextMenuWanted.connect(self._show_context_menu)
-        self.jobs_view.message.connect(self.status_area.show_message)
-        self.detail.message.connect(self.status_area.show_message)
+        self.jobs_view.jobLeft.connect(self.detail.job_left)
+        self.detail.actionRequested.connect(lambda action, row: self.job_actions.run(action, [row]))
         if self.theme_manager is not None:
             self.theme_manager.changed.connect(self.apply_palette)
 
@@ -262,25 +250,18 @@ class MainWindow(QMainWindow):
         name: str,
         text: str,
         icon: str | None,
-        slot: Callable[..., Any],
-        shortcut: QKeySequence | str | None = None,
+        slot: Callable[[], object],
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
         tip: str = "",
+        mutating: bool = False,
     ) -> QAction:
-        action = QAction(text, self)
-        action.setObjectName(name)
-        if icon:
-            action.setIcon(theme.themed_icon(icon))
-            action.setProperty("iconName", icon)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setProperty("baseTip", tip or text)
-        action.setToolTip(tip or text)
-        action.triggered.connect(slot)
+        action = make_action(self, name, text, icon, tip or text, mutating=mutating, shortcut=shortcut)
+        action.triggered.connect(lambda _checked=False: slot())
         self.addAction(action)
         return action
 
     def _wire_chart_range(self) -> None:
-        """Keep the Overview's chart range (G2's range buttons) in the settings, both ways."""
+        """Keep the Overview's chart range (its range buttons) in the settings, both ways."""
         buttons = getattr(self.overview, "range_buttons", None)
         if buttons is None:
             return
@@ -311,39 +292,26 @@ class MainWindow(QMainWindow):
         # ambiguous shortcut, and Qt then fires neither).
         refresh_keys = [QKeySequence("F5")] + [k for k in QKeySequence.keyBindings(QKeySequence.StandardKey.Refresh) if k != QKeySequence("F5")]
         self.act_refresh.setShortcuts(refresh_keys)
-        self.act_enqueue = a("enqueue", "Enqueue thesis…", "enqueue", self.open_enqueue, "Ctrl+N", "Queue a new thesis job")
-        self.act_retry = a("retry", "Retry", "retry", self.retry_selected, "Ctrl+R", "Retry the selected failed or canceled jobs")
-        self.act_cancel = a("cancel", "Cancel", "cancel", self.cancel_selected, None, "Cancel the selected waiting, scheduled or deferred jobs")
-        self.act_stop = a("stop", "Stop", "stop", self.stop_selected, None, "Stop the selected running jobs")
-        self.act_delete = a("delete", "Delete", "delete", self.delete_selected, None, "Delete the selected jobs")
-        self.act_remove_key = a("removeKey", "Cancel or delete", None, self.delete_key, QKeySequence.StandardKey.Delete, "Cancel waiting jobs, delete finished ones (after a confirmation)")
-        self.act_remove_key.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.removeAction(self.act_remove_key)
-        self.jobs_view.addAction(self.act_remove_key)
-        self.act_retry_all = a("retryAll", "Retry all failed…", "retry-all", self.retry_all_failed, None, "Retry every failed job of this queue")
-        self.act_empty = a("empty", "Empty…", "empty", self.empty_state, None, "Delete every job in the visible state of this queue")
-        self.act_copy_ids = a("copyIds", "Copy ids", "copy", self.copy_ids, QKeySequence.StandardKey.Copy, "Copy the selected job ids")
-        self.act_copy_ids.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.removeAction(self.act_copy_ids)
-        self.jobs_view.addAction(self.act_copy_ids)
+        self.act_enqueue = a("enqueue", "Enqueue thesis…", "enqueue", self.open_enqueue, "Ctrl+N", "Queue a new thesis job", mutating=True)
+        self.job_actions = JobActions(self.controller, self.jobs_view, self.ask, self, lambda: self.views.currentIndex() == VIEW_JOBS)
+        for action in self.job_actions.mutating + [self.job_actions.act_copy_ids]:
+            if action not in self.jobs_view.actions():
+                self.addAction(action)
         self.act_search = a("search", "Search", "search", self.focus_search, QKeySequence.StandardKey.Find, "Search the jobs of this queue")
         self.act_demo = a("demo", "Demo", "demo", self.start_demo, None, "Queue sample theses and start local workers")
         self.act_settings = a("settings", "Settings…", "settings", self.open_settings, "Ctrl+,", "Refresh interval, theme, notifications")
         self.act_quit = a("quit", "Quit", None, self.close, QKeySequence.StandardKey.Quit, "Close the console")
         for i, name in enumerate(("Overview", "Jobs", "Workers")):
-            a(f"view{i}", name, None, lambda _=False, i=i: self.views.setCurrentIndex(i), f"Ctrl+{i + 1}", f"Show {name}")
-        self.mutating = [
-            self.act_enqueue, self.act_retry, self.act_cancel, self.act_stop, self.act_delete,
-            self.act_retry_all, self.act_empty, self.act_remove_key,
-        ]  # fmt: skip
+            a(f"view{i}", name, None, partial(self.views.setCurrentIndex, i), f"Ctrl+{i + 1}", f"Show {name}")
+        self.mutating = [self.act_enqueue, *self.job_actions.mutating]
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Main")
         bar.setObjectName("mainToolbar")
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         bar.setMovable(False)
-        for action in (self.act_connect, self.act_refresh, None, self.act_enqueue, self.act_retry, self.act_cancel,
-                       self.act_stop, self.act_delete, None, self.act_retry_all, self.act_empty, None):  # fmt: skip
+        for action in (self.act_connect, self.act_refresh, None, self.act_enqueue, *self.job_actions.toolbar_actions,
+                       None, *self.job_actions.bulk_actions, None):  # fmt: skip
             if action is None:
                 bar.addSeparator()
             else:
@@ -371,6 +339,7 @@ class MainWindow(QMainWindow):
         from thesis_console.ui.widgets.alerts_dock import AlertsDock
 
         self.alerts = AlertsDock(self, beside=self.local_dock)
+        self.job_actions.stuck_jobs = lambda: self.alerts.stuck
 
     def show_jobs(self, state: JobState) -> None:
         """Show the Jobs view at ``state``'s tab."""
@@ -388,7 +357,7 @@ class MainWindow(QMainWindow):
         self.alerts.panel.apply_palette(palette)
 
     # ================================================================= connection
-    def connect_initial(self, url: str | None = None, profile_name: str | None = None) -> asyncio.Task[Any]:
+    def connect_initial(self, url: str | None = None, profile_name: str | None = None) -> asyncio.Task[bool] | None:
         """Connect at start: ``url`` (``--url`` / ``REDIS_URL``), else the profile named ``profile_name``
         (``--profile``), else the last profile used, else the embedded Redis."""
         from thesis_console.core.profiles import ad_hoc_profile
@@ -403,14 +372,14 @@ class MainWindow(QMainWindow):
                 try:
                     profile = self.store.get(wanted)
                 except Exception as exc:
-                    self.status_area.show_message(f"profile {wanted!r} unavailable ({exc}); using the embedded Redis", "warning")
+                    self.controller.notify(f"profile {wanted!r} unavailable ({exc}); using the embedded Redis", "warning")
         return self.connect_profile(profile)
 
-    def connect_profile(self, profile: ConnectionProfile, password: str | None = None) -> asyncio.Task[Any]:
+    def connect_profile(self, profile: ConnectionProfile, password: str | None = None) -> asyncio.Task[bool] | None:
         """Start connecting to ``profile`` (returns the task; the status area follows it)."""
         if self._connect_task is not None and not self._connect_task.done():
             self._connect_task.cancel()
-        self._connect_task = asyncio.get_event_loop().create_task(self._connect(profile, password))
+        self._connect_task = spawn(self._connect(profile, password), f"connect to {profile.name}")
         return self._connect_task
 
     async def _connect(self, profile: ConnectionProfile, password: str | None) -> bool:
@@ -426,7 +395,7 @@ class MainWindow(QMainWindow):
                 return password
             return await self._ask_password(p)
 
-        ok = await self.controller.connect(profile, password_source)
+        ok = await self.controller.open_profile(profile, password_source)
         if ok and profile.name != "command line":
             self.settings.last_profile = profile.name
         self.update_actions()
@@ -440,27 +409,25 @@ class MainWindow(QMainWindow):
         note = "" if credentials.keyring_available() else f"\n({credentials.NO_KEYRING_MESSAGE})"
         dialog.setLabelText(f"Redis at {profile.display_url} needs a password.{note}")
         dialog.setTextEchoMode(QLineEdit.EchoMode.Password)
-        self.active_dialog = dialog
-        result = await ask(dialog)
-        self.active_dialog = None
+        result = await self.ask(dialog)
         return dialog.textValue() if result == QDialog.DialogCode.Accepted and dialog.textValue() else None
 
-    @qasync.asyncSlot()
-    async def open_connections(self) -> None:
+    def open_connections(self) -> None:
+        spawn(self._open_connections(), "connection profiles")
+
+    async def _open_connections(self) -> None:
         from thesis_console.ui.widgets.dialogs.connection import ConnectionDialog
 
         dialog = ConnectionDialog(self.store, current=self.profile.name if self.profile else None, parent=self)
-        self.active_dialog = dialog
-        result = await ask(dialog)
-        self.active_dialog = None
+        result = await self.ask(dialog)
         if result == QDialog.DialogCode.Accepted and dialog.chosen is not None:
             self.connect_profile(dialog.chosen, dialog.password)
 
     def _on_connection(self, state: ConnectionState) -> None:
         self.status_area.set_state(state)
         if state.phase in (ConnectionPhase.RECONNECTING, ConnectionPhase.FAILED):
-            self._notify("Connection lost" if state.phase == ConnectionPhase.RECONNECTING else "Cannot connect",
-                         f"{state.profile}: {state.reason}")  # fmt: skip
+            self._notify_desktop("Connection lost" if state.phase == ConnectionPhase.RECONNECTING else "Cannot connect",
+                                 f"{state.profile}: {state.reason}")  # fmt: skip
         self.update_actions()
 
     # ================================================================= snapshots
@@ -525,13 +492,17 @@ class MainWindow(QMainWindow):
             before = self._last_failed.get(q.name, None if first else 0)
             if before is not None and q.failed > before:
                 n = q.failed - before
-                grown.append(f"{n} new failed job{'s' if n > 1 else ''} in {q.name}")
+                grown.append(f"{plural(n, 'new failed job')} in {q.name}")
             self._last_failed[q.name] = q.failed
         self._failures_baseline = snapshot.taken_at
         if grown:
-            text = "; ".join(grown)
-            self.status_area.show_message(text, "warning")
-            self._notify("Jobs failed", text)
+            self.controller.post(Notice("; ".join(grown), Level.WARNING, title="Jobs failed"))
+
+    def show_notice(self, notice: Notice) -> None:
+        """Every message of the console: in the status area, and on the desktop when it has a title."""
+        self.status_area.show_notice(notice)
+        if notice.title:
+            self._notify(notice.title, notice.text)
 
     def _notify(self, title: str, text: str, throttle: bool = True) -> None:
         """A desktop notification when enabled and available, at most one per few seconds unless
@@ -546,230 +517,43 @@ class MainWindow(QMainWindow):
             self.tray.show()
         self.tray.showMessage(title, text, QSystemTrayIcon.MessageIcon.Warning, 5000)
 
-    # ================================================================= actions: state
+    # ================================================================= actions
     def selected_rows(self) -> list[JobRow]:
-        return self.jobs_view.selected_rows() if self.views.currentIndex() == VIEW_JOBS else []
+        return self.job_actions.selected_rows()
 
     def update_actions(self) -> None:
-        """Enable what makes sense for the selection; say in the tooltip why an action is disabled."""
-        connected = self.controller.is_connected()
-        read_only = self.controller.read_only
-        rows = self.selected_rows()
-        states = {r.state for r in rows}
-        queue = self.controller.current_queue
-        counts = self.controller.snapshot.queue(queue) if self.controller.snapshot else None
-        tab_state = self.jobs_view.current_state()
-
-        def set_state(action: QAction, usable: bool, why: str) -> None:
-            base = str(action.property("baseTip"))
-            if not connected:
-                enabled, tip = False, f"{base} — not connected"
-            elif read_only and action in self.mutating:
-                enabled, tip = False, f"{base} — disabled: this connection profile is read-only"
-            elif self._busy and action in self.mutating:
-                enabled, tip = False, f"{base} — another action is running"
-            else:
-                shortcut = action.property("shortcutText")
-                if shortcut is None:
-                    shortcut = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-                    action.setProperty("shortcutText", shortcut)
-                enabled = usable
-                tip = base + (f" ({shortcut})" if shortcut and usable else "") + ("" if usable else f" — {why}")
-            # Only real changes: each one makes the toolbar and menus repaint.
-            if action.isEnabled() != enabled:
-                action.setEnabled(enabled)
-            if action.toolTip() != tip:
-                action.setToolTip(tip)
-
-        set_state(self.act_enqueue, True, "")
-        set_state(self.act_retry, bool(states & RETRYABLE), "select failed or canceled jobs")
-        set_state(self.act_cancel, bool(states & CANCELABLE), "select waiting, scheduled or deferred jobs")
-        set_state(self.act_stop, bool(states & STOPPABLE), "select running (active) jobs")
-        set_state(self.act_delete, bool(states & DELETABLE), "select jobs that are not running")
-        set_state(self.act_remove_key, bool(states & DELETABLE), "select jobs that are not running")
-        set_state(self.act_retry_all, bool(counts and counts.failed), f"no failed jobs in {queue}")
-        set_state(
-            self.act_empty,
-            tab_state in EMPTYABLE and bool(counts and counts.count(tab_state)) and self.views.currentIndex() == VIEW_JOBS,
-            "show a non-empty state other than Active in the Jobs view",
-        )
-        set_state(self.act_copy_ids, bool(rows), "select jobs")
-        set_state(self.act_demo, True, "")
+        """Enable what makes sense now; say in the tooltip why an action is disabled."""
+        c = self.controller
+        flags = {"connected": c.is_connected(), "read_only": c.read_only, "busy": c.busy}
+        self.job_actions.update()
+        set_enabled(self.act_enqueue, True, "", **flags)
         for action in (self.act_refresh, self.act_search):
-            action.setEnabled(connected)
-        if read_only:
-            self.act_demo.setEnabled(False)
-            self.act_demo.setToolTip("Demo — disabled: this connection profile is read-only")
+            action.setEnabled(flags["connected"])
+        set_enabled(self.act_demo, not c.read_only, "disabled: this connection profile is read-only", **{**flags, "busy": False})
         self.demo_button.setEnabled(self.act_demo.isEnabled())
 
-    # ================================================================= actions: doing
-    async def _run_action(self, name: str, call: Callable[[Any], Awaitable[Any]]) -> Any:
-        """Run one core action with the mutating actions disabled; report the outcome in the status area."""
-        session = self.controller.session
-        if session is None:
-            self.status_area.show_message(f"{name}: not connected", "error")
-            return None
-        self._busy = True
-        self.update_actions()
+    async def ask(self, dialog: QDialog) -> int:
+        """Open ``dialog`` window-modally and wait for its answer; :attr:`active_dialog` is it meanwhile."""
+        self.active_dialog = dialog
         try:
-            result = await resolve(call(session.actions))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.status_area.show_message(f"{name}: {exc}", "error")
-            self.actionFinished.emit(str(exc))
-            return None
+            return await ask(dialog)
         finally:
-            self._busy = False
-            self.update_actions()
-        if isinstance(result, ActionResult):
-            self._report(result)
-        self.actionFinished.emit(result)
-        self.refresh_now()
-        return result
+            if self.active_dialog is dialog:
+                self.active_dialog = None
 
-    def _report(self, result: ActionResult) -> None:
-        text = result.summary
-        if result.skipped:
-            first_id, why = next(iter(result.skipped.items()))
-            text += f" ({first_id}: {why})"
-        self.status_area.show_message(text, "warning" if result.skipped and not result.done else "info")
+    def open_enqueue(self) -> None:
+        if self.act_enqueue.isEnabled():
+            spawn(self._open_enqueue(), "enqueue dialog")
 
-    def _ids(self, rows: Sequence[JobRow], states: Collection[JobState]) -> list[str]:
-        return [r.id for r in rows if r.state in states]
-
-    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        """Run ``coro`` on the loop; the window keeps a reference so the task is not collected."""
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    # The slots read the selection when the user acts (synchronously), then work asynchronously.
-    def retry_selected(self) -> None:
-        ids = self._ids(self.selected_rows(), RETRYABLE)
-        if ids and self.act_retry.isEnabled():
-            self._spawn(self._run_action("retry", lambda actions: actions.retry(ids)))
-
-    def cancel_selected(self) -> None:
-        ids = self._ids(self.selected_rows(), CANCELABLE)
-        if ids and self.act_cancel.isEnabled():
-            self._spawn(self._run_action("cancel", lambda actions: actions.cancel(ids)))
-
-    def stop_selected(self) -> None:
-        ids = self._ids(self.selected_rows(), STOPPABLE)
-        if ids and self.act_stop.isEnabled():
-            self._spawn(self._stop(ids))
-
-    async def _stop(self, ids: list[str]) -> None:
-        if await self.confirm(
-            "Stop running jobs", f"Stop {len(ids)} running job{'s' if len(ids) > 1 else ''}? The work done so far is lost; "
-            "a stopped job counts as failed and can be retried.", "Stop"
-        ):  # fmt: skip
-            await self._run_action("stop", lambda actions: actions.stop(ids))
-
-    def delete_selected(self) -> None:
-        ids = self._ids(self.selected_rows(), DELETABLE)
-        if ids and self.act_delete.isEnabled():
-            self._spawn(self._delete(ids))
-
-    async def _delete(self, ids: list[str]) -> None:
-        if await self.confirm(
-            "Delete jobs", f"Delete {len(ids)} job{'s' if len(ids) > 1 else ''} with their results? This cannot be undone.", "Delete"
-        ):
-            await self._run_action("delete", lambda actions: actions.delete(ids))
-
-    def delete_key(self) -> None:
-        """The Delete key: cancel waiting/scheduled/deferred jobs, delete finished ones, after a confirmation."""
-        rows = self.selected_rows()
-        if not rows or not self.act_remove_key.isEnabled():
-            return
-        cancel_ids = self._ids(rows, CANCELABLE)
-        delete_ids = self._ids(rows, {JobState.COMPLETED, JobState.FAILED, JobState.CANCELED})
-        if cancel_ids and not delete_ids:
-            self._spawn(self._cancel_confirmed(cancel_ids))
-        elif delete_ids:
-            self._spawn(self._delete(delete_ids))
-        else:
-            self.status_area.show_message("running jobs are stopped, not deleted: use Stop", "warning")
-
-    async def _cancel_confirmed(self, ids: list[str]) -> None:
-        if await self.confirm("Cancel jobs", f"Cancel {len(ids)} job{'s' if len(ids) > 1 else ''}? "
-                              "Canceled jobs can be retried later.", "Cancel jobs"):  # fmt: skip
-            await self._run_action("cancel", lambda actions: actions.cancel(ids))
-
-    async def confirm(self, title: str, text: str, verb: str) -> bool:
-        box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, self)
-        box.setObjectName("confirmDialog")
-        yes = box.addButton(verb, QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(yes)
-        self.active_dialog = box
-        await ask(box)
-        self.active_dialog = None
-        return box.clickedButton() is yes
-
-    @qasync.asyncSlot()
-    async def open_enqueue(self) -> None:
+    async def _open_enqueue(self) -> None:
         from thesis_console.ui.widgets.dialogs.enqueue import EnqueueDialog
 
-        if not self.act_enqueue.isEnabled():
-            return
         dialog = EnqueueDialog(self.controller, self)
-        self.active_dialog = dialog
-        result = await ask(dialog)
-        self.active_dialog = None
+        result = await self.ask(dialog)
         if result == QDialog.DialogCode.Accepted and dialog.job_id:
-            self.status_area.show_message(f"queued {dialog.job_id} in {dialog.queue_name()}")
             if dialog.queue_name() != self.controller.current_queue:
                 self.controller.select_queue(dialog.queue_name())
             self.refresh_now()
-
-    @qasync.asyncSlot()
-    async def retry_all_failed(self) -> None:
-        from thesis_console.ui.widgets.dialogs.retry_all import RetryAllDialog
-
-        if not self.act_retry_all.isEnabled():
-            return
-        dialog = RetryAllDialog(self.controller, self.controller.current_queue, self)
-        self.active_dialog = dialog
-        self._busy = True
-        self.update_actions()
-        dialog.open()
-        dialog.start()
-        try:
-            if dialog.task is not None:
-                await asyncio.shield(dialog.task)
-        finally:
-            self._busy = False
-            self.update_actions()
-        self.status_area.show_message(dialog.summary(), "error" if dialog.error else "info")
-        self.actionFinished.emit(dialog.result_value or dialog.error)
-        self.refresh_now()
-
-    @qasync.asyncSlot()
-    async def empty_state(self) -> None:
-        from thesis_console.ui.widgets.dialogs.confirm_empty import ConfirmEmptyDialog
-
-        if not self.act_empty.isEnabled():
-            return
-        queue = self.controller.current_queue
-        state = self.jobs_view.current_state()
-        count = self.controller.snapshot.queue(queue).count(state) if self.controller.snapshot else 0
-        dialog = ConfirmEmptyDialog(queue, state, count, self)
-        self.active_dialog = dialog
-        result = await ask(dialog)
-        self.active_dialog = None
-        if result == QDialog.DialogCode.Accepted:
-            await self._run_action("empty", lambda actions: actions.empty(queue, state))
-
-    def copy_ids(self) -> None:
-        rows = self.selected_rows()
-        if rows:
-            clipboard = QGuiApplication.clipboard()
-            if clipboard is not None:
-                clipboard.setText("\n".join(r.id for r in rows))
-            self.status_area.show_message(f"copied {len(rows)} id{'s' if len(rows) > 1 else ''}")
 
     def refresh_now(self) -> None:
         self.controller.request_refresh()
@@ -781,56 +565,38 @@ class MainWindow(QMainWindow):
         self.jobs_view.focus_filter()
 
     def open_settings(self) -> None:
+        spawn(self._open_settings(), "settings dialog")
+
+    async def _open_settings(self) -> None:
         from thesis_console.ui.widgets.dialogs.settings_dialog import SettingsDialog
 
         dialog = SettingsDialog(self.settings, self.tray is not None, self)
-        self.active_dialog = dialog
-
-        def applied(result: int) -> None:
-            self.active_dialog = None
-            if result == QDialog.DialogCode.Accepted:
-                self.controller.set_refresh_interval_s(self.settings.refresh_interval_s)
-                self.apply_chart_range(self.settings.chart_range_s)
-                if self.theme_manager is not None:
-                    self.theme_manager.set_choice(self.settings.theme)
-
-        dialog.finished.connect(applied)
-        dialog.open()
-
-    def _show_context_menu(self, pos: QPoint) -> None:
-        menu = QMenu(self)
-        menu.setObjectName("jobContextMenu")
-        for action in (self.act_retry, self.act_cancel, self.act_stop, self.act_delete, None, self.act_copy_ids, None,
-                       self.act_refresh):  # fmt: skip
-            if action is None:
-                menu.addSeparator()
-            else:
-                menu.addAction(action)
-        stuck = self.alerts.stuck
-        if stuck and any(r.id in stuck for r in self.selected_rows()) and self.act_stop.isEnabled():
-            menu.setDefaultAction(self.act_stop)  # a stuck job: Stop is the suggested action
-        self.context_menu = menu
-        menu.popup(pos)
+        if await self.ask(dialog) == QDialog.DialogCode.Accepted:
+            self.controller.set_refresh_interval_s(self.settings.refresh_interval_s)
+            self.apply_chart_range(self.settings.chart_range_s)
+            if self.theme_manager is not None:
+                self.theme_manager.set_choice(self.settings.theme)
 
     # ================================================================= demo
-    @qasync.asyncSlot()
-    async def start_demo(self) -> None:
+    def start_demo(self) -> None:
+        if self.act_demo.isEnabled():
+            spawn(self._start_demo(), "demo")
+
+    async def _start_demo(self) -> None:
         from thesis_console.ui.demo import run_demo
 
-        if not self.act_demo.isEnabled():
-            return
         self.demo_button.setEnabled(False)
         try:
             text = await run_demo(self)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.status_area.show_message(f"demo: {exc}", "error")
+            self.controller.notify(f"demo: {exc}", "error")
             return
         finally:
             self.demo_button.setEnabled(True)
         self.banner.hide()
-        self.status_area.show_message(text)
+        self.controller.notify(text)
         self.refresh_now()
 
     # ================================================================= closing
@@ -844,7 +610,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt name)
         if not self._close_confirmed and self.local_workers_running():
             event.ignore()
-            asyncio.get_event_loop().create_task(self._confirm_close())
+            spawn(self._confirm_close(), "confirm closing")
             return
         self.settings.save_window(self, self.splitter_states())
         if self.tray is not None:
@@ -861,13 +627,11 @@ class MainWindow(QMainWindow):
         leave = box.addButton("Leave running", QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
         box.setDefaultButton(stop)
-        self.active_dialog = box
-        await ask(box)
-        self.active_dialog = None
+        await self.ask(box)
         clicked = box.clickedButton()
         panel: Any = self.local_workers
         if clicked is stop:
-            self.status_area.show_message("stopping local workers…")
+            self.controller.notify("stopping local workers…")
             panel.stop()
             deadline = time.monotonic() + 30
             while panel.is_running() and time.monotonic() < deadline:

@@ -52,11 +52,17 @@ PAST_TENSE = {
 }
 
 
-def skip_summary(skipped: dict[str, str], limit: int = 2) -> str:
-    """``2 skipped: 1 broken job hash (f-3), 1 already queued (w-1)``: the core's reasons, grouped."""
+def group_by_reason(skipped: dict[str, str]) -> dict[str, list[str]]:
+    """Skipped ids by the head of the core's reason ("broken job hash" of "broken job hash: no data")."""
     by_reason: dict[str, list[str]] = {}
     for job_id, why in skipped.items():
-        by_reason.setdefault(why, []).append(job_id)
+        by_reason.setdefault(why.split(":", 1)[0], []).append(job_id)
+    return by_reason
+
+
+def skip_summary(skipped: dict[str, str], limit: int = 2) -> str:
+    """``2 skipped: 1 broken job hash (f-3), 1 already queued (w-1)``: the core's reasons, grouped."""
+    by_reason = group_by_reason(skipped)
     parts = []
     for why, ids in sorted(by_reason.items(), key=lambda item: -len(item[1]))[:limit]:
         parts.append(f"{fmt_count(len(ids))} {why} ({ids[0]}{', …' if len(ids) > 1 else ''})")

@@ -1,7 +1,7 @@
 """Job table models: lazy paging, in-place refresh that keeps the selection, qtmodeltester.
 
 The page loader here reads from a Python list: these tests pin the model's side of the loader
-contract; tests/ui/test_jobs_view.py drives the same models against the core on a real Redis.
+contract; tests/ui/widgets/test_jobs_view.py drives the same models against the core on a real Redis.
 """
 
 from __future__ import annotations

@@ -78,6 +78,15 @@ def topic_of(row: JobRow) -> str:
     return text.removeprefix("Thesis: ")
 
 
+PROGRESS_STATES = frozenset({JobState.ACTIVE, JobState.COMPLETED, JobState.FAILED})
+"""States whose progress and stage belong to the job's latest attempt; a job waiting (again) still
+carries the progress of an earlier attempt, which would mislead."""
+
+
+def shows_progress(state: JobState) -> bool:
+    return state in PROGRESS_STATES
+
+
 def attempts_text(row: JobRow) -> str:
     if row.attempts_used is None:
         return ""
@@ -207,9 +216,9 @@ class JobRowsModel(QAbstractTableModel):
         if key == "state":
             return row.state.value
         if key == "progress":
-            return "" if row.progress is None else f"{row.progress}%"
+            return "" if row.progress is None or not shows_progress(row.state) else f"{row.progress}%"
         if key == "stage":
-            return row.stage or ""
+            return (row.stage or "") if shows_progress(row.state) else ""
         if key == "attempts":
             return attempts_text(row)
         if key == "enqueued":

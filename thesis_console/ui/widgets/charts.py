@@ -152,7 +152,7 @@ class TimeChart(pg.PlotWidget):
 
     def __init__(self, title: str, y_label: str, parent: QWidget | None = None) -> None:
         self._ready = False  # the base class sends palette events before this object is complete
-        self._axes = {"bottom": _DateAxis(orientation="bottom"), "left": _Axis(orientation="left")}
+        self._axes: dict[str, pg.AxisItem] = {"bottom": _DateAxis(orientation="bottom"), "left": _Axis(orientation="left")}
         super().__init__(parent=parent, axisItems=dict(self._axes))
         self._title = title
         self._y_label = y_label

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QPoint, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QPainter, QPaintEvent, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -130,12 +130,15 @@ class JobsView(QWidget):
     """Tabs of job tables for ``controller.current_queue`` plus a search over it.
 
     Signals:
-        currentJobChanged(object): the JobRow under the cursor (or None).
+        currentJobChanged(object): the JobRow under the cursor (or None), when the user moves it.
+        jobLeft(object): the JobRow that was under the cursor left the table (a refresh no longer
+            lists it); the cursor is then on no row, never on a job the user did not pick.
         selectionChanged(): the set of selected rows changed (actions re-check what they can do).
         contextMenuWanted(QPoint): a right click on a row, in global coordinates.
     """
 
     currentJobChanged = Signal(object)
+    jobLeft = Signal(object)
     selectionChanged = Signal()
     contextMenuWanted = Signal(QPoint)
 
@@ -148,6 +151,10 @@ class JobsView(QWidget):
         self.tables: dict[JobState, JobTableView] = {}
         self._loaded_queue: dict[JobState, str] = {}
         self._anchor: tuple[str, int] | None = None
+        self._kept: tuple[list[str], JobRow | None] | None = None  # selection and current row across a refresh
+        self._applying = False
+        self._left: JobRow | None = None
+        self._selection_moved = False
         self._search_task: asyncio.Task[None] | None = None
         self._search_generation = 0
 
@@ -188,8 +195,8 @@ class JobsView(QWidget):
             self.tables[state] = table
             self._wire_table(table, model)
             model.loadFailed.connect(lambda text, s=state: self.controller.notify(f"{s.value} jobs: {text}", "error"))
-            model.refreshAboutToApply.connect(lambda s=state: self._remember_anchor(s))
-            model.refreshApplied.connect(lambda s=state: self._restore_anchor(s))
+            model.refreshAboutToApply.connect(lambda s=state: self._before_refresh(s))
+            model.refreshApplied.connect(lambda s=state: self._after_refresh(s))
             model.totalChanged.connect(lambda n, s=state: self._on_total(s, n))
             model.loadingChanged.connect(lambda loading, s=state: self._update_placeholder(s, loading))
             self.tabs.addTab(table, state_title(state, None))
@@ -225,7 +232,7 @@ class JobsView(QWidget):
     # ----------------------------------------------------------------- wiring
     def _wire_table(self, table: QTableView, model: JobRowsModel) -> None:
         selection = table.selectionModel()
-        selection.selectionChanged.connect(lambda *_: self.selectionChanged.emit())
+        selection.selectionChanged.connect(lambda *_: self._on_selection_changed())
         selection.currentRowChanged.connect(lambda current, _prev, t=table: self._on_current(t))
         model.modelReset.connect(lambda t=table: self._on_current(t))
         table.customContextMenuRequested.connect(lambda pos, t=table: self._on_context_menu(t, pos))
@@ -266,12 +273,10 @@ class JobsView(QWidget):
         return model
 
     def selected_rows(self) -> list[JobRow]:
-        """The selected rows of the visible table, top to bottom; the current row when none is selected."""
+        """The selected rows of the visible table, top to bottom (only what the user selected)."""
         table = self.current_table()
         model = self.current_model()
         rows = sorted({ix.row() for ix in table.selectionModel().selectedRows()})
-        if not rows and table.currentIndex().isValid():
-            rows = [table.currentIndex().row()]
         return [r for r in (model.row_at(i) for i in rows) if r is not None]
 
     def current_row(self) -> JobRow | None:
@@ -387,7 +392,59 @@ class JobsView(QWidget):
             model.set_loader(None)
         self.clear_search()
 
-    # ----------------------------------------------------------------- keeping the viewport steady
+    # ----------------------------------------------------------------- keeping selection and viewport
+    def _before_refresh(self, state: JobState) -> None:
+        """Remember the selection by job id: rows removed and inserted by the refresh must not carry it
+        to other jobs (Qt moves the cursor to the next row when its row is removed)."""
+        table, model = self.tables[state], self.models[state]
+        selected = [r.id for r in (model.row_at(ix.row()) for ix in table.selectionModel().selectedRows()) if r]
+        current = table.currentIndex()
+        self._kept = (selected, model.row_at(current.row()) if current.isValid() else None)
+        self._applying = True
+        self._remember_anchor(state)
+
+    def _after_refresh(self, state: JobState) -> None:
+        """Select again exactly the jobs that were selected and are still listed; nothing else."""
+        kept, self._kept = self._kept, None
+        self._restore_anchor(state)
+        try:
+            if kept is not None:
+                self._reselect(state, *kept)
+        finally:
+            self._applying = False
+        if kept is not None and self._left is not None:
+            left, self._left = self._left, None
+            self.jobLeft.emit(left)
+        if kept is not None and self._selection_moved:
+            self._selection_moved = False
+            self.selectionChanged.emit()
+
+    def _reselect(self, state: JobState, selected: list[str], current: JobRow | None) -> None:
+        table, model = self.tables[state], self.models[state]
+        selection_model = table.selectionModel()
+        before = {ix.row() for ix in selection_model.selectedRows()}
+        wanted = QItemSelection()
+        rows = sorted(i for i in (model.index_of(job_id) for job_id in selected) if i >= 0)
+        for row in rows:
+            wanted.select(model.index(row, 0), model.index(row, model.columnCount() - 1))
+        changed = set(rows) != before or len(rows) != len(selected)
+        if set(rows) != before:
+            selection_model.select(wanted, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        current_row = model.index_of(current.id) if current is not None else -1
+        if current_row >= 0:
+            if table.currentIndex().row() != current_row:
+                column = max(0, table.currentIndex().column())
+                selection_model.setCurrentIndex(model.index(current_row, column), QItemSelectionModel.SelectionFlag.NoUpdate)
+        elif table.currentIndex().isValid():
+            selection_model.clearCurrentIndex()
+        visible = table is self.current_table()
+        self._left = current if current is not None and current_row < 0 and visible else None
+        self._selection_moved = changed and visible
+
+    def _on_selection_changed(self) -> None:
+        if not self._applying:
+            self.selectionChanged.emit()
+
     def _remember_anchor(self, state: JobState) -> None:
         table = self.tables[state]
         bar = table.verticalScrollBar()
@@ -444,7 +501,7 @@ class JobsView(QWidget):
         self.selectionChanged.emit()
 
     def _on_current(self, table: QTableView) -> None:
-        if table is not self.current_table():
+        if table is not self.current_table() or self._applying:
             return
         self.currentJobChanged.emit(self.current_row())
 

@@ -41,8 +41,8 @@ from PySide6.QtWidgets import (
 
 from thesis_console.core.types import STATE_ORDER, JobState, MetricSeries, QueueCounts, Snapshot
 from thesis_console.ui.controller import ConsoleController
-from thesis_console.ui.tasks import spawn
 from thesis_console.ui.models.formatting import fmt_count, fmt_duration
+from thesis_console.ui.tasks import spawn
 from thesis_console.ui.widgets.charts import RingBuffer, SeriesStyle, TimeChart, is_dark
 
 log = logging.getLogger("thesis_console.ui.overview")

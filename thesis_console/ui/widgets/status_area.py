@@ -2,7 +2,8 @@
 
 Shows profile, server, Redis version and round-trip time, a badge for connected / connecting /
 reconnecting (with a live countdown to the next attempt and the reason) / failed, a read-only badge,
-and the latest notice (a new failed job, an error) with its time.
+and the latest notice (a new failed job, an error, an action's outcome) with its time, and an Undo
+button for :data:`~thesis_console.ui.notices.UNDO_SECONDS` when the notice can be undone.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from thesis_console.core.types import ConnectionPhase, ConnectionState
+from thesis_console.ui.notices import UNDO_SECONDS, Level, Notice
 
 PHASE_TEXT = {
     ConnectionPhase.CONNECTING: "connecting",
@@ -68,7 +70,20 @@ class StatusArea(QWidget):
         layout.addWidget(self.badge)
         layout.addWidget(self.read_only)
         layout.addWidget(self.details, 3)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setObjectName("undoButton")
+        self.undo_button.clicked.connect(self.undo)
+        keep_space = self.undo_button.sizePolicy()
+        keep_space.setRetainSizeWhenHidden(True)  # the status bar does not jump as Undo comes and goes
+        self.undo_button.setSizePolicy(keep_space)
+        self.undo_button.hide()
+        self._undo: Notice | None = None
+        self._undo_timer = QTimer(self)
+        self._undo_timer.setSingleShot(True)
+        self._undo_timer.setInterval(UNDO_SECONDS * 1000)
+        self._undo_timer.timeout.connect(self._drop_undo)
         layout.addWidget(self.message, 2)
+        layout.addWidget(self.undo_button)
         self._countdown = QTimer(self)
         self._countdown.setInterval(250)
         self._countdown.timeout.connect(self._render)
@@ -97,8 +112,30 @@ class StatusArea(QWidget):
         self.details.setText(text)
         self.details.setToolTip(text)
 
-    @Slot(str)
-    def show_message(self, text: str, level: str = "info") -> None:
+    @Slot(object)
+    def show_notice(self, notice: Notice) -> None:
+        """Show ``notice`` with the time it happened, and its Undo (for a while) when it has one."""
+        self.show_message(notice.text, notice.level)
+        self._drop_undo()
+        if notice.undo is not None:
+            self._undo = notice
+            self.undo_button.setToolTip(f"Undo: {notice.text}")
+            self.undo_button.show()
+            self._undo_timer.start()
+
+    def undo(self) -> None:
+        """Undo the latest notice's action (once)."""
+        notice, self._undo = self._undo, None
+        self._drop_undo()
+        if notice is not None and notice.undo is not None:
+            notice.undo()
+
+    def _drop_undo(self) -> None:
+        self._undo = None
+        self._undo_timer.stop()
+        self.undo_button.hide()
+
+    def show_message(self, text: str, level: str = Level.INFO) -> None:
         """Show a notice (``info``, ``warning`` or ``error``) with the time it happened."""
         stamped = f"{time.strftime('%H:%M:%S')} {text}" if text else ""
         self.message.setText(stamped)

@@ -34,6 +34,7 @@ from thesis_console.ui.controller import ConsoleController, Outcome
 from thesis_console.ui.tasks import spawn
 from thesis_console.ui.widgets.workers_models import (
     KeyedTableModel,
+    Row,
     SupervisorsTableModel,
     WorkersTableModel,
     autoscale_text,
@@ -157,21 +158,21 @@ class WorkersView(QWidget):
 
     # ----------------------------------------------------------------- data
     def show_snapshot(self, snapshot: Snapshot) -> None:
-        for table, model, rows in (
-            (self.supervisors_table, self.supervisors_model, supervisor_rows(snapshot)),
-            (self.workers_table, self.workers_model, worker_rows(snapshot)),
-        ):
-            first_rows = model.rowCount() == 0 and bool(rows)
-            model.set_rows(rows)
-            if first_rows and not self._sized.get(id(table)):
-                # Once, when the first rows arrive: after that the widths are the user's.
-                table.resizeColumnsToContents()
-                self._sized[id(table)] = True
+        self._fill(self.supervisors_table, self.supervisors_model, supervisor_rows(snapshot))
+        self._fill(self.workers_table, self.workers_model, worker_rows(snapshot))
         self._supervisors_box.setTitle(f"Supervisors ({len(snapshot.supervisors)})")
         self._workers_box.setTitle(f"RQ workers ({len(snapshot.workers)})")
         if self._selected_id is not None and self.supervisors_model.row_of(self._selected_id) < 0:
             self._selected_id = None  # it went away (stopped, or its record expired)
         self._update_controls(refill=False)
+
+    def _fill(self, table: QTableView, model: KeyedTableModel[Row], rows: list[Row]) -> None:
+        first_rows = model.rowCount() == 0 and bool(rows)
+        model.set_rows(rows)
+        if first_rows and not self._sized.get(id(table)):
+            # Once, when the first rows arrive: after that the widths are the user's.
+            table.resizeColumnsToContents()
+            self._sized[id(table)] = True
 
     def selected_record(self) -> SupervisorRecord | None:
         if self._selected_id is None:

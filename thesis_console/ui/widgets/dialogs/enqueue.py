@@ -32,8 +32,8 @@ from thesis_console.core.queue_names import QUEUE_NAME_RULE, queue_name_problem
 from thesis_console.core.thesis_request import (
     CHAPTERS_MAX,
     CHAPTERS_MIN,
-    FIELD_MAX,
     DEGREE_LEVELS,
+    FIELD_MAX,
     LANGUAGES,
     TOPIC_MAX,
     WORDS_MAX,
@@ -63,7 +63,7 @@ class NumberField(QLineEdit):
     def __init__(self, decimals: int = 0, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.decimals = decimals
-        pattern = r"[0-9 ,\u202f]*" + (r"(\.[0-9]*)?" if decimals else "")
+        pattern = "[0-9 ,\u202f]*" + (r"(\.[0-9]*)?" if decimals else "")
         self.setValidator(QRegularExpressionValidator(QRegularExpression(pattern), self))
         self.setMaxLength(NUMBER_DIGITS)
         self.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

@@ -1,115 +1,100 @@
-"""Retry every failed job of a queue with a progress bar and a Cancel button.
+"""The progress of a bulk retry: a bar, a Cancel button, and afterwards what was done and skipped.
 
-The core does the work in pipelined chunks (``actions.retry_all_failed``) and calls back with
-``(done, total)`` after each chunk; Cancel sets an :class:`asyncio.Event` that the core checks between
-chunks, so the jobs not reached stay failed.
+The job actions run the retry (``actions.retry_all_failed`` through the controller) and feed this
+dialog: the core calls :meth:`RetryAllDialog.progress` with ``(done, total)`` after each chunk; Cancel
+sets :attr:`RetryAllDialog.cancel_event`, which the core checks between chunks, so the jobs not
+reached stay failed. :meth:`RetryAllDialog.finish` shows the outcome, with the core's skip reasons.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections import Counter
+import html
 
-import qasync
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from thesis_console.core.bulk_retry import NOT_REACHED
 from thesis_console.core.types import ActionResult
-from thesis_console.ui.controller import ConsoleController, resolve
-from thesis_console.ui.models.formatting import fmt_count
+from thesis_console.ui.models.formatting import fmt_count, plural
+from thesis_console.ui.notices import group_by_reason
 
-log = logging.getLogger("thesis_console.ui.retry_all")
+REASONS_SHOWN = 6
 
 
 class RetryAllDialog(QDialog):
-    """Runs the bulk retry while shown; :attr:`result_value` holds the core's answer afterwards."""
+    """Shows a bulk retry of ``queue`` while it runs and how it ended."""
 
-    def __init__(self, controller: ConsoleController, queue: str, parent: QWidget | None = None) -> None:
+    def __init__(self, queue: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.controller = controller
         self.queue = queue
-        self.result_value: ActionResult | None = None
-        self.error: str | None = None
         self.cancel_event = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
+        self.running = True
         self.setWindowTitle("Retry all failed jobs")
-        self.setMinimumWidth(440)
+        self.setMinimumWidth(480)
         layout = QVBoxLayout(self)
-        self.label = QLabel(f"Retrying the failed jobs of <b>{queue}</b>…")
+        self.label = QLabel(f"Retrying the failed jobs of <b>{html.escape(queue)}</b>…")
         self.label.setWordWrap(True)
         self.bar = QProgressBar()
         self.bar.setRange(0, 0)  # busy until the first (done, total) arrives
         self.bar.setFormat("%v of %m")
+        self.skips = QLabel("")
+        self.skips.setObjectName("retrySkips")
+        self.skips.setWordWrap(True)
+        self.skips.hide()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.rejected.connect(self.cancel_or_close)
+        self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.label)
         layout.addWidget(self.bar)
+        layout.addWidget(self.skips)
         layout.addWidget(self.buttons)
-
-    def start(self) -> None:
-        """Begin the retry (call after show())."""
-        self.task = asyncio.get_event_loop().create_task(self.run())
 
     def progress(self, done: int, total: int) -> None:
         self.bar.setRange(0, max(1, total))
         self.bar.setValue(min(done, total))
-        self.label.setText(f"Retrying the failed jobs of <b>{self.queue}</b>: {fmt_count(done)} of {fmt_count(total)}")
+        self.label.setText(
+            f"Retrying the failed jobs of <b>{html.escape(self.queue)}</b>: {fmt_count(done)} of {fmt_count(total)}"
+        )
 
-    async def run(self) -> None:
-        session = self.controller.session
-        try:
-            if session is None:
-                raise ConnectionError("not connected")
-            self.result_value = await resolve(
-                session.actions.retry_all_failed(self.queue, progress=self.progress, cancel=self.cancel_event)
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("retry all failed: %s", exc, exc_info=True)
-            self.error = str(exc)
-        self._finished()
-
-    def _finished(self) -> None:
-        result = self.result_value
-        if self.error is not None:
-            self.label.setText(f"Retry all failed: {self.error}")
-        elif result is not None:
-            canceled = sum(1 for why in result.skipped.values() if why == NOT_REACHED)
-            text = f"Retried {fmt_count(len(result.done))} jobs of <b>{self.queue}</b>."
+    def finish(self, result: ActionResult | None, error: str | None) -> None:
+        """Show the outcome and offer Close."""
+        self.running = False
+        if error is not None or result is None:
+            self.label.setText(f"Retry all failed: {html.escape(error or 'no result')}")
+        else:
+            canceled = {i for i, why in result.skipped.items() if why == NOT_REACHED}
+            text = f"Retried {plural(len(result.done), 'job')} of <b>{html.escape(self.queue)}</b>."
             if canceled:
-                text += f" Canceled: {fmt_count(canceled)} left failed."
-            # Grouped by the reason's head: "broken job hash", "already queued", "changed meanwhile", ...
-            other = Counter(why.split(":", 1)[0] for why in result.skipped.values() if why != NOT_REACHED)
-            if other:
-                text += " Skipped: " + ", ".join(f"{fmt_count(n)} {head}" for head, n in other.most_common()) + "."
+                text += f" Canceled: {plural(len(canceled), 'job')} left failed."
             self.label.setText(text)
+            other = {i: why for i, why in result.skipped.items() if i not in canceled}
+            if other:
+                self.skips.setText(skip_lines(other))
+                self.skips.show()
             if self.bar.maximum() == 0:
                 self.bar.setRange(0, 1)
                 self.bar.setValue(1)
         self.buttons.clear()
         self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
-        self.controller.request_refresh()
+        self.buttons.setEnabled(True)
 
-    @qasync.asyncSlot()
-    async def cancel_or_close(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.cancel_event.set()
-            self.label.setText("Cancelling after the current chunk…")
-            self.buttons.setEnabled(False)
-            await asyncio.shield(self.task)
-            self.buttons.setEnabled(True)
-            return
-        self.accept()
-
-    def reject(self) -> None:  # Escape / window close: cancel first, close when done
-        if self.task is not None and not self.task.done():
-            self.cancel_or_close()
+    def reject(self) -> None:
+        """Cancel (between chunks) while running; close afterwards."""
+        if self.running:
+            if not self.cancel_event.is_set():
+                self.cancel_event.set()
+                self.label.setText("Canceling after the current chunk…")
+                self.buttons.setEnabled(False)
             return
         super().reject()
 
-    def summary(self) -> str:
-        if self.error:
-            return f"retry all failed: {self.error}"
-        return self.result_value.summary if self.result_value else ""
+
+def skip_lines(skipped: dict[str, str]) -> str:
+    """The skipped jobs grouped by the core's reason, largest group first, with a few ids each (HTML)."""
+    by_reason = group_by_reason(skipped)
+    lines = [f"Skipped {plural(len(skipped), 'job')}:"]
+    for why, ids in sorted(by_reason.items(), key=lambda item: -len(item[1]))[:REASONS_SHOWN]:
+        sample = ", ".join(ids[:3]) + (", …" if len(ids) > 3 else "")
+        lines.append(f"• {fmt_count(len(ids))} — {html.escape(why)} ({html.escape(sample)})")
+    if len(by_reason) > REASONS_SHOWN:
+        lines.append(f"• and {len(by_reason) - REASONS_SHOWN} other reasons")
+    return "<br>".join(lines)

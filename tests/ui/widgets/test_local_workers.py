@@ -158,7 +158,7 @@ def test_start_resize_logs_and_stop(panel_factory, loop, redis_conn):
 def test_a_crash_is_shown(panel_factory, loop):
     controller, panel = panel_factory()
     errors: list[str] = []
-    controller.errorRaised.connect(errors.append)
+    controller.noticePosted.connect(lambda notice: errors.append(notice.text))
 
     async def scenario() -> None:
         panel.slider.setValue(1)

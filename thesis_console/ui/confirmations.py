@@ -1,0 +1,92 @@
+"""What a confirmation says: the jobs it names, what will happen to them, and verbs on its buttons.
+
+Pure functions of the rows and the action, so every question the window asks reads the same way:
+up to :data:`NAMED` jobs are named (id and topic); more are counted, with the first :data:`FIRST`
+named. The safe button keeps things as they are and is the default, so Enter never destroys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from thesis_console.core.policy import JobAction
+from thesis_console.core.types import JobRow, JobState
+from thesis_console.ui.models.formatting import fmt_count, plural
+from thesis_console.ui.models.job_table import topic_of
+
+NAMED = 5
+"""Up to this many jobs are each named."""
+FIRST = 3
+"""Beyond :data:`NAMED`, the first this many are named and the rest counted."""
+TOPIC_CHARS = 60
+
+
+@dataclass(frozen=True)
+class Question:
+    """A confirmation: its title, its text, the button that acts and the one that keeps things."""
+
+    title: str
+    text: str
+    act: str
+    keep: str
+
+
+def job_line(row: JobRow) -> str:
+    topic = topic_of(row)
+    if len(topic) > TOPIC_CHARS:
+        topic = topic[: TOPIC_CHARS - 1] + "…"
+    return f"• {row.id}" + (f" — {topic}" if topic else "")
+
+
+def job_list(rows: Sequence[JobRow]) -> str:
+    """The jobs named: all of them up to :data:`NAMED`, else the first :data:`FIRST` and how many more."""
+    if len(rows) <= NAMED:
+        return "\n".join(job_line(r) for r in rows)
+    shown = "\n".join(job_line(r) for r in rows[:FIRST])
+    return f"{shown}\n• … and {fmt_count(len(rows) - FIRST)} more"
+
+
+def keep_label(n: int) -> str:
+    return "Keep it" if n == 1 else "Keep them"
+
+
+_CONSEQUENCE = {
+    JobAction.CANCEL: "Canceled jobs leave their queue and do not run; they can be retried later.",
+    JobAction.STOP: "The work done so far is lost; a stopped job counts as failed and can be retried.",
+    JobAction.DELETE: "Their data and results are deleted. This cannot be undone.",
+    JobAction.PROMOTE: "They leave the schedule and join the end of their queue now.",
+    JobAction.RETRY: "They go back to the end of their queue and run again.",
+}
+
+
+def selected_jobs_question(action: JobAction, rows: Sequence[JobRow]) -> Question:
+    """Asked before ``action`` runs on ``rows`` (the jobs it applies to)."""
+    n = len(rows)
+    verb = {JobAction.PROMOTE: "Enqueue now"}.get(action, action.value.capitalize())
+    jobs = plural(n, "job")
+    queues = sorted({r.queue for r in rows})
+    where = f" of {queues[0]}" if len(queues) == 1 else ""
+    text = f"{verb} {jobs}{where}?\n\n{job_list(rows)}\n\n{_CONSEQUENCE[action]}"
+    keep = keep_label(n)
+    if action == JobAction.STOP:
+        keep = "Let it run" if n == 1 else "Let them run"
+    return Question(f"{verb} {jobs}", text, f"{verb} {jobs}", keep)
+
+
+def retry_all_question(queue: str, count: int) -> Question:
+    """Asked before every failed job of ``queue`` is retried."""
+    jobs = plural(count, "failed job")
+    text = (
+        f"Retry all {jobs} of the queue {queue}?\n\n"
+        f"They go back to the end of {queue} and run again. Jobs whose data is broken, or that are "
+        "already queued, are skipped and listed afterwards. A running retry can be canceled between chunks."
+    )
+    return Question("Retry all failed jobs", text, f"Retry {jobs}", "Not now")
+
+
+def empty_question(queue: str, state: JobState, count: int) -> Question:
+    """What the empty-a-state dialog says (it also asks for the queue name to be typed)."""
+    jobs = plural(count, f"{state.value} job")
+    text = f"This deletes all {jobs} of the queue {queue}, with their results. It cannot be undone."
+    return Question(f"Empty {state.value} jobs of {queue}", text, f"Delete {jobs}", keep_label(count))

@@ -1,0 +1,312 @@
+"""The job actions of the window: retry, cancel, stop, delete, enqueue now, retry all, empty, copy ids.
+
+Each is a :class:`QAction` whose enabling and tooltip come from the core's policy table
+(:mod:`thesis_console.core.policy`): an action is enabled when it applies to at least one selected
+job, and its tooltip says why not otherwise. The target is always explicit: the jobs the user
+selected in the table, or the job shown in the detail panel; never the row that happens to be next.
+Destructive actions ask first, naming their jobs (:mod:`thesis_console.ui.confirmations`), with the
+safe button as the default; retrying selected jobs asks nothing and offers Undo instead. Every
+action runs through :meth:`ConsoleController.act`, which reports and refreshes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Container, Coroutine, Sequence
+from typing import Any
+
+from PySide6.QtCore import QObject, QPoint, Qt
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QApplication, QDialog, QMenu, QMessageBox, QWidget
+
+from thesis_console.core.policy import JobAction, confirmation_needed, verdict
+from thesis_console.core.types import ActionResult, JobRow, JobState
+from thesis_console.ui import theme
+from thesis_console.ui.confirmations import Question, retry_all_question, selected_jobs_question
+from thesis_console.ui.controller import ConsoleController
+from thesis_console.ui.models.formatting import plural
+from thesis_console.ui.notices import Level, Notice, result_notice
+from thesis_console.ui.tasks import spawn
+from thesis_console.ui.widgets.jobs_view import JobsView
+
+log = logging.getLogger("thesis_console.ui.job_actions")
+
+Ask = Callable[[QDialog], Coroutine[Any, Any, int]]
+"""Shows a dialog window-modally and waits for its result (the window's ``ask``)."""
+
+MANY = 100
+"""Acting on more jobs than this asks first, even for an action that otherwise asks nothing."""
+
+_METHODS = {
+    JobAction.RETRY: "retry",
+    JobAction.CANCEL: "cancel",
+    JobAction.STOP: "stop",
+    JobAction.DELETE: "delete",
+    JobAction.PROMOTE: "promote",
+}
+
+
+def applicable(action: JobAction, rows: Sequence[JobRow]) -> list[JobRow]:
+    """The rows ``action`` applies to, by the policy table."""
+    return [r for r in rows if verdict(action, r.state).allowed]
+
+
+def why_not(action: JobAction, rows: Sequence[JobRow]) -> str:
+    """Why ``action`` applies to none of ``rows`` (the policy's reason for the first one)."""
+    if not rows:
+        return "select jobs in the Jobs view"
+    return verdict(action, rows[0].state).reason
+
+
+def set_enabled(action: QAction, usable: bool, why: str, *, connected: bool, read_only: bool, busy: bool) -> None:
+    """Enable ``action`` and write its tooltip: the base tip, the shortcut, or why it is disabled."""
+    base = str(action.property("baseTip"))
+    mutating = bool(action.property("mutating"))
+    if not connected:
+        enabled, tip = False, f"{base} — not connected"
+    elif read_only and mutating:
+        enabled, tip = False, f"{base} — disabled: this connection profile is read-only"
+    elif busy and mutating:
+        enabled, tip = False, f"{base} — another action is running"
+    else:
+        shortcut = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        enabled = usable
+        tip = base + (f" ({shortcut})" if shortcut and usable else "") + ("" if usable else f" — {why}")
+    # Only real changes: each one makes the toolbar and menus repaint.
+    if action.isEnabled() != enabled:
+        action.setEnabled(enabled)
+    if action.toolTip() != tip:
+        action.setToolTip(tip)
+
+
+def make_action(parent: QObject, name: str, text: str, icon: str | None, tip: str, *, mutating: bool,
+                shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None) -> QAction:  # fmt: skip
+    action = QAction(text, parent)
+    action.setObjectName(name)
+    if icon:
+        action.setIcon(theme.themed_icon(icon))
+        action.setProperty("iconName", icon)
+    if shortcut is not None:
+        action.setShortcut(QKeySequence(shortcut))
+    action.setProperty("baseTip", tip)
+    action.setProperty("mutating", mutating)
+    action.setToolTip(tip)
+    return action
+
+
+class JobActions(QObject):
+    """The window's job actions over ``jobs_view``'s selection.
+
+    Args:
+        controller: runs the actions (:meth:`ConsoleController.act`).
+        jobs_view: whose selection the actions target.
+        ask: shows a dialog and waits for its result.
+        window: the parent of dialogs and menus.
+        jobs_shown: whether the Jobs view is the one on screen (the selection counts only then).
+    """
+
+    def __init__(self, controller: ConsoleController, jobs_view: JobsView, ask: Ask, window: QWidget,
+                 jobs_shown: Callable[[], bool]) -> None:  # fmt: skip
+        super().__init__(window)
+        self.controller = controller
+        self.jobs_view = jobs_view
+        self.window = window
+        self._ask = ask
+        self._jobs_shown = jobs_shown
+        self.menu: QMenu | None = None
+        self.stuck_jobs: Callable[[], Container[str]] = frozenset
+        """The ids of running jobs that made no progress for too long (Stop is suggested for them)."""
+
+        def a(name: str, text: str, icon: str | None, tip: str, slot: Callable[[], None], mutating: bool = True,
+              shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None) -> QAction:  # fmt: skip
+            action = make_action(window, name, text, icon, tip, mutating=mutating, shortcut=shortcut)
+            action.triggered.connect(lambda _checked=False: slot())
+            return action
+
+        self.act_retry = a("retry", "Retry", "retry", "Retry the selected failed or canceled jobs",
+                           lambda: self.run(JobAction.RETRY), shortcut="Ctrl+R")  # fmt: skip
+        self.act_cancel = a("cancel", "Cancel", "cancel", "Cancel the selected waiting, scheduled or deferred jobs",
+                            lambda: self.run(JobAction.CANCEL))  # fmt: skip
+        self.act_stop = a("stop", "Stop", "stop", "Stop the selected running jobs", lambda: self.run(JobAction.STOP))
+        self.act_delete = a("delete", "Delete", "delete", "Delete the selected jobs", lambda: self.run(JobAction.DELETE))
+        self.act_promote = a("promote", "Enqueue now", "enqueue", "Queue the selected scheduled jobs now",
+                             lambda: self.run(JobAction.PROMOTE))  # fmt: skip
+        self.act_remove_key = a("removeKey", "Cancel or delete", None,
+                                "Cancel waiting jobs, delete finished ones (after a confirmation)", self.delete_key,
+                                shortcut=QKeySequence.StandardKey.Delete)  # fmt: skip
+        self.act_retry_all = a("retryAll", "Retry all failed…", "retry-all", "Retry every failed job of this queue",
+                               self.retry_all_failed)  # fmt: skip
+        self.act_empty = a("empty", "Empty…", "empty", "Delete every job in the visible state of this queue",
+                           self.empty_state)  # fmt: skip
+        self.act_copy_ids = a("copyIds", "Copy ids", "copy", "Copy the selected job ids", self.copy_ids,
+                              mutating=False, shortcut=QKeySequence.StandardKey.Copy)  # fmt: skip
+        # The Delete and Copy keys act on the table, not on a text the user is editing elsewhere.
+        for action in (self.act_remove_key, self.act_copy_ids):
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            jobs_view.addAction(action)
+        self.per_job = {
+            JobAction.RETRY: self.act_retry,
+            JobAction.CANCEL: self.act_cancel,
+            JobAction.STOP: self.act_stop,
+            JobAction.DELETE: self.act_delete,
+            JobAction.PROMOTE: self.act_promote,
+        }
+        self.toolbar_actions = [self.act_retry, self.act_cancel, self.act_stop, self.act_delete, self.act_promote]
+        self.bulk_actions = [self.act_retry_all, self.act_empty]
+        self.mutating = [*self.per_job.values(), self.act_remove_key, *self.bulk_actions]
+        jobs_view.contextMenuWanted.connect(self.show_context_menu)
+
+    # ----------------------------------------------------------------- state
+    def selected_rows(self) -> list[JobRow]:
+        return self.jobs_view.selected_rows() if self._jobs_shown() else []
+
+    def update(self) -> None:
+        """Enable what applies to the selection; say in each tooltip why an action is disabled."""
+        c = self.controller
+        flags = {"connected": c.is_connected(), "read_only": c.read_only, "busy": c.busy}
+        rows = self.selected_rows()
+        for job_action, action in self.per_job.items():
+            targets = applicable(job_action, rows)
+            set_enabled(action, bool(targets), why_not(job_action, rows), **flags)
+        removable = applicable(JobAction.CANCEL, rows) or applicable(JobAction.DELETE, rows)
+        set_enabled(self.act_remove_key, bool(removable), why_not(JobAction.DELETE, rows), **flags)
+        queue = c.current_queue
+        counts = c.snapshot.queue(queue) if c.snapshot else None
+        set_enabled(self.act_retry_all, bool(counts and counts.failed), f"no failed jobs in {queue}", **flags)
+        state = self.jobs_view.current_state()
+        empty_why = verdict(JobAction.DELETE, state).reason or f"no {state.value} jobs in {queue}"
+        if not self._jobs_shown():
+            empty_why = "show a state of this queue in the Jobs view"
+        emptyable = self._jobs_shown() and verdict(JobAction.DELETE, state).allowed and bool(counts and counts.count(state))
+        set_enabled(self.act_empty, emptyable, empty_why, **flags)
+        set_enabled(self.act_copy_ids, bool(rows), "select jobs", **flags)
+
+    # ----------------------------------------------------------------- running
+    def run(self, action: JobAction, rows: Sequence[JobRow] | None = None) -> None:
+        """Run ``action`` on ``rows`` (the selection by default), asking first when it destroys."""
+        chosen = self.selected_rows() if rows is None else list(rows)
+        targets = applicable(action, chosen)
+        if not targets or (rows is None and not self.per_job[action].isEnabled()):
+            return
+        if self.controller.read_only or self.controller.busy:
+            return
+        spawn(self._run(action, targets), f"{action.value} jobs")
+
+    async def _run(self, action: JobAction, rows: list[JobRow]) -> ActionResult | None:
+        if (confirmation_needed(action) or len(rows) > MANY) and not await self.confirm(selected_jobs_question(action, rows)):
+            return None
+        ids = [r.id for r in rows]
+        method = _METHODS[action]
+        undo = self._undo_retry(ids) if action == JobAction.RETRY else None
+        outcome = await self.controller.act(
+            action.value,
+            lambda actions: getattr(actions, method)(ids),
+            notice=lambda result: result_notice(result, undo=undo),
+        )
+        return outcome.value
+
+    def _undo_retry(self, ids: list[str]) -> Callable[[], None] | None:
+        """Undo for a retry, when the core offers it: the jobs not started yet go back to failed."""
+        from thesis_console.core.actions import QueueActions
+
+        if not hasattr(QueueActions, "undo_retry"):
+            return None
+
+        def undo() -> None:
+            spawn(self.controller.act("undo retry", lambda actions: actions.undo_retry(ids)), "undo a retry")
+
+        return undo
+
+    def delete_key(self) -> None:
+        """The Delete key: cancel waiting, scheduled and deferred jobs, delete finished ones, after a confirmation."""
+        rows = self.selected_rows()
+        if not rows or not self.act_remove_key.isEnabled():
+            return
+        cancel = applicable(JobAction.CANCEL, rows)
+        finished = [r for r in applicable(JobAction.DELETE, rows) if r not in cancel]
+        if finished:
+            self.run(JobAction.DELETE, finished)
+        elif cancel:
+            self.run(JobAction.CANCEL, cancel)
+
+    async def confirm(self, question: Question, destructive: bool = True) -> bool:
+        """Ask ``question``; True when the user chose to act. The safe button is the default (Enter keeps)."""
+        box = QMessageBox(QMessageBox.Icon.Warning if destructive else QMessageBox.Icon.Question, question.title, "",
+                          QMessageBox.StandardButton.NoButton, self.window)  # fmt: skip
+        box.setObjectName("confirmDialog")
+        box.setTextFormat(Qt.TextFormat.PlainText)  # topics come from Redis: never read them as HTML
+        box.setText(question.text)
+        act = box.addButton(question.act, QMessageBox.ButtonRole.DestructiveRole if destructive else QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton(question.keep, QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        focus = QApplication.focusWidget()
+        await self._ask(box)
+        if focus is not None and focus.isVisible():
+            focus.setFocus(Qt.FocusReason.OtherFocusReason)  # back where the user was (the table)
+        return box.clickedButton() is act
+
+    def retry_all_failed(self) -> None:
+        if self.act_retry_all.isEnabled():
+            spawn(self._retry_all(), "retry all failed")
+
+    async def _retry_all(self) -> None:
+        from thesis_console.ui.widgets.dialogs.retry_all import RetryAllDialog
+
+        queue = self.controller.current_queue
+        snapshot = self.controller.snapshot
+        count = snapshot.queue(queue).failed if snapshot else 0
+        if not await self.confirm(retry_all_question(queue, count), destructive=False):
+            return
+        dialog = RetryAllDialog(queue, self.window)
+        self._show(dialog)
+        outcome = await self.controller.act(
+            "retry all failed",
+            lambda actions: actions.retry_all_failed(queue, progress=dialog.progress, cancel=dialog.cancel_event),
+            notice=lambda result: result_notice(result, where=queue),
+        )
+        dialog.finish(outcome.value, outcome.error)
+
+    def empty_state(self) -> None:
+        if self.act_empty.isEnabled():
+            spawn(self._empty(), "empty a state")
+
+    async def _empty(self) -> None:
+        from thesis_console.ui.widgets.dialogs.confirm_empty import ConfirmEmptyDialog
+
+        queue = self.controller.current_queue
+        state: JobState = self.jobs_view.current_state()
+        snapshot = self.controller.snapshot
+        count = snapshot.queue(queue).count(state) if snapshot else 0
+        dialog = ConfirmEmptyDialog(queue, state, count, self.window)
+        if await self._ask(dialog) == QDialog.DialogCode.Accepted:
+            await self.controller.act("empty", lambda actions: actions.empty(queue, state),
+                                      notice=lambda result: result_notice(result, where=f"{state.value} of {queue}"))  # fmt: skip
+
+    def _show(self, dialog: QDialog) -> None:
+        """Show a dialog that needs no answer (its own buttons close it), tracked like the others."""
+        spawn(self._ask(dialog), "show a dialog")
+
+    def copy_ids(self) -> None:
+        rows = self.selected_rows()
+        if not rows:
+            return
+        clipboard = QGuiApplication.clipboard()
+        if clipboard is not None:
+            clipboard.setText("\n".join(r.id for r in rows))
+        self.controller.post(Notice(f"copied {plural(len(rows), 'id')}", Level.INFO))
+
+    def show_context_menu(self, pos: QPoint) -> None:
+        self.update()
+        menu = QMenu(self.window)
+        menu.setObjectName("jobContextMenu")
+        for action in [*self.toolbar_actions, None, self.act_copy_ids]:
+            if action is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(action)
+        stuck = self.stuck_jobs()
+        if any(r.id in stuck for r in self.selected_rows()) and self.act_stop.isEnabled():
+            menu.setDefaultAction(self.act_stop)  # a stuck job: Stop is the suggested action
+        self.menu = menu
+        menu.popup(pos)
