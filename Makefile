@@ -35,7 +35,7 @@ run: $(STAMP_RUN)
 
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check thesis_console worker_runner tests benchmarks
-	$(BIN)/mypy thesis_console/core thesis_console/cli.py thesis_console/cli_watch.py worker_runner
+	$(BIN)/mypy thesis_console/core thesis_console/cli.py thesis_console/cli_watch.py thesis_console/ui worker_runner
 	$(BIN)/lint-imports
 
 test: $(STAMP_TEST) lint

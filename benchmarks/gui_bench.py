@@ -262,16 +262,24 @@ async def measure_window(
     async def retry_all() -> str:
         window.jobs_view.select_state(JobState.FAILED)
         window.update_actions()
-        results: list[object] = []
-        window.actionFinished.connect(results.append)
-        window.retry_all_failed()
-        while not results:
-            await asyncio.sleep(0.05)
-        result = results[0]
+        from PySide6.QtWidgets import QMessageBox
+
+        from thesis_console.ui.widgets.dialogs.retry_all import RetryAllDialog
+
+        failed_before = window.controller.snapshot.queue("thesis").failed
+        window.job_actions.retry_all_failed()
+        while not isinstance(window.active_dialog, QMessageBox):  # the question first
+            await asyncio.sleep(0.02)
+        question = window.active_dialog
+        next(b for b in question.buttons() if b.text().startswith("Retry ")).click()
+        while not isinstance(window.active_dialog, RetryAllDialog):
+            await asyncio.sleep(0.02)
         dialog = window.active_dialog
-        if dialog is not None:
-            dialog.accept()
-        done = len(getattr(result, "done", ()))
+        while dialog.running:
+            await asyncio.sleep(0.05)
+        dialog.accept()
+        snapshot = await window.controller.refresh_now()
+        done = failed_before - (snapshot.queue("thesis").failed if snapshot else 0)
         return f"({done:,} jobs retried)"
 
     async def wait_for(predicate, timeout_s: float, what: str) -> float:

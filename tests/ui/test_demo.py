@@ -18,7 +18,7 @@ def test_demo_then_close_asks_about_local_workers(loop, window_factory, redis_co
     async def scenario() -> None:
         window = await window_factory(ad_hoc_profile(redis_url))
         await wait_until(lambda: window.banner.isVisible(), what="the demo banner on an empty Redis")
-        window.local_workers._stop_grace_s = 1.0  # a short warm stop for the test (G2's panel)
+        window.local_workers._stop_grace_s = 1.0  # a short warm stop for the test
         window.demo_button.click()
         await wait_until(lambda: window.local_workers.is_running(), 20, what="local workers running")
         snapshot_total = lambda: window.controller.snapshot.queue(QUEUE).total  # noqa: E731

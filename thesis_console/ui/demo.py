@@ -72,7 +72,7 @@ async def enqueue_samples(actions: Any, queue: str) -> list[str]:
 def start_local_workers(panel: Any, count: int = DEMO_WORKERS, queue: str | None = None) -> bool:
     """Ask the Local workers panel to start ``count`` workers on ``queue``; False when it cannot.
 
-    The panel (engineer G2's ``LocalWorkersPanel``) starts a supervisor with its slider's value on
+    The panel (``LocalWorkersPanel``) starts a supervisor with its slider's value on
     the queues of its queue field, so those are set first.
     """
     if panel is None or not callable(getattr(panel, "start", None)):

@@ -218,7 +218,7 @@ class LocalWorkersPanel(QWidget):
         self._default_queue = controller.current_queue
         self._update_controls()
 
-    # ================================================================= the public API (GUI_PLAN.md)
+    # ================================================================= what the window and the demo use
     def is_running(self) -> bool:
         return self.process is not None and self.process.is_running()
 
