@@ -197,25 +197,8 @@ class JobActions(QObject):
             return None
         ids = [r.id for r in rows]
         method = _METHODS[action]
-        undo = self._undo_retry(ids) if action == JobAction.RETRY else None
-        outcome = await self.controller.act(
-            action.value,
-            lambda actions: getattr(actions, method)(ids),
-            notice=lambda result: result_notice(result, undo=undo),
-        )
+        outcome = await self.controller.act(action.value, lambda actions: getattr(actions, method)(ids))
         return outcome.value
-
-    def _undo_retry(self, ids: list[str]) -> Callable[[], None] | None:
-        """Undo for a retry, when the core offers it: the jobs not started yet go back to failed."""
-        from thesis_console.core.actions import QueueActions
-
-        if not hasattr(QueueActions, "undo_retry"):
-            return None
-
-        def undo() -> None:
-            spawn(self.controller.act("undo retry", lambda actions: actions.undo_retry(ids)), "undo a retry")
-
-        return undo
 
     def delete_key(self) -> None:
         """The Delete key: cancel waiting, scheduled and deferred jobs, delete finished ones, after a confirmation."""
