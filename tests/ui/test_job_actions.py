@@ -326,3 +326,43 @@ def test_retry_all_reports_the_skip_reasons(loop, window_factory, redis_conn, re
 
     run(loop, scenario())
     assert {i.decode() for i in redis_conn.lrange(f"rq:queue:{QUEUE}", 0, -1)} == ids
+
+
+def test_retry_asks_nothing_and_offers_undo(loop, window_factory, redis_conn, redis_url) -> None:
+    """Retry of selected jobs runs at once; its notice offers Undo, which puts the job (not yet taken by
+    a worker) back in the failed registry."""
+    job_id = failed_job(redis_conn)
+
+    async def scenario() -> None:
+        window = await window_factory(ad_hoc_profile(redis_url))
+        await wait_listed(window, JobState.FAILED, job_id)
+        select(window, JobState.FAILED, [job_id])
+        window.job_actions.act_retry.trigger()
+        area = window.status_area
+        await wait_until(lambda: area.undo_button.isVisibleTo(window), what="Undo offered")
+        assert window.active_dialog is None and "Retried 1 job" in area.text()
+        assert redis_conn.lrange(f"rq:queue:{QUEUE}", 0, -1) == [job_id.encode()]
+        area.undo_button.click()
+        assert not area.undo_button.isVisibleTo(window)  # once
+        await wait_until(lambda: "Undid the retry of 1 job" in area.text(), what="the undo's notice")
+        await wait_listed(window, JobState.FAILED, job_id)
+
+    run(loop, scenario())
+    assert redis_conn.llen(f"rq:queue:{QUEUE}") == 0
+    assert redis_conn.zscore(f"rq:failed:{QUEUE}", job_id) is not None
+    assert redis_conn.hget(f"rq:job:{job_id}", "status") == b"failed"
+
+
+def test_enqueue_now_promotes_a_scheduled_job(loop, window_factory, redis_conn, redis_url) -> None:
+    job_id = enqueue_thesis(redis_conn, request("Scheduled for later"), queue_name=QUEUE, delay_s=3600)
+
+    async def scenario() -> None:
+        window = await window_factory(ad_hoc_profile(redis_url))
+        await wait_listed(window, JobState.SCHEDULED, job_id)
+        select(window, JobState.SCHEDULED, [job_id])
+        assert window.job_actions.act_promote.isEnabled() and not window.job_actions.act_retry.isEnabled()
+        window.job_actions.act_promote.trigger()
+        await wait_listed(window, JobState.WAITING, job_id)
+        assert "Enqueued 1 job now" in window.status_area.text()
+
+    run(loop, scenario())

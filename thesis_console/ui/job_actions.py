@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Container, Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QPoint, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
@@ -29,6 +29,9 @@ from thesis_console.ui.notices import Level, Notice, result_notice
 from thesis_console.ui.tasks import spawn
 from thesis_console.ui.widgets.jobs_view import JobsView
 
+if TYPE_CHECKING:
+    from thesis_console.core.actions import QueueActions
+
 log = logging.getLogger("thesis_console.ui.job_actions")
 
 Ask = Callable[[QDialog], Coroutine[Any, Any, int]]
@@ -37,13 +40,19 @@ Ask = Callable[[QDialog], Coroutine[Any, Any, int]]
 MANY = 100
 """Acting on more jobs than this asks first, even for an action that otherwise asks nothing."""
 
-_METHODS = {
-    JobAction.RETRY: "retry",
-    JobAction.CANCEL: "cancel",
-    JobAction.STOP: "stop",
-    JobAction.DELETE: "delete",
-    JobAction.PROMOTE: "promote",
-}
+
+
+def _call(actions: QueueActions, action: JobAction, ids: list[str]) -> Coroutine[Any, Any, ActionResult]:
+    """The core's action for ``action``."""
+    if action is JobAction.RETRY:
+        return actions.retry(ids)
+    if action is JobAction.CANCEL:
+        return actions.cancel(ids)
+    if action is JobAction.STOP:
+        return actions.stop(ids)
+    if action is JobAction.DELETE:
+        return actions.delete(ids)
+    return actions.promote(ids)
 
 
 def applicable(action: JobAction, rows: Sequence[JobRow]) -> list[JobRow]:
@@ -196,9 +205,21 @@ class JobActions(QObject):
         if (confirmation_needed(action) or len(rows) > MANY) and not await self.confirm(selected_jobs_question(action, rows)):
             return None
         ids = [r.id for r in rows]
-        method = _METHODS[action]
-        outcome = await self.controller.act(action.value, lambda actions: getattr(actions, method)(ids))
+        outcome = await self.controller.act(
+            action.value, lambda actions: _call(actions, action, ids), notice=self._notice
+        )
         return outcome.value
+
+    def _notice(self, result: ActionResult) -> Notice:
+        """The outcome, with Undo when the core can undo it (a retry, while no worker took the jobs)."""
+        retried = result.undo
+        if not retried:
+            return result_notice(result)
+
+        def undo() -> None:
+            spawn(self.controller.act("undo retry", lambda actions: actions.undo_retry(retried)), "undo a retry")
+
+        return result_notice(result, undo=undo)
 
     def delete_key(self) -> None:
         """The Delete key: cancel waiting, scheduled and deferred jobs, delete finished ones, after a confirmation."""

@@ -426,7 +426,7 @@ class MainWindow(QMainWindow):
     def _on_connection(self, state: ConnectionState) -> None:
         self.status_area.set_state(state)
         if state.phase in (ConnectionPhase.RECONNECTING, ConnectionPhase.FAILED):
-            self._notify_desktop("Connection lost" if state.phase == ConnectionPhase.RECONNECTING else "Cannot connect",
+            self._notify("Connection lost" if state.phase == ConnectionPhase.RECONNECTING else "Cannot connect",
                                  f"{state.profile}: {state.reason}")  # fmt: skip
         self.update_actions()
 

@@ -41,15 +41,16 @@ class Notice:
     undo: Callable[[], None] | None = None
 
 
-PAST_TENSE = {
-    "retry": "Retried",
-    "cancel": "Canceled",
-    "stop": "Stopped",
-    "delete": "Deleted",
-    "empty": "Deleted",
-    "promote": "Queued now",
-    "undo retry": "Put back in failed",
+OUTCOME = {
+    "retry": "Retried {jobs}",
+    "cancel": "Canceled {jobs}",
+    "stop": "Stopped {jobs}",
+    "delete": "Deleted {jobs}",
+    "empty": "Deleted {jobs}",
+    "promote": "Enqueued {jobs} now",
+    "undo retry": "Undid the retry of {jobs}",
 }
+"""How an action's outcome reads, by the action's name."""
 
 
 def group_by_reason(skipped: dict[str, str]) -> dict[str, list[str]]:
@@ -73,8 +74,8 @@ def skip_summary(skipped: dict[str, str], limit: int = 2) -> str:
 
 def result_notice(result: ActionResult, where: str = "", undo: Callable[[], None] | None = None) -> Notice:
     """How an action's result reads: ``Retried 1 job of thesis; 2 skipped: …``."""
-    verb = PAST_TENSE.get(result.action, result.action.capitalize())
-    text = f"{verb} {plural(len(result.done), 'job')}" + (f" of {where}" if where else "")
+    template = OUTCOME.get(result.action, result.action.capitalize() + ": {jobs}")
+    text = template.format(jobs=plural(len(result.done), "job")) + (f" of {where}" if where else "")
     if result.skipped:
         text += f"; {skip_summary(result.skipped)}"
     level = Level.WARNING if result.skipped and not result.done else Level.INFO

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from tests.ui.qt_helpers import run, wait_until
 from tests.ui.window_helpers import QUEUE, failed_job, select, wait_listed
-from PySide6.QtCore import Qt
-
 from thesis_console.core import contract
 from thesis_console.core.profiles import ad_hoc_profile
 from thesis_console.core.types import JobState
