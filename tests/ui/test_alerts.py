@@ -111,10 +111,10 @@ def test_stuck_job_flagged_in_active_table_with_stop_suggested(qtbot, loop, wind
         window.views.setCurrentIndex(0)
         window.alerts.panel.firing_table.doubleClicked.emit(window.alerts.panel.firing_model.index(0, 0))
         await wait_until(lambda: [r.id for r in window.selected_rows()] == ["hung-1"], 10, what="the job selected")
-        assert window.views.currentIndex() == VIEW_JOBS and window.act_stop.isEnabled()
-        window._show_context_menu(window.jobs_view.mapToGlobal(window.jobs_view.rect().center()))
-        assert window.context_menu.defaultAction() is window.act_stop
-        window.context_menu.close()
+        assert window.views.currentIndex() == VIEW_JOBS and window.job_actions.act_stop.isEnabled()
+        window.job_actions.show_context_menu(window.jobs_view.mapToGlobal(window.jobs_view.rect().center()))
+        assert window.job_actions.menu.defaultAction() is window.job_actions.act_stop
+        window.job_actions.menu.close()
 
         # Progress moves: the flag goes.
         meta["progress_at"] = time.time()

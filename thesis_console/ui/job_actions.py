@@ -160,7 +160,8 @@ class JobActions(QObject):
             JobAction.DELETE: self.act_delete,
             JobAction.PROMOTE: self.act_promote,
         }
-        self.toolbar_actions = [self.act_retry, self.act_cancel, self.act_stop, self.act_delete, self.act_promote]
+        self.toolbar_actions = [self.act_retry, self.act_cancel, self.act_stop, self.act_delete]
+        self.menu_actions = [*self.toolbar_actions, self.act_promote]
         self.bulk_actions = [self.act_retry_all, self.act_empty]
         self.mutating = [*self.per_job.values(), self.act_remove_key, *self.bulk_actions]
         jobs_view.contextMenuWanted.connect(self.show_context_menu)
@@ -304,7 +305,7 @@ class JobActions(QObject):
         self.update()
         menu = QMenu(self.window)
         menu.setObjectName("jobContextMenu")
-        for action in [*self.toolbar_actions, None, self.act_copy_ids]:
+        for action in [*self.menu_actions, None, self.act_copy_ids]:
             if action is None:
                 menu.addSeparator()
             else:

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QSystemTrayIcon,
     QTabWidget,
@@ -89,6 +90,16 @@ def _optional_widget(module: str, name: str, controller: ConsoleController, what
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         label.setWordWrap(True)
         return label
+
+
+def scrollable(widget: QWidget) -> QScrollArea:
+    """``widget`` in a frameless scroll area that gives it all its room: on a small screen (1280x800)
+    the view scrolls instead of pushing the window, and its status bar, off the screen."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    return area
 
 
 class MainWindow(QMainWindow):
@@ -193,7 +204,7 @@ class MainWindow(QMainWindow):
         self.views = QTabWidget()
         self.views.setObjectName("views")
         self.views.setDocumentMode(True)
-        self.views.addTab(self.overview, theme.themed_icon("overview"), "Overview")
+        self.views.addTab(scrollable(self.overview), theme.themed_icon("overview"), "Overview")
         self.views.addTab(self.jobs_splitter, theme.themed_icon("jobs"), "Jobs")
         self.views.addTab(self.workers_view, theme.themed_icon("workers"), "Workers")
         self.views.currentChanged.connect(lambda _i: self.update_actions())
@@ -235,7 +246,7 @@ class MainWindow(QMainWindow):
         )
         self.local_dock = QDockWidget("Local workers", self)
         self.local_dock.setObjectName("localWorkersDock")
-        self.local_dock.setWidget(self.local_workers)
+        self.local_dock.setWidget(scrollable(self.local_workers))
         self.local_dock.setFeatures(
             QDockWidget.DockWidgetFeature.DockWidgetMovable
             | QDockWidget.DockWidgetFeature.DockWidgetFloatable

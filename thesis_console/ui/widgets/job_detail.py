@@ -22,11 +22,13 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QFontDatabase, QGuiApplication, QPalette, QResizeEvent, QTextOption
 from PySide6.QtWidgets import (
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QTabWidget,
     QVBoxLayout,
@@ -280,7 +282,12 @@ class JobDetailPanel(QWidget):
         self._summary_labels: list[str] = []
         self._summary_fields: list[QLabel] = []
         self.summary_copy: QPushButton | None = None
-        self.tabs.addTab(self.summary_page, "Summary")
+        # In a scroll area: a long summary scrolls instead of raising the window's minimum height.
+        summary_area = QScrollArea()
+        summary_area.setWidget(self.summary_page)
+        summary_area.setWidgetResizable(True)
+        summary_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.tabs.addTab(summary_area, "Summary")
         self.sections: dict[str, CopyableText] = {}
         for key, title in (
             ("arguments", "Args"),

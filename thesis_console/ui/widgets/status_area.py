@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
 from thesis_console.core.types import ConnectionPhase, ConnectionState
 from thesis_console.ui.notices import UNDO_SECONDS, Level, Notice
@@ -70,7 +70,9 @@ class StatusArea(QWidget):
         layout.addWidget(self.badge)
         layout.addWidget(self.read_only)
         layout.addWidget(self.details, 3)
-        self.undo_button = QPushButton("Undo")
+        self.undo_button = QToolButton()
+        self.undo_button.setText("Undo")
+        self.undo_button.setAutoRaise(True)
         self.undo_button.setObjectName("undoButton")
         self.undo_button.clicked.connect(self.undo)
         keep_space = self.undo_button.sizePolicy()
