@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 STAMP_BENCH := $(VENV)/.installed-bench
+# The Node BullMQ of the interop tests, pinned by tests/node/package-lock.json.
+NODE_DIR := tests/node
+STAMP_NODE := $(NODE_DIR)/node_modules/.installed
 # Parallel test processes: most of the suite waits on Redis, workers and timers, so more than the cores.
 TEST_WORKERS ?= 6
 
@@ -38,7 +41,13 @@ lint: $(STAMP_TEST)
 	$(BIN)/mypy thesis_console/core thesis_console/cli.py thesis_console/cli_watch.py thesis_console/ui worker_runner
 	$(BIN)/lint-imports
 
-test: $(STAMP_TEST) lint
+$(STAMP_NODE): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+		{ echo "make test needs Node.js 20 or newer and npm for the BullMQ interop tests: install nodejs and npm"; exit 1; }
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: $(STAMP_TEST) $(STAMP_NODE) lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=15 $(PYTEST_ARGS)
 
 # The whole `make test` once per supported Python found (on PATH, or under pyenv even when it is not

@@ -1,0 +1,16 @@
+// Adds thesis jobs the way the Next.js API route does and prints their ids as one JSON array.
+// Usage: node producer.mjs REDIS_URL '[{"thesisId": "t1", "topic": "..."}, ...]' [PREFIX]
+import { Queue } from "bullmq";
+import { connect, DEFAULT_JOB_OPTIONS, JOB_NAME, QUEUE_NAME } from "./thesis_queue.mjs";
+
+const [url, jobsJson, prefix = "bull"] = process.argv.slice(2);
+const connection = connect(url);
+const queue = new Queue(QUEUE_NAME, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+const ids = [];
+for (const data of JSON.parse(jobsJson)) {
+  const job = await queue.add(JOB_NAME, data);
+  ids.push(job.id);
+}
+console.log(JSON.stringify(ids));
+await queue.close();
+await connection.quit();
