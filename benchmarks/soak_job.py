@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -53,12 +53,15 @@ class LedgerLine:
     """Unix time of the event."""
     result: dict[str, Any] | None = None
     """The job's return value (``done`` lines only)."""
+    enqueued_at: float | None = None
+    """When RQ last put the job in its queue (``start`` lines): for a retry, when the scheduler did."""
 
     def to_json(self) -> str:
         data = asdict(self)
         data["event"] = self.event.value
-        if self.result is None:
-            del data["result"]
+        for optional in ("result", "enqueued_at"):
+            if data[optional] is None:
+                del data[optional]
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -72,6 +75,7 @@ class LedgerLine:
             worker=str(data["worker"]),
             at=float(data["at"]),
             result=data.get("result"),
+            enqueued_at=float(data["enqueued_at"]) if data.get("enqueued_at") is not None else None,
         )
 
 
@@ -139,7 +143,8 @@ def soak_thesis(request: dict[str, Any], ledger: str, design: str = Design.SUCCE
     def line(event: LedgerEvent, result: dict[str, Any] | None = None) -> LedgerLine:
         return LedgerLine(event, job.id, attempt, os.getpid(), worker, time.time(), result)
 
-    append_line(ledger, line(LedgerEvent.START))
+    enqueued_at = job.enqueued_at.timestamp() if job.enqueued_at else None
+    append_line(ledger, replace(line(LedgerEvent.START), enqueued_at=enqueued_at))
     wanted = Design(design)
     if wanted is Design.FAIL_ALWAYS or (wanted is Design.FAIL_ONCE and attempt == 1):
         append_line(ledger, line(LedgerEvent.FAIL))

@@ -233,36 +233,41 @@ def test_the_table_has_a_row_per_fault_kind_with_count_and_recovery(scenario):
 
 
 # ------------------------------------------------------------------ retry lateness
-def _fail_then_start(job_id: str, failed_at: float, started_at: float, attempt: int = 1) -> list[LedgerLine]:
+def _fail_then_start(job_id: str, failed_at: float, started_at: float, attempt: int = 1, enqueued_at: float | None = None):
     return [
         _line(LedgerEvent.START, job_id, failed_at - 0.01, attempt=attempt),
         _line(LedgerEvent.FAIL, job_id, failed_at, attempt=attempt),
-        _line(LedgerEvent.START, job_id, started_at, attempt=attempt + 1),
-    ]
+        LedgerLine(
+            LedgerEvent.START, job_id, attempt + 1, 100, "w", T0 + started_at,
+            enqueued_at=None if enqueued_at is None else T0 + enqueued_at,
+        ),
+    ]  # fmt: skip
 
 
-def test_lateness_is_the_next_start_minus_failure_plus_its_backoff():
-    lines = _fail_then_start("a", 10.0, 12.5) + _fail_then_start("b", 10.0, 14.25, attempt=2)
+def test_lateness_is_measured_from_failure_plus_backoff_to_the_requeue_and_to_the_start():
+    lines = _fail_then_start("a", 10.0, 12.5, enqueued_at=12.2) + _fail_then_start("b", 10.0, 14.25, attempt=2)
     samples = {s.job_id: s for s in retry_samples(lines, (2, 4, 8))}
-    assert samples["a"].lateness_s == pytest.approx(0.5)
     assert samples["a"].backoff_s == 2
-    assert samples["b"].lateness_s == pytest.approx(0.25)
+    assert samples["a"].enqueue_lateness_s == pytest.approx(0.2)
+    assert samples["a"].start_lateness_s == pytest.approx(0.5)
     assert samples["b"].backoff_s == 4
+    assert samples["b"].enqueue_lateness_s == samples["b"].start_lateness_s == pytest.approx(0.25)
     assert {s.context for s in samples.values()} == {RetryContext.NORMAL}
 
 
 def test_a_retry_due_during_an_outage_is_measured_from_redis_being_back():
-    lines = _fail_then_start("a", 10.0, 16.0)
+    lines = _fail_then_start("a", 10.0, 16.0, enqueued_at=15.5)
     (sample,) = retry_samples(lines, (2, 4, 8), outages=[(T0 + 11.0, T0 + 15.0)])
     assert sample.context is RetryContext.AFTER_REDIS_RESTART
-    assert sample.lateness_s == pytest.approx(1.0)
+    assert sample.enqueue_lateness_s == pytest.approx(0.5)
+    assert sample.start_lateness_s == pytest.approx(1.0)
 
 
 def test_a_retry_after_the_lock_holder_was_killed_is_counted_apart():
-    lines = _fail_then_start("a", 10.0, 72.0) + _fail_then_start("b", 200.0, 202.1)
+    lines = _fail_then_start("a", 10.0, 72.0, enqueued_at=71.0) + _fail_then_start("b", 200.0, 202.1)
     samples = {s.job_id: s for s in retry_samples(lines, (2, 4, 8), holder_kills=[T0 + 5.0])}
     assert samples["a"].context is RetryContext.AFTER_LOCK_HOLDER_KILL
-    assert samples["a"].lateness_s == pytest.approx(60.0)
+    assert samples["a"].enqueue_lateness_s == pytest.approx(59.0)
     assert samples["b"].context is RetryContext.NORMAL
 
 
@@ -270,3 +275,12 @@ def test_a_retry_whose_next_start_is_a_later_attempt_is_left_out():
     lines = _fail_then_start("a", 10.0, 20.0)
     lines[-1] = _line(LedgerEvent.START, "a", 20.0, attempt=3)
     assert retry_samples(lines, (2, 4, 8)) == []
+
+
+def test_the_retry_table_counts_requeues_later_than_the_target():
+    lines = _fail_then_start("a", 10.0, 20.0, enqueued_at=16.0) + _fail_then_start("b", 10.0, 12.4, enqueued_at=12.1)
+    table = ChaosReport(
+        title="t", elapsed_s=1, enqueued=0, enqueued_during_faults=0, accounting=account({}, [], {}, {}, set(), []),
+        faults=[], retries=retry_samples(lines, (2, 4, 8)),
+    ).table()  # fmt: skip
+    assert "| normal | 2 | 2.05 s | 4.00 s | 1 | 4.20 s | 8.00 s |" in table

@@ -67,6 +67,8 @@ def test_a_worker_runs_soak_jobs_and_each_run_writes_its_lines(redis_conn, isola
         "soak-once": [(LedgerEvent.START, 1), (LedgerEvent.FAIL, 1)],
         "soak-always": [(LedgerEvent.START, 1), (LedgerEvent.FAIL, 1)],
     }
+    start = next(line for line in lines if line.event is LedgerEvent.START)
+    assert start.enqueued_at is not None and start.enqueued_at <= start.at  # when RQ queued it
     done = next(line for line in lines if line.event is LedgerEvent.DONE)
     assert done.worker == worker.name
     stored = Job.fetch("soak-ok", connection=redis_conn, serializer=contract.SERIALIZER).return_value()
