@@ -110,6 +110,9 @@ class ChaosConfig:
     completed_keep: int = contract.COMPLETED_KEEP
     failed_keep: int = contract.FAILED_KEEP
     deadline_s: float = 15 * 60
+    stall_s: float = 150.0
+    """After the faults, the run ends when no job ended or ran for this long (longer than a scheduler
+    lock's TTL and a dead supervisor's recovery together)."""
     settle_s: float = 5.0
     recovery_interval_s: float = 2.0
 
@@ -493,6 +496,7 @@ class _Run:
         self.rng.shuffle(plan)  # every kind once first, then at random by weight
         next_fault = time.time() + self.rng.uniform(*cfg.fault_every_s)
         last_tick = time.time()
+        last_progress, last_change = (-1, -1), time.time()
         while time.time() - started < cfg.deadline_s:
             time.sleep(0.2)
             now = time.time()
@@ -507,6 +511,12 @@ class _Run:
             except redis.RedisError:
                 continue
             if remaining == 0 and not self.jobs and not any(t.is_alive() for t in self.outage_threads):
+                break
+            progress = (remaining, len(self.ledger.lines))
+            if progress != last_progress:
+                last_progress, last_change = progress, now
+            elif now - started > cfg.fault_window_s and now - last_change > cfg.stall_s:
+                self.notes.append(f"{remaining} jobs had not ended and nothing moved for {cfg.stall_s:.0f} s: run ended")
                 break
             if now < next_fault or now - started > cfg.fault_window_s:
                 continue
@@ -730,6 +740,25 @@ def _stored_result(conn: redis.Redis, job_id: str):  # type: ignore[no-untyped-d
         return None
 
 
+def _save_records(run: _Run, faults: list[FaultRecord], path: Path) -> None:
+    """The run's own records, for a look after the run: jobs and designs, faults, kills, outages."""
+    import json
+
+    records = {
+        "enqueued": {job_id: job.design.value for job_id, job in run.enqueued.items()},
+        "faults": [{"kind": f.kind.name, "at": f.at, "recovery_s": f.recovery_s} for f in faults],
+        "kills": [
+            {"at": k.at, "pids": sorted(k.pids), "workers": sorted(k.workers), "supervisors": sorted(k.supervisors)}
+            for k in run.kills
+        ],
+        "outages": run.redis.outages,
+        "holder_kills": run.holder_kills,
+        "stopped_on_purpose": sorted(run.stopped_on_purpose),
+        "seen_ended": run.seen_ended,
+    }
+    path.write_text(json.dumps(records, indent=1))
+
+
 def _stop_through_core(url: str, job_id: str) -> bool:
     """Stop a running job with the console core's action (RQ's stop-job command)."""
     import redis.asyncio as aredis
@@ -768,6 +797,7 @@ def run_chaos(cfg: ChaosConfig, workdir: Path, say: Callable[[str], None] = prin
     lines = run.ledger.lines
     accounting = account(run.enqueued, lines, final, run.seen_ended, run.stopped_on_purpose, run.kills)
     retries = retry_samples(lines, contract.RETRY_INTERVALS_S, run.redis.outages, run.holder_kills)
+    _save_records(run, faults, workdir / "run.json")
     header = (
         f"{title}: {cfg.jobs} jobs ({cfg.fail_once_ratio:.0%} fail once, {cfg.fail_always_ratio:.0%} always), "
         f"{cfg.supervisors} supervisors at {cfg.min_concurrency}-{cfg.max_concurrency}, retention "

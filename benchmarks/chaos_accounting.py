@@ -11,9 +11,10 @@ covered by a unit test:
 * the faults injected: kills (which processes), Redis outages, scheduler-lock holder kills.
 
 A job completed "twice" when the ledger has two ``done`` lines for it. One exception: a run that
-wrote its ``done`` line and was SIGKILLed by the chaos run within :data:`AT_LEAST_ONCE_WINDOW_S`,
-before RQ recorded the end, is rerun by design (no queue can tell that kill from one a moment
-earlier); such reruns are counted apart and do not fail the run.
+wrote its ``done`` line and was SIGKILLed by the chaos run within :data:`AT_LEAST_ONCE_WINDOW_S`
+(directly, or through its worker or supervisor), before RQ recorded the end, is rerun by design
+(no queue can tell that kill from one a moment earlier); such reruns are counted apart and do not
+fail the run.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from benchmarks.soak_job import Design, LedgerEvent, LedgerLine
 
 AT_LEAST_ONCE_WINDOW_S = 2.0
 """A run killed this soon after writing ``done`` may be rerun legitimately (see the module text)."""
+PARENT_DEATH_S = 0.5
+"""How long a work horse may outlive the kill of its worker or supervisor (on a loaded machine)."""
 SCHEDULER_LOCK_TTL_S = 61.0
 """RQ's scheduler lock outlives a dead holder by up to this long."""
 RETRY_TARGET_S = 3.0
@@ -89,9 +92,19 @@ class Kill:
     workers: frozenset[str] = frozenset()
     supervisors: frozenset[str] = frozenset()
 
-    def ended(self, line: LedgerLine) -> bool:
+    def ended_after_done(self, line: LedgerLine) -> bool:
+        """Whether this kill ended the run that wrote ``line`` (a ``done`` line) before RQ recorded it.
+
+        A killed work horse wrote nothing after its kill. A horse whose worker or supervisor was
+        killed dies a moment later (the kernel's parent-death signal), so it may still have written
+        its line within :data:`PARENT_DEATH_S` after the kill.
+        """
+        if line.pid in self.pids:
+            return line.at <= self.at <= line.at + AT_LEAST_ONCE_WINDOW_S
         supervisor = line.worker.partition(".")[0] if "." in line.worker else ""
-        return line.pid in self.pids or line.worker in self.workers or supervisor in self.supervisors
+        if line.worker in self.workers or supervisor in self.supervisors:
+            return line.at - PARENT_DEATH_S <= self.at <= line.at + AT_LEAST_ONCE_WINDOW_S
+        return False
 
 
 @dataclass
@@ -161,7 +174,7 @@ def _count_completions(acc: Accounting, job_id: str, done: list[LedgerLine], kil
     if len(done) < 2:
         return
     explained = all(
-        any(line.at <= k.at <= line.at + AT_LEAST_ONCE_WINDOW_S and k.ended(line) for k in kills) for line in done[:-1]
+        any(k.ended_after_done(line) for k in kills) for line in done[:-1]
     )
     if explained:
         acc.rerun_after_kill.add(job_id)

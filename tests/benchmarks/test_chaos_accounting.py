@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks.chaos_accounting import (
     AT_LEAST_ONCE_WINDOW_S,
+    PARENT_DEATH_S,
     ChaosReport,
     EnqueuedJob,
     FaultKind,
@@ -114,13 +115,20 @@ def test_a_kill_between_done_and_its_record_explains_a_rerun(scenario):
     assert report.accounting.rerun_after_kill == {"ok"}
 
 
+def test_a_horse_that_outlived_its_killed_worker_for_a_moment_explains_a_rerun(scenario):
+    scenario.lines.insert(0, _line(LedgerEvent.DONE, "ok", -4.4, pid=99, worker="sup-2.cd34-1", result=scenario.results["ok"]))
+    scenario.kills.append(Kill(T0 - 4.4 - 0.1, workers=frozenset({"sup-2.cd34-1"})))
+    assert scenario.report().accounting.rerun_after_kill == {"ok"}
+
+
 @pytest.mark.parametrize(
     "kill",
     [
         Kill(T0 - 4.4 + AT_LEAST_ONCE_WINDOW_S + 1, pids=frozenset({99})),  # too late to explain it
         Kill(T0 - 4.4 + 0.001, pids=frozenset({98})),  # another process
         Kill(T0 - 4.4 + 0.001, workers=frozenset({"sup-2.cd34-2"})),  # another worker
-        Kill(T0 - 4.4 - 0.5, pids=frozenset({99})),  # before the run completed
+        Kill(T0 - 4.4 - 0.1, pids=frozenset({99})),  # that horse was dead before the line's time
+        Kill(T0 - 4.4 - PARENT_DEATH_S - 0.1, workers=frozenset({"sup-2.cd34-1"})),  # long before
     ],
 )
 def test_a_kill_that_did_not_end_that_run_does_not_explain_a_duplicate(scenario, kill):
