@@ -113,12 +113,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"thesis-worker: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE if "could not start" in str(exc) else EXIT_USAGE
     logging.getLogger("worker_runner").info("jobs allowed: %s", ", ".join(sorted(cfg.allowlist.names)))
-    if cfg.burst:
-        return _burst(cfg, url)
     refusal = _refusal(url)
     if refusal:
         print(f"thesis-worker: {refusal}", file=sys.stderr)
         return EXIT_USAGE if "no such database" in refusal else EXIT_UNREACHABLE  # the URL itself is wrong
+    if cfg.burst:
+        return _burst(cfg, url)
     from thesis_console.core.embedded_redis import default_data_dir
     from worker_runner.supervisor import run_supervisor
 

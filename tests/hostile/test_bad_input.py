@@ -29,6 +29,9 @@ def _checked(out: str, phrase: str) -> None:
 @pytest.fixture(autouse=True)
 def _private(tmp_path, monkeypatch):
     monkeypatch.setenv("THESIS_PROFILES", str(tmp_path / "profiles.json"))
+    monkeypatch.setenv("THESIS_DATA_DIR", str(tmp_path / "data"))
+    # Input that slipped through must fail here, not start an embedded Redis or a long-running worker.
+    monkeypatch.setenv("THESIS_REDIS_SERVER", str(tmp_path / "no-redis-server"))
     monkeypatch.delenv("THESIS_WORKER_URL_FILE", raising=False)
 
 
@@ -43,9 +46,9 @@ def test_console_bad_input_is_exit_2(argv, phrase, redis_url, monkeypatch, capsy
 
 @pytest.mark.parametrize(("argv", "phrase"), bad_input.WORKER, ids=repr)
 def test_worker_bad_input_is_exit_2(argv, phrase, redis_url, monkeypatch, capsys):
-    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("REDIS_URL", redis_url)
     try:
-        code = worker_cli.main(_filled(argv, redis_url))
+        code = worker_cli.main([*_filled(argv, redis_url), "--burst"])  # --burst: what slips through ends
     except SystemExit as exc:  # argparse's own refusals
         code = exc.code
     out, err = capsys.readouterr()
