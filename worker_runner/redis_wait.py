@@ -35,19 +35,14 @@ NOT_REDIS = (redis.exceptions.InvalidResponse, UnicodeDecodeError)
 """What redis-py raises when the server does not speak the Redis protocol."""
 OUTAGE_LIMIT_S = 30.0
 """The longest Redis outage that workers and their running jobs are promised to outlive."""
-RESULT_WAIT_S = 60.0
+RESULT_WAIT_S = 2 * OUTAGE_LIMIT_S
 """How long a work horse waits for Redis before writing its job's result: the outage limit, plus
-time for a restarted server to load its append-only file."""
+as much again for a restarted server to load its append-only file."""
 EMBEDDED_DIR_ENV = "THESIS_EMBEDDED_REDIS_DIR"
 """Set by the supervisor in its workers' environment when they run on the embedded Redis."""
 FOLLOW_EVERY_S = 1.0
 EXIT_REDIS_MOVED = 75
 """A worker's exit code when the embedded Redis came back at another address: start a new one there."""
-
-
-def is_down(exc: BaseException) -> bool:
-    """Whether ``exc`` means the server is away (as opposed to wrong or refusing)."""
-    return isinstance(exc, REDIS_DOWN) and not isinstance(exc, NOT_REDIS)
 
 
 def is_not_redis(exc: BaseException) -> bool:

@@ -68,7 +68,6 @@ from worker_runner.worker import ThesisSimpleWorker, ThesisWorker
 
 log = logging.getLogger(__name__)
 
-_REDIS_DOWN = REDIS_DOWN
 _T = TypeVar("_T")
 
 JOB_HEARTBEAT_S = 5
@@ -299,7 +298,7 @@ class SupervisedWorkerMixin(PauseAwareMixin):
         # the worker (and with it the horse, which could finish the job once Redis is back).
         try:
             super().maintain_heartbeats(job, execution)
-        except _REDIS_DOWN as exc:
+        except REDIS_DOWN as exc:
             self.log.warning("Worker %s: heartbeat failed (%s); the job keeps running", self.name, exc)
         self.check_scheduler()
 
@@ -313,7 +312,7 @@ class SupervisedWorkerMixin(PauseAwareMixin):
         process = self.scheduler._process
         if process is not None and process.is_alive():
             return
-        with contextlib.suppress(*_REDIS_DOWN):
+        with contextlib.suppress(*REDIS_DOWN):
             self.scheduler.acquire_locks(auto_start=True)
 
 
