@@ -47,6 +47,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TypeVar
 
+import redis.exceptions
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import InvalidJobOperation, StopRequested
 from rq.executions import Execution
@@ -199,6 +200,15 @@ class SupervisedWorkerMixin(PauseAwareMixin):
             return
         if self.scheduler is not None:
             self.stop_scheduler()  # nothing else: the URL does not speak Redis
+
+    def handle_job_failure(self, job: Job, queue: Queue, started_job_registry=None, exc_string="", execution=None) -> None:  # type: ignore[override]
+        super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
+        # RQ logs and swallows a failed write of the failure ("failed to persist failure"), after
+        # job.retry already set the status outside that write: the job would be left scheduled in
+        # name only, its execution still listed as running. Said aloud instead: in a work horse, it
+        # exits with an error and its worker puts the job back as an interruption.
+        if execution is not None and self.connection.exists(execution.key):
+            raise redis.exceptions.ConnectionError(f"the end of job {job.id} could not be recorded")
 
     def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
         # In the work horse, right before the job's end is written: wait out an outage rather than
