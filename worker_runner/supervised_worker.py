@@ -51,7 +51,7 @@ import redis.exceptions
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import InvalidJobOperation, StopRequested
 from rq.executions import Execution
-from rq.job import Job, JobStatus
+from rq.job import Job
 from rq.job_lifecycle import record_job_failure
 from rq.queue import Queue
 from rq.scheduler import RQScheduler
@@ -201,14 +201,37 @@ class SupervisedWorkerMixin(PauseAwareMixin):
         if self.scheduler is not None:
             self.stop_scheduler()  # nothing else: the URL does not speak Redis
 
+    def persisting(self, write: Callable[[], object]) -> None:
+        # A success is written again once Redis is back (nothing of a failed MULTI/EXEC was
+        # applied), rather than lost with the run. A failure is not: RQ's job.retry changes the job
+        # before its write, so a second attempt would use a second retry (see handle_job_failure).
+        try:
+            write()
+        except REDIS_DOWN:
+            if not redis_wait.wait_until_up(self.connection, redis_wait.RESULT_WAIT_S, f"Work horse of {self.name}"):
+                raise
+            write()
+
     def handle_job_failure(self, job: Job, queue: Queue, started_job_registry=None, exc_string="", execution=None) -> None:  # type: ignore[override]
         super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
         # RQ logs and swallows a failed write of the failure ("failed to persist failure"), after
         # job.retry already set the status outside that write: the job would be left scheduled in
         # name only, its execution still listed as running. Said aloud instead: in a work horse, it
         # exits with an error and its worker puts the job back as an interruption.
-        if execution is not None and self.connection.exists(execution.key):
+        if execution is not None and not self._until_recorded(execution):
             raise redis.exceptions.ConnectionError(f"the end of job {job.id} could not be recorded")
+
+    def _until_recorded(self, execution: Execution) -> bool:
+        """Whether the end of ``execution`` is recorded (RQ deletes the execution as it does so).
+
+        Waits for Redis (up to :data:`~worker_runner.redis_wait.RESULT_WAIT_S`) to tell.
+        """
+        try:
+            return not self.connection.exists(execution.key)
+        except REDIS_DOWN:
+            if not redis_wait.wait_until_up(self.connection, redis_wait.RESULT_WAIT_S, f"Worker {self.name}"):
+                raise
+            return not self.connection.exists(execution.key)
 
     def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
         # In the work horse, right before the job's end is written: wait out an outage rather than
@@ -233,6 +256,9 @@ class SupervisedWorkerMixin(PauseAwareMixin):
             else:
                 job.started_at = None
                 job.ended_at = None
+                # RQ's job.retry marks a job scheduled before writing the rest: a half-written retry
+                # must not run it a second time from the scheduled registry.
+                queue.scheduled_job_registry.remove(job, pipeline=pipe)
                 queue._enqueue_job(job, pipeline=pipe, at_front=True)
             pipe.execute()
         self.log.warning(
@@ -364,12 +390,14 @@ class SupervisedThesisWorker(SupervisedWorkerMixin, ThesisWorker):
             return
         self.wait_for_redis()  # what became of the job is read, and written, in Redis
         try:
-            job_status = self._until_redis(job.get_status)
+            self._until_redis(job.get_status)
         except InvalidJobOperation:
             return  # it completed and its hash already expired
         if self._stopped_job_id == job.id:
             self._handle_stopped_job(job, queue, execution)
-        elif job_status not in (JobStatus.FINISHED, JobStatus.FAILED):
+        elif self._until_redis(lambda: self.connection.exists(execution.key)):
+            # The run's end was not recorded (RQ: its status is not finished or failed; but RQ's own
+            # retry sets the status before the rest of the write, so the execution tells).
             job.ended_at = now()
             signaled = ret_val is not None and os.WIFSIGNALED(ret_val)
             if signaled:

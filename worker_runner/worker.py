@@ -8,6 +8,7 @@ worker with it). Both record every attempt and its metrics the same way.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import redis.exceptions
@@ -100,7 +101,7 @@ class ThesisJobHooks(BaseWorker):
 
     def handle_job_success(self, job: Job, queue: Queue, started_job_registry, execution) -> None:  # type: ignore[override]
         self._record_attempt(job, ok=True, will_retry=False)  # before the status changes, so readers see both
-        super().handle_job_success(job, queue, started_job_registry, execution)
+        self.persisting(lambda: super(ThesisJobHooks, self).handle_job_success(job, queue, started_job_registry, execution))
         self._after_job(job, queue, ok=True, will_retry=False)
 
     def handle_job_failure(self, job: Job, queue: Queue, started_job_registry=None, exc_string="", execution=None) -> None:  # type: ignore[override]
@@ -122,9 +123,20 @@ class ThesisJobHooks(BaseWorker):
         self._after_job(job, queue, ok=False, will_retry=False)
         return True
 
+    def persisting(self, write: Callable[[], object]) -> None:
+        """Run ``write``, one of the writes that record how a job ended.
+
+        A hook: a supervised worker waits out a Redis outage and writes again (each of these writes
+        is one MULTI/EXEC, of which nothing is applied when it fails).
+        """
+        write()
+
     def _record_attempt(self, job: Job, ok: bool, will_retry: bool) -> None:
         try:
-            record_attempt(job, ok, will_retry, self.name)
+            if ok:
+                self.persisting(lambda: record_attempt(job, ok, will_retry, self.name))
+            else:
+                record_attempt(job, ok, will_retry, self.name)
         except Exception:
             log.exception("could not record the attempt of job %s", job.id)
 
