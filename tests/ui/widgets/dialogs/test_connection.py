@@ -43,3 +43,31 @@ def test_connection_dialog_saves_tests_and_connects(qtbot, loop, window_factory,
         dialog.close()
 
     run(loop, scenario())
+
+
+def test_bad_urls_of_the_corpus_are_named_and_never_saved(qtbot, loop, window_factory, redis_url, tmp_path) -> None:
+    """The bad-input corpus's URLs (tests/corpus/bad_input.py) through the dialog: each is refused
+    with the core's message, nothing is saved, no password or raw control character is shown."""
+    from tests.corpus import bad_input
+    from thesis_console.ui.widgets.dialogs.connection import ConnectionDialog
+
+    base = redis_url.rsplit("/", 1)[0]
+    cases = [(url.replace("{url}", base), phrase) for url, phrase in bad_input.URLS]
+    cases.append((f"{base}/0?password={bad_input.PASSWORD}", "password"))
+
+    async def scenario() -> None:
+        window = await window_factory(ad_hoc_profile(redis_url), connect=False)
+        dialog = ConnectionDialog(window.store, parent=window)
+        dialog.show()
+        for url, phrase in cases:
+            dialog._show(None)
+            dialog.name.setText("bad")
+            dialog.url.setText(url)
+            assert dialog.save_current() is None, url
+            shown = dialog.result_label.text()
+            assert phrase in shown, (url, shown)
+            assert bad_input.PASSWORD not in shown and "\n" not in shown.replace("<br>", ""), shown
+        dialog.close()
+
+    run(loop, scenario())
+    assert "bad" not in [p.name for p in ProfileStore(tmp_path / "profiles.json").load()]
