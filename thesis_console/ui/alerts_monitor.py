@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from thesis_console.core.alerts.watch_data import MinuteCache, WatchData
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.types import ConnectionPhase, ConnectionState, Snapshot
 from thesis_console.ui.controller import ConsoleController
+from thesis_console.ui.tasks import spawn
 
 log = logging.getLogger("thesis_console.ui.alerts")
 
@@ -73,7 +74,7 @@ class AlertMonitor(QObject):
     """Evaluates the connected profile's alert rules on a timer and announces the outcome.
 
     Args:
-        controller: the console controller (its session is read, its profile names the rules).
+        controller: the console controller (it reads the server; its profile names the rules).
         rules_store: where the rules are (the user's ``alerts.json`` by default).
         history_folder: where the history files are (the per-user data folder by default).
         interval_s: seconds between evaluations.
@@ -125,7 +126,7 @@ class AlertMonitor(QObject):
             self._minutes = MinuteCache()
             self.view = AlertView()
             self.changed.emit(self.view)
-            self._spawn(self._load_rules(name))
+            self._spawn(self._load_rules(name), "load the alert rules")
         if not self._timer.isActive():
             self._timer.start()
 
@@ -145,26 +146,25 @@ class AlertMonitor(QObject):
         """Start one evaluation unless one is running (they never pile up)."""
         if self._task is not None and not self._task.done():
             return
-        session = self.controller.session
-        if session is None or not self.controller.is_connected() or self.profile_name is None:
+        if not self.controller.attached or not self.controller.is_connected() or self.profile_name is None:
             return
-        self._task = self._spawn(self.evaluate(session))
+        self._task = self._spawn(self.evaluate(), "evaluate the alert rules")
 
-    async def evaluate(self, session: Any) -> AlertView | None:
+    async def evaluate(self) -> AlertView | None:
         """Read, apply the rules in a worker thread, announce. Never raises (failures go to ``failed``)."""
         rules, history = self.rules, self._history()
         if history is None:
             return None
         minutes, cache, snapshot = minutes_needed(rules), self._minutes, self._fresh_snapshot()
+        generation = self.controller.generation
         try:
-            side_client = getattr(session, "side_client", None)
-            if side_client is not None:
-                reader = session.reader
+            source = self.controller.read_source()
+            if source is not None:
                 view, started = await asyncio.to_thread(
-                    evaluate_apart, side_client, reader.queues, reader.timeout_s, minutes, cache, history, rules, snapshot
+                    evaluate_apart, source.side_client, source.queues, source.timeout_s, minutes, cache, history, rules, snapshot
                 )
             else:
-                data = await session.reader.watch(minutes, cache=cache, snapshot=snapshot)
+                data = await self.controller.watch(minutes, cache=cache, snapshot=snapshot)
                 view, started = await asyncio.to_thread(_apply, history, data, rules)
         except asyncio.CancelledError:
             raise
@@ -172,7 +172,7 @@ class AlertMonitor(QObject):
             log.debug("alert evaluation failed: %s", exc)
             self.failed.emit(f"alerts: {exc}")
             return None
-        if session is not self.controller.session or history.path != getattr(self._history(), "path", None):
+        if generation != self.controller.generation or history.path != getattr(self._history(), "path", None):
             return None  # the connection changed meanwhile
         self.view = view
         self.changed.emit(view)
@@ -226,10 +226,12 @@ class AlertMonitor(QObject):
             if not task.done():
                 task.cancel()
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        self._pending_actions.add(task)
-        task.add_done_callback(self._pending_actions.discard)
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any] | None:
+        """:func:`spawn`, remembered so that :meth:`close` can wait for it."""
+        task = spawn(coro, name)
+        if task is not None:
+            self._pending_actions.add(task)
+            task.add_done_callback(self._pending_actions.discard)
         return task
 
 

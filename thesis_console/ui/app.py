@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 from thesis_console.ui import resources
 from thesis_console.ui.event_loop import ConsoleEventLoop
 from thesis_console.ui.settings import ConsoleSettings, configure_application
+from thesis_console.ui.tasks import spawn
 
 log = logging.getLogger("thesis_console.ui.app")
 
@@ -86,7 +87,7 @@ def run_gui(args: argparse.Namespace, demo: bool = False) -> int:
             window.start_demo()
 
     with loop:
-        loop.create_task(start())
+        spawn(start(), "connect at start")
         loop.run_until_complete(closed.wait())
         loop.run_until_complete(window.shutdown())
     return 0

@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from thesis_console.core import session as _session  # noqa: F401  (imported before the loop runs, not on first connect)
 from thesis_console.core.profiles import ConnectionProfile
 from thesis_console.core.types import (
     ActionResult,
@@ -37,6 +39,7 @@ from thesis_console.ui.tasks import spawn
 
 if TYPE_CHECKING:
     from thesis_console.core.actions import QueueActions
+    from thesis_console.core.alerts.watch_data import MinuteCache, WatchData
     from thesis_console.core.reader import ThroughputTracker
     from thesis_console.core.session import Session
 
@@ -55,6 +58,16 @@ class NotConnectedError(CoreError):
 
     def __init__(self) -> None:
         super().__init__("not connected")
+
+
+@dataclass(frozen=True)
+class ReadSource:
+    """What a reader on another thread's event loop needs: a way to open its own client on the
+    session's server (an async context manager), and the session reader's queue filter and timeout."""
+
+    side_client: Callable[[], AbstractAsyncContextManager[Any]]
+    queues: Sequence[str] | None
+    timeout_s: float
 
 
 @dataclass(frozen=True)
@@ -127,6 +140,8 @@ class ConsoleController(QObject):
         self._refresh_s = DEFAULT_REFRESH_S
         self._throughput: ThroughputTracker | None = None
         self._acting = 0
+        self.generation = 0
+        """Counts the sessions adopted and dropped: a read started under another generation is stale."""
         self._refresh_task: asyncio.Task[None] | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(int(self._refresh_s * 1000))
@@ -168,6 +183,18 @@ class ConsoleController(QObject):
         rows = self._session().reader.search(queue, state, text, batch_size=batch_size, scan_chunk=scan_chunk)
         async for batch in rows:
             yield batch
+
+    async def watch(self, minutes: int, *, cache: MinuteCache | None = None, snapshot: Snapshot | None = None) -> WatchData:
+        """What the alert rules need (``QueueReader.watch``). Raises :class:`NotConnectedError` or a core error."""
+        return await self._session().reader.watch(minutes, cache=cache, snapshot=snapshot)
+
+    def read_source(self) -> ReadSource | None:
+        """How to read this server from another thread (None when the session offers no side client)."""
+        session = self.session
+        side_client = getattr(session, "side_client", None)
+        if session is None or side_client is None:
+            return None
+        return ReadSource(side_client, session.reader.queues, session.reader.timeout_s)
 
     def worker_url(self) -> str | None:
         """The real URL for starting a local worker on this connection; None unless the profile has no password."""
@@ -310,6 +337,7 @@ class ConsoleController(QObject):
 
         if session is not self.session:
             self.detach()
+            self.generation += 1
         self.session = session
         if worker_url is None and not getattr(session, "password_given", True):
             worker_url = getattr(session, "url", None)
@@ -329,6 +357,8 @@ class ConsoleController(QObject):
             self._refresh_task.cancel()
         self._refresh_task = None
         session, self.session = self.session, None
+        if session is not None:
+            self.generation += 1
         self.snapshot = None
         if session is not None:
             close = getattr(session, "close", None)

@@ -43,7 +43,6 @@ from PySide6.QtWidgets import (
 )
 
 from thesis_console.core import contract
-from thesis_console.core import session as _session  # noqa: F401  (imported before the loop runs, not on first connect)
 from thesis_console.core.profiles import ConnectionProfile, ProfileStore, embedded_profile
 from thesis_console.core.types import ConnectionPhase, ConnectionState, JobRow, JobState, Snapshot
 from thesis_console.ui import resources, theme

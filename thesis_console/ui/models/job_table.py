@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from PySide6.QtCore import (
@@ -29,6 +29,7 @@ from thesis_console.core.types import JobPage, JobRow, JobState
 from thesis_console.ui.models import roles
 from thesis_console.ui.models.diff import Change, Insert, Remove, diff
 from thesis_console.ui.models.formatting import fmt_duration, fmt_full_time, fmt_time
+from thesis_console.ui.tasks import spawn
 
 log = logging.getLogger("thesis_console.ui.models")
 
@@ -95,19 +96,9 @@ def attempts_text(row: JobRow) -> str:
     return f"{row.attempts_used} ({row.retries_left} left)"
 
 
-def schedule(coro: Awaitable[Any]) -> asyncio.Future[Any] | None:
-    """Run ``coro`` on the qasync loop without waiting for it; None when no loop exists (then it is dropped)."""
-    try:
-        loop = asyncio.get_event_loop()
-    except RuntimeError:
-        if asyncio.iscoroutine(coro):
-            coro.close()
-        return None
-    if loop.is_closed():
-        if asyncio.iscoroutine(coro):
-            coro.close()
-        return None
-    return asyncio.ensure_future(coro, loop=loop)
+def schedule(coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any] | None:
+    """Run ``coro`` on the qasync loop without waiting for it (:func:`spawn`); None when no loop exists."""
+    return spawn(coro, "read job rows")
 
 
 class JobRowsModel(QAbstractTableModel):

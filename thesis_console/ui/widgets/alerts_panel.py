@@ -6,10 +6,8 @@ and saving rules go back through it (to files in the per-user folders; Redis is 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-import qasync
 from PySide6.QtCore import QModelIndex, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -30,6 +28,7 @@ from thesis_console.ui import theme
 from thesis_console.ui.alerts_monitor import AlertMonitor, AlertView
 from thesis_console.ui.models import roles
 from thesis_console.ui.models.alerts_model import COLUMN_KEYS, AlertRecordsModel
+from thesis_console.ui.tasks import spawn
 
 
 def _table(model: AlertRecordsModel, name: str) -> QTableView:
@@ -122,12 +121,11 @@ class AlertsPanel(QWidget):
     def _update_buttons(self) -> None:
         self.ack_button.setEnabled(any(r.acknowledged_at is None for r in self.selected_records()))
 
-    @qasync.asyncSlot()
-    async def acknowledge_selected(self) -> None:
+    def acknowledge_selected(self) -> None:
         ids = [r.id for r in self.selected_records() if r.acknowledged_at is None]
         if ids:
             self.ack_button.setEnabled(False)
-            await self.monitor.acknowledge(ids)
+            spawn(self.monitor.acknowledge(ids), "acknowledge alerts")
 
     def open_rules(self) -> None:
         from thesis_console.ui.widgets.dialogs.alert_rules import AlertRulesDialog
@@ -144,8 +142,7 @@ class AlertsPanel(QWidget):
         dialog.open()
 
     def _save(self, rules: Any) -> None:
-        task = asyncio.ensure_future(self.monitor.save_rules(rules))
-        self._saving = task  # keep a reference until it is done
+        spawn(self.monitor.save_rules(rules), "save the alert rules")
 
     def _opened(self, index: QModelIndex) -> None:
         record = index.data(roles.ROW_ROLE)

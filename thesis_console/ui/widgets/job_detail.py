@@ -376,6 +376,12 @@ class JobDetailPanel(QWidget):
             title = self.title.toolTip() or self.row.id
             self.title.setText(self.title.fontMetrics().elidedText(title, Qt.TextElideMode.ElideRight, max(100, self.title.width())))
 
+    def _status_role(self, role: str) -> None:
+        if self.status.property("role") != role:
+            self.status.setProperty("role", role)
+            self.status.style().unpolish(self.status)
+            self.status.style().polish(self.status)
+
     def where_it_went(self) -> str:
         """``now canceled, 12:03:07`` once the job left its table; "" while it is listed there."""
         if self.left_at is None or self.row is None:
@@ -419,6 +425,7 @@ class JobDetailPanel(QWidget):
             self.title.setText("No job selected")
             self.progress.hide()
             self.status.setText("Select a job to see its arguments, result, traceback and timeline.")
+            self._status_role("hint")
             self._fill_summary([])
             for section in self.sections.values():
                 section.set_text("")
@@ -431,6 +438,8 @@ class JobDetailPanel(QWidget):
             text = "; ".join(notes)
             if text != self.status.text():
                 self.status.setText(text)
+            # A contradiction is a problem with the data; where the job went is news.
+            self._status_role("warning" if detail is not None and contradiction(detail) else "")
         if row.progress is not None and shows_progress(row.state) and not self.gone:
             self.progress.setValue(max(0, min(100, int(row.progress))))
             palette = self.progress.palette()
@@ -495,7 +504,3 @@ class JobDetailPanel(QWidget):
 
     def section_text(self, key: str) -> str:
         return self.sections[key].plain_text()
-
-    def wait_detail(self) -> Any:
-        """The task reading the detail now, if any (tests)."""
-        return self._task
