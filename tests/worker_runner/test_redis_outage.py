@@ -74,3 +74,24 @@ def test_a_job_that_kills_its_own_work_horse_is_failed_after_five_interruptions(
     text = failed.latest_result().exc_string
     assert "interrupted 5 times by infrastructure faults" in text and "killed by signal 9" in text
     assert sup.record(redis_conn).restarts == 0  # the worker itself lived through all five
+
+
+def test_an_outage_keeps_a_simple_worker_and_its_job(own_redis, supervisors):
+    server = own_redis(appendfsync="always")
+    conn = server.client()
+    sup = supervisors("-n", "1", "--worker-class", "simple", env={"REDIS_URL": server.url})
+    sup.wait_live(conn, 1)
+    workers_before = [p.pid for p in sup.worker_processes()]
+    job_id = enqueue_thesis(conn, ThesisRequest(topic="Outage, simple", chapters=3, options={"pace_s": 1.0}))
+    _running_on(conn, job_id)
+    wait_for(lambda: (_fetch(conn, job_id).meta.get("progress") or 0) >= 20, 20, message="some progress")
+    server.kill()
+    time.sleep(OUTAGE_S)  # the outage itself
+    assert [p.pid for p in sup.worker_processes()] == workers_before
+    server.start()
+    wait_for(lambda: _fetch(conn, job_id).get_status() == JobStatus.FINISHED, 90, message="the job to finish")
+    job = _fetch(conn, job_id)
+    assert [a["outcome"] for a in job.meta["attempts"]] == ["completed"]
+    assert job.retries_left == contract.MAX_RETRIES
+    assert [p.pid for p in sup.worker_processes()] == workers_before
+    conn.close()
