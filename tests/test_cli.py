@@ -45,8 +45,8 @@ def test_status_text_and_json(capsys, redis_conn, redis_url):
     code, out, _ = call(capsys, "status", "--url", redis_url)
     assert code == 0
     header, counts = out.splitlines()[2:4]
-    assert header.split() == ["QUEUE", "WAITING", "ACTIVE", "SCHEDULED", "DEFERRED", "COMPLETED", "FAILED", "CANCELED"]
-    assert counts.split() == ["thesis", "0", "0", "0", "0", "0", "2", "0"]
+    assert header.split() == ["QUEUE", "BACKEND", "WAITING", "ACTIVE", "SCHEDULED", "DEFERRED", "COMPLETED", "FAILED", "CANCELED"]
+    assert counts.split() == ["thesis", "rq", "0", "0", "0", "0", "0", "2", "0"]
     assert header.index("FAILED") + len("FAILED") == counts.index("2") + 1  # numbers right-aligned under headers
     code, out, _ = call(capsys, "--json", "status", "--url", redis_url)
     data = json.loads(out)

@@ -48,6 +48,7 @@ from thesis_console.core.thesis_request import (
 )
 from thesis_console.core.types import (
     ActionResult,
+    Backend,
     CoreError,
     JobDetail,
     JobPage,
@@ -173,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = add("show", "everything about one job: arguments, result, traceback, timeline")
     show.add_argument("job_id", metavar="JOB")
+    show.add_argument("--queue", help="the job's queue (a BullMQ job id is unique only in its queue)")
 
     enq = add("enqueue", "queue a thesis job and print its id")
     enq.add_argument("--topic", required=True)
@@ -332,8 +334,8 @@ def _status_text(snapshot: Snapshot, session: Session) -> str:
     lines = [f"Redis {server.version or '?'} at {session.display_url}{rtt}", ""]
     states = [s for s in JobState]
     paused = [q for q in snapshot.queues if q.paused]
-    rows = [[q.name, *(q.count(s) for s in states)] for q in snapshot.queues]
-    headers = ["QUEUE", *(s.value.upper() for s in states)]
+    rows = [[q.name, q.backend.value, *(q.count(s) for s in states)] for q in snapshot.queues]
+    headers = ["QUEUE", "BACKEND", *(s.value.upper() for s in states)]
     if paused:  # the column only when some queue is paused
         headers.append("PAUSED")
         for row, q in zip(rows, snapshot.queues, strict=True):
@@ -394,7 +396,7 @@ def _page_text(page: JobPage) -> str:
 
 
 async def _show(session: Session, args: argparse.Namespace, _: Any) -> int:
-    detail = await session.reader.detail(args.job_id)
+    detail = await session.reader.detail(args.job_id, args.queue)
     if args.json:
         _print_json(detail)
     else:
@@ -405,7 +407,9 @@ async def _show(session: Session, args: argparse.Namespace, _: Any) -> int:
 def _detail_text(detail: JobDetail) -> str:
     row = detail.row
     fields = [
-        ("id", row.id), ("queue", row.queue), ("state", row.state.value), ("function", detail.function or ""),
+        ("id", row.id), ("queue", row.queue), ("backend", row.backend.value), ("state", row.state.value),
+        ("status", row.status if row.backend is Backend.BULLMQ else ""),
+        ("function" if row.backend is Backend.RQ else "name", detail.function or ""),
         ("description", row.description), ("progress", f"{row.progress}% {row.stage or ''}" if row.progress is not None else ""),
         ("attempts", row.attempts_used if row.attempts_used is not None else ""),
         ("retries left", row.retries_left if row.retries_left is not None else ""),
@@ -414,7 +418,9 @@ def _detail_text(detail: JobDetail) -> str:
     ]  # fmt: skip
     width = max(len(name) for name, _ in fields)
     lines = [f"{name.ljust(width)}  {escape_controls(str(value))}" for name, value in fields if value not in ("", None)]
-    for label, payload in (("args", detail.args), ("kwargs", detail.kwargs), ("meta", detail.meta), ("result", detail.result)):
+    labels = ("args", "kwargs", "meta", "result") if row.backend is Backend.RQ else ("data", "", "opts", "returnvalue")
+    payloads = (detail.args, detail.kwargs, detail.meta, detail.result)
+    for label, payload in zip(labels, payloads, strict=True):
         if payload.kind == "missing":
             continue
         if payload.kind in ("json", "unpickled"):
@@ -426,7 +432,9 @@ def _detail_text(detail: JobDetail) -> str:
         note = f"  ({payload.note})" if payload.note else ""
         lines += ["", f"{label}:{note}", _indent(body)]
     if detail.traceback:
-        lines += ["", "traceback:", _indent(detail.traceback.rstrip())]
+        lines += ["", "traceback:" if row.backend is Backend.RQ else "stacktrace:", _indent(detail.traceback.rstrip())]
+    if detail.logs:
+        lines += ["", "logs:", _indent("\n".join(detail.logs))]
     if detail.timeline:
         events = [[_when(e.at), e.what, e.outcome, _when(e.ended_at), e.worker or "", _shorten(e.detail, 50)] for e in detail.timeline]
         lines += ["", "timeline:", _indent(format_table(["AT", "WHAT", "OUTCOME", "ENDED", "WORKER", "DETAIL"], events))]

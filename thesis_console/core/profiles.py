@@ -47,6 +47,7 @@ class ConnectionProfile:
         tls_ca_file, tls_cert_file, tls_key_file: TLS files (``rediss://``, or the master of a sentinel URL).
         embedded: the managed local Redis that the console starts when needed.
         timeout_s: connect and command timeout.
+        bullmq_prefix: the ``prefix`` option of the BullMQ queues on this Redis.
     """
 
     name: str
@@ -60,6 +61,7 @@ class ConnectionProfile:
     tls_key_file: str | None = None
     embedded: bool = False
     timeout_s: float = 5.0
+    bullmq_prefix: str = "bull"
 
     def __post_init__(self) -> None:
         problem = profile_problem(self)
@@ -123,6 +125,8 @@ def profile_problem(profile: ConnectionProfile) -> str | None:
         return f"timeout_s must be between 0 and 300 seconds, got {profile.timeout_s!r}"
     if any(not isinstance(q, str) or not q for q in profile.queues):
         return "queues must be non-empty names"
+    if not isinstance(profile.bullmq_prefix, str) or not profile.bullmq_prefix or ":" in profile.bullmq_prefix:
+        return f"bullmq_prefix must be a non-empty name without ':', got {profile.bullmq_prefix!r}"
     if profile.embedded:
         return None
     found = url_problem(profile.url)

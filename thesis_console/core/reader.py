@@ -19,13 +19,17 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import TypeVar
 
 import redis.asyncio as aioredis
 
 from thesis_console.core.alerts.watch_data import MinuteCache, WatchData, read_watch_data
+from thesis_console.core.bullmq import reader as bull
+from thesis_console.core.bullmq.keys import DEFAULT_PREFIX
 from thesis_console.core.job_detail import read_detail
 from thesis_console.core.metrics_read import read_series
 from thesis_console.core.paging import read_page
@@ -40,6 +44,9 @@ __all__ = ["QueueReader", "ThroughputTracker"]
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+BULL_DISCOVERY_S = 30.0
+"""How long the list of BullMQ queues found by a key scan is reused before the next scan."""
+
 
 class QueueReader:
     """Reads queues, jobs, workers and metrics from one Redis.
@@ -49,6 +56,7 @@ class QueueReader:
         trust_pickle: unpickle pickled job data for display (only for a trusted Redis).
         queues: the queues to show, in this order; None shows every queue RQ knows.
         timeout_s: the longest any one call (and any one round trip of a search) may take.
+        bullmq_prefix: the ``prefix`` of the BullMQ queues; a queue under it is read as BullMQ.
     """
 
     def __init__(
@@ -58,6 +66,7 @@ class QueueReader:
         trust_pickle: bool = False,
         queues: Sequence[str] | None = None,
         timeout_s: float = 5.0,
+        bullmq_prefix: str = DEFAULT_PREFIX,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
@@ -68,22 +77,79 @@ class QueueReader:
         self.trust_pickle = trust_pickle
         self.queues = tuple(queues) if queues is not None else None
         self.timeout_s = timeout_s
+        self.bullmq_prefix = bullmq_prefix
+        self._bull_queues: tuple[str, ...] = ()
+        self._bull_found_at: float | None = None
 
     async def snapshot(self) -> Snapshot:
-        """Counts of every queue, every RQ worker and supervisor, and the server, in at most two round trips."""
-        return await self._bounded(read_snapshot(self._trips(), self.queues))
+        """Counts of every queue (RQ and BullMQ, each carrying its backend), every RQ worker and
+        supervisor, and the server: two round trips, three when there are BullMQ queues (every BullMQ
+        queue's counts in one), plus a key scan for BullMQ queues at most every 30 s."""
+        return await self._bounded(self._snapshot())
+
+    async def _snapshot(self) -> Snapshot:
+        bull_names = await self.bull_queues()
+        rq_names = None if self.queues is None else tuple(q for q in self.queues if q not in bull_names)
+        snapshot = await read_snapshot(self._trips(), rq_names)
+        if not bull_names:
+            return snapshot
+        trips = self._trips()
+        replies = await trips.run(lambda pipe: bull.fill_counts(pipe, self.bullmq_prefix, bull_names))
+        bull_counts = {q.name: q for q in bull.parse_counts(self.bullmq_prefix, bull_names, replies)}
+        rq_counts = {q.name: q for q in snapshot.queues}
+        order = self.queues if self.queues is not None else sorted(set(rq_counts) | set(bull_counts))
+        queues = [c for name in order for c in (rq_counts.get(name), bull_counts.get(name)) if c is not None]
+        return dataclasses.replace(snapshot, queues=tuple(queues), round_trips=snapshot.round_trips + trips.count)
+
+    async def bull_queues(self) -> tuple[str, ...]:
+        """The BullMQ queues under the prefix (those of the profile's list when it has one), found again
+        at most every 30 s: without a list that is a SCAN of the key space, whose cost grows with it."""
+        now = time.monotonic()
+        if self._bull_found_at is not None and now - self._bull_found_at < BULL_DISCOVERY_S:
+            return self._bull_queues
+        found = await bull.find_queues(self._trips(), self.bullmq_prefix, self.queues)
+        self._bull_queues, self._bull_found_at = tuple(found), now
+        return self._bull_queues
+
+    async def _bull_for(self, queue: str) -> bull.BullReader | None:
+        return bull.BullReader(self._trips(), self.bullmq_prefix) if queue in await self.bull_queues() else None
 
     async def page(self, queue: str, state: JobState, offset: int, limit: int) -> JobPage:
-        """Rows ``offset`` .. ``offset + limit - 1`` of a state's table, in two round trips at any offset."""
-        return await self._bounded(read_page(self._trips(), queue, state, offset, limit, self.trust_pickle))
+        """Rows ``offset`` .. ``offset + limit - 1`` of a state's table, in two round trips at any offset
+        (three for a BullMQ queue's WAITING, which spans three structures)."""
+        return await self._bounded(self._page(queue, state, offset, limit))
 
-    async def detail(self, job_id: str) -> JobDetail:
-        """Arguments, meta, result, traceback, raw fields and timeline of one job.
+    async def _page(self, queue: str, state: JobState, offset: int, limit: int) -> JobPage:
+        reader = await self._bull_for(queue)
+        if reader is not None:
+            return await reader.page(queue, state, offset, limit)
+        return await read_page(self._trips(), queue, state, offset, limit, self.trust_pickle)
+
+    async def detail(self, job_id: str, queue: str | None = None) -> JobDetail:
+        """Arguments (data), meta (opts), result, traceback, raw fields, logs and timeline of one job.
+
+        A BullMQ job id is only unique in its queue: with no ``queue``, an id RQ does not know is looked
+        for in every BullMQ queue.
 
         Raises:
             CoreError: ``job {id} not found`` when it does not exist.
         """
-        return await self._bounded(read_detail(self._trips(), job_id, self.trust_pickle))
+        return await self._bounded(self._detail(job_id, queue))
+
+    async def _detail(self, job_id: str, queue: str | None) -> JobDetail:
+        if queue is not None:
+            reader = await self._bull_for(queue)
+            if reader is not None:
+                return await reader.detail(queue, job_id)
+            return await read_detail(self._trips(), job_id, self.trust_pickle)
+        try:
+            return await read_detail(self._trips(), job_id, self.trust_pickle)
+        except CoreError as missing:
+            reader = bull.BullReader(self._trips(), self.bullmq_prefix)
+            for name in await self.bull_queues():
+                if await reader.find(name, job_id):
+                    return await reader.detail(name, job_id)
+            raise missing
 
     def search(
         self, queue: str, state: JobState, text: str, *, batch_size: int = 100, scan_chunk: int = 2000
@@ -97,6 +163,9 @@ class QueueReader:
             CoreError: at once for bad arguments; during iteration when Redis fails.
         """
         check_search_args(text, batch_size, scan_chunk)
+        if queue in self._bull_queues:
+            reader = bull.BullReader(self._trips(), self.bullmq_prefix)
+            return _guarded(reader.search(queue, state, text, batch_size), "search")
         return _guarded(
             search_jobs(
                 self._trips(), queue, state, text, batch_size=batch_size, scan_chunk=scan_chunk, trust_pickle=self.trust_pickle
@@ -106,7 +175,13 @@ class QueueReader:
 
     async def metric_series(self, queue: str, range_s: int, now: float | None = None) -> MetricSeries:
         """Points for the charts: minute buckets up to 6 hours, hour buckets beyond (24 h, 7 days)."""
-        return await self._bounded(read_series(self._trips(), queue, range_s, now))
+        return await self._bounded(self._series(queue, range_s, now))
+
+    async def _series(self, queue: str, range_s: int, now: float | None) -> MetricSeries:
+        reader = await self._bull_for(queue)
+        if reader is not None:
+            return await reader.metric_series(queue, range_s, now)
+        return await read_series(self._trips(), queue, range_s, now)
 
     async def watch(
         self, minutes: int, now: float | None = None, cache: MinuteCache | None = None, snapshot: Snapshot | None = None

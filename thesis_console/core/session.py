@@ -267,6 +267,7 @@ class Session:
             trust_pickle=profile.trust_pickle,
             queues=list(profile.queues) or None,
             timeout_s=profile.timeout_s,
+            bullmq_prefix=profile.bullmq_prefix,
         )
         self.actions = QueueActions(self.client, read_only=profile.read_only, sync_factory=clients.make_sync)
         self._watchdog: asyncio.Task[None] | None = None

@@ -32,7 +32,7 @@ from thesis_console.core.supervisor_protocol import (
     SupervisorRecord,
     record_key,
 )
-from thesis_console.core.types import JobState, QueueCounts, ServerInfo, Snapshot, WorkerInfo
+from thesis_console.core.types import Backend, JobState, QueueCounts, ServerInfo, Snapshot, WorkerInfo
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,7 @@ def _queue_counts(name: str, replies: list[Any], pause: QueuePause | None = None
     values = {state.value: reply_int(reply) for state, reply in zip(_COUNTED_STATES, replies, strict=True)}
     return QueueCounts(
         name=name,
+        backend=Backend.RQ,
         problem="; ".join(problems) or None,
         paused=pause is not None,
         paused_by=pause.by if pause else "",

@@ -13,6 +13,13 @@ from typing import Any
 from thesis_console.core.supervisor_protocol import SupervisorRecord
 
 
+class Backend(StrEnum):
+    """The queue system a queue belongs to; every queue and job row carries it."""
+
+    RQ = "rq"
+    BULLMQ = "bullmq"
+
+
 class JobState(StrEnum):
     """The states the console shows, each backed by one RQ structure.
 
@@ -50,6 +57,7 @@ class QueueCounts:
     """How many jobs one queue has in each state."""
 
     name: str
+    backend: Backend = Backend.RQ
     waiting: int = 0
     active: int = 0
     scheduled: int = 0
@@ -58,7 +66,7 @@ class QueueCounts:
     failed: int = 0
     canceled: int = 0
     problem: str | None = None
-    """Set when one of the queue's keys is not what RQ writes (for example a string at ``rq:queue:x``)."""
+    """Set when one of the queue's keys is not what its backend writes (for example a string at ``rq:queue:x``)."""
     paused: bool = False
     """Supervised workers take no job from it (see :mod:`thesis_console.core.queue_pause`)."""
     paused_by: str = ""
@@ -147,7 +155,9 @@ class JobRow:
     problem: str | None = None
     scheduled_for: float | None = None
     status: str | None = None
-    """RQ's own status field (``failed`` and ``stopped`` both show as FAILED), None when missing."""
+    """RQ's own status field (``failed`` and ``stopped`` both show as FAILED), None when missing; for
+    BullMQ the state, or for a scheduled job whether it waits out a retry back-off or a requested delay."""
+    backend: Backend = Backend.RQ
 
 
 @dataclass(frozen=True)
@@ -195,6 +205,8 @@ class JobDetail:
     listed_in: tuple[JobState, ...] = ()
     """The registries of its queue that list the job (scheduled, deferred, completed, failed, canceled);
     a status that none of them agrees with is a contradiction worth showing."""
+    logs: tuple[str, ...] = ()
+    """The job's own log lines (BullMQ's ``job.log``); RQ jobs have none."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis.asyncio as aioredis
+
+from tests.core.bulk_jobs import command_calls, reset_command_stats
+from tests.core.bullmq.bull_jobs import QUEUE, add_jobs, dump_all, pause
+from tests.corpus import bullmq_hostile
+from thesis_console.core.bullmq.reader import BullReader
+from thesis_console.core.reader import QueueReader
+from thesis_console.core.round_trips import RoundTrips
+from thesis_console.core.types import Backend, JobState
+
+
+def run(url: str, call):
+    async def go():
+        client = aioredis.Redis.from_url(url, decode_responses=False)
+        try:
+            return await call(client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def _finished(conn, job_id: str, state: str, at_ms: int, **fields) -> None:
+    """A completed or failed job as BullMQ's moveToFinished leaves it (hash plus sorted-set entry)."""
+    conn.hset(f"bull:{QUEUE}:{job_id}", mapping={"name": "generate-thesis", "data": '{"thesisId": "x"}',
+                                                  "opts": '{"attempts": 3}', "timestamp": at_ms - 500,
+                                                  "processedOn": at_ms - 400, "finishedOn": at_ms, "atm": 1, **fields})
+    conn.zadd(f"bull:{QUEUE}:{state}", {job_id: at_ms})
+
+
+def test_snapshot_shows_bullmq_and_rq_queues_each_with_its_backend(redis_conn, redis_url):
+    waiting = add_jobs(redis_url, [({"topic": f"T{i}"}, {}) for i in range(3)])
+    add_jobs(redis_url, [({"topic": "P"}, {"priority": 5}), ({"topic": "D"}, {"delay": 60_000})])
+    _finished(redis_conn, "c1", "completed", 1_700_000_000_000)
+    _finished(redis_conn, "f1", "failed", 1_700_000_000_000, failedReason="boom")
+    redis_conn.sadd("rq:queues", "rq:queue:thesis")
+    redis_conn.rpush("rq:queue:thesis", "some-rq-job")
+
+    snapshot = run(redis_url, lambda c: QueueReader(c).snapshot())
+
+    bull = snapshot.queue(QUEUE)
+    assert (bull.backend, bull.waiting, bull.scheduled, bull.completed, bull.failed) == (Backend.BULLMQ, 4, 1, 1, 1)
+    assert bull.problem is None and len(waiting) == 3
+    rq = snapshot.queue("thesis")
+    assert (rq.backend, rq.waiting) == (Backend.RQ, 1)
+    assert snapshot.round_trips == 3  # RQ's two, then every BullMQ queue's counts in one
+
+
+def test_paused_jobs_count_as_waiting(redis_conn, redis_url):
+    add_jobs(redis_url, [({"topic": f"T{i}"}, {}) for i in range(4)])
+    pause(redis_url)
+    assert redis_conn.llen(f"bull:{QUEUE}:paused") == 4
+    snapshot = run(redis_url, lambda c: QueueReader(c).snapshot())
+    assert snapshot.queue(QUEUE).waiting == 4
+    page = run(redis_url, lambda c: QueueReader(c).page(QUEUE, JobState.WAITING, 0, 10))
+    assert [r.topic for r in page.rows] == ["T0", "T1", "T2", "T3"]
+
+
+def test_waiting_pages_at_any_depth_in_the_order_workers_take_jobs(redis_conn, redis_url):
+    plain = add_jobs(redis_url, [({"topic": f"T{i}"}, {}) for i in range(230)])
+    urgent = add_jobs(redis_url, [({"topic": f"P{i}"}, {"priority": 1 + i % 2}) for i in range(20)])
+    expected = plain + [urgent[i] for i in range(0, 20, 2)] + [urgent[i] for i in range(1, 20, 2)]
+
+    async def pages(client):
+        out = []
+        for offset in (0, 100, 225, 245, 250):
+            trips = RoundTrips(client, 5.0)
+            page = await BullReader(trips, "bull").page(QUEUE, JobState.WAITING, offset, 10)
+            out.append((offset, page, trips.count))
+        return out
+
+    for offset, page, trips in run(redis_url, pages):
+        assert page.total == 250
+        assert [r.id for r in page.rows] == expected[offset : offset + 10], offset
+        assert trips <= 3
+
+
+def test_finished_states_page_newest_first_in_two_round_trips(redis_conn, redis_url):
+    for i in range(120):
+        _finished(redis_conn, f"c{i}", "completed", 1_700_000_000_000 + i * 1000)
+
+    async def page(client):
+        trips = RoundTrips(client, 5.0)
+        return await BullReader(trips, "bull").page(QUEUE, JobState.COMPLETED, 110, 50), trips.count
+
+    got, trips = run(redis_url, page)
+    assert [r.id for r in got.rows] == [f"c{i}" for i in range(9, -1, -1)]
+    assert trips == 2 and got.total == 120
+    assert got.rows[0].duration_s == 0.4 and got.rows[0].backend is Backend.BULLMQ
+
+
+def test_scheduled_rows_say_requested_delay_and_when_they_run(redis_conn, redis_url):
+    before = time.time()
+    (job,) = add_jobs(redis_url, [({"topic": "later"}, {"delay": 60_000})])
+    redis_conn.set(f"bull:{QUEUE}:meta-unrelated", "x")
+    page = run(redis_url, lambda c: QueueReader(c).page(QUEUE, JobState.SCHEDULED, 0, 10))
+    (row,) = page.rows
+    assert row.id == job and row.status == "requested delay"
+    assert before + 59 < row.scheduled_for < time.time() + 61
+
+
+def test_hostile_jobs_are_rows_that_say_what_is_wrong_and_reading_changes_nothing(redis_conn, redis_url):
+    ids = bullmq_hostile.load(redis_conn, redis_url)
+    queue = bullmq_hostile.QUEUE
+    before = dump_all(redis_conn)
+
+    snapshot = run(redis_url, lambda c: QueueReader(c).snapshot())
+    page = run(redis_url, lambda c: QueueReader(c).page(queue, JobState.WAITING, 0, 10))
+    detail = run(redis_url, lambda c: QueueReader(c).detail(ids["ten_mb"], queue))
+    broken = run(redis_url, lambda c: QueueReader(c).detail(ids["wrong_type"], queue))
+
+    assert "delayed is not a sorted set" in snapshot.queue(queue).problem
+    rows = {r.id: r for r in page.rows}
+    assert rows[ids["not_json"]].problem == "data is not JSON"
+    assert rows[ids["hash_gone"]].problem == "job hash is missing (removed or expired)"
+    assert rows[ids["wrong_type"]].problem == "job key is not a hash (a foreign or damaged key)"
+    assert rows[ids["ten_mb"]].problem is None and rows[ids["ten_mb"]].topic is None  # too large for a row
+    assert "job name is not UTF-8" in rows[ids["not_utf8"]].problem and "opts are not JSON" in rows[ids["not_utf8"]].problem
+    assert detail.args.kind == "json" and len(detail.args.value["blob"]) == 10_000_000
+    assert broken.row.problem == "job key is not a hash (a foreign or damaged key)"
+    assert dump_all(redis_conn) == before
+
+
+def test_queues_are_found_under_the_profiles_prefix_and_the_scan_is_reused(redis_conn, redis_url):
+    add_jobs(redis_url, [({"topic": "default prefix"}, {})])
+    add_jobs(redis_url, [({"topic": "own prefix"}, {})], queue="other", prefix="acme")
+
+    async def twice(client):
+        reader = QueueReader(client, bullmq_prefix="acme")
+        first = await reader.snapshot()
+        reset_command_stats(redis_conn)
+        second = await reader.snapshot()
+        return first, second, command_calls(redis_conn)
+
+    first, second, calls = run(redis_url, twice)
+    assert [(q.name, q.backend) for q in first.queues] == [("other", Backend.BULLMQ)]
+    assert second.queue("other").waiting == 1
+    assert "scan" not in calls  # found again only after BULL_DISCOVERY_S
+
+
+def test_a_profiles_queue_list_is_checked_without_scanning(redis_conn, redis_url):
+    add_jobs(redis_url, [({"topic": "t"}, {})])
+    reset_command_stats(redis_conn)
+    snapshot = run(redis_url, lambda c: QueueReader(c, queues=[QUEUE, "absent"]).snapshot())
+    assert [(q.name, q.backend, q.waiting) for q in snapshot.queues] == [
+        (QUEUE, Backend.BULLMQ, 1),
+        ("absent", Backend.RQ, 0),
+    ]
+    assert "scan" not in command_calls(redis_conn)

@@ -1,0 +1,1 @@
+"""BullMQ queues: its key layout, and reads with pipelined raw commands (nothing is written)."""

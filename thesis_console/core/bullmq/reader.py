@@ -1,0 +1,364 @@
+"""Reading BullMQ queues with pipelined raw commands on its key layout; nothing is written.
+
+BullMQ's own ``getJobs`` raises for a whole page when one job's data is bad and leaves ``paused`` out
+of counts, so the console reads the keys itself: counts of every queue in one round trip, a page in
+two (three for WAITING, whose jobs are spread over three structures), a job's detail in one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from thesis_console.core import decoding
+from thesis_console.core.backend import Backend
+from thesis_console.core.bullmq.jobs import (
+    ROW_FIELDS,
+    build_row,
+    ms_time,
+    parse_json,
+    progress_of,
+    row_from_fields,
+)
+from thesis_console.core.bullmq.keys import STATE_SOURCES, SUPPORTED_MAJOR, BullKeys, Kind, Source
+from thesis_console.core.metrics_read import step_for
+from thesis_console.core.round_trips import RoundTrips, is_error, reply_int
+from thesis_console.core.types import (
+    STATE_ORDER,
+    CoreError,
+    JobDetail,
+    JobPage,
+    JobRow,
+    JobState,
+    MetricPoint,
+    MetricSeries,
+    Payload,
+    QueueCounts,
+    TimelineEvent,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE = 1000
+EVENTS_READ = 10_000
+"""Newest entries of the events stream read for a timeline (BullMQ keeps about 10,000 by default)."""
+LOGS_READ = 1000
+SCAN_COUNT = 1000
+
+
+async def find_queues(trips: RoundTrips, prefix: str, listed: Sequence[str] | None = None) -> list[str]:
+    """Names of the BullMQ queues under ``prefix``: those with a ``meta`` or ``id`` key.
+
+    With ``listed`` names, one round trip checks just those; otherwise a SCAN walks the key space
+    (its cost grows with the number of keys, so callers cache the answer).
+    """
+    if listed is not None:
+        names = list(listed)
+
+        def fill(pipe: Any) -> None:
+            for name in names:
+                pipe.exists(BullKeys(prefix, name).of("meta"), BullKeys(prefix, name).of("id"))
+
+        replies = await trips.run(fill)
+        return [name for name, reply in zip(names, replies, strict=True) if reply_int(reply) > 0]
+    found: set[str] = set()
+    head = f"{prefix}:"
+    for suffix in (":meta", ":id"):
+        pattern = f"{_glob_escape(prefix)}:*{suffix}"
+        cursor: Any = 0
+        while True:
+
+            def fill_scan(pipe: Any, at: Any = cursor, match: str = pattern) -> None:
+                pipe.scan(at, match=match, count=SCAN_COUNT)
+
+            (reply,) = await trips.run(fill_scan)
+            if is_error(reply):
+                raise CoreError(f"scanning for BullMQ queues failed: {reply}")
+            cursor, keys = reply
+            for raw in keys:
+                key = decoding.text(raw)
+                if key is None or not key.startswith(head) or not key.endswith(suffix):
+                    continue
+                name = key[len(head) : -len(suffix)]
+                if name and ":" not in name:
+                    found.add(name)
+            if int(cursor) == 0:
+                break
+    return sorted(found)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def fill_counts(pipe: Any, prefix: str, queues: Sequence[str]) -> None:
+    """Queue the counts of ``queues`` (10 commands each) for :func:`parse_counts`."""
+    for name in queues:
+        keys = BullKeys(prefix, name)
+        for state in STATE_ORDER:
+            for source in STATE_SOURCES[state]:
+                (pipe.llen if source.kind is Kind.LIST else pipe.zcard)(keys.of(source.name))
+        pipe.hmget(keys.of("meta"), ["version", "paused"])
+
+
+def counts_per_queue() -> int:
+    return sum(len(STATE_SOURCES[s]) for s in STATE_ORDER) + 1
+
+
+def parse_counts(prefix: str, queues: Sequence[str], replies: list[Any]) -> tuple[QueueCounts, ...]:
+    it = iter(replies)
+    out = []
+    for name in queues:
+        keys = BullKeys(prefix, name)
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for state in STATE_ORDER:
+            total = 0
+            for source in STATE_SOURCES[state]:
+                reply = next(it)
+                if is_error(reply):
+                    problems.append(f"{keys.of(source.name)} is not a {source.kind.value}")
+                total += reply_int(reply)
+            values[state.value] = total
+        meta = next(it)
+        if is_error(meta):
+            problems.append(f"{keys.of('meta')} is not a hash")
+        else:
+            values["paused"] = meta[1] is not None  # BullMQ's own pause: workers take no job
+            problem = version_problem(decoding.text(meta[0]))
+            if problem:
+                problems.append(problem)
+        out.append(QueueCounts(name=name, backend=Backend.BULLMQ, problem="; ".join(problems) or None, **values))
+    return tuple(out)
+
+
+def version_problem(version: str | None) -> str | None:
+    """Why a queue written by another BullMQ major version is not safe to change, or None."""
+    if not version or not version.startswith("bullmq:"):
+        return None
+    major = version[len("bullmq:") :].split(".")[0]
+    if major != str(SUPPORTED_MAJOR):
+        return f"written by {version}; the console's scripts match BullMQ {SUPPORTED_MAJOR}, so it is read-only"
+    return None
+
+
+class BullReader:
+    """Reads the BullMQ queues under one prefix."""
+
+    def __init__(self, trips: RoundTrips, prefix: str) -> None:
+        self.trips = trips
+        self.prefix = prefix
+
+    async def page(self, queue: str, state: JobState, offset: int, limit: int) -> JobPage:
+        if offset < 0 or not 1 <= limit <= MAX_PAGE:
+            raise CoreError(f"a page needs offset >= 0 and 1 <= limit <= {MAX_PAGE}, got {offset}, {limit}")
+        keys = BullKeys(self.prefix, queue)
+        sources = STATE_SOURCES[state]
+        if not sources:
+            return JobPage(queue, state, offset, 0, ())
+        single = len(sources) == 1
+
+        def fill_lengths(pipe: Any) -> None:
+            for source in sources:
+                (pipe.llen if source.kind is Kind.LIST else pipe.zcard)(keys.of(source.name))
+            if single:
+                _fill_range(pipe, keys, sources[0], offset, offset + limit - 1)
+
+        first = await self.trips.run(fill_lengths)
+        lengths = [reply_int(r) for r in first[: len(sources)]]
+        total = sum(lengths)
+        if single:
+            ranges = [(sources[0], first[1])]
+        else:
+            wanted: list[tuple[Source, int, int]] = []
+            start, stop, before = offset, offset + limit - 1, 0
+            for source, length in zip(sources, lengths, strict=True):
+                lo, hi = max(start - before, 0), min(stop - before, length - 1)
+                if lo <= hi:
+                    wanted.append((source, lo, hi))
+                before += length
+            def fill_ranges(pipe: Any) -> None:
+                for source, lo, hi in wanted:
+                    _fill_range(pipe, keys, source, lo, hi)
+
+            replies = await self.trips.run(fill_ranges)
+            ranges = [(s, r) for (s, _, _), r in zip(wanted, replies, strict=True)]
+        members: list[tuple[str, float | None]] = []
+        for source, reply in ranges:
+            members.extend(_parse_range(source, reply))
+        members = members[:limit]
+        if not members:
+            return JobPage(queue, state, offset, total, ())
+        rows_reply = await self.trips.run(lambda pipe: [pipe.hmget(keys.job(i), ROW_FIELDS) for i, _ in members])
+        rows = tuple(build_row(queue, i, state, r, score) for (i, score), r in zip(members, rows_reply, strict=True))
+        return JobPage(queue, state, offset, total, rows)
+
+    async def find(self, queue: str, job_id: str) -> bool:
+        keys = BullKeys(self.prefix, queue)
+        (exists,) = await self.trips.run(lambda pipe: pipe.exists(keys.job(job_id)))
+        return reply_int(exists) > 0
+
+    async def detail(self, queue: str, job_id: str) -> JobDetail:
+        keys = BullKeys(self.prefix, queue)
+        zsets = [(s, src) for s in STATE_ORDER for src in STATE_SOURCES[s] if src.kind is Kind.ZSET]
+        lists = [(s, src) for s in STATE_ORDER for src in STATE_SOURCES[s] if src.kind is Kind.LIST]
+
+        def fill(pipe: Any) -> None:
+            pipe.hgetall(keys.job(job_id))
+            pipe.lrange(keys.logs(job_id), 0, LOGS_READ - 1)
+            pipe.xrevrange(keys.of("events"), "+", "-", count=EVENTS_READ)
+            for _, src in zsets:
+                pipe.zscore(keys.of(src.name), job_id)
+            for _, src in lists:
+                pipe.lpos(keys.of(src.name), job_id)
+
+        replies = await self.trips.run(fill)
+        fields_reply, logs_reply, events_reply = replies[:3]
+        positions = replies[3:]
+        state, score = None, None
+        for (s, _), reply in zip(zsets + lists, positions, strict=True):
+            if reply is not None and not is_error(reply):
+                state = s
+                if (s, _) in zsets:
+                    score = float(reply)
+                break
+        if is_error(fields_reply):
+            row = JobRow(id=job_id, queue=queue, state=state or JobState.WAITING, backend=Backend.BULLMQ,
+                         problem="job key is not a hash (a foreign or damaged key)")
+            return JobDetail(row, None, Payload("error"), Payload("missing"), Payload("missing"), Payload("missing"),
+                             None, (), {}, logs=())
+        fields: dict[str, bytes] = {decoding.text(k) or repr(k): v for k, v in (fields_reply or {}).items()}
+        if not fields and state is None:
+            raise CoreError(f"job {job_id} not found in BullMQ queue {queue}")
+        row_fields = {f: fields.get(f) for f in ROW_FIELDS}
+        row = row_from_fields(queue, job_id, state or JobState.WAITING, row_fields, score)
+        if state is None:
+            row = _with(row, problem="; ".join(filter(None, [row.problem, "in no state list (orphaned)"])))
+        stack = parse_json(fields.get("stacktrace"))
+        traceback = None
+        if stack.kind == "json" and isinstance(stack.value, list):
+            traceback = "\n\n".join(f"attempt {n}:\n{entry}" for n, entry in enumerate(stack.value, 1)) or None
+        elif stack.kind == "text":
+            traceback = str(stack.value)
+        failed_reason = decoding.text(fields.get("failedReason"))
+        if failed_reason and not traceback:
+            traceback = failed_reason
+        logs = tuple(decoding.text(x) or decoding.shorten(x) for x in ([] if is_error(logs_reply) else logs_reply or []))
+        return JobDetail(
+            row=row,
+            function=decoding.text(fields.get("name")),
+            args=parse_json(fields.get("data")),
+            kwargs=Payload("missing", note="BullMQ jobs have one data value"),
+            meta=parse_json(fields.get("opts")),
+            result=parse_json(fields.get("returnvalue")),
+            traceback=traceback,
+            timeline=_timeline(job_id, [] if is_error(events_reply) else events_reply or []),
+            raw_fields={name: decoding.shorten(value) for name, value in sorted(fields.items())},
+            logs=logs,
+        )
+
+    async def search(self, queue: str, state: JobState, text: str, batch_size: int) -> AsyncIterator[list[JobRow]]:
+        """Rows whose id, name, topic, error or problem contains ``text`` (case-insensitive), page by page."""
+        needle = text.casefold()
+        offset = 0
+        batch: list[JobRow] = []
+        while True:
+            page = await self.page(queue, state, offset, MAX_PAGE)
+            for row in page.rows:
+                hay = " ".join(filter(None, [row.id, row.description, row.topic, row.error_line, row.problem]))
+                if needle in hay.casefold():
+                    batch.append(row)
+                    if len(batch) >= batch_size:
+                        yield batch
+                        batch = []
+            offset += len(page.rows)
+            if not page.rows or offset >= page.total:
+                break
+        if batch:
+            yield batch
+
+    async def metric_series(self, queue: str, range_s: int, now: float | None = None) -> MetricSeries:
+        """Completed and failed counts per bucket, from the finish times of the jobs BullMQ still keeps."""
+        now = time.time() if now is None else now
+        step = step_for(range_s)
+        last = int(now // step)
+        first = last - -(-range_s // step) + 1
+        keys = BullKeys(self.prefix, queue)
+        low = first * step * 1000
+
+        def fill(pipe: Any) -> None:
+            pipe.zrangebyscore(keys.of("completed"), low, "+inf", withscores=True)
+            pipe.zrangebyscore(keys.of("failed"), low, "+inf", withscores=True)
+
+        done, failed = await self.trips.run(fill)
+        buckets = {b: [0, 0] for b in range(first, last + 1)}
+        for column, reply in ((0, done), (1, failed)):
+            for _, score in [] if is_error(reply) else reply or []:
+                bucket = int(score / 1000 // step)
+                if bucket in buckets:
+                    buckets[bucket][column] += 1
+        points = tuple(
+            MetricPoint(
+                start=float(b * step), completed=c, failed=f, retried=0,
+                success_rate=c / (c + f) if c + f else None, runtime_p50_s=None, runtime_p95_s=None, depth=None,
+            )
+            for b, (c, f) in buckets.items()
+        )
+        return MetricSeries(queue=queue, step_s=step, points=points)
+
+
+def _fill_range(pipe: Any, keys: BullKeys, source: Source, start: int, stop: int) -> None:
+    key = keys.of(source.name)
+    if source.kind is Kind.LIST:
+        if source.from_right:
+            pipe.lrange(key, -(stop + 1), -(start + 1))
+        else:
+            pipe.lrange(key, start, stop)
+    elif source.newest_first:
+        pipe.zrevrange(key, start, stop, withscores=True)
+    else:
+        pipe.zrange(key, start, stop, withscores=True)
+
+
+def _parse_range(source: Source, reply: Any) -> list[tuple[str, float | None]]:
+    if is_error(reply) or not reply:
+        return []
+    items: list[tuple[Any, float | None]]
+    if source.kind is Kind.LIST:
+        items = [(m, None) for m in reply]
+        if source.from_right:
+            items.reverse()
+    else:
+        items = [(m, float(s)) for m, s in reply]
+    return [(decoding.text(m) or repr(m), score) for m, score in items]
+
+
+def _timeline(job_id: str, entries: list[Any]) -> tuple[TimelineEvent, ...]:
+    events = []
+    wanted = job_id.encode()
+    for entry_id, fields in reversed(entries):
+        if fields.get(b"jobId") != wanted:
+            continue
+        at = int(entry_id.split(b"-")[0]) / 1000.0
+        event = decoding.text(fields.get(b"event")) or "?"
+        if event in ("completed", "failed"):
+            detail = decoding.text(fields.get(b"failedReason")) or ""
+            events.append(TimelineEvent(at=at, what="ended", outcome=event, detail=detail))
+        elif event == "active":
+            events.append(TimelineEvent(at=at, what="attempt", outcome="running"))
+        elif event == "delayed":
+            events.append(TimelineEvent(at=at, what="scheduled", detail=f"runs at {ms_time(fields.get(b'delay')) or '?'}"))
+        elif event == "progress":
+            progress, stage = progress_of(fields.get(b"data"))
+            events.append(TimelineEvent(at=at, what="progress", detail=f"{progress}%" if progress is not None else stage or ""))
+        else:
+            events.append(TimelineEvent(at=at, what=event))
+    return tuple(events)
+
+
+def _with(row: JobRow, **changes: Any) -> JobRow:
+    from dataclasses import replace
+
+    return replace(row, **changes)
