@@ -78,9 +78,10 @@ class NodeWorker:
                     pytest.fail(f"the Node worker exited before it was ready: {err.strip()}")
         pytest.fail(f"the Node worker was not ready within {timeout} s")
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = True) -> None:
+        """SIGTERM (the worker finishes its active jobs first), or SIGKILL when not ``graceful``."""
         if self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.terminate() if graceful else self.proc.kill()
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:

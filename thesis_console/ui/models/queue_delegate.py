@@ -1,5 +1,6 @@
 """Paints a queue in the side list on two lines: its name, and its counts in a quieter colour; a red
-badge with the number of unacknowledged alerts firing on it, when there are any."""
+badge with the number of unacknowledged alerts firing on it, when there are any; an outlined badge
+naming its queue system (RQ, BullMQ)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QS
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from thesis_console.core.types import QueueCounts
 from thesis_console.ui import theme
 from thesis_console.ui.models import roles
+from thesis_console.ui.models.queue_list import BACKEND_LABELS
 
 PADDING = 8
 
@@ -36,6 +39,10 @@ class QueueItemDelegate(QStyledItemDelegate):
         alerts = int(index.data(roles.ALERT_ROLE) or 0)
         if alerts:
             rect = rect.adjusted(0, 0, -self._paint_badge(painter, rect, metrics, alerts, opt.font) - 4, 0)  # type: ignore[attr-defined]
+        counts = index.data(roles.ROW_ROLE)
+        if isinstance(counts, QueueCounts):
+            label = BACKEND_LABELS[counts.backend]
+            rect = rect.adjusted(0, 0, -self._paint_backend(painter, rect, metrics, label, opt.font, palette) - 4, 0)  # type: ignore[attr-defined]
         painter.setFont(bold)
         painter.setPen(palette.color(QPalette.ColorRole.Text))
         top = QRect(rect.left(), rect.top(), rect.width(), metrics.height())
@@ -51,6 +58,25 @@ class QueueItemDelegate(QStyledItemDelegate):
             QFontMetrics(small).elidedText(summary, Qt.TextElideMode.ElideRight, rect.width()),
         )
         painter.restore()
+
+    @staticmethod
+    def _paint_backend(painter: QPainter, rect: QRect, metrics: QFontMetrics, label: str, font: QFont, palette: QPalette) -> int:
+        """An outlined pill naming the queue system at the right end of the name's line; returns its width."""
+        small = QFont(font)
+        small.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
+        small_metrics = QFontMetrics(small)
+        height = metrics.height()
+        width = small_metrics.horizontalAdvance(label) + height // 2
+        pill = QRectF(rect.right() - width, rect.top() + 1, width, height - 2)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRoundedRect(pill, pill.height() / 2, pill.height() / 2)
+        painter.setFont(small)
+        painter.drawText(pill, int(Qt.AlignmentFlag.AlignCenter), label)
+        painter.restore()
+        return width
 
     @staticmethod
     def _paint_badge(painter: QPainter, rect: QRect, metrics: QFontMetrics, count: int, font: QFont) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
-from thesis_console.core.types import JobState, QueueCounts
+from thesis_console.core.types import Backend, JobState, QueueCounts
 from thesis_console.ui.models import roles
 from thesis_console.ui.models.diff import Change, Insert, Remove, diff
 from thesis_console.ui.models.formatting import fmt_count
@@ -15,6 +15,10 @@ from thesis_console.ui.models.formatting import fmt_count
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 SUMMARY_STATES = (JobState.WAITING, JobState.ACTIVE, JobState.SCHEDULED, JobState.FAILED)
+
+
+BACKEND_LABELS = {Backend.RQ: "RQ", Backend.BULLMQ: "BullMQ"}
+"""The badge beside each queue's name: which queue system it belongs to."""
 
 
 def summary(counts: QueueCounts) -> str:
@@ -65,10 +69,12 @@ class QueueListModel(QAbstractListModel):
             return self._alerts.get(q.name, 0)
         alerts = self._alerts.get(q.name, 0)
         alert_text = [f"{alerts} alert{'s' if alerts > 1 else ''} firing"] if alerts else []
+        badge = BACKEND_LABELS[q.backend]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return "\n".join([q.name, *alert_text] + [f"{s.value}: {fmt_count(q.count(s))}" for s in JobState])
+            head = f"{q.name} ({badge} queue)"
+            return "\n".join([head, *alert_text] + [f"{s.value}: {fmt_count(q.count(s))}" for s in JobState])
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"{q.name}: {summary(q)}" + "".join(f", {t}" for t in alert_text)
+            return f"{q.name}, {badge} queue: {summary(q)}" + "".join(f", {t}" for t in alert_text)
         return None
 
     def set_alert_counts(self, counts: dict[str, int]) -> None:

@@ -1,0 +1,43 @@
+"""status, jobs and show on a BullMQ queue: the same --json shapes as for RQ, with the backend in each record."""
+
+from __future__ import annotations
+
+import json
+
+from tests.core.bullmq.bull_jobs import QUEUE, add_jobs
+from tests.test_cli import call, private_profiles  # noqa: F401  (autouse fixture: a private profiles file)
+
+
+def test_status_jobs_and_show_on_a_bullmq_queue(capsys, redis_conn, redis_url):
+    ids = add_jobs(redis_url, [({"thesisId": f"t{i}", "topic": f"Thesis {i}"}, {"attempts": 3}) for i in range(2)])
+    redis_conn.rpush(f"bull:{QUEUE}:{ids[0]}:logs", "a log line")
+    redis_conn.sadd("rq:queues", "rq:queue:thesis")
+
+    code, out, _ = call(capsys, "status", "--url", redis_url)
+    assert code == 0
+    rows = {line.split()[0]: line.split()[1:3] for line in out.splitlines()[3:5]}
+    assert rows == {QUEUE: ["bullmq", "2"], "thesis": ["rq", "0"]}
+
+    code, out, _ = call(capsys, "--json", "status", "--url", redis_url)
+    queues = {q["name"]: q for q in json.loads(out)["queues"]}
+    assert code == 0 and queues[QUEUE]["backend"] == "bullmq" and queues[QUEUE]["waiting"] == 2
+    assert queues["thesis"]["backend"] == "rq"
+
+    code, out, _ = call(capsys, "--json", "jobs", "--url", redis_url, "--queue", QUEUE, "--state", "waiting")
+    page = json.loads(out)
+    assert code == 0 and page["total"] == 2
+    assert [(r["id"], r["backend"], r["topic"], r["retries_left"]) for r in page["rows"]] == [
+        (ids[0], "bullmq", "Thesis 0", 3),
+        (ids[1], "bullmq", "Thesis 1", 3),
+    ]
+
+    code, out, _ = call(capsys, "--json", "show", ids[0], "--url", redis_url, "--queue", QUEUE)
+    detail = json.loads(out)
+    assert code == 0 and detail["row"]["backend"] == "bullmq" and detail["function"] == "generate-thesis"
+    assert detail["args"]["value"] == {"thesisId": "t0", "topic": "Thesis 0"} and detail["logs"] == ["a log line"]
+
+    code, out, _ = call(capsys, "show", ids[1], "--url", redis_url, "--queue", QUEUE)
+    assert code == 0 and "backend       bullmq" in out and "data:" in out and "Thesis 1" in out
+
+    code, out, err = call(capsys, "show", "404", "--url", redis_url, "--queue", QUEUE)
+    assert code != 0 and f"job 404 not found in BullMQ queue {QUEUE}" in err
