@@ -296,7 +296,8 @@ NOT_REACHED = "not retried: the bulk retry was canceled"
 
 
 class Skip(StrEnum):
-    """Why the requeue script left a job alone (the first word of each skip it reports)."""
+    """Why the requeue or undo script left a job alone (the code each skip is reported with; the
+    detail beside it is the field, status or registry concerned). :func:`explain_skip` words it."""
 
     MISSING = "missing"
     BROKEN = "broken"
