@@ -4,6 +4,8 @@ through the core's actions, with real supervisors, real workers and a real Redis
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
 import pytest
 import redis
@@ -146,3 +148,21 @@ def test_local_supervisors_finds_a_live_supervisor_of_this_host_and_its_files(re
     assert not [s for s in local_supervisors(records, host="another-host") if s.record.id == sup.id]
     assert not [s for s in local_supervisors(records, alive=lambda pid: False) if s.record.id == sup.id]
 
+
+
+def test_ctl_restart_and_hard_stop_from_a_worker_host(redis_conn, redis_url, supervisors):
+    sup = supervisors("-n", "1", "--grace", "120")
+    before = sup.wait_live(redis_conn, 1)
+    ctl = [sys.executable, "-m", "worker_runner", "ctl"]
+    restart = subprocess.run([*ctl, "restart", "--id", sup.id, "--url", redis_url, "--wait", "30"],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert restart.returncode == 0, restart.stderr
+    assert f"supervisor {sup.id}: every worker replaced" in restart.stdout
+    assert not set(sup.record(redis_conn).workers) & set(before.workers)
+    job = contract.thesis_queue(redis_conn).enqueue("tests.jobs.sleep_for", 120)
+    _started(redis_conn, job)
+    stop = subprocess.run([*ctl, "stop", "--now", "--id", sup.id, "--url", redis_url],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert stop.returncode == 0, stop.stderr
+    assert sup.proc.wait(40) == 0  # a warm stop would wait the job's 120 s (the grace)
+    assert _fetch(redis_conn, job).get_status() == JobStatus.QUEUED
