@@ -28,16 +28,24 @@ from typing import TypeVar
 import redis.asyncio as aioredis
 
 from thesis_console.core.alerts.watch_data import MinuteCache, WatchData, read_watch_data
+from thesis_console.core.backend import QueueBackendReader
 from thesis_console.core.bullmq import reader as bull
 from thesis_console.core.bullmq.keys import DEFAULT_PREFIX
-from thesis_console.core.job_detail import read_detail
-from thesis_console.core.metrics_read import read_series
-from thesis_console.core.paging import read_page
 from thesis_console.core.round_trips import RoundTrips, server_url
-from thesis_console.core.search import check_search_args, search_jobs
+from thesis_console.core.rq_reader import RqReader
+from thesis_console.core.search import check_search_args
 from thesis_console.core.snapshot import read_snapshot
 from thesis_console.core.throughput import ThroughputTracker
-from thesis_console.core.types import CoreError, JobDetail, JobPage, JobRow, JobState, MetricSeries, Snapshot
+from thesis_console.core.types import (
+    Backend,
+    CoreError,
+    JobDetail,
+    JobPage,
+    JobRow,
+    JobState,
+    MetricSeries,
+    Snapshot,
+)
 
 __all__ = ["QueueReader", "ThroughputTracker"]
 
@@ -80,6 +88,7 @@ class QueueReader:
         self.bullmq_prefix = bullmq_prefix
         self._bull_queues: tuple[str, ...] = ()
         self._bull_found_at: float | None = None
+        self._checked: dict[str, tuple[Backend, float]] = {}
 
     async def snapshot(self) -> Snapshot:
         """Counts of every queue (RQ and BullMQ, each carrying its backend), every RQ worker and
@@ -111,8 +120,27 @@ class QueueReader:
         self._bull_queues, self._bull_found_at = tuple(found), now
         return self._bull_queues
 
-    async def _bull_for(self, queue: str) -> bull.BullReader | None:
-        return bull.BullReader(self._trips(), self.bullmq_prefix) if queue in await self.bull_queues() else None
+    async def backend_of(self, queue: str) -> Backend:
+        """The backend of one queue: from the last scan when fresh, else one EXISTS (reused for 30 s)."""
+        now = time.monotonic()
+        if self._bull_found_at is not None and now - self._bull_found_at < BULL_DISCOVERY_S:
+            return Backend.BULLMQ if queue in self._bull_queues else Backend.RQ
+        known = self._checked.get(queue)
+        if known is not None and now - known[1] < BULL_DISCOVERY_S:
+            return known[0]
+        found = await bull.find_queues(self._trips(), self.bullmq_prefix, [queue])
+        backend = Backend.BULLMQ if found else Backend.RQ
+        self._checked[queue] = (backend, now)
+        return backend
+
+    async def _reader_of(self, queue: str) -> QueueBackendReader:
+        return self._reader_for(queue, (queue,) if await self.backend_of(queue) is Backend.BULLMQ else ())
+
+    def _reader_for(self, queue: str, bull_queues: tuple[str, ...]) -> QueueBackendReader:
+        """The backend that reads ``queue``: BullMQ when it is one of ``bull_queues``, RQ otherwise."""
+        if queue in bull_queues:
+            return bull.BullReader(self._trips(), self.bullmq_prefix)
+        return RqReader(self._trips(), self.trust_pickle)
 
     async def page(self, queue: str, state: JobState, offset: int, limit: int) -> JobPage:
         """Rows ``offset`` .. ``offset + limit - 1`` of a state's table, in two round trips at any offset
@@ -120,10 +148,7 @@ class QueueReader:
         return await self._bounded(self._page(queue, state, offset, limit))
 
     async def _page(self, queue: str, state: JobState, offset: int, limit: int) -> JobPage:
-        reader = await self._bull_for(queue)
-        if reader is not None:
-            return await reader.page(queue, state, offset, limit)
-        return await read_page(self._trips(), queue, state, offset, limit, self.trust_pickle)
+        return await (await self._reader_of(queue)).page(queue, state, offset, limit)
 
     async def detail(self, job_id: str, queue: str | None = None) -> JobDetail:
         """Arguments (data), meta (opts), result, traceback, raw fields, logs and timeline of one job.
@@ -137,13 +162,11 @@ class QueueReader:
         return await self._bounded(self._detail(job_id, queue))
 
     async def _detail(self, job_id: str, queue: str | None) -> JobDetail:
+        rq = RqReader(self._trips(), self.trust_pickle)
         if queue is not None:
-            reader = await self._bull_for(queue)
-            if reader is not None:
-                return await reader.detail(queue, job_id)
-            return await read_detail(self._trips(), job_id, self.trust_pickle)
+            return await (await self._reader_of(queue)).detail(queue, job_id)
         try:
-            return await read_detail(self._trips(), job_id, self.trust_pickle)
+            return await rq.detail(None, job_id)
         except CoreError as missing:
             reader = bull.BullReader(self._trips(), self.bullmq_prefix)
             for name in await self.bull_queues():
@@ -163,25 +186,16 @@ class QueueReader:
             CoreError: at once for bad arguments; during iteration when Redis fails.
         """
         check_search_args(text, batch_size, scan_chunk)
-        if queue in self._bull_queues:
-            reader = bull.BullReader(self._trips(), self.bullmq_prefix)
-            return _guarded(reader.search(queue, state, text, batch_size), "search")
-        return _guarded(
-            search_jobs(
-                self._trips(), queue, state, text, batch_size=batch_size, scan_chunk=scan_chunk, trust_pickle=self.trust_pickle
-            ),
-            "search",
-        )
+        # The BullMQ queues as the last snapshot found them: a search starts from a queue on screen.
+        reader = self._reader_for(queue, self._bull_queues)
+        return _guarded(reader.search(queue, state, text, batch_size=batch_size, scan_chunk=scan_chunk), "search")
 
     async def metric_series(self, queue: str, range_s: int, now: float | None = None) -> MetricSeries:
         """Points for the charts: minute buckets up to 6 hours, hour buckets beyond (24 h, 7 days)."""
         return await self._bounded(self._series(queue, range_s, now))
 
     async def _series(self, queue: str, range_s: int, now: float | None) -> MetricSeries:
-        reader = await self._bull_for(queue)
-        if reader is not None:
-            return await reader.metric_series(queue, range_s, now)
-        return await read_series(self._trips(), queue, range_s, now)
+        return await (await self._reader_of(queue)).metric_series(queue, range_s, now)
 
     async def watch(
         self, minutes: int, now: float | None = None, cache: MinuteCache | None = None, snapshot: Snapshot | None = None

@@ -152,3 +152,27 @@ def test_a_profiles_queue_list_is_checked_without_scanning(redis_conn, redis_url
         ("absent", Backend.RQ, 0),
     ]
     assert "scan" not in command_calls(redis_conn)
+
+
+def test_search_and_metric_series_read_the_bullmq_queue(redis_conn, redis_url):
+    now = 1_700_000_000.0
+    for i in range(30):
+        _finished(redis_conn, f"c{i}", "completed", int((now - 600 + i * 10) * 1000))
+    _finished(redis_conn, "f1", "failed", int((now - 30) * 1000), failedReason="GPU on fire")
+    add_jobs(redis_url, [({"topic": "Quantum gardening"}, {}), ({"topic": "Tidal poetry"}, {})])
+
+    async def read(client):
+        reader = QueueReader(client)
+        await reader.snapshot()  # finds the BullMQ queue
+        found = [r async for batch in reader.search(QUEUE, JobState.WAITING, "gardening", batch_size=10) for r in batch]
+        failed = [r async for batch in reader.search(QUEUE, JobState.FAILED, "on fire", batch_size=10) for r in batch]
+        series = await reader.metric_series(QUEUE, 3600, now=now)
+        return found, failed, series
+
+    found, failed, series = run(redis_url, read)
+    assert [r.topic for r in found] == ["Quantum gardening"] and found[0].backend is Backend.BULLMQ
+    assert [r.id for r in failed] == ["f1"]
+    assert series.step_s == 60 and len(series.points) == 60
+    assert sum(p.completed for p in series.points) == 30 and sum(p.failed for p in series.points) == 1
+    (failing,) = [p for p in series.points if p.failed]
+    assert failing.success_rate == 0.0 and failing.start <= now - 30 < failing.start + 60

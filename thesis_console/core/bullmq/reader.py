@@ -259,13 +259,15 @@ class BullReader:
             logs=logs,
         )
 
-    async def search(self, queue: str, state: JobState, text: str, batch_size: int) -> AsyncIterator[list[JobRow]]:
+    async def search(
+        self, queue: str, state: JobState, text: str, *, batch_size: int, scan_chunk: int = MAX_PAGE
+    ) -> AsyncIterator[list[JobRow]]:
         """Rows whose id, name, topic, error or problem contains ``text`` (case-insensitive), page by page."""
         needle = text.casefold()
         offset = 0
         batch: list[JobRow] = []
         while True:
-            page = await self.page(queue, state, offset, MAX_PAGE)
+            page = await self.page(queue, state, offset, min(scan_chunk, MAX_PAGE))
             for row in page.rows:
                 hay = " ".join(filter(None, [row.id, row.description, row.topic, row.error_line, row.problem]))
                 if needle in hay.casefold():
