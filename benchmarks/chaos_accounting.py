@@ -31,6 +31,8 @@ from benchmarks.soak_job import Design, LedgerEvent, LedgerLine
 
 AT_LEAST_ONCE_WINDOW_S = 2.0
 """A run killed this soon after writing ``done`` may be rerun legitimately (see the module text)."""
+CONTEXT_BEFORE_S = 5.0
+"""A fault this long before a failure, or while its retry waited, sets the retry's context."""
 PARENT_DEATH_S = 0.5
 """How long a work horse may outlive the kill of its worker or supervisor (on a loaded machine)."""
 SCHEDULER_LOCK_TTL_S = 61.0
@@ -264,12 +266,13 @@ def retry_samples(
 
     A designed failure of attempt n at time t makes attempt n+1 due at t + back-off (2, 4, 8 s).
     Lateness is measured twice: to the moment RQ's scheduler put the job back in its queue (the
-    ``enqueued_at`` of the next ``start`` line) and to the start of attempt n+1. When Redis was
-    down at the due time, the due time is the moment Redis was back. Context: "after a Redis
-    restart" when an outage fell between a lock TTL before the due time and the re-enqueue; else
-    "after the scheduler-lock holder was killed" when such a kill did; else normal. A retry whose
-    next start is a later attempt (a kill used a retry meanwhile) is left out: its schedule is the
-    kill's, not the failure's.
+    ``enqueued_at`` of the next ``start`` line: when a worker that took the retry died before
+    running it, this is when the job was put back after that) and to the start of attempt n+1. When
+    Redis was down at the due time, the due time is the moment Redis was back. Context: "after a
+    Redis restart" when an outage fell between :data:`CONTEXT_BEFORE_S` before the failure and the
+    re-enqueue; else "after the scheduler-lock holder was killed" when such a kill did; else normal.
+    A retry whose next start is a later attempt (a kill used a retry meanwhile) is left out: its
+    schedule is the kill's, not the failure's.
     """
     outages = sorted(outages)
     holder_kills = sorted(holder_kills)
@@ -290,7 +293,7 @@ def retry_samples(
             for down, back in outages:
                 if down <= due <= back:
                     due = back
-            since = due - SCHEDULER_LOCK_TTL_S - 1
+            since = line.at - CONTEXT_BEFORE_S
             if any(down <= back_in_queue and back >= since for down, back in outages):
                 context = RetryContext.AFTER_REDIS_RESTART
             elif any(since <= k <= back_in_queue for k in holder_kills):
