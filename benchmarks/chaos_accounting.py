@@ -35,8 +35,6 @@ CONTEXT_BEFORE_S = 5.0
 """A fault this long before a failure, or while its retry waited, sets the retry's context."""
 PARENT_DEATH_S = 0.5
 """How long a work horse may outlive the kill of its worker or supervisor (on a loaded machine)."""
-SCHEDULER_LOCK_TTL_S = 61.0
-"""RQ's scheduler lock outlives a dead holder by up to this long."""
 RETRY_TARGET_S = 3.0
 """A retry should start within its back-off plus this (or this after Redis is back)."""
 REDIS_STATES_ENDED = frozenset({"finished", "failed", "stopped", "canceled"})
@@ -367,6 +365,9 @@ class ChaosReport:
         missing = self.enqueued - len(self.accounting.verdicts)
         if missing:
             found.append(f"{missing} enqueued jobs have no verdict")
+        died = sum(d for _, _, d in self.outage_workers)
+        if died:
+            found.append(f"{died} worker processes died in Redis outages (a short outage should end none)")
         if self.ledger_unreadable:
             found.append(f"{self.ledger_unreadable} ledger lines could not be read")
         return found

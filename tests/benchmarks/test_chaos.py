@@ -18,9 +18,9 @@ FAULTS = {
     FaultKind.STOP_SUPERVISOR: 1,
     FaultKind.RESIZE: 2,
     FaultKind.STOP_JOB: 1,
+    FaultKind.REDIS_SHUTDOWN: 1,
+    FaultKind.REDIS_SIGKILL: 1,
 }
-"""Redis outages are left to ``make soak`` for now: a work horse that loses Redis just as its job
-ends exits without recording the end, and the job runs again (a duplicate this run flags)."""
 
 
 @pytest.mark.slow(seconds=90)
@@ -35,10 +35,10 @@ def test_short_chaos_run_accounts_for_every_job(tmp_path):
         max_concurrency=3,
         late_window_s=8,
         outage_enqueues=2,
-        fault_every_s=(0.5, 1.0),
-        fault_window_s=20,
-        redis_shutdowns=0,
-        redis_kills=0,
+        fault_every_s=(0.4, 0.8),
+        fault_window_s=30,
+        redis_shutdowns=1,
+        redis_kills=1,
         redis_down_s=1.5,
         deadline_s=200,  # the run ends as soon as every job has ended
         settle_s=2,

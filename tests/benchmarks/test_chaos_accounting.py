@@ -232,6 +232,13 @@ def test_a_job_without_verdict_or_an_unreadable_ledger_line_fails_the_run(scenar
     assert not scenario.report(ledger_unreadable=1).ok
 
 
+def test_a_worker_process_that_died_in_a_redis_outage_fails_the_run(scenario):
+    assert scenario.report(outage_workers=[(FaultKind.REDIS_SIGKILL, 6, 0)]).ok
+    report = scenario.report(outage_workers=[(FaultKind.REDIS_SHUTDOWN, 6, 0), (FaultKind.REDIS_SIGKILL, 6, 1)])
+    assert not report.ok
+    assert "| Redis SIGKILL + restart: worker processes that died in the outage | 1 of 6 |" in report.table()
+
+
 def test_the_table_has_a_row_per_fault_kind_with_count_and_recovery(scenario):
     faults = [FaultRecord(FaultKind.KILL_HORSE, T0, 0.1), FaultRecord(FaultKind.KILL_HORSE, T0, 0.3), FaultRecord(FaultKind.RESIZE, T0, None)]
     table = scenario.report(faults=faults).table()
