@@ -22,6 +22,10 @@ from thesis_console.core.types import JobState
 
 T = TypeVar("T")
 
+READ_TIMEOUT_S = 60.0
+"""The reader's timeout in tests that read 100,000s of jobs: they count commands, not seconds, and one
+round trip of 20,000 commands can take longer than the default 5 s on a loaded machine."""
+
 _STATUS = {
     JobState.WAITING: "queued",
     JobState.ACTIVE: "started",

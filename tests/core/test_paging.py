@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from rq import Callback, Queue, Retry
 
 from tests.burst_worker import run_burst
-from tests.core.bulk_jobs import command_calls, reset_command_stats, run, write_jobs
+from tests.core.bulk_jobs import READ_TIMEOUT_S, command_calls, reset_command_stats, run, write_jobs
 from thesis_console.core import contract
 from thesis_console.core.job_allowlist import ALLOW_ENV
 from thesis_console.core.producer import enqueue_thesis
@@ -21,7 +21,7 @@ from thesis_console.core.types import CoreError, JobPage, JobState
 async def _page(url: str, queue: str, state: JobState, offset: int = 0, limit: int = 50) -> JobPage:
     client = aioredis.Redis.from_url(url, decode_responses=False)
     try:
-        return await QueueReader(client).page(queue, state, offset, limit)
+        return await QueueReader(client, timeout_s=READ_TIMEOUT_S).page(queue, state, offset, limit)
     finally:
         await client.aclose()
 

@@ -6,7 +6,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.burst_worker import run_burst
-from tests.core.bulk_jobs import command_calls, reset_command_stats, run, write_jobs
+from tests.core.bulk_jobs import READ_TIMEOUT_S, command_calls, reset_command_stats, run, write_jobs
 from thesis_console.core import contract
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.types import CoreError, JobRow, JobState
@@ -21,7 +21,7 @@ def _describe(i: int) -> str:
 async def _collect(url: str, state: JobState, text: str, **kwargs) -> list[list[JobRow]]:
     client = aioredis.Redis.from_url(url, decode_responses=False)
     try:
-        return [batch async for batch in QueueReader(client).search("thesis", state, text, **kwargs)]
+        return [batch async for batch in QueueReader(client, timeout_s=READ_TIMEOUT_S).search("thesis", state, text, **kwargs)]
     finally:
         await client.aclose()
 
@@ -43,7 +43,7 @@ def test_search_streams_matches_over_100k_jobs_in_bounded_batches(redis_conn, re
     async def first_batch(text: str) -> list[JobRow]:
         client = aioredis.Redis.from_url(redis_url, decode_responses=False)
         try:
-            search = QueueReader(client).search("thesis", JobState.COMPLETED, text)
+            search = QueueReader(client, timeout_s=READ_TIMEOUT_S).search("thesis", JobState.COMPLETED, text)
             batch = await anext(search)
             await search.aclose()  # type: ignore[attr-defined]
             return batch
@@ -64,7 +64,7 @@ def test_search_stops_when_the_caller_breaks_or_cancels(redis_conn, redis_url):
     async def first_batch_then_break() -> int:
         client = aioredis.Redis.from_url(redis_url, decode_responses=False)
         try:
-            search = QueueReader(client).search("thesis", JobState.WAITING, "common", batch_size=50, scan_chunk=1000)
+            search = QueueReader(client, timeout_s=READ_TIMEOUT_S).search("thesis", JobState.WAITING, "common", batch_size=50, scan_chunk=1000)
             async for batch in search:
                 assert len(batch) == 50
                 break
@@ -83,7 +83,7 @@ def test_search_stops_when_the_caller_breaks_or_cancels(redis_conn, redis_url):
         got_one = asyncio.Event()
 
         async def consume() -> None:
-            async for batch in QueueReader(client).search("thesis", JobState.WAITING, "no such text", scan_chunk=500):
+            async for batch in QueueReader(client, timeout_s=READ_TIMEOUT_S).search("thesis", JobState.WAITING, "no such text", scan_chunk=500):
                 sizes.append(len(batch))
             got_one.set()
 

@@ -228,7 +228,9 @@ def test_reconnects_by_itself_after_the_server_restarts(tmp_path):
     (first_at, first), (second_at, second) = run(body())[:2]
     assert "refused" in first.reason and first.retry_at is not None and second.retry_at is not None
     first_wait, second_wait = first.retry_at - first_at, second.retry_at - second_at
-    assert 0.4 <= first_wait <= 0.6 and 0.9 <= second_wait <= 1.1  # exponential back-off: 0.5 s, then 1 s
+    # Exponential back-off: 0.5 s, then 1 s. The state is reported just after retry_at is set, so a
+    # stalled process (a loaded machine) makes the measured wait shorter, never longer.
+    assert 0.25 <= first_wait <= 0.6 and 0.75 <= second_wait <= 1.1
 
 
 # ---------------------------------------------------------------------- other transports

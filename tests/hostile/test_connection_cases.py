@@ -82,7 +82,7 @@ def test_redis_that_stops_answering_mid_page(redis_conn, redis_url):
         client = aredis.Redis.from_url(redis_url)
         reader = QueueReader(client, timeout_s=1.0)
         first = await reader.page("thesis", JobState.WAITING, 0, 50)
-        pauser = threading.Thread(target=lambda: redis.Redis.from_url(redis_url).execute_command("CLIENT", "PAUSE", 3000))
+        pauser = threading.Thread(target=lambda: redis.Redis.from_url(redis_url).execute_command("CLIENT", "PAUSE", 5000))
         pauser.start()
         pauser.join()
         started = time.monotonic()
@@ -95,7 +95,7 @@ def test_redis_that_stops_answering_mid_page(redis_conn, redis_url):
     first, error, waited = asyncio.run(page_while_paused())
     assert len(first.rows) == 50
     assert "did not answer" in str(error) or "timeout" in str(error).lower()
-    assert waited < 2.9  # ended by our 1 s timeout, not by the 3 s pause
+    assert waited < 4.5  # ended by our 1 s timeout, not by the 5 s pause
     assert redis_conn.ping()  # answered when the pause ends, so the next test finds a working server
 
 

@@ -12,6 +12,7 @@ import json
 import pytest
 import redis.asyncio as aredis
 
+from tests.core.bulk_jobs import READ_TIMEOUT_S
 from tests.corpus import hostile_data
 from thesis_console import cli
 from thesis_console.core.reader import QueueReader
@@ -30,7 +31,7 @@ def _read(url: str, work):
     async def go():
         client = aredis.Redis.from_url(url)
         try:
-            return await asyncio.wait_for(work(QueueReader(client)), timeout=60)
+            return await asyncio.wait_for(work(QueueReader(client, timeout_s=READ_TIMEOUT_S)), timeout=READ_TIMEOUT_S)
         finally:
             await client.aclose()
 
