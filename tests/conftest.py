@@ -152,8 +152,12 @@ def redis_url(redis_server: EmbeddedRedis) -> str:
 
 @pytest.fixture
 def redis_conn(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
-    """A synchronous client on an empty database (flushed before and after the test)."""
-    conn = redis.Redis.from_url(redis_server.url)
+    """A synchronous client on an empty database (flushed before and after the test).
+
+    Its socket timeout is 30 s, not redis-py's 5 s: tests write and read 100,000s of keys through it,
+    and on a machine loaded by parallel test runs the server can be off the CPU for seconds.
+    """
+    conn = redis.Redis.from_url(redis_server.url, socket_timeout=30)
     # ASYNC: the keys are gone at once and their memory is freed in the background, so emptying
     # a million-key database does not hold up the next test.
     conn.flushall(asynchronous=True)
