@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 
 from PySide6.QtGui import QImage
 from rq import SimpleWorker
@@ -58,7 +59,9 @@ def test_screenshot_of_local_workers_starts_then_stops_a_supervisor(tmp_path, re
 
     import psutil
 
-    queue = "shot-local"  # its own queue: the workers take nothing from other tests
+    # Its own queue: the workers take nothing from other tests, and the check for processes left
+    # behind (which looks at every process of the machine) does not see another test run's.
+    queue = f"shot-local-{uuid.uuid4().hex[:8]}"
     data = tmp_path / "data"
     out = tmp_path / "local.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "THESIS_DATA_DIR": str(data),
