@@ -28,7 +28,9 @@ from thesis_console.ui.main_window import MainWindow
 
 SECRET = "Sup3r-s3cret-pw"
 WRONG = "n0t-the-Pa55word"
-TIMEOUT_S = 1.0
+TIMEOUT_S = 2.0
+"""Long enough that a connection attempt blocking the GUI thread (a stall of this length) stands out from
+the stalls of a machine loaded by parallel test runs (up to about 1 s seen)."""
 """The profiles' timeout: a case must end well within a few of these, and the loop must keep turning."""
 
 
@@ -177,7 +179,7 @@ def test_each_failure_has_its_own_message(name, loop, window_factory, acl_server
         assert_no_secret(status, "the status area")
         assert_no_secret(window_texts(window), "the window's texts")
         # No hang: the failure came within the profile's timeout plus the probe's slack (generous bound).
-        assert took < TIMEOUT_S + 2.5, f"{name} took {took:.1f} s"
+        assert took < TIMEOUT_S + 5, f"{name} took {took:.1f} s"
 
         # The connection dialog's Test says the same, without saving anything.
         dialog = ConnectionDialog(window.store, parent=window)
@@ -200,7 +202,7 @@ def test_each_failure_has_its_own_message(name, loop, window_factory, acl_server
         assert_no_secret(dialog.windowTitle(), "the dialog's title")
         dialog.close()
         worst_gap = beat.stop()
-        assert worst_gap < 1.0, f"the event loop stalled {worst_gap:.2f} s"
+        assert worst_gap < 0.75 * TIMEOUT_S, f"the event loop stalled {worst_gap:.2f} s"
 
     run(loop, scenario(), 40)
     assert_no_secret(logged(caplog), "the log")

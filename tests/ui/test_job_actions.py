@@ -365,7 +365,7 @@ def test_enqueue_now_promotes_a_scheduled_job(loop, window_factory, redis_conn, 
         select(window, JobState.SCHEDULED, [job_id])
         assert window.job_actions.act_promote.isEnabled() and not window.job_actions.act_retry.isEnabled()
         window.job_actions.act_promote.trigger()
-        await wait_listed(window, JobState.WAITING, job_id)
-        assert "Enqueued 1 job now" in window.status_area.text()
+        await wait_listed(window, JobState.WAITING, job_id)  # a refresh may list it before the notice shows
+        await wait_until(lambda: "Enqueued 1 job now" in window.status_area.text(), what="the notice")
 
     run(loop, scenario())

@@ -44,7 +44,7 @@ def test_a_paused_queue_starts_nothing_while_another_keeps_working(redis_conn, r
     sup.wait_live(redis_conn, 2)
     bulk, urgent = contract.thesis_queue(redis_conn, "bulk"), contract.thesis_queue(redis_conn, "urgent")
     running = bulk.enqueue("tests.jobs.sleep_for", 1.5)
-    wait_for(lambda: _status(redis_conn, running) == JobStatus.STARTED, 20, message="the bulk job to start")
+    wait_for(lambda: _status(redis_conn, running) == JobStatus.STARTED, 60, message="the bulk job to start")
 
     _pause(redis_url, "bulk")
     held = [bulk.enqueue("tests.jobs.noop") for _ in range(3)]  # enqueueing still works

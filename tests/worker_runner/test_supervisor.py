@@ -36,7 +36,7 @@ def _running_on(conn, job_id: str) -> str:
         job = _fetch(conn, job_id)
         return job.worker_name if job.get_status() == JobStatus.STARTED and job.worker_name else None
 
-    return wait_for(started, 20, message=f"job {job_id} to start")
+    return wait_for(started, 60, message=f"job {job_id} to start")  # worker processes start slowly on a loaded machine
 
 
 def _worker_pid(conn, worker_name: str) -> int:

@@ -54,7 +54,7 @@ def test_retry_schedule_is_2_4_8_seconds_then_failed(redis_conn, isolated_env, p
     processes.start("-m", "worker_runner")
     job = wait_for(
         lambda: (j := _fetch(redis_conn, job_id)).get_status() == JobStatus.FAILED and j,
-        timeout=45,
+        timeout=90,  # 14 s of back-off, plus starting the worker and four attempts on a loaded machine
         message="the job to fail after its retries",
     )
     attempts = job.meta["attempts"]
