@@ -23,7 +23,9 @@ from thesis_console.core.thesis_request import ThesisRequest
 from worker_runner import scheduler_lock
 
 FIRST_BACKOFF_S = contract.RETRY_INTERVALS_S[0]
-SLACK_S = 3.0
+SLACK_S = 15.0
+"""How late a retry may start: far below the 61 s of RQ's scheduler lock that a stuck lock would cost, and
+room for a machine loaded by parallel test runs (8.5 s late seen at a load average of 30)."""
 
 
 def _holder_worker(conn) -> psutil.Process:
