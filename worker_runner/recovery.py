@@ -40,7 +40,7 @@ from rq.job import Job, JobStatus
 from rq.job_lifecycle import record_job_failure
 from rq.queue import Queue
 from rq.rate_limit import release_slot
-from rq.registry import StartedJobRegistry
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.utils import now as rq_now
 from rq.worker import BaseWorker
 
@@ -395,8 +395,9 @@ def _recover_once(conn: redis.Redis, entry: StartedEntry, reason: str, policy: F
     job_key = Job.key_for(entry.job_id)
     execution_key = f"rq:execution:{entry.composite_key}"
     wip_key = StartedJobRegistry(entry.queue, connection=conn).key
+    scheduled_key = ScheduledJobRegistry(entry.queue, connection=conn).key
     with conn.pipeline(transaction=True) as pipe:
-        pipe.watch(job_key, execution_key)
+        pipe.watch(job_key, execution_key, scheduled_key)
         if pipe.zscore(wip_key, entry.composite_key) is None:
             return None  # already recovered, or the job ended after all
         execution = Execution(entry.execution_id, entry.job_id, connection=conn, worker_name=entry.worker_name)
@@ -412,7 +413,10 @@ def _recover_once(conn: redis.Redis, entry: StartedEntry, reason: str, policy: F
         except Exception as exc:  # a job hash this project cannot read (foreign or damaged): not ours to touch
             log.warning("job %s of dead worker %s cannot be read, left as it is: %s", entry.job_id, entry.worker_name, exc)
             return None
-        if status != JobStatus.STARTED:
+        # RQ's job.retry marks the job scheduled before the write that schedules it and ends the
+        # execution: a worker that died in between left a job scheduled in name only.
+        half_retried = status == JobStatus.SCHEDULED and pipe.zscore(scheduled_key, entry.job_id) is None
+        if status != JobStatus.STARTED and not half_retried:
             pipe.multi()
             execution.delete(job=job, pipeline=pipe)  # a leftover entry of a job that ended or moved on
             pipe.execute()
@@ -431,6 +435,7 @@ def _recover_once(conn: redis.Redis, entry: StartedEntry, reason: str, policy: F
         if action == "requeued":
             job.started_at = None
             job.ended_at = None
+            pipe.zrem(scheduled_key, entry.job_id)
             with _writes_into(job, pipe):
                 queue._enqueue_job(job, pipeline=pipe, at_front=True)
         else:

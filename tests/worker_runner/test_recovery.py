@@ -267,3 +267,28 @@ def test_a_started_job_in_the_intermediate_list_is_not_stranded(redis_conn):
     scanner = recovery.StrandedScanner(grace_s=0)
     assert scanner.scan(redis_conn, ["thesis"]) == []
     assert recovery.requeue_stranded(redis_conn, "thesis", job.id) is False
+
+
+def test_a_retry_cut_short_by_the_workers_death_is_put_back(redis_conn):
+    # RQ's job.retry marks the job scheduled, then writes the rest (the scheduled registry, the end
+    # of the execution) in one transaction; the worker died in between.
+    job, _worker, _execution = _start_job(redis_conn, "sup-a.x-1", retries=3)
+    job.set_status(JobStatus.SCHEDULED)
+    entry = recovery.started_entries(redis_conn, ["thesis"])[0]
+    outcome = recovery.recover_execution(redis_conn, entry, "worker sup-a.x-1 died (killed by SIGKILL)", recovery.RETRY)
+    assert outcome is not None and outcome.action == "requeued"
+    again = _fetch(redis_conn, job.id)
+    assert again.get_status() == JobStatus.QUEUED and again.retries_left == 3
+    assert redis_conn.lrange("rq:queue:thesis", 0, -1) == [job.id.encode()]
+    assert redis_conn.zcard("rq:wip:thesis") == 0
+
+
+def test_a_job_whose_retry_was_written_is_only_cleared(redis_conn):
+    job, worker, execution = _start_job(redis_conn, "sup-a.x-1", retries=3, interval=60)
+    worker.handle_job_failure(job, contract.thesis_queue(redis_conn), exc_string="boom")  # the whole write
+    redis_conn.zadd("rq:wip:thesis", {execution.composite_key: time.time() + 60})  # a leftover entry
+    entry = recovery.started_entries(redis_conn, ["thesis"])[0]
+    outcome = recovery.recover_execution(redis_conn, entry, "died", recovery.RETRY)
+    assert outcome is not None and outcome.action == "cleared"
+    assert _fetch(redis_conn, job.id).get_status() == JobStatus.SCHEDULED
+    assert redis_conn.llen("rq:queue:thesis") == 0
