@@ -173,6 +173,14 @@ class SupervisedWorkerMixin(PauseAwareMixin):
         self._stop_requested = True
         raise StopRequested()
 
+    def _pubsub_exception_handler(self, exc, pubsub, pubsub_thread) -> None:  # type: ignore[no-untyped-def]
+        # RQ's re-raises anything but a connection error, which ends the thread with a traceback.
+        if isinstance(exc, NOT_REDIS):
+            self.log.debug("Worker %s: command channel closed, the server is not a Redis (%s)", self.name, exc)
+            pubsub_thread.stop()
+            return
+        super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)
+
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:  # type: ignore[no-untyped-def]
         if pipeline is not None:
             super().heartbeat(timeout, pipeline)
