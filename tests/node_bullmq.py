@@ -45,9 +45,9 @@ def run_node(script: str, *args: str, timeout: float = 60.0) -> str:
     return done.stdout
 
 
-def produce(url: str, jobs: list[dict], prefix: str = "bull") -> list[str]:
-    """Add thesis jobs through Node BullMQ with the seed system's options; their ids, in order."""
-    return json.loads(run_node("producer.mjs", url, json.dumps(jobs), prefix))
+def produce(url: str, jobs: list[dict], prefix: str = "bull", opts: dict | None = None) -> list[str]:
+    """Add thesis jobs through Node BullMQ with the seed system's options (``opts`` override some); their ids."""
+    return json.loads(run_node("producer.mjs", url, json.dumps(jobs), prefix, json.dumps(opts or {})))
 
 
 class NodeWorker:

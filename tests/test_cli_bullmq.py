@@ -41,3 +41,18 @@ def test_status_jobs_and_show_on_a_bullmq_queue(capsys, redis_conn, redis_url):
 
     code, out, err = call(capsys, "show", "404", "--url", redis_url, "--queue", QUEUE)
     assert code != 0 and f"job 404 not found in BullMQ queue {QUEUE}" in err
+
+
+def test_job_actions_on_a_bullmq_queue_go_through_bullmq(capsys, redis_conn, redis_url):
+    waiting = add_jobs(redis_url, [({"topic": f"w{i}"}, {}) for i in range(3)])
+    (delayed,) = add_jobs(redis_url, [({"topic": "later"}, {"delay": 600_000})])
+
+    code, out, _ = call(capsys, "--json", "promote", delayed, "--url", redis_url, "--queue", QUEUE)
+    assert code == 0 and json.loads(out)["done"] == [delayed]
+    code, out, _ = call(capsys, "--json", "cancel", waiting[0], "--url", redis_url, "--queue", QUEUE)
+    assert code == 0 and json.loads(out)["done"] == [waiting[0]] and not redis_conn.exists(f"bull:{QUEUE}:{waiting[0]}")
+    code, out, _ = call(capsys, "--json", "stop", waiting[1], "--url", redis_url, "--queue", QUEUE)
+    assert json.loads(out)["skipped"][waiting[1]].startswith("BullMQ offers no way to stop")
+    code, out, _ = call(capsys, "--json", "empty", "--queue", QUEUE, "--state", "waiting", "--yes", "--url", redis_url)
+    assert code == 0 and sorted(json.loads(out)["done"]) == sorted([waiting[1], waiting[2], delayed])
+    assert redis_conn.llen(f"bull:{QUEUE}:wait") == 0

@@ -200,7 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("delete", "delete jobs and everything RQ keeps about them"),
         ("promote", "enqueue scheduled jobs now instead of at their time"),
     ):
-        add(name, text).add_argument("job_ids", nargs="+", metavar="JOB")
+        job_parser = add(name, text)
+        job_parser.add_argument("job_ids", nargs="+", metavar="JOB")
+        job_parser.add_argument("--queue", type=_queue_arg, default=None, help="the jobs' queue (needed for a BullMQ queue)")
 
     empty = add("empty", "delete every job in one state of a queue")
     empty.add_argument("--queue", type=_queue_arg, required=True)
@@ -467,7 +469,15 @@ async def _enqueue(session: Session, args: argparse.Namespace, request: ThesisRe
     return EXIT_OK
 
 
+async def _is_bullmq(session: Session, queue: str | None) -> bool:
+    return queue is not None and await session.reader.backend_of(queue) is Backend.BULLMQ
+
+
 async def _retry(session: Session, args: argparse.Namespace, _: Any) -> int:
+    if await _is_bullmq(session, args.queue):
+        if args.all:
+            return _report(await session.bull_actions.retry_all_failed(args.queue), args)
+        return _report(await session.bull_actions.retry(args.queue, args.job_ids), args)
     if not args.all:
         return _report(await session.actions.retry(args.job_ids), args)
     queue = _queue(args.queue)
@@ -493,13 +503,27 @@ async def _retry(session: Session, args: argparse.Namespace, _: Any) -> int:
 
 def _job_action(action: str) -> Callable[[Session, argparse.Namespace, Any], Awaitable[int]]:
     async def run(session: Session, args: argparse.Namespace, _: Any) -> int:
+        if await _is_bullmq(session, args.queue):
+            return _report(await _bull_job_action(session, action, args.queue, args.job_ids), args)
         call = getattr(session.actions, action)
         return _report(await call(args.job_ids), args)
 
     return run
 
 
+async def _bull_job_action(session: Session, action: str, queue: str, ids: list[str]) -> ActionResult:
+    """BullMQ's meaning of each job action: cancel and delete remove the job; stop does not exist."""
+    bull = session.bull_actions
+    if action == "promote":
+        return await bull.promote(queue, ids)
+    if action in ("cancel", "delete"):
+        return await bull.remove(queue, ids, JobAction(action))
+    return await bull.refuse(queue, ids, JobAction(action))
+
+
 async def _empty(session: Session, args: argparse.Namespace, _: Any) -> int:
+    if await _is_bullmq(session, args.queue):
+        return _report(await session.bull_actions.clean(args.queue, JobState(args.state)), args)
     return _report(await session.actions.empty(args.queue, JobState(args.state)), args)
 
 

@@ -1,14 +1,15 @@
 // Adds thesis jobs the way the Next.js API route does and prints their ids as one JSON array.
-// Usage: node producer.mjs REDIS_URL '[{"thesisId": "t1", "topic": "..."}, ...]' [PREFIX]
+// Usage: node producer.mjs REDIS_URL '[{"thesisId": "t1", "topic": "..."}, ...]' [PREFIX] [OPTS_JSON]
+// OPTS_JSON overrides the queue's default job options for these jobs (for example {"attempts": 1}).
 import { Queue } from "bullmq";
 import { connect, DEFAULT_JOB_OPTIONS, JOB_NAME, QUEUE_NAME } from "./thesis_queue.mjs";
 
-const [url, jobsJson, prefix = "bull"] = process.argv.slice(2);
+const [url, jobsJson, prefix = "bull", optsJson = "{}"] = process.argv.slice(2);
 const connection = connect(url);
 const queue = new Queue(QUEUE_NAME, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
 const ids = [];
 for (const data of JSON.parse(jobsJson)) {
-  const job = await queue.add(JOB_NAME, data);
+  const job = await queue.add(JOB_NAME, data, JSON.parse(optsJson));
   ids.push(job.id);
 }
 console.log(JSON.stringify(ids));

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from thesis_console.core.rq_keys import STATUS_TO_STATE
-from thesis_console.core.types import JobState
+from thesis_console.core.types import Backend, JobState
 
 
 class JobAction(StrEnum):
@@ -87,9 +87,28 @@ _VERBS: dict[JobAction, tuple[str, str]] = {
 }
 
 
-def verdict(action: JobAction, state: JobState) -> Verdict:
-    """Whether ``action`` applies to a job in ``state``, with the reason when it does not."""
-    reason = _NOT_ALLOWED[JobAction(action)].get(JobState(state))
+_BULLMQ_NOT_ALLOWED: dict[JobAction, dict[JobState, str]] = {
+    JobAction.RETRY: {**_NOT_ALLOWED[JobAction.RETRY], JobState.ACTIVE: "a running BullMQ job cannot be retried"},
+    JobAction.CANCEL: {
+        JobState.ACTIVE: "BullMQ cannot cancel a running job: its worker holds the job's lock",
+        JobState.COMPLETED: "a completed job cannot be canceled; delete it instead",
+        JobState.FAILED: "a failed job cannot be canceled; retry or delete it",
+    },
+    JobAction.STOP: {
+        state: "BullMQ offers no way to stop a running job from outside its worker (bullmq 2.26 / Node 5.81)"
+        for state in JobState
+    },
+    JobAction.DELETE: {JobState.ACTIVE: "BullMQ cannot delete a running job: its worker holds the job's lock"},
+    JobAction.PROMOTE: _NOT_ALLOWED[JobAction.PROMOTE],
+}
+"""BullMQ's differences: cancel and delete both remove the job (BullMQ has no canceled state), and a
+running job cannot be stopped, canceled or removed from outside."""
+
+
+def verdict(action: JobAction, state: JobState, backend: Backend = Backend.RQ) -> Verdict:
+    """Whether ``action`` applies to a job in ``state`` of a ``backend`` queue, with the reason when it does not."""
+    table = _BULLMQ_NOT_ALLOWED if backend is Backend.BULLMQ else _NOT_ALLOWED
+    reason = table[JobAction(action)].get(JobState(state))
     return _YES if reason is None else Verdict(False, reason)
 
 

@@ -33,6 +33,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from thesis_console.core.actions import QueueActions
+from thesis_console.core.bullmq.actions import BullActions
 from thesis_console.core.embedded_redis import EmbeddedRedisError, ensure_running
 from thesis_console.core.profiles import ConnectionProfile
 from thesis_console.core.reader import QueueReader
@@ -270,6 +271,7 @@ class Session:
             bullmq_prefix=profile.bullmq_prefix,
         )
         self.actions = QueueActions(self.client, read_only=profile.read_only, sync_factory=clients.make_sync)
+        self.bull_actions = BullActions(self.client, profile.bullmq_prefix, read_only=profile.read_only)
         self._watchdog: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -368,6 +370,7 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._watchdog
         await self.actions.close()
+        await self.bull_actions.close()
         await self._clients.close()
 
     async def __aenter__(self) -> Session:

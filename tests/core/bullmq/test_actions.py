@@ -1,0 +1,116 @@
+"""Actions on BullMQ queues go through BullMQ's scripts; the real Node worker sees their effect."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.core.bullmq.bull_jobs import QUEUE, add_jobs
+from tests.helpers import wait_for
+from tests.node_bullmq import NodeWorker, produce
+from thesis_console.core.bullmq.actions import BullActions
+from thesis_console.core.policy import JobAction, verdict
+from thesis_console.core.types import Backend, JobState, ReadOnlyError
+
+
+def act(url: str, call, read_only: bool = False):
+    async def go():
+        client = aioredis.Redis.from_url(url, decode_responses=False)
+        actions = BullActions(client, "bull", read_only=read_only)
+        try:
+            return await call(actions)
+        finally:
+            await actions.close()
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def _active_runs(conn, job_id: str) -> int:
+    entries = conn.xrange(f"bull:{QUEUE}:events")
+    return sum(1 for _, f in entries if f.get(b"jobId") == job_id.encode() and f.get(b"event") == b"active")
+
+
+@pytest.mark.slow(15)
+def test_retried_failed_jobs_are_processed_again_by_the_node_worker_with_fresh_attempts(redis_conn, redis_url):
+    ids = produce(redis_url, [{"thesisId": f"f{i}", "topic": "t", "fail": True} for i in range(3)], opts={"attempts": 1})
+    (ok,) = produce(redis_url, [{"thesisId": "ok", "topic": "t"}])
+    worker = NodeWorker(redis_url)
+    try:
+        worker.wait_ready()
+        wait_for(lambda: redis_conn.zcard(f"bull:{QUEUE}:failed") == 3 and redis_conn.zcard(f"bull:{QUEUE}:completed") == 1)
+    finally:
+        worker.stop()
+
+    one = act(redis_url, lambda a: a.retry(QUEUE, [ids[0], ok, "404"]))
+    assert one.done == (ids[0],)
+    assert one.skipped == {ok: "a completed job cannot be retried; enqueue a new one", "404": "the job no longer exists"}
+    rest = act(redis_url, lambda a: a.retry_all_failed(QUEUE))
+    assert sorted(rest.done) == sorted(ids[1:])
+    assert redis_conn.llen(f"bull:{QUEUE}:wait") == 3
+    assert all(redis_conn.hget(f"bull:{QUEUE}:{i}", "atm") in (None, b"0") for i in ids)  # fresh attempts
+
+    worker = NodeWorker(redis_url)
+    try:
+        worker.wait_ready()
+        wait_for(lambda: redis_conn.zcard(f"bull:{QUEUE}:failed") == 3, message="the retried jobs failing again")
+    finally:
+        worker.stop()
+    assert [_active_runs(redis_conn, i) for i in ids] == [2, 2, 2]
+
+
+def test_promote_remove_clean_pause_and_resume(redis_conn, redis_url):
+    waiting = add_jobs(redis_url, [({"topic": f"w{i}"}, {}) for i in range(3)])
+    delayed = add_jobs(redis_url, [({"topic": "later"}, {"delay": 600_000})])
+
+    promoted = act(redis_url, lambda a: a.promote(QUEUE, [*delayed, waiting[0]]))
+    assert promoted.done == tuple(delayed) and promoted.skipped == {waiting[0]: "a waiting job is already queued"}
+    assert redis_conn.zcard(f"bull:{QUEUE}:delayed") == 0 and redis_conn.llen(f"bull:{QUEUE}:wait") == 4
+
+    removed = act(redis_url, lambda a: a.remove(QUEUE, [waiting[1]], JobAction.CANCEL))
+    assert removed.done == (waiting[1],) and not redis_conn.exists(f"bull:{QUEUE}:{waiting[1]}")
+    assert waiting[1].encode() not in redis_conn.lrange(f"bull:{QUEUE}:wait", 0, -1)
+
+    act(redis_url, lambda a: a.pause(QUEUE))
+    assert redis_conn.hget(f"bull:{QUEUE}:meta", "paused") == b"1" and redis_conn.llen(f"bull:{QUEUE}:paused") == 3
+    act(redis_url, lambda a: a.resume(QUEUE))
+    assert redis_conn.hget(f"bull:{QUEUE}:meta", "paused") is None and redis_conn.llen(f"bull:{QUEUE}:wait") == 3
+
+    cleaned = act(redis_url, lambda a: a.clean(QUEUE, JobState.WAITING))
+    assert sorted(cleaned.done) == sorted([waiting[0], waiting[2], *delayed])
+    assert redis_conn.llen(f"bull:{QUEUE}:wait") == 0
+
+
+@pytest.mark.slow(7)
+def test_a_running_job_cannot_be_removed_or_stopped(redis_conn, redis_url):
+    (long,) = produce(redis_url, [{"thesisId": "long", "topic": "t", "workMs": 30_000}])
+    worker = NodeWorker(redis_url)
+    try:
+        worker.wait_ready()
+        wait_for(lambda: redis_conn.lrange(f"bull:{QUEUE}:active", 0, -1) == [long.encode()])
+        result = act(redis_url, lambda a: a.remove(QUEUE, [long]))
+        assert result.skipped == {long: "BullMQ cannot delete a running job: its worker holds the job's lock"}
+        assert redis_conn.exists(f"bull:{QUEUE}:{long}")
+        assert verdict(JobAction.STOP, JobState.ACTIVE, Backend.BULLMQ).reason.startswith("BullMQ offers no way to stop")
+    finally:
+        worker.stop(graceful=False)
+
+
+def test_a_read_only_profile_refuses_every_bullmq_action(redis_conn, redis_url):
+    (job,) = add_jobs(redis_url, [({"topic": "t"}, {})])
+    calls = [
+        lambda a: a.retry(QUEUE, [job]),
+        lambda a: a.retry_all_failed(QUEUE),
+        lambda a: a.promote(QUEUE, [job]),
+        lambda a: a.remove(QUEUE, [job]),
+        lambda a: a.clean(QUEUE, JobState.WAITING),
+        lambda a: a.pause(QUEUE),
+        lambda a: a.resume(QUEUE),
+    ]
+    before = redis_conn.lrange(f"bull:{QUEUE}:wait", 0, -1)
+    for call in calls:
+        with pytest.raises(ReadOnlyError, match="read-only profile: .* refused"):
+            act(redis_url, call, read_only=True)
+    assert redis_conn.lrange(f"bull:{QUEUE}:wait", 0, -1) == before and redis_conn.exists(f"bull:{QUEUE}:{job}")
