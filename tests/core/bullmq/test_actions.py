@@ -8,10 +8,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.core.bullmq.bull_jobs import QUEUE, add_jobs
+from tests.core.bullmq.test_reader import run
 from tests.helpers import wait_for
 from tests.node_bullmq import NodeWorker, produce
 from thesis_console.core.bullmq.actions import BullActions
 from thesis_console.core.policy import JobAction, verdict
+from thesis_console.core.reader import QueueReader
 from thesis_console.core.types import Backend, JobState, ReadOnlyError
 
 
@@ -114,3 +116,15 @@ def test_a_read_only_profile_refuses_every_bullmq_action(redis_conn, redis_url):
         with pytest.raises(ReadOnlyError, match="read-only profile: .* refused"):
             act(redis_url, call, read_only=True)
     assert redis_conn.lrange(f"bull:{QUEUE}:wait", 0, -1) == before and redis_conn.exists(f"bull:{QUEUE}:{job}")
+
+
+def test_a_queue_of_another_bullmq_major_version_is_read_only(redis_conn, redis_url):
+    (job,) = add_jobs(redis_url, [({"topic": "t"}, {})])
+    redis_conn.hset(f"bull:{QUEUE}:meta", "version", "bullmq:4.17.0")
+    with pytest.raises(ReadOnlyError, match="written by bullmq:4.17.0; the console's scripts match BullMQ 5"):
+        act(redis_url, lambda a: a.remove(QUEUE, [job]))
+    with pytest.raises(ReadOnlyError, match="pause refused"):
+        act(redis_url, lambda a: a.pause(QUEUE))
+    assert redis_conn.exists(f"bull:{QUEUE}:{job}") and redis_conn.hget(f"bull:{QUEUE}:meta", "paused") is None
+    snapshot = run(redis_url, lambda c: QueueReader(c).snapshot())
+    assert "written by bullmq:4.17.0" in snapshot.queue(QUEUE).problem

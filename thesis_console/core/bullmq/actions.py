@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import redis.asyncio as aioredis
 from bullmq import Job, Queue
 
+from thesis_console.core.bullmq.reader import version_problem
 from thesis_console.core.policy import JobAction, verdict
 from thesis_console.core.types import ActionResult, Backend, CoreError, JobState, ReadOnlyError
 
@@ -63,18 +64,21 @@ class BullActions:
     async def close(self) -> None:
         await self._client.aclose(close_connection_pool=True)
 
-    def _queue(self, name: str, action: str) -> Queue:
+    async def _queue(self, name: str, action: str) -> Queue:
         if self.read_only:
             raise ReadOnlyError(f"read-only profile: {action} refused")
+        problem = version_problem(await self._client.hget(f"{self.prefix}:{name}:meta", "version"))
+        if problem:
+            raise ReadOnlyError(f"queue {name} is {problem}: {action} refused")
         return Queue(name, {"connection": self._client, "prefix": self.prefix})
 
     async def retry(self, queue: str, ids: Sequence[str]) -> ActionResult:
         """Move failed jobs back to waiting with fresh attempts."""
-        return await self._per_job(self._queue(queue, "retry"), JobAction.RETRY, ids, _retry_fresh)
+        return await self._per_job(await self._queue(queue, "retry"), JobAction.RETRY, ids, _retry_fresh)
 
     async def retry_all_failed(self, queue: str) -> ActionResult:
         """Retry every failed job (each with fresh attempts), oldest first, in chunks."""
-        q = self._queue(queue, "retry")
+        q = await self._queue(queue, "retry")
         failed_key = f"{self.prefix}:{queue}:failed"
         done: list[str] = []
         skipped: dict[str, str] = {}
@@ -91,11 +95,11 @@ class BullActions:
 
     async def promote(self, queue: str, ids: Sequence[str]) -> ActionResult:
         """Move delayed jobs (a requested delay or a retry back-off) to waiting now."""
-        return await self._per_job(self._queue(queue, "promote"), JobAction.PROMOTE, ids, lambda job: job.promote())
+        return await self._per_job(await self._queue(queue, "promote"), JobAction.PROMOTE, ids, lambda job: job.promote())
 
     async def remove(self, queue: str, ids: Sequence[str], action: JobAction = JobAction.DELETE) -> ActionResult:
         """Remove jobs (BullMQ's meaning of both cancel and delete); a running job is refused."""
-        q = self._queue(queue, action.value)
+        q = await self._queue(queue, action.value)
 
         async def one(job: Job) -> None:
             if not await q.remove(job.id):
@@ -105,22 +109,22 @@ class BullActions:
 
     async def refuse(self, queue: str, ids: Sequence[str], action: JobAction) -> ActionResult:
         """An action BullMQ has no way to do (stop): every job skipped with the policy's reason."""
-        return await self._per_job(self._queue(queue, action.value), action, ids, _never)
+        return await self._per_job(await self._queue(queue, action.value), action, ids, _never)
 
     async def clean(self, queue: str, state: JobState, grace_s: float = 0.0, limit: int = 0) -> ActionResult:
         """Remove the jobs of a state older than ``grace_s`` (at most ``limit``; 0 is no limit)."""
         if state not in CLEANABLE:
             raise CoreError(f"BullMQ cannot clean {state.value} jobs; it cleans {', '.join(s.value for s in CLEANABLE)}")
-        q = self._queue(queue, "clean")
+        q = await self._queue(queue, "clean")
         removed = await q.clean(int(grace_s * 1000), limit, CLEANABLE[state])
         return ActionResult("clean", tuple(str(i) for i in removed or ()))
 
     async def pause(self, queue: str) -> None:
         """BullMQ's own pause: workers take no new job (running ones finish); adding still works."""
-        await self._queue(queue, "pause").pause()
+        await (await self._queue(queue, "pause")).pause()
 
     async def resume(self, queue: str) -> None:
-        await self._queue(queue, "resume").resume()
+        await (await self._queue(queue, "resume")).resume()
 
     async def _per_job(
         self, q: Queue, action: JobAction, ids: Sequence[str], run: Callable[[Job], Awaitable[object]]
