@@ -50,6 +50,12 @@ CLOSE_TIMEOUT_S = 1.0
 RETRIES = 1
 """Each command is retried once on a dropped connection (redis-py would otherwise try ten times)."""
 
+
+def reconnect_delay_s(failures: int, backoff_max_s: float = BACKOFF_MAX_S) -> float:
+    """The wait before the next attempt after ``failures`` failed ones in a row (exponential back-off):
+    the one rule for a dropped connection and for a first connection that failed."""
+    return min(backoff_max_s, BACKOFF_START_S * 2 ** (max(1, failures) - 1))
+
 StateCallback = Callable[[ConnectionState], None]
 
 
@@ -273,6 +279,7 @@ class Session:
         self.actions = QueueActions(self.client, read_only=profile.read_only, sync_factory=clients.make_sync)
         self.bull_actions = BullActions(self.client, profile.bullmq_prefix, read_only=profile.read_only)
         self._watchdog: asyncio.Task[None] | None = None
+        self._retry_now = asyncio.Event()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -379,6 +386,11 @@ class Session:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    def retry_now(self) -> None:
+        """While reconnecting: make the next attempt now instead of at the end of the back-off."""
+        if self.state.phase == ConnectionPhase.RECONNECTING:
+            self._retry_now.set()
+
     def _set_state(self, state: ConnectionState) -> None:
         self.state = state
         _notify(self._on_state, state)
@@ -391,14 +403,16 @@ class Session:
                 delay = max(0.0, self.state.retry_at - time.time())
             else:
                 delay = self._ping_interval_s
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._retry_now.wait(), delay)
+            self._retry_now.clear()
             try:
                 version, round_trip_ms = await _probe(self.client, self.profile.timeout_s)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 failures += 1
-                backoff = min(self._backoff_max_s, BACKOFF_START_S * 2 ** (failures - 1))
+                backoff = reconnect_delay_s(failures, self._backoff_max_s)
                 _, reason = explain_failure(
                     exc, self.url, password_given=self.password_given, tls=self.profile.uses_tls,
                     username=self.profile.username,

@@ -112,11 +112,20 @@ class AlertMonitor(QObject):
         self._timer.setInterval(int(interval_s * 1000))
         self._timer.timeout.connect(self.evaluate_soon)
         controller.connectionChanged.connect(self._on_connection)
+        controller.profileChanged.connect(self.forget)
 
     def set_interval_s(self, seconds: float) -> None:
         self._timer.setInterval(int(max(0.1, seconds) * 1000))
 
     # ----------------------------------------------------------------- connection
+    def forget(self, _profile: str = "") -> None:
+        """Drop the alerts shown (another server is being connected); the next connection loads its own."""
+        self._timer.stop()
+        self.profile_name, self.server = None, ""
+        self._minutes = MinuteCache()
+        self.view = AlertView()
+        self.changed.emit(self.view)
+
     def _on_connection(self, state: ConnectionState) -> None:
         if state.phase != ConnectionPhase.CONNECTED:
             return

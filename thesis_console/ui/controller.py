@@ -13,9 +13,10 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -48,6 +49,11 @@ log = logging.getLogger("thesis_console.ui.controller")
 DEFAULT_REFRESH_S = 2.0
 MIN_REFRESH_S = 0.5
 MAX_REFRESH_S = 10.0
+
+_kind = _session.FailureKind
+RETRIED_FAILURES = frozenset({_kind.REFUSED, _kind.TIMEOUT, _kind.DNS, _kind.SENTINEL, _kind.EMBEDDED, _kind.OTHER})
+"""The ``FailureKind`` values a first connection is retried after (the server may come up); a wrong
+password, missing rights, a TLS mismatch or a bad URL need the user and are not retried."""
 
 
 T = TypeVar("T")
@@ -116,6 +122,7 @@ class ConsoleController(QObject):
         noticePosted(Notice): a message for the user (status area, desktop notification, Undo).
         queueSelected(str): the queue the user selected in the side list.
         busyChanged(bool): an action started or ended (the window disables the other mutations).
+        profileChanged(str): a profile is being opened: every view forgets the previous server's data.
     """
 
     snapshotChanged = Signal(object)
@@ -124,6 +131,7 @@ class ConsoleController(QObject):
     noticePosted = Signal(object)
     queueSelected = Signal(str)
     busyChanged = Signal(bool)
+    profileChanged = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -143,6 +151,10 @@ class ConsoleController(QObject):
         self.generation = 0
         """Counts the sessions adopted and dropped: a read started under another generation is stale."""
         self._refresh_task: asyncio.Task[None] | None = None
+        self._retry_task: asyncio.Task[None] | None = None
+        self._retry_event: asyncio.Event | None = None
+        self.data_read_at: float | None = None
+        """When the data on screen was read (Unix time; None before the first snapshot of a session)."""
         self._timer = QTimer(self)
         self._timer.setInterval(int(self._refresh_s * 1000))
         self._timer.timeout.connect(self.request_refresh)
@@ -293,6 +305,11 @@ class ConsoleController(QObject):
     ) -> bool:
         """Open ``profile`` (asking ``password_source`` only when the server wants a password) and adopt it.
 
+        Every view forgets the previous server's data first (``profileChanged``). When the first
+        attempt fails for a reason that may pass (refused, timeout, DNS...), the controller keeps
+        trying in the background with the dropped connection's back-off and countdown (RECONNECTING
+        states with ``retry_at``) until it connects or another profile is opened.
+
         The keyring is imported and read in a worker thread: the import takes tens of milliseconds,
         and a keyring backend may start processes or wait on D-Bus, which the GUI thread must never do.
 
@@ -303,6 +320,9 @@ class ConsoleController(QObject):
 
         self.detach()
         self.profile = profile
+        self.connection_state = None
+        self.profileChanged.emit(profile.name)
+        password: str | None = None
         try:
             password = await stored_password(profile)
             try:
@@ -313,9 +333,14 @@ class ConsoleController(QObject):
                 asked = await password_source(profile)
                 if not asked:
                     raise
-                session = await Session.open(profile, str(asked), self.on_state, **self.session_options)
+                password = str(asked)
+                session = await Session.open(profile, password, self.on_state, **self.session_options)
         except asyncio.CancelledError:
             raise
+        except SessionError as exc:  # the FAILED state says why (status area), no second message
+            if exc.kind in RETRIED_FAILURES and self.profile is profile and self.session is None:
+                self._retry_task = spawn(self._keep_trying(profile, password, exc.state), f"reconnect to {profile.name}")
+            return False
         except Exception as exc:
             self.post(Notice(str(exc), Level.ERROR))
             return False
@@ -324,6 +349,53 @@ class ConsoleController(QObject):
             return False
         self.attach(session)
         return True
+
+    @property
+    def retrying(self) -> bool:
+        """A first connection failed and is being retried."""
+        return self._retry_task is not None and not self._retry_task.done()
+
+    def retry_now(self) -> None:
+        """Make the next connection attempt now (F5 while reconnecting), not at the end of the back-off."""
+        if self.session is not None:
+            retry = getattr(self.session, "retry_now", None)
+            if retry is not None:
+                retry()
+        elif self._retry_event is not None:
+            self._retry_event.set()
+
+    async def _keep_trying(self, profile: ConnectionProfile, password: str | None, failed: ConnectionState) -> None:
+        """Retry opening ``profile`` with the back-off of a dropped connection until it opens."""
+        from thesis_console.core.session import BACKOFF_MAX_S, Session, SessionError, reconnect_delay_s
+
+        def on_state(state: ConnectionState) -> None:
+            # Each attempt's CONNECTING and FAILED would only flicker between the countdowns.
+            if state.phase not in (ConnectionPhase.CONNECTING, ConnectionPhase.FAILED):
+                self.on_state(state)
+
+        backoff_max_s = float(self.session_options.get("backoff_max_s", BACKOFF_MAX_S))
+        event = self._retry_event = asyncio.Event()
+        failures, state = 1, failed
+        while self.profile is profile and self.session is None:
+            delay = reconnect_delay_s(failures, backoff_max_s)
+            self.on_state(replace(state, phase=ConnectionPhase.RECONNECTING, retry_at=time.time() + delay))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), delay)
+            event.clear()
+            try:
+                session = await Session.open(profile, password, on_state, **self.session_options)
+            except SessionError as exc:
+                if exc.kind not in RETRIED_FAILURES:
+                    self.on_state(exc.state)
+                    return
+                failures, state = failures + 1, exc.state
+                continue
+            if self.profile is not profile or self.session is not None:
+                await session.close()
+                return
+            self._retry_task = None  # attach() must not cancel this task
+            self.attach(session)
+            return
 
     def attach(self, session: Session, *, worker_url: str | None = None, throughput: ThroughputTracker | None = None) -> None:
         """Adopt an opened session: start refreshing it. The previous session (if any) is closed.
@@ -350,8 +422,16 @@ class ConsoleController(QObject):
         self._timer.start()
         self.request_refresh()
 
+    def _stop_retrying(self) -> None:
+        task, self._retry_task = self._retry_task, None
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+        self._retry_event = None
+
     def detach(self) -> None:
-        """Stop refreshing and close the current session."""
+        """Stop refreshing (and retrying a failed first connection) and close the current session."""
+        self._stop_retrying()
+        self.data_read_at = None
         self._timer.stop()
         if self._refresh_task is not None and not self._refresh_task.done():
             self._refresh_task.cancel()
@@ -373,6 +453,7 @@ class ConsoleController(QObject):
     async def close(self) -> None:
         """Stop refreshing and close the session, waiting for it (at shutdown)."""
         session = self.session
+        self._stop_retrying()
         self._timer.stop()
         if self._refresh_task is not None and not self._refresh_task.done():
             self._refresh_task.cancel()
@@ -434,6 +515,7 @@ class ConsoleController(QObject):
         if session is not self.session:
             return
         self.snapshot = snapshot
+        self.data_read_at = time.time()
         self.snapshotChanged.emit(snapshot)
         if self._throughput is not None:
             rates = self._throughput.update(snapshot)

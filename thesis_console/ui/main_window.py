@@ -15,10 +15,11 @@ import gc
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, Qt
+from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         self._last_notice_at = 0.0
         self._close_confirmed = False
         self._connect_task: asyncio.Task[bool] | None = None
+        self._last_phase: ConnectionPhase | None = None
         self.active_dialog: QDialog | None = None
         self.first_counts_at: float | None = None
 
@@ -150,6 +152,7 @@ class MainWindow(QMainWindow):
         c.connectionChanged.connect(self._on_connection)
         c.noticePosted.connect(self.show_notice)
         c.busyChanged.connect(lambda _busy: self.update_actions())
+        c.profileChanged.connect(self._on_profile_changed)
         c.queueSelected.connect(self._on_queue_selected)
         self.jobs_view.selectionChanged.connect(self.update_actions)
         self.jobs_view.tabs.currentChanged.connect(lambda _i: self.update_actions())
@@ -238,7 +241,24 @@ class MainWindow(QMainWindow):
         self.main_splitter.addWidget(right)
         self.main_splitter.setStretchFactor(1, 1)
         self.main_splitter.setSizes([210, 1070])
-        self.setCentralWidget(self.main_splitter)
+
+        # Above every view: whose data this is when it is not live ("connecting to NAME…", "showing
+        # data read at 12:03:07 from NAME; reconnecting in 4 s"); hidden while connected.
+        self.data_banner = QLabel()
+        self.data_banner.setObjectName("dataBanner")
+        self.data_banner.setWordWrap(True)
+        self.data_banner.setContentsMargins(10, 6, 10, 6)
+        self.data_banner.hide()
+        self._stale_timer = QTimer(self)
+        self._stale_timer.setInterval(1000)
+        self._stale_timer.timeout.connect(self._show_freshness)
+        central = QWidget()
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.setSpacing(0)
+        central_layout.addWidget(self.data_banner)
+        central_layout.addWidget(self.main_splitter, 1)
+        self.setCentralWidget(central)
 
         self.local_workers = _optional_widget(
             "thesis_console.ui.widgets.local_workers", "LocalWorkersPanel", self.controller, "local workers panel"
@@ -394,11 +414,6 @@ class MainWindow(QMainWindow):
 
     async def _connect(self, profile: ConnectionProfile, password: str | None) -> bool:
         self.profile = profile
-        self.jobs_view.reset()
-        self.detail.show_row(None)
-        self._last_failed = {}
-        self._failures_baseline = None
-        self.first_counts_at = None
 
         async def password_source(p: ConnectionProfile) -> str | None:
             if password:
@@ -435,10 +450,77 @@ class MainWindow(QMainWindow):
 
     def _on_connection(self, state: ConnectionState) -> None:
         self.status_area.set_state(state)
-        if state.phase in (ConnectionPhase.RECONNECTING, ConnectionPhase.FAILED):
+        changed = state.phase != self._last_phase
+        self._last_phase = state.phase
+        if changed and state.phase in (ConnectionPhase.RECONNECTING, ConnectionPhase.FAILED):
             self._notify("Connection lost" if state.phase == ConnectionPhase.RECONNECTING else "Cannot connect",
                                  f"{state.profile}: {state.reason}")  # fmt: skip
+        self._show_freshness()
         self.update_actions()
+
+    def _on_profile_changed(self, name: str) -> None:
+        """Another server is being connected: no view keeps the previous one's data, at once."""
+        self._last_phase = None
+        self.queue_model.update([])
+        self.jobs_view.reset()
+        self.detail.show_row(None)
+        for view in (self.overview, self.workers_view):
+            clear = getattr(view, "clear", None)
+            if callable(clear):
+                clear()
+        self.banner.hide()
+        self.status_area.begin(name)
+        self._last_failed = {}
+        self._failures_baseline = None
+        self.first_counts_at = None
+        self._show_freshness()
+        self.update_actions()
+
+    def data_views(self) -> list[QWidget]:
+        """The widgets that show what was read from the server (greyed and inert while it is not live)."""
+        pages = [self.views.widget(i) for i in range(self.views.count())]
+        return [self.queue_list, *(page for page in pages if page is not None), self.alerts.panel]
+
+    def freshness_text(self) -> str:
+        """What the data banner says now; empty while the data on screen is live."""
+        c = self.controller
+        if c.is_connected():
+            return ""
+        name = c.profile.name if c.profile is not None else "the server"
+        state = c.connection_state
+        retry = ""
+        if state is not None and state.phase == ConnectionPhase.RECONNECTING and state.retry_at is not None:
+            wait = max(0, int(round(state.retry_at - time.time())))
+            retry = f"reconnecting in {wait} s" if wait else "reconnecting now"
+        if c.data_read_at is not None:
+            read_at = time.strftime("%H:%M:%S", time.localtime(c.data_read_at))
+            return f"Showing data read at {read_at} from {name}; {retry or 'not connected'}"
+        if state is None or state.phase == ConnectionPhase.CONNECTING:
+            return f"Connecting to {name}…"
+        if retry:
+            return f"Cannot connect to {name}; {retry}"
+        return f"Not connected to {name}"
+
+    def _show_freshness(self) -> None:
+        """Grey out and disable every view of server data while it is not live, with the banner saying
+        whose data it is and when it was read; heartbeats keep ageing from the last read."""
+        text = self.freshness_text()
+        live = not text
+        for view in self.data_views():
+            if view.isEnabled() != live:
+                view.setEnabled(live)
+        self.data_banner.setVisible(not live)
+        if text != self.data_banner.text():
+            self.data_banner.setText(text)
+        if live:
+            self._stale_timer.stop()
+            return
+        if not self._stale_timer.isActive():
+            self._stale_timer.start()
+        snapshot = self.controller.snapshot
+        show = getattr(self.workers_view, "show_snapshot", None)
+        if snapshot is not None and callable(show):
+            show(replace(snapshot, taken_at=time.time()))
 
     # ================================================================= snapshots
     def _on_snapshot(self, snapshot: Snapshot) -> None:
@@ -537,8 +619,9 @@ class MainWindow(QMainWindow):
         flags = {"connected": c.is_connected(), "read_only": c.read_only, "busy": c.busy}
         self.job_actions.update()
         set_enabled(self.act_enqueue, True, "", **flags)
-        for action in (self.act_refresh, self.act_search):
-            action.setEnabled(flags["connected"])
+        self.act_search.setEnabled(flags["connected"])
+        # Refresh reads again when connected, and tries to connect now when not.
+        self.act_refresh.setEnabled(flags["connected"] or self.profile is not None)
         set_enabled(self.act_demo, not c.read_only, "disabled: this connection profile is read-only", **{**flags, "busy": False})
         self.demo_button.setEnabled(self.act_demo.isEnabled())
 
@@ -566,7 +649,14 @@ class MainWindow(QMainWindow):
             self.refresh_now()
 
     def refresh_now(self) -> None:
-        self.controller.request_refresh()
+        c = self.controller
+        if not c.is_connected():
+            if c.attached or c.retrying:
+                c.retry_now()
+            elif self.profile is not None:
+                self.connect_profile(self.profile)
+            return
+        c.request_refresh()
         self.jobs_view.refresh()
         self.detail.reload()
 

@@ -385,11 +385,14 @@ class JobsView(QWidget):
         )
 
     def reset(self) -> None:
-        """Forget every loaded row (a new session): tables load again on the next snapshot."""
+        """Forget every loaded row and count (a new session): tables load again on the next snapshot."""
         self._queue = ""
+        self._counts = {}
         self._loaded_queue.clear()
-        for model in self.models.values():
+        for state, model in self.models.items():
             model.set_loader(None)
+            set_tab_text(self.tabs, STATE_ORDER.index(state), state_title(state, None))
+            self._update_placeholder(state)
         self.clear_search()
 
     # ----------------------------------------------------------------- keeping selection and viewport

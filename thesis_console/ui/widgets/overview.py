@@ -303,6 +303,18 @@ class OverviewView(QWidget):
         if self.history is None and self.isVisible() and time.monotonic() - self._history_tried_at > RETRY_HISTORY_S:
             self.refresh_history()  # no stored metrics yet (e.g. shown before the connection was up)
 
+    def clear(self) -> None:
+        """Forget everything read (another server is being connected): dashes, empty charts."""
+        for counter in self.counters.values():
+            counter.set_count(None)
+        self._update_title(None)
+        self.title.setToolTip("")
+        self._throughput.clear()
+        self._depth.clear()
+        self.history = None
+        self._draw_history()
+        self._request_live(urgent=True)
+
     def add_throughput(self, completed_per_s: float, failed_per_s: float) -> None:
         """A live throughput sample (all RQ workers), drawn in jobs per minute like the stored figures."""
         snapshot = self.controller.snapshot

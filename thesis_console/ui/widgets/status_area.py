@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
+from PySide6.QtGui import QPainter, QPaintEvent
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStyle, QStyleOption, QToolButton, QWidget
 
 from thesis_console.core.types import ConnectionPhase, ConnectionState
 from thesis_console.ui.notices import UNDO_SECONDS, Level, Notice
@@ -43,6 +44,33 @@ def describe(state: ConnectionState, now: float | None = None) -> str:
     return " · ".join(p for p in parts if p)
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that, when its text does not fit, drops the middle ("…") instead of clipping
+    an end; the whole text is its tooltip."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(40)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt name)
+        super().setText(text)
+        self.setToolTip(text)
+
+    def shown_text(self) -> str:
+        """The text as painted (elided in the middle when it does not fit)."""
+        width = self.contentsRect().width()
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideMiddle, max(0, width))
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt name)
+        painter = QPainter(self)
+        option = QStyleOption()
+        option.initFrom(self)
+        self.style().drawPrimitive(QStyle.PrimitiveElement.PE_Widget, option, painter, self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(self.contentsRect(), int(self.alignment()), self.shown_text())
+
+
 class StatusArea(QWidget):
     """Lives in the main window's status bar; fed by ``ConsoleController.connectionChanged``."""
 
@@ -55,18 +83,15 @@ class StatusArea(QWidget):
         self.badge = QLabel("not connected")
         self.badge.setObjectName("connectionBadge")
         self.badge.setProperty("phase", "failed")
-        self.details = QLabel("")
+        self.details = ElidedLabel("")
         self.details.setObjectName("connectionDetails")
-        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.read_only = QLabel("read-only")
         self.read_only.setObjectName("readOnlyBadge")
         self.read_only.setToolTip("This connection profile is read-only: every action that changes Redis is disabled.")
         self.read_only.hide()
-        self.message = QLabel("")
+        self.message = ElidedLabel("")
         self.message.setObjectName("statusMessage")
         self.message.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout.addWidget(self.badge)
         layout.addWidget(self.read_only)
         layout.addWidget(self.details, 3)
@@ -90,16 +115,28 @@ class StatusArea(QWidget):
         self._countdown.setInterval(250)
         self._countdown.timeout.connect(self._render)
 
-    @Slot(object)
-    def set_state(self, state: ConnectionState) -> None:
-        self.state = state
-        phase = state.phase.value
-        self.badge.setText(PHASE_TEXT.get(state.phase, phase))
+    def begin(self, profile: str) -> None:
+        """A new connection starts: the previous one's state, errors and Undo are gone."""
+        self.state = None
+        self._countdown.stop()
+        self._set_badge("connecting", ConnectionPhase.CONNECTING.value)
+        self.read_only.hide()
+        self.details.setText(profile)
+        self.show_message("")
+        self._drop_undo()
+
+    def _set_badge(self, text: str, phase: str) -> None:
+        self.badge.setText(text)
         if self.badge.property("phase") != phase:
             self.badge.setProperty("phase", phase)
             # Re-polish so the [phase=...] style rule applies.
             self.badge.style().unpolish(self.badge)
             self.badge.style().polish(self.badge)
+
+    @Slot(object)
+    def set_state(self, state: ConnectionState) -> None:
+        self.state = state
+        self._set_badge(PHASE_TEXT.get(state.phase, state.phase.value), state.phase.value)
         self.read_only.setVisible(state.read_only)
         if state.phase == ConnectionPhase.RECONNECTING:
             self._countdown.start()
@@ -111,8 +148,8 @@ class StatusArea(QWidget):
         if self.state is None:
             return
         text = describe(self.state)
-        self.details.setText(text)
-        self.details.setToolTip(text)
+        if text != self.details.text():
+            self.details.setText(text)
 
     @Slot(object)
     def show_notice(self, notice: Notice) -> None:
@@ -141,7 +178,6 @@ class StatusArea(QWidget):
         """Show a notice (``info``, ``warning`` or ``error``) with the time it happened."""
         stamped = f"{time.strftime('%H:%M:%S')} {text}" if text else ""
         self.message.setText(stamped)
-        self.message.setToolTip(stamped)
         if self.message.property("level") != level:
             self.message.setProperty("level", level)
             self.message.style().unpolish(self.message)

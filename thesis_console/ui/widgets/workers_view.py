@@ -166,6 +166,15 @@ class WorkersView(QWidget):
             self._selected_id = None  # it went away (stopped, or its record expired)
         self._update_controls(refill=False)
 
+    def clear(self) -> None:
+        """Forget every supervisor and worker (another server is being connected)."""
+        self._fill(self.supervisors_table, self.supervisors_model, [])
+        self._fill(self.workers_table, self.workers_model, [])
+        self._supervisors_box.setTitle("Supervisors")
+        self._workers_box.setTitle("RQ workers")
+        self._selected_id = None
+        self._update_controls()
+
     def _fill(self, table: QTableView, model: KeyedTableModel[Row], rows: list[Row]) -> None:
         first_rows = model.rowCount() == 0 and bool(rows)
         model.set_rows(rows)
