@@ -108,7 +108,7 @@ def test_restart_replaces_every_worker_after_its_job(redis_conn, redis_url, supe
 def test_stop_worker_uses_rq_shutdown_and_the_supervisor_replaces_it(redis_conn, redis_url, supervisors):
     sup = supervisors("-n", "1")
     (name,) = sup.wait_live(redis_conn, 1).workers
-    wait_for(lambda: redis_conn.exists(f"rq:worker:{name}"), 30, message="the worker to register")
+    wait_for(lambda: redis_conn.hget(f"rq:worker:{name}", "state") == b"idle", 30, message="the worker to listen")
 
     async def stop():
         async with acting(redis_url) as actions:
@@ -125,7 +125,8 @@ def test_stop_worker_uses_rq_shutdown_and_the_supervisor_replaces_it(redis_conn,
 def test_stop_worker_stops_a_plain_rq_worker(redis_conn, redis_url, processes, isolated_env):
     name = f"plain-{isolated_env.name}"
     proc = processes.start("-m", "rq.cli", "worker", "--url", redis_url, "--name", name, "--with-scheduler", "thesis")
-    wait_for(lambda: redis_conn.exists(f"rq:worker:{name}"), 30, message="the rq worker to register")
+    # Idle: listening, its signal handlers in place (a SIGINT during RQ's start-up aborts it).
+    wait_for(lambda: redis_conn.hget(f"rq:worker:{name}", "state") == b"idle", 30, message="the rq worker to listen")
 
     async def stop():
         async with acting(redis_url) as actions:
