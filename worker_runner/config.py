@@ -12,6 +12,7 @@ import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,17 @@ DEFAULT_CONCURRENCY = 3
 """As many workers as the original system ran."""
 SUPERVISOR_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 WORKER_CLASS_CHOICES = ("fork", "simple")
+BULLMQ_DEFAULT_QUEUE = "thesis-generation"
+"""The Next.js thesis system's queue."""
+DEFAULT_BULLMQ_JOB_NAME = "generate-thesis"
+"""The job name the Next.js producer gives thesis jobs."""
+
+
+class WorkerBackend(Enum):
+    """Which queue system the supervised worker processes work on."""
+
+    RQ = "rq"
+    BULLMQ = "bullmq"
 
 
 class ConfigError(ValueError):
@@ -55,6 +67,10 @@ class SupervisorConfig:
     burst: bool = False
     allow: tuple[str, ...] = ()
     """Functions workers may run besides the contract's job function (``module.func`` each)."""
+    backend: WorkerBackend = WorkerBackend.RQ
+    bullmq_prefix: str = "bull"
+    job_name: str = DEFAULT_BULLMQ_JOB_NAME
+    """BullMQ workers run only jobs of this name (RQ workers go by the allowlist)."""
 
     @property
     def allowlist(self) -> job_allowlist.Allowlist:
@@ -132,6 +148,21 @@ def parse_worker_class(raw: str) -> str:
     value = raw.strip().lower()
     if value not in WORKER_CLASS_CHOICES:
         raise ValueError(f"must be one of {', '.join(WORKER_CLASS_CHOICES)}, got {raw!r}")
+    return value
+
+
+def parse_backend(raw: str) -> WorkerBackend:
+    try:
+        return WorkerBackend(raw.strip().lower())
+    except ValueError:
+        raise ValueError(f"must be one of {', '.join(b.value for b in WorkerBackend)}, got {raw!r}") from None
+
+
+def parse_key_part(raw: str) -> str:
+    """A BullMQ prefix or job name: 1 to 64 letters, digits, '.', '_' or '-'."""
+    value = raw.strip()
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", value):
+        raise ValueError(f"must be 1 to 64 letters, digits, '.', '_' or '-', got {raw!r}")
     return value
 
 
@@ -248,6 +279,14 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "only the contract's job function", "also run jobs of this function (an exact module.func, no "
                "wildcard); repeat the flag for several (the variable is comma-separated). Any other job is "
                "failed unrun", "MODULE.FUNC", repeatable=True),
+    OptionSpec("backend", ("--backend",), "THESIS_WORKER_BACKEND", parse_backend, lambda: WorkerBackend.RQ, "rq",
+               "rq: RQ workers; bullmq: Python BullMQ workers (the bullmq package's Worker, one job at a time "
+               "each) on BullMQ queues such as thesis-generation, beside or instead of Node workers", "{rq,bullmq}"),
+    OptionSpec("bullmq_prefix", ("--bullmq-prefix",), "THESIS_BULLMQ_PREFIX", parse_key_part, lambda: "bull", "bull",
+               "key prefix of the BullMQ queues (BullMQ's prefix option)", "PREFIX"),
+    OptionSpec("job_name", ("--job-name",), "THESIS_BULLMQ_JOB_NAME", parse_key_part,
+               lambda: DEFAULT_BULLMQ_JOB_NAME, DEFAULT_BULLMQ_JOB_NAME,
+               "BullMQ workers run only jobs of this name; any other fails at once, unretried", "NAME"),
     OptionSpec("burst", ("--burst",), "THESIS_WORKER_BURST", parse_bool, lambda: False, "off",
                "run one plain worker until the queues are empty, then exit (no supervisor)", None, True),
 )
@@ -272,7 +311,19 @@ def resolve(values: Mapping[str, Any], environ: Mapping[str, str] | None = None)
         else:
             resolved[spec.dest] = spec.default()
     _take_url_file(resolved, values, environ)
+    if resolved["backend"] is WorkerBackend.BULLMQ:
+        _check_bullmq(resolved, values, environ)
     return SupervisorConfig(**resolved)
+
+
+def _check_bullmq(resolved: dict[str, Any], values: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+    """A BullMQ supervisor works on one queue (the thesis system's unless named) and has no burst mode."""
+    if values.get("queues") is None and environ.get("THESIS_QUEUES", "") == "":
+        resolved["queues"] = (BULLMQ_DEFAULT_QUEUE,)
+    if len(resolved["queues"]) != 1:
+        raise ConfigError(f"--backend bullmq works on one queue; give one --queue, got {', '.join(resolved['queues'])}")
+    if resolved["burst"]:
+        raise ConfigError("--burst is for RQ workers; --backend bullmq has no burst mode")
 
 
 def _take_url_file(resolved: dict[str, Any], values: Mapping[str, Any], environ: Mapping[str, str]) -> None:

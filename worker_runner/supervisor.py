@@ -43,10 +43,10 @@ import redis.exceptions
 from thesis_console.core import supervisor_control
 from thesis_console.core.redis_target import connect, describe_error, redact
 from thesis_console.core.supervisor_protocol import SupervisorRecord
-from worker_runner import parent_death, recovery, redis_wait, registration, scheduler_lock
+from worker_runner import bullmq_supervision, parent_death, recovery, redis_wait, registration, scheduler_lock
 from worker_runner.autoscale import AutoscalePolicy, AutoscaleState, decide
 from worker_runner.backoff import RestartBackoff
-from worker_runner.config import SupervisorConfig
+from worker_runner.config import SupervisorConfig, WorkerBackend
 from worker_runner.control import Command, CommandError, StatusWriter, StdinCommands, pop_redis_commands
 from worker_runner.worker_logs import prune_old_logs
 from worker_runner.worker_process import EXIT_REDIS_MOVED, WorkerProcess, describe_exit, spawn_worker
@@ -88,6 +88,8 @@ class Supervisor:
     ) -> None:
         self.config = config
         self.url = url
+        self.bullmq = config.backend is WorkerBackend.BULLMQ
+        """BullMQ worker processes (:mod:`worker_runner.bullmq_worker_main`) instead of RQ ones."""
         self._embedded = redis_wait.EmbeddedFollower(embedded_dir, url)
         self._not_redis_said = False
         self.id = config.supervisor_id
@@ -149,7 +151,7 @@ class Supervisor:
             return 2
         log.info(
             "supervisor %s (pid %s) starting %s %s worker(s) on %s; logs in %s",
-            self.id, self.pid, self.desired, self.config.worker_class, ",".join(self.config.queues), self.config.log_dir,
+            self.id, self.pid, self.desired, "bullmq" if self.bullmq else self.config.worker_class, ",".join(self.config.queues), self.config.log_dir,
         )  # fmt: skip
         if self._stdin is not None:
             self._stdin.start()
@@ -422,12 +424,12 @@ class Supervisor:
             if self._stop_requests and self.state == "running":
                 self._begin_shutdown(now)
             self._observe(now)
-            if now >= self._next_lock_check:
+            if now >= self._next_lock_check and not self.bullmq:
                 self._next_lock_check = now + OBSERVE_S
                 scheduler_lock.release_dead_holders(conn, self.config.queues, self.host)
             if self.autoscale is not None and self.state == "running":
                 self._autoscale(now)
-            if now >= self._next_depth_sample:
+            if now >= self._next_depth_sample and not self.bullmq:  # BullMQ workers record BullMQ's metrics
                 self._next_depth_sample = now + registration.DEPTH_SAMPLE_S
                 registration.record_depths(conn, registration.queue_depths(conn, self.config.queues))
             if now >= self._next_scan:
@@ -483,6 +485,10 @@ class Supervisor:
         self._next_observe = now + OBSERVE_S
         names = [w.name for w in self.workers.values()]
         conn = self._connection()
+        if self.bullmq:
+            seen = bullmq_supervision.observe(conn, self.config.bullmq_prefix, self.config.queues, names)
+            self.busy, self.depths = seen.busy, seen.depths
+            return
         with conn.pipeline(transaction=False) as pipe:
             for name in names:
                 pipe.hget(f"rq:worker:{name}", "state")
@@ -508,6 +514,11 @@ class Supervisor:
         conn = self._connection()
         dead = dict(self.dead)
         live = {w.name for w in self.workers.values()}
+        if self.bullmq:
+            bullmq_supervision.requeue_jobs_of(conn, self.config.bullmq_prefix, self.config.queues, set(dead))
+            for name in dead:
+                self.dead.pop(name, None)
+            return
         for entry, reason, policy in self._scanner.scan(conn, self.config.queues, live, dead):
             recovery.recover_execution(conn, entry, reason, policy, recovered_by=self.id)
         for name in dead:
@@ -551,7 +562,8 @@ class Supervisor:
             state=self.state,
             extra={
                 "stopping": stopping,
-                "worker_class": self.config.worker_class,
+                "worker_class": "bullmq" if self.bullmq else self.config.worker_class,
+                "backend": self.config.backend.value,
                 "redis": self._redis_text(),
                 "pending_recovery": sorted(self.dead),
                 supervisor_control.OUTPUT_FILES_FIELD: self._output_files,

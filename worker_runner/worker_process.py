@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from thesis_console.core.job_allowlist import ALLOW_ENV
-from worker_runner.config import SupervisorConfig
+from worker_runner.config import SupervisorConfig, WorkerBackend
 from worker_runner.parent_death import WORKER_MARKER_ENV
 from worker_runner.redis_wait import EMBEDDED_DIR_ENV, EXIT_REDIS_MOVED
 from worker_runner.worker_logs import log_path
@@ -77,16 +77,28 @@ class WorkerProcess:
 
 
 def worker_command(config: SupervisorConfig, name: str, log_file: Path, supervisor_pid: int) -> list[str]:
-    return [
-        sys.executable, "-m", "worker_runner.worker_main",
-        "--name", name,
-        "--queues", ",".join(config.queues),
-        "--worker-class", config.worker_class,
+    logs = [
         "--log-file", str(log_file),
         "--log-level", config.log_level,
         "--log-max-bytes", str(config.log_max_bytes),
         "--log-backups", str(config.log_backups),
         "--supervisor-pid", str(supervisor_pid),
+    ]  # fmt: skip
+    if config.backend is WorkerBackend.BULLMQ:
+        return [
+            sys.executable, "-m", "worker_runner.bullmq_worker_main",
+            "--name", name,
+            "--queue", config.queues[0],
+            "--prefix", config.bullmq_prefix,
+            "--job-name", config.job_name,
+            *logs,
+        ]  # fmt: skip
+    return [
+        sys.executable, "-m", "worker_runner.worker_main",
+        "--name", name,
+        "--queues", ",".join(config.queues),
+        "--worker-class", config.worker_class,
+        *logs,
         "--supervisor-id", config.supervisor_id,
     ]  # fmt: skip
 

@@ -10,6 +10,8 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +32,24 @@ def output_dir() -> Path:
     return Path(configured) if configured else Path(platformdirs.user_data_dir("thesis-console", appauthor=False)) / "theses"
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """Where a run reports to, whichever queue runs it.
+
+    Attributes:
+        job_id: the queue's job id (names the output file), or None outside a worker.
+        attempt: which attempt this is, counting from 1, or None when unknown (``fail_times`` then
+            never fails).
+        report: called with a percentage and a stage name as the run moves on.
+    """
+
+    job_id: str | None
+    attempt: int | None
+    report: Callable[[int, str], None]
+
+
 def generate_thesis(request: dict[str, Any]) -> dict[str, Any]:
-    """Generate one thesis and write it as Markdown.
+    """Generate one thesis and write it as Markdown (the RQ job function).
 
     Args:
         request: a :class:`ThesisRequest` as JSON. ``options`` may hold ``pace_s`` (seconds to wait
@@ -41,18 +59,33 @@ def generate_thesis(request: dict[str, Any]) -> dict[str, Any]:
     Returns:
         ``{"path", "words", "chapters", "title", "backend"}``.
     """
-    req = ThesisRequest.from_json(request)
     job = get_current_job()
+    if job is None:
+        return run_generation(request, RunContext(None, None, lambda percent, stage: None))
+
+    def report(percent: int, stage: str) -> None:
+        contract.set_progress(job, percent, stage)
+
+    return run_generation(request, RunContext(job.id, attempt_number(job), report))
+
+
+def run_generation(request: dict[str, Any], context: RunContext) -> dict[str, Any]:
+    """The work of :func:`generate_thesis`, reporting progress through ``context`` (any queue).
+
+    Raises:
+        InvalidRequest: the request is not a valid :class:`ThesisRequest`.
+        GenerationError: the back-end failed, or the request asks to fail.
+    """
+    req = ThesisRequest.from_json(request)
     pace = float(req.options.get("pace_s", 0) or 0)
 
     def progress(percent: int, stage: str) -> None:
-        if job is not None:
-            contract.set_progress(job, percent, stage)
+        context.report(percent, stage)
         if pace:
             time.sleep(pace)
 
     progress(10, "started")
-    _maybe_fail(req, job)
+    _maybe_fail(req, context.attempt)
     backend = backend_for(req)
     outline = backend.outline(req)
     if len(outline) != req.chapters:
@@ -67,21 +100,18 @@ def generate_thesis(request: dict[str, Any]) -> dict[str, Any]:
     title = req.topic.strip()
     document = _assemble(req, title, outline, bodies, references)
     # Outside a worker there is no job id; a random one keeps two runs in the same second apart.
-    path = _write(document, title, job.id if job is not None else f"local-{uuid.uuid4().hex[:12]}")
+    path = _write(document, title, context.job_id or f"local-{uuid.uuid4().hex[:12]}")
     words = len(document.split())
-    if job is not None:
-        contract.set_progress(job, 100, "completed")
+    context.report(100, "completed")
     return {"path": str(path), "words": words, "chapters": req.chapters, "title": title, "backend": backend.name}
 
 
-def _maybe_fail(req: ThesisRequest, job: Job | None) -> None:
+def _maybe_fail(req: ThesisRequest, attempt: int | None) -> None:
     if req.options.get("fail_always"):
         raise GenerationError("the request asks to fail always (fail_always)")
     fail_times = int(req.options.get("fail_times", 0) or 0)
-    if fail_times and job is not None:
-        attempt = attempt_number(job)
-        if attempt <= fail_times:
-            raise GenerationError(f"planned failure on attempt {attempt} of {fail_times} (fail_times)")
+    if fail_times and attempt is not None and attempt <= fail_times:
+        raise GenerationError(f"planned failure on attempt {attempt} of {fail_times} (fail_times)")
 
 
 def attempt_number(job: Job) -> int:

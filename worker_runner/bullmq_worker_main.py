@@ -1,0 +1,166 @@
+"""Entry point of one supervised BullMQ worker process: ``python -m worker_runner.bullmq_worker_main``.
+
+The BullMQ twin of :mod:`worker_runner.worker_main` (same start-up: die with the supervisor, log to
+its own file, wait for Redis), running the ``bullmq`` package's Worker with concurrency 1 on one
+queue. Each job runs :func:`~thesis_console.core.generation.job.run_generation` in a thread, so the
+event loop keeps renewing the job's lock (a processor that blocks the loop loses its lock and the job
+runs twice); progress goes back to the loop as ``updateProgress`` calls (10 at the start, the stages,
+100 at the end) and the result is the job's returnvalue, as a Node worker returns it.
+
+A job whose name is not the thesis job's, or whose data is not a thesis request, fails at once with
+BullMQ's ``UnrecoverableError`` (no retries) and a reason that says why; any other failure is retried
+as the job's own ``attempts`` and ``backoff`` say.
+
+The worker's id (the first part of every lock token it holds) is its name, so the supervisor can
+tell its jobs when it dies (:mod:`worker_runner.bullmq_supervision`). SIGTERM closes it after its
+job; a second SIGTERM stops it at once (the supervisor then puts the job back in wait).
+
+Exit codes: 0 stopped on request, 1 the worker failed, 2 bad arguments, 78 Redis refused us.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from worker_runner import parent_death
+from worker_runner.bullmq_payload import InvalidPayload, parse_payload
+from worker_runner.worker_logs import setup_worker_logging
+
+log = logging.getLogger("worker_runner.bullmq_worker")
+
+METRICS_POINTS = 7 * 24 * 60
+"""BullMQ's own per-minute metrics are kept for 7 days, so Node tools read them too."""
+PROGRESS_TIMEOUT_S = 30.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m worker_runner.bullmq_worker_main", description=__doc__)
+    parser.add_argument("--name", required=True, help="worker name (also its lock-token id)")
+    parser.add_argument("--queue", required=True, help="BullMQ queue name")
+    parser.add_argument("--prefix", default="bull", help="BullMQ key prefix")
+    parser.add_argument("--job-name", default="generate-thesis", help="the only job name this worker runs")
+    parser.add_argument("--log-file", type=Path, required=True)
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-max-bytes", type=int, default=10 * 1024 * 1024)
+    parser.add_argument("--log-backups", type=int, default=3)
+    parser.add_argument("--supervisor-pid", type=int, default=0, help="die when this parent dies")
+    return parser
+
+
+class ThesisProcessor:
+    """The BullMQ processor: checks the job, runs the generation in a thread, reports progress."""
+
+    def __init__(self, job_name: str) -> None:
+        self.job_name = job_name
+        self._ignored_said: set[str] = set()
+
+    async def __call__(self, job: Any, token: str) -> dict[str, Any]:
+        from bullmq.custom_errors import UnrecoverableError
+
+        from thesis_console.core.generation.job import RunContext, run_generation
+
+        if job.name != self.job_name:
+            raise UnrecoverableError(
+                f"job name {job.name!r} is not the thesis job's ({self.job_name!r}); this worker runs only thesis jobs"
+            )
+        try:
+            payload = parse_payload(job.data)
+        except InvalidPayload as exc:
+            raise UnrecoverableError(f"not a valid thesis request: {exc}") from None
+        new = [name for name in payload.ignored if name not in self._ignored_said]
+        if new:
+            self._ignored_said.update(new)
+            log.info("ignoring field(s) the thesis request does not have: %s", ", ".join(new))
+        loop = asyncio.get_running_loop()
+
+        def report(percent: int, stage: str) -> None:
+            # From the generation thread: the loop sends it, and this thread waits so the order holds.
+            asyncio.run_coroutine_threadsafe(job.updateProgress(percent), loop).result(PROGRESS_TIMEOUT_S)
+
+        attempt = int(job.attemptsMade) + 1
+        log.info("job %s (thesis %s), attempt %s: started", job.id, payload.thesis_id, attempt)
+        context = RunContext(job_id=str(job.id), attempt=attempt, report=report)
+        result = await asyncio.to_thread(run_generation, payload.request, context)
+        log.info("job %s: completed", job.id)
+        if payload.thesis_id is not None:
+            result = {"thesisId": payload.thesis_id, **result}
+        return result
+
+
+async def work(args: argparse.Namespace, url: str) -> int:
+    from bullmq import Worker
+
+    stops = 0
+    stop = asyncio.Event()
+    worker = Worker(
+        args.queue,
+        ThesisProcessor(args.job_name),
+        {
+            "connection": url,
+            "prefix": args.prefix,
+            "concurrency": 1,
+            "autorun": False,
+            "name": args.name,
+            "metrics": {"maxDataPoints": METRICS_POINTS},
+        },
+    )
+    worker.id = args.name  # lock tokens are "<id>:<n>": the supervisor finds this worker's jobs by it
+    worker.lockManager.worker_id = args.name
+    worker.on("error", lambda err, *rest: log.error("worker error: %s: %s", type(err).__name__, err))
+    worker.on("failed", lambda job, err, *rest: log.warning("job %s failed: %s", job.id, err))
+
+    def on_signal() -> None:
+        nonlocal stops
+        stops += 1
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, on_signal)
+    loop.add_signal_handler(signal.SIGINT, on_signal)
+    running = asyncio.ensure_future(worker.run())
+    log.info("worker %s takes jobs named %r from %s:%s", args.name, args.job_name, args.prefix, args.queue)
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({running, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if running.done():
+        stopper.cancel()
+        log.error("the BullMQ work loop ended on its own")
+        return 1
+    log.info("stopping after the current job")
+    stop.clear()
+    closing = asyncio.ensure_future(worker.close())
+    again = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({closing, again}, return_when=asyncio.FIRST_COMPLETED)
+    if not closing.done():
+        log.info("second stop request: leaving the current job to the supervisor")
+        logging.shutdown()
+        os._exit(0)  # the job's thread cannot be stopped; the supervisor puts the job back in wait
+    again.cancel()
+    running.cancel()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.supervisor_pid and not parent_death.die_with_parent(args.supervisor_pid):
+        parent_death.watch_parent(args.supervisor_pid, lambda: os._exit(1))
+    setup_worker_logging(args.log_file, args.log_level, args.log_max_bytes, args.log_backups)
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        log.error("REDIS_URL is not set; the supervisor passes it")
+        return 2
+    from worker_runner.worker_main import wait_for_redis
+
+    wait_for_redis(url, args.supervisor_pid).close()
+    url = os.environ.get("REDIS_URL", url)  # the embedded Redis may have moved while we waited
+    return asyncio.run(work(args, url))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
