@@ -19,7 +19,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, Qt, QTimer
+from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QPushButton,
     QScrollArea,
@@ -179,6 +180,8 @@ class MainWindow(QMainWindow):
         self.queue_list.setItemDelegate(QueueItemDelegate(self.queue_list))
         self.queue_list.setMinimumWidth(180)
         self.queue_list.selectionModel().currentChanged.connect(self._on_queue_clicked)
+        self.queue_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.queue_list.customContextMenuRequested.connect(self._on_queue_menu)
         self.queue_model.update([], keep=self.controller.current_queue)
 
         queues_pane = QWidget()
@@ -568,6 +571,21 @@ class MainWindow(QMainWindow):
         name = current.data(roles.ID_ROLE) if current.isValid() else None
         if name:
             self.controller.select_queue(str(name))
+
+    def queue_menu(self, name: str) -> QMenu:
+        """The queue list's context menu for queue ``name`` (Pause or Resume, with why when disabled)."""
+        from thesis_console.ui import queue_pause
+
+        row = self.queue_model.row_of(name)
+        counts = self.queue_model.queues[row] if row >= 0 else None
+        return queue_pause.queue_menu(self, self.controller, counts)
+
+    def _on_queue_menu(self, pos: QPoint) -> None:
+        index = self.queue_list.indexAt(pos)
+        if not index.isValid():
+            return
+        menu = self.queue_menu(str(index.data(roles.ID_ROLE)))
+        menu.popup(self.queue_list.viewport().mapToGlobal(pos))
 
     def _on_queue_selected(self, name: str) -> None:
         self.settings.last_queue = name

@@ -62,3 +62,10 @@ def fmt_bytes(n: int | None) -> str:
 def plural(n: int, noun: str, many: str | None = None) -> str:
     """``1 job``, ``3 jobs``, ``1 234 jobs`` (``many`` for irregular plurals)."""
     return f"{fmt_count(n)} {noun if n == 1 else (many or noun + 's')}"
+
+
+def paused_text(paused: bool, by: str = "", at: float | None = None) -> str:
+    """``paused by ana@lab at 2026-11-30 12:03:07``; empty when not paused."""
+    if not paused:
+        return ""
+    return "paused" + (f" by {by}" if by else "") + (f" at {fmt_full_time(at)}" if at else "")

@@ -10,7 +10,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistent
 from thesis_console.core.types import Backend, JobState, QueueCounts
 from thesis_console.ui.models import roles
 from thesis_console.ui.models.diff import Change, Insert, Remove, diff
-from thesis_console.ui.models.formatting import fmt_count
+from thesis_console.ui.models.formatting import fmt_count, paused_text
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -24,7 +24,8 @@ BACKEND_LABELS = {Backend.RQ: "RQ", Backend.BULLMQ: "BullMQ"}
 def summary(counts: QueueCounts) -> str:
     """``12 waiting · 3 active · 1 failed`` (states with jobs only; ``empty`` when none)."""
     parts = [f"{fmt_count(counts.count(s))} {s.value}" for s in SUMMARY_STATES if counts.count(s)]
-    return " · ".join(parts) if parts else ("idle" if counts.total else "empty")
+    text = " · ".join(parts) if parts else ("idle" if counts.total else "empty")
+    return f"paused · {text}" if counts.paused else text
 
 
 class QueueListModel(QAbstractListModel):
@@ -72,7 +73,8 @@ class QueueListModel(QAbstractListModel):
         badge = BACKEND_LABELS[q.backend]
         if role == Qt.ItemDataRole.ToolTipRole:
             head = f"{q.name} ({badge} queue)"
-            return "\n".join([head, *alert_text] + [f"{s.value}: {fmt_count(q.count(s))}" for s in JobState])
+            paused = [paused_text(q.paused, q.paused_by, q.paused_at)] if q.paused else []
+            return "\n".join([head, *paused, *alert_text] + [f"{s.value}: {fmt_count(q.count(s))}" for s in JobState])
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return f"{q.name}, {badge} queue: {summary(q)}" + "".join(f", {t}" for t in alert_text)
         return None

@@ -217,9 +217,17 @@ class OverviewView(QWidget):
             self.range_buttons.addButton(button, i)
             range_row.addWidget(button)
         self.range_buttons.idClicked.connect(self._on_range_clicked)
+        self.pause_button = QPushButton("Pause queue", self)
+        self.pause_button.setObjectName("pauseButton")
+        self.pause_button.clicked.connect(self._toggle_pause)
+        self.paused_label = QLabel(self)
+        self.paused_label.setObjectName("pausedLabel")
+        self.paused_label.setProperty("level", "warning")
         header = QHBoxLayout()
         header.addWidget(self.title)
+        header.addWidget(self.paused_label)
         header.addStretch(1)
+        header.addWidget(self.pause_button)
         header.addLayout(range_row)
 
         self.counters = {state: StateCounter(state, self) for state in STATE_ORDER}
@@ -297,6 +305,7 @@ class OverviewView(QWidget):
         for state, counter in self.counters.items():
             counter.set_count(counts.count(state))
         self._update_title(counts)
+        self._update_pause(counts)
         self._depth.append(snapshot.taken_at, (counts.waiting, counts.active))
         if self.range.live:
             self._request_live()
@@ -308,6 +317,7 @@ class OverviewView(QWidget):
         for counter in self.counters.values():
             counter.set_count(None)
         self._update_title(None)
+        self._update_pause(None)
         self.title.setToolTip("")
         self._throughput.clear()
         self._depth.clear()
@@ -391,6 +401,7 @@ class OverviewView(QWidget):
 
     def _on_connection(self, _state: object) -> None:
         self._update_status()
+        self._update_pause(self._counts())
         if self.controller.is_connected() and self.isVisible():
             self.refresh_history()
 
@@ -507,6 +518,34 @@ class OverviewView(QWidget):
         for chart in self.charts():
             chart.settle()
         self._update_status()
+
+    # ----------------------------------------------------------------- pause
+    def _counts(self) -> QueueCounts | None:
+        snapshot = self.controller.snapshot
+        return snapshot.queue(self.queue) if snapshot is not None else None
+
+    def _update_pause(self, counts: QueueCounts | None) -> None:
+        from thesis_console.ui import queue_pause
+
+        text = queue_pause.paused_text(counts) if counts is not None else ""
+        self.paused_label.setText(text)
+        self.paused_label.setVisible(bool(text))
+        paused = counts is not None and counts.paused
+        self.pause_button.setText("Resume queue" if paused else "Pause queue")
+        reason = queue_pause.why_not(self.controller, counts)
+        self.pause_button.setEnabled(not reason)
+        self.pause_button.setToolTip(
+            f"disabled: {reason}" if reason
+            else ("Let workers take jobs from this queue again" if paused
+                  else "Supervised workers take no new job from this queue; running jobs finish")
+        )  # fmt: skip
+
+    def _toggle_pause(self) -> None:
+        from thesis_console.ui import queue_pause
+
+        counts = self._counts()
+        if counts is not None and not queue_pause.why_not(self.controller, counts):
+            queue_pause.toggle(self.controller, counts)
 
     # ----------------------------------------------------------------- text
     def _update_title(self, counts: QueueCounts | None) -> None:

@@ -156,6 +156,10 @@ class WorkerRow:
     supervisor: str = ""
 
 
+IGNORES_PAUSE_MARK = "none: ignores pauses"
+IGNORES_PAUSE_TIP = "A plain rq worker (no thesis-worker supervisor): it keeps taking jobs from paused queues."
+
+
 def worker_rows(snapshot: Snapshot) -> list[WorkerRow]:
     """Rows for every RQ worker, each with the supervisor that runs it (if one says so)."""
     owner = {name: record.id for record in snapshot.supervisors for name in record.workers}
@@ -191,7 +195,7 @@ class WorkersTableModel(KeyedTableModel[WorkerRow]):
         Column[WorkerRow]("Succeeded", lambda r: fmt_count(r.info.successful), sort=lambda r: r.info.successful, numeric=True),
         Column[WorkerRow]("Failed", lambda r: fmt_count(r.info.failed), sort=lambda r: r.info.failed, numeric=True),
         Column[WorkerRow]("Heartbeat", lambda r: fmt_age(r.heartbeat_age_s), sort=lambda r: r.heartbeat_age_s or 0.0, tooltip=lambda r: f"last heartbeat {fmt_full_time(r.info.last_heartbeat)}", numeric=True),
-        Column[WorkerRow]("Supervisor", lambda r: r.supervisor),
+        Column[WorkerRow]("Supervisor", lambda r: r.supervisor or r.info.supervisor or IGNORES_PAUSE_MARK, tooltip=lambda r: "" if r.info.honours_pause else IGNORES_PAUSE_TIP),
     )  # fmt: skip
 
     def key(self, row: WorkerRow) -> Hashable:
