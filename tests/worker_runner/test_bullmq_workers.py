@@ -172,3 +172,15 @@ def test_node_and_python_workers_share_the_queue_without_running_a_job_twice(red
     returned = [json.loads(e["returnvalue"]) for e in _events(redis_conn, "completed")]
     by_python = sum(1 for r in returned if "backend" in r)  # a Python worker's result names its back-end
     assert 0 < by_python < len(ids)
+
+
+@pytest.mark.slow(30)
+def test_autoscale_follows_the_bullmq_depth_and_the_workers_record_bullmqs_own_metrics(redis_conn, redis_url, supervisors):
+    sup = _start(supervisors, "--autoscale", "1:4")
+    _wait_live(sup, redis_conn, 1)
+    ids = produce(redis_url, _jobs("deep", 16, options={"pace_s": 0.3}))
+    wait_for(lambda: (r := sup.record(redis_conn)) is not None and r.desired == 4, timeout=30, message="grown to 4")
+    wait_for(lambda: len(_completions(redis_conn)) == len(ids), timeout=90, message="every job completed")
+    _wait_live(sup, redis_conn, 1)  # shrunk back after the cooldown
+    assert _completions(redis_conn) == dict.fromkeys(ids, 1)
+    assert int(redis_conn.hget(f"{KEYS}:metrics:completed", "count")) == len(ids)

@@ -331,3 +331,32 @@ def test_file_tail_starts_near_the_end_of_a_big_file(tmp_path):
     lines = tail.read()
     assert 0 < len(lines) < 20 and lines[-1] == "old line 99999"
     assert all(line.startswith("old line ") for line in lines), "the cut first line is dropped"
+
+
+def test_on_a_bullmq_queue_it_starts_python_bullmq_workers_that_complete_the_node_producers_jobs(
+    panel_factory, loop, redis_conn, redis_url
+):
+    from tests.node_bullmq import produce
+
+    controller, panel = panel_factory()
+    (job_id,) = produce(redis_url, [{"thesisId": "gui", "topic": "A thesis from the panel", "chapters": 3}])
+
+    async def scenario() -> None:
+        await controller.refresh_now()
+        panel.queues_edit.setText("thesis-generation, thesis")
+        panel.start()
+        assert not panel.is_running() and "need a supervisor each" in panel.state_label.text()
+        panel.queues_edit.setText("thesis-generation")
+        panel.slider.setValue(1)
+        panel.start()
+        await wait_until(lambda: panel.status.get("live") == 1, timeout=START_S, what="1 live worker")
+        cmdline = Path(f"/proc/{panel.process.pid}/cmdline").read_bytes().split(b"\0")
+        assert cmdline[cmdline.index(b"--backend") + 1] == b"bullmq"
+        await wait_until(
+            lambda: redis_conn.zscore("bull:thesis-generation:completed", job_id) is not None,
+            timeout=30, what="the job completed by the Python BullMQ worker",
+        )  # fmt: skip
+        panel.stop()
+        await wait_until(lambda: not panel.is_running(), timeout=START_S)
+
+    run(loop, scenario(), timeout=90)

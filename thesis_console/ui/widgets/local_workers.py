@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from thesis_console.core import contract
 from thesis_console.core.queue_names import queue_name_problem
 from thesis_console.core.redis_url import redact
+from thesis_console.core.types import Backend
 from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.process.supervisor_process import ProcessOutcome, RunEnd, SupervisorProcess
 from thesis_console.ui.widgets.log_tail import FileTail, LogTailView
@@ -74,13 +75,19 @@ def supervisor_command(
     autoscale: tuple[int, int] | None,
     grace_s: float = STOP_GRACE_S,
     python: str = sys.executable,
+    backend: Backend = Backend.RQ,
+    bullmq_prefix: str = "bull",
 ) -> list[str]:
     """The ``thesis-worker`` command line (as ``python -m worker_runner``) for a local supervisor.
+
+    On a BullMQ queue it supervises Python BullMQ workers (``--backend bullmq``) under the prefix.
 
     It names no Redis: the URL, which may hold a password, travels in the child's environment
     (``REDIS_URL``, see :func:`supervisor_environment`), never on a command line that ``ps`` shows.
     """
     command = [python, "-m", "worker_runner", "--concurrency", str(concurrency), "--grace", f"{grace_s:g}"]
+    if backend is Backend.BULLMQ:
+        command += ["--backend", "bullmq", "--bullmq-prefix", bullmq_prefix]
     for queue in queues:
         command += ["--queue", queue]
     if autoscale is not None:
@@ -238,12 +245,20 @@ class LocalWorkersPanel(QWidget):
         if problem:
             self._show_state(problem, error=True)
             return
+        backend, problem = self._backend_of(queues)
+        if problem:
+            self._show_state(problem, error=True)
+            return
+        profile = self.controller.profile
         folder = output_dir()
         stem = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
         stdout_path, stderr_path = folder / f"{stem}.out", folder / f"{stem}.err"
         _prune_old_runs(folder, KEEP_RUNS - 1)
         process = SupervisorProcess(
-            supervisor_command(queues, self.slider.value(), self._autoscale_bounds(), self._stop_grace_s),
+            supervisor_command(
+                queues, self.slider.value(), self._autoscale_bounds(), self._stop_grace_s,
+                backend=backend, bullmq_prefix=profile.bullmq_prefix if profile is not None else "bull",
+            ),  # fmt: skip
             stdout_path=stdout_path,
             stderr_path=stderr_path,
             env=supervisor_environment(url),
@@ -290,6 +305,17 @@ class LocalWorkersPanel(QWidget):
         return ok
 
     # ================================================================= scaling
+    def _backend_of(self, queues: list[str]) -> tuple[Backend, str | None]:
+        """The backend of the queues as the last snapshot shows them (RQ for a queue not seen yet), or why not."""
+        snapshot = self.controller.snapshot
+        backends = {snapshot.queue(q).backend if snapshot is not None else Backend.RQ for q in queues}
+        if len(backends) > 1:
+            return Backend.RQ, "RQ and BullMQ queues need a supervisor each: name queues of one kind"
+        backend = backends.pop()
+        if backend is Backend.BULLMQ and len(queues) > 1:
+            return backend, "Python BullMQ workers work on one queue: name one"
+        return backend, None
+
     def _autoscale_bounds(self) -> tuple[int, int] | None:
         if not self.autoscale.isChecked():
             return None
