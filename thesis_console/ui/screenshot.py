@@ -106,9 +106,10 @@ async def prepare_view(window: Any, view: str, timeout: float, queue_given: bool
                 state = JobState.COMPLETED
         jobs.select_state(state)
         model = jobs.models[state]
-        await _until(lambda: model.rowCount() > 0 or (not model.busy and model.total == 0), timeout)
-        if model.rowCount():
-            jobs.select_job(model.rows[0].id)
+        await _until(lambda: model.row_at(0) is not None or (not model.busy and model.total == 0), timeout)
+        first = model.row_at(0)
+        if first is not None:
+            jobs.select_job(first.id)
             await _until(lambda: window.detail.detail is not None, min(timeout, 5.0))
             if view == "failed":
                 window.detail.tabs.setCurrentIndex(window.detail.tabs.indexOf(window.detail.sections["traceback"]))

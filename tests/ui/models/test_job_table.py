@@ -10,26 +10,37 @@ import asyncio
 import dataclasses
 
 import pytest
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
+from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QTableView
 
 from tests.ui.qt_helpers import run, wait_until
 from thesis_console.core.types import JobPage, JobRow, JobState
 from thesis_console.ui.models import roles
-from thesis_console.ui.models.job_table import COLUMN_KEYS, JobTableModel, SearchResultsModel
+from thesis_console.ui.models.job_table import (
+    COLUMN_KEYS,
+    KEEP_PAGES,
+    PLACEHOLDER,
+    JobTableModel,
+    SearchResultsModel,
+)
 
 
 class ListSource:
     """Rows in a list, served page by page like ``QueueReader.page`` with a little latency."""
 
     def __init__(self, n: int, state: JobState = JobState.WAITING) -> None:
-        self.rows = [JobRow(id=f"job-{i:05d}", queue="q", state=state, description=f"Thesis: topic {i}") for i in range(n)]
+        self.rows = [
+            JobRow(id=f"job-{i:05d}", queue="q", state=state, description=f"Thesis: topic {i}")
+            for i in range(n)
+        ]
         self.calls: list[tuple[int, int]] = []
 
     async def page(self, offset: int, limit: int) -> JobPage:
         self.calls.append((offset, limit))
         await asyncio.sleep(0.001)
-        return JobPage("q", JobState.WAITING, offset, len(self.rows), tuple(self.rows[offset : offset + limit]))
+        return JobPage(
+            "q", JobState.WAITING, offset, len(self.rows), tuple(self.rows[offset : offset + limit])
+        )
 
 
 def test_model_passes_qtmodeltester(qtmodeltester, loop) -> None:
@@ -38,7 +49,7 @@ def test_model_passes_qtmodeltester(qtmodeltester, loop) -> None:
     source.rows[5] = dataclasses.replace(source.rows[5], problem="job hash has no 'data' field")
     model = JobTableModel(source.page, page_size=10)
     run(loop, model.refresh_now())
-    assert model.rowCount() == 10
+    assert model.rowCount() == 30 and len(model.rows) == 10
     qtmodeltester.check(model)
     assert model.data(model.index(3, COLUMN_KEYS.index("progress")), roles.PROGRESS_ROLE) == 40
     assert model.data(model.index(5, 0), roles.PROBLEM_ROLE)
@@ -47,13 +58,15 @@ def test_model_passes_qtmodeltester(qtmodeltester, loop) -> None:
 
 def test_search_model_passes_qtmodeltester(qtmodeltester) -> None:
     model = SearchResultsModel()
-    model.append_rows([JobRow(id=f"j{i}", queue="q", state=JobState.FAILED, error_line="boom") for i in range(5)])
+    model.append_rows(
+        [JobRow(id=f"j{i}", queue="q", state=JobState.FAILED, error_line="boom") for i in range(5)]
+    )
     qtmodeltester.check(model)
     assert model.append_rows([JobRow(id="j1", queue="q", state=JobState.FAILED)]) == 0
 
 
-def test_fetch_more_loads_pages_as_the_view_scrolls(qtbot, loop) -> None:
-    source = ListSource(1000)
+def test_rows_span_the_state_and_pages_are_read_where_the_view_looks(qtbot, loop) -> None:
+    source = ListSource(100_000)
     model = JobTableModel(source.page, page_size=50)
     view = QTableView()
     qtbot.addWidget(view)
@@ -61,28 +74,35 @@ def test_fetch_more_loads_pages_as_the_view_scrolls(qtbot, loop) -> None:
     view.setModel(model)
     view.show()
     run(loop, model.refresh_now())
-    model.set_total(1000)
-    assert model.rowCount() == 50
-    for _ in range(3):
-        view.scrollToBottom()
-        before = model.rowCount()
-        run(loop, wait_until(lambda b=before: model.rowCount() > b, what="another page"))
-    assert model.rowCount() >= 200
-    assert [r.id for r in model.rows] == [r.id for r in source.rows[: model.rowCount()]]
-    # Pages were asked for where the loaded rows ended, never from the start again.
-    offsets = [o for o, _ in source.calls[1:]]
-    assert offsets == sorted(offsets) and offsets[0] == 50
+    assert model.rowCount() == 100_000  # the page told the total: one row per job
+    assert model.data(model.index(99_999, 0)) == PLACEHOLDER  # not read yet: a placeholder, at once
+    model.set_window(70_010, 70_030)
+    run(loop, wait_until(lambda: model.row_at(70_030) is not None, what="the rows at 70,000"))
+    assert model.row_at(70_010).id == source.rows[70_010].id
+    # Only the pages around the window were read, never everything above it.
+    assert all(offset in (0, 69_950, 70_000, 70_050) for offset, _ in source.calls), source.calls
 
 
-def test_fetch_more_returns_at_once(loop) -> None:
-    source = ListSource(500)
-    model = JobTableModel(source.page, page_size=100)
-    model.set_total(500)
-    assert model.canFetchMore(QModelIndex())
-    model.fetchMore(QModelIndex())
-    assert model.rowCount() == 0  # nothing inserted synchronously: the page arrives later
-    assert not model.canFetchMore(QModelIndex())  # one load at a time
-    run(loop, wait_until(lambda: model.rowCount() == 100))
+def test_far_pages_are_dropped(loop) -> None:
+    source = ListSource(100_000)
+    model = JobTableModel(source.page, page_size=50)
+    run(loop, model.refresh_now())
+    for first in range(0, 100_000, 5_000):
+        model.set_window(first, first + 30)
+        run(loop, wait_until(lambda f=first: model.row_at(f + 30) is not None))
+    assert len(model.loaded_pages) <= KEEP_PAGES
+    assert model.row_at(0) is None and model.row_at(95_030).id == source.rows[95_030].id
+
+
+def test_a_thumb_drag_reads_only_where_it_stops(loop) -> None:
+    source = ListSource(100_000)
+    model = JobTableModel(source.page, page_size=50)
+    run(loop, model.refresh_now())
+    source.calls.clear()
+    for first in range(0, 100_000, 1_000):  # the view passes many windows before the loop runs once
+        model.set_window(first, first + 30)
+    run(loop, wait_until(lambda: model.row_at(99_030) is not None and not model.busy))
+    assert len(source.calls) <= 3, source.calls
 
 
 def test_refresh_keeps_selection_and_current_row(qtbot, loop) -> None:
@@ -110,18 +130,16 @@ def test_refresh_keeps_selection_and_current_row(qtbot, loop) -> None:
     assert view.currentIndex().row() == i
 
 
-def test_deep_rows_are_kept_but_not_reread(loop) -> None:
+def test_refresh_rereads_only_the_pages_in_view(loop) -> None:
     source = ListSource(3000)
     model = JobTableModel(source.page, page_size=500)
-    model.set_total(3000)
     run(loop, model.refresh_now())
-    while model.rowCount() < 2000:
-        model.fetchMore(QModelIndex())
-        run(loop, wait_until(lambda: not model.busy))
+    model.set_window(2100, 2140)
+    run(loop, wait_until(lambda: model.row_at(2100) is not None))
     source.calls.clear()
     run(loop, model.refresh_now())
-    assert sum(limit for _, limit in source.calls) <= 1000
-    assert model.rowCount() == 2000
+    assert sorted(source.calls) == [(1500, 500), (2000, 500)]
+    assert model.rowCount() == 3000
 
 
 def test_set_loader_resets_and_ignores_stale_pages(loop) -> None:
@@ -151,7 +169,9 @@ def test_state_colours_and_tooltips(state: JobState) -> None:
 
     model = SearchResultsModel()
     model.set_colors({s.value: QColor("#123456") for s in JobState}, QColor("#ff0000"))
-    model.append_rows([JobRow(id="x", queue="q", state=state, error_line="RuntimeError: boom", enqueued_at=1.0)])
+    model.append_rows(
+        [JobRow(id="x", queue="q", state=state, error_line="RuntimeError: boom", enqueued_at=1.0)]
+    )
     col = COLUMN_KEYS.index("state")
     assert model.data(model.index(0, col), Qt.ItemDataRole.ForegroundRole) == QColor("#123456")
     assert model.data(model.index(0, COLUMN_KEYS.index("error"))) == "RuntimeError: boom"

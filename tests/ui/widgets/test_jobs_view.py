@@ -3,17 +3,21 @@ user scrolls, and a refresh keeps the selection on the same job while rows move 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel
+import pytest
+from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtTest import QTest
 from rq import Queue
 
+from tests.core.bulk_jobs import write_jobs
 from tests.ui.qt_helpers import run, wait_until
+from tests.ui.window_helpers import show_state
 from thesis_console.core import contract
 from thesis_console.core.producer import enqueue_thesis
 from thesis_console.core.profiles import ad_hoc_profile
 from thesis_console.core.thesis_request import ThesisRequest
 from thesis_console.core.types import JobState
 from thesis_console.ui.main_window import VIEW_JOBS
-from thesis_console.ui.models.job_table import PAGE_SIZE
+from thesis_console.ui.models.job_table import KEEP_PAGES, PAGE_SIZE, PINNED_PAGES
 
 QUEUE = "thesis"
 
@@ -23,7 +27,9 @@ def many_waiting(redis_conn, n: int) -> None:
     queue.enqueue_many([Queue.prepare_data("tests.jobs.noop", description=f"noop {i}") for i in range(n)])
 
 
-def test_models_pass_qtmodeltester_with_real_rows(qtmodeltester, loop, window_factory, redis_conn, redis_url) -> None:
+def test_models_pass_qtmodeltester_with_real_rows(
+    qtmodeltester, loop, window_factory, redis_conn, redis_url
+) -> None:
     enqueue_thesis(redis_conn, ThesisRequest(topic="A real thesis row"), queue_name=QUEUE)
     many_waiting(redis_conn, 5)
     # A broken hash listed in the queue: a problem row.
@@ -32,7 +38,7 @@ def test_models_pass_qtmodeltester_with_real_rows(qtmodeltester, loop, window_fa
     async def scenario() -> None:
         window = await window_factory(ad_hoc_profile(redis_url))
         model = window.jobs_view.models[JobState.WAITING]
-        await wait_until(lambda: model.rowCount() == 7, what="7 rows")
+        await wait_until(lambda: len(model.rows) == 7, what="7 rows")
         assert any(r.problem for r in model.rows)
         qtmodeltester.check(model)
         qtmodeltester.check(window.queue_model)
@@ -44,7 +50,7 @@ def test_models_pass_qtmodeltester_with_real_rows(qtmodeltester, loop, window_fa
     run(loop, scenario())
 
 
-def test_lazy_paging_fetches_more_on_scroll(loop, window_factory, redis_conn, redis_url) -> None:
+def test_rows_are_read_where_the_view_looks(loop, window_factory, redis_conn, redis_url) -> None:
     many_waiting(redis_conn, PAGE_SIZE * 3 + 17)
 
     async def scenario() -> None:
@@ -52,15 +58,70 @@ def test_lazy_paging_fetches_more_on_scroll(loop, window_factory, redis_conn, re
         window.views.setCurrentIndex(VIEW_JOBS)
         model = window.jobs_view.models[JobState.WAITING]
         table = window.jobs_view.tables[JobState.WAITING]
-        await wait_until(lambda: model.rowCount() == PAGE_SIZE and model.total == PAGE_SIZE * 3 + 17, what="first page")
-        for pages in (2, 3, 4):
-            table.scrollToBottom()
-            await wait_until(lambda p=pages: model.rowCount() >= min(PAGE_SIZE * p, model.total), what=f"{pages} pages")
-        assert model.rowCount() == model.total
-        ids = [r.id for r in model.rows]
-        assert len(set(ids)) == len(ids)
-        assert ids == [i.decode() for i in redis_conn.lrange(f"rq:queue:{QUEUE}", 0, -1)]
+        await wait_until(
+            lambda: model.total == PAGE_SIZE * 3 + 17 and model.row_at(0) is not None, what="first page"
+        )
+        assert model.rowCount() == model.total  # the scrollbar spans the whole state at once
+        assert model.row_at(PAGE_SIZE * 3) is None  # not read: nobody looked there
+        table.scrollToBottom()
+        await wait_until(lambda: model.row_at(model.total - 1) is not None, what="the last page")
+        listed = [i.decode() for i in redis_conn.lrange(f"rq:queue:{QUEUE}", 0, -1)]
+        assert [model.row_at(i).id for i in range(PAGE_SIZE * 3, model.total)] == listed[PAGE_SIZE * 3 :]
         assert "Waiting (617)" in window.jobs_view.tabs.tabText(0)
+
+    run(loop, scenario())
+
+
+@pytest.mark.parametrize("state", [JobState.WAITING, JobState.COMPLETED])
+def test_the_last_row_of_100000_is_reached(loop, window_factory, redis_conn, redis_url, state) -> None:
+    """Ctrl+End and the scrollbar's maximum both show the state's last job (as the core pages it)."""
+    total = 100_000
+    write_jobs(redis_conn, QUEUE, state, total)
+
+    async def scenario() -> None:
+        window = await window_factory(ad_hoc_profile(redis_url))
+        show_state(window, state)
+        model, table = window.jobs_view.models[state], window.jobs_view.tables[state]
+        await wait_until(lambda: model.total == total and model.row_at(0) is not None, what="the first rows")
+
+        async def core_id(offset: int) -> str:
+            return (await window.controller.page(QUEUE, state, offset, 1)).rows[0].id
+
+        def bottom_row() -> int:
+            return table.rowAt(table.viewport().height() - 1)
+
+        last = await core_id(total - 1)
+        table.setFocus()
+        QTest.keyClick(table, Qt.Key.Key_End, Qt.KeyboardModifier.ControlModifier)
+        await wait_until(
+            lambda: table.currentIndex().row() == total - 1, what=f"Ctrl+End {table.currentIndex().row()}"
+        )
+        await wait_until(
+            lambda: model.row_at(total - 1) is not None,
+            what=f"Ctrl+End row {model.loaded_pages} {model._window} {model._queued}",
+        )
+        assert model.row_at(total - 1).id == last and bottom_row() == total - 1
+        assert window.jobs_view.current_row().id == last
+
+        QTest.keyClick(table, Qt.Key.Key_Home, Qt.KeyboardModifier.ControlModifier)
+        await wait_until(lambda: table.rowAt(0) == 0 and model.row_at(0) is not None, what="Ctrl+Home")
+        assert model.row_at(0).id == await core_id(0)
+
+        bar = table.verticalScrollBar()
+        bar.setValue(bar.maximum() // 2)
+        await wait_until(
+            lambda: table.rowAt(0) > 1000 and model.row_at(table.rowAt(0)) is not None, what="the middle"
+        )
+        top = table.rowAt(0)
+        assert model.row_at(top).id == await core_id(top)
+
+        bar.setValue(bar.maximum())
+        await wait_until(
+            lambda: bottom_row() == total - 1 and model.row_at(total - 1) is not None,
+            what="the end by the thumb",
+        )
+        assert model.row_at(total - 1).id == last
+        assert len(model.rows) <= (KEEP_PAGES + PINNED_PAGES) * PAGE_SIZE  # far pages were dropped
 
     run(loop, scenario())
 
@@ -73,7 +134,7 @@ def test_refresh_keeps_selection_on_the_same_job(loop, window_factory, redis_con
         window.views.setCurrentIndex(VIEW_JOBS)
         model = window.jobs_view.models[JobState.WAITING]
         table = window.jobs_view.tables[JobState.WAITING]
-        await wait_until(lambda: model.rowCount() == 6, what="6 rows")
+        await wait_until(lambda: len(model.rows) == 6, what="6 rows")
         chosen = ids[3]
         table.selectionModel().setCurrentIndex(
             model.index(model.index_of(chosen), 0),
@@ -82,7 +143,9 @@ def test_refresh_keeps_selection_on_the_same_job(loop, window_factory, redis_con
         # Jobs come and go around the selected one.
         first = enqueue_thesis(redis_conn, ThesisRequest(topic="Urgent"), queue_name=QUEUE, at_front=True)
         redis_conn.lrem(f"rq:queue:{QUEUE}", 1, ids[0])
-        await wait_until(lambda: model.index_of(first) == 0 and model.index_of(ids[0]) < 0, what="the refresh")
+        await wait_until(
+            lambda: model.index_of(first) == 0 and model.index_of(ids[0]) < 0, what="the refresh"
+        )
         selected = [model.row_at(ix.row()).id for ix in table.selectionModel().selectedRows()]
         assert selected == [chosen]
         assert window.jobs_view.current_row().id == chosen

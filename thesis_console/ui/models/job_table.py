@@ -1,11 +1,10 @@
 """Job tables: a lazily paged model of one (queue, state) and a streaming model of search results.
 
 Both adapt the core's :class:`~thesis_console.core.types.JobRow` values; they never talk to Redis. The
-paged model gets its rows through a *page loader* (an async callable ``(offset, limit) -> JobPage``),
-which the jobs view builds from ``session.reader.page``. ``canFetchMore``/``fetchMore`` schedule a page
-load on the asyncio loop and return at once; rows are inserted when the page arrives. A refresh re-reads
-the loaded head and applies :func:`~thesis_console.ui.models.diff.diff`, so rows update in place and
-the selection survives.
+paged model has one row per job of the state and gets its rows through a *page loader* (an async
+callable ``(offset, limit) -> JobPage``, the controller's ``page`` read): only the pages around the
+rows in view are read and kept, at any depth. The search model appends rows as they are found and
+applies :func:`~thesis_console.ui.models.diff.diff` on updates, so rows update in place.
 """
 
 from __future__ import annotations
@@ -54,9 +53,12 @@ COLUMN_KEYS = tuple(key for key, _ in COLUMNS)
 PROGRESS_COLUMN = COLUMN_KEYS.index("progress")
 
 PAGE_SIZE = 200
-REFRESH_CAP = 1000
-"""A refresh re-reads at most this many rows from the top; rows loaded further down stay as they were
-read (a deep scroll through a million jobs must not cost a million reads every refresh)."""
+KEEP_PAGES = 6
+"""Pages kept around the visible window; pages further away are dropped, so memory stays bounded at any depth."""
+PINNED_PAGES = 4
+"""At most this many more pages are kept because they hold the selection or the current row."""
+PLACEHOLDER = "\u2026"
+"""Shown in the first column of a row that is being read."""
 
 
 ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
@@ -150,11 +152,21 @@ class JobRowsModel(QAbstractTableModel):
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
 
+    def _row(self, r: int) -> JobRow | None:
+        """The row shown at ``r``, or None while it is not read yet (a placeholder is painted)."""
+        return self._rows[r]
+
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(COLUMNS):
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and 0 <= section < len(COLUMNS)
+        ):
             return COLUMNS[section][1]
         return None
 
@@ -163,10 +175,12 @@ class JobRowsModel(QAbstractTableModel):
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         r, c = index.row(), index.column()
-        if not index.isValid() or not 0 <= r < len(self._rows) or not 0 <= c < len(COLUMNS):
+        if not index.isValid() or not 0 <= r < self.rowCount() or not 0 <= c < len(COLUMNS):
             return None
-        row = self._rows[r]
+        row = self._row(r)
         role = int(role)
+        if row is None:
+            return PLACEHOLDER if role == DISPLAY and c == 0 else None
         if role == DISPLAY:
             # Each row's texts are built once (times formatted, topic cut) and reused for every paint.
             cached = self._texts.get(row.id)
@@ -305,7 +319,13 @@ def _unique(rows: Sequence[JobRow]) -> list[JobRow]:
 
 
 class JobTableModel(JobRowsModel):
-    """The jobs of one queue in one state, paged lazily from the core as the view scrolls.
+    """All the jobs of one queue in one state: one row per job, rows read page by page where the view looks.
+
+    The row count is the state's count, so the scrollbar spans the whole state. The view tells which
+    rows it shows (:meth:`set_window`); the pages covering them (plus a margin) are read through the
+    loader, one at a time, the newest wish first, and pages the view has scrolled away from are
+    dropped. A row not read yet shows a placeholder. A refresh re-reads the pages in view and moves
+    persistent indexes (the selection, the current row) with their jobs by id.
 
     Signals:
         loadingChanged(bool): a page load or refresh started or finished.
@@ -321,35 +341,90 @@ class JobTableModel(JobRowsModel):
     refreshAboutToApply = Signal()
     refreshApplied = Signal()
 
-    def __init__(self, loader: PageLoader | None = None, page_size: int = PAGE_SIZE, parent: QObject | None = None) -> None:
+    def __init__(
+        self, loader: PageLoader | None = None, page_size: int = PAGE_SIZE, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self._loader = loader
         self._page_size = page_size
         self._total = 0
         self._generation = 0
-        self._fetch_task: asyncio.Future[Any] | None = None
+        self._pages: dict[int, list[JobRow]] = {}
+        self._where: dict[str, int] | None = None
+        self._window: tuple[int, int] | None = None
+        self._queued: list[int] = []
+        self._loading: int | None = None
+        self._pump_task: asyncio.Future[Any] | None = None
         self._refresh_task: asyncio.Future[Any] | None = None
         self._refresh_again = False
 
+    # ----------------------------------------------------------------- access
     @property
     def total(self) -> int:
         return self._total
 
     @property
-    def busy(self) -> bool:
-        return any(t is not None and not t.done() for t in (self._fetch_task, self._refresh_task))
+    def page_size(self) -> int:
+        return self._page_size
 
+    @property
+    def busy(self) -> bool:
+        return any(t is not None and not t.done() for t in (self._pump_task, self._refresh_task))
+
+    @property
+    def rows(self) -> list[JobRow]:
+        """The rows read so far, top to bottom (not contiguous when the view jumped)."""
+        return [row for page in sorted(self._pages) for row in self._pages[page]]
+
+    @property
+    def loaded_pages(self) -> list[int]:
+        return sorted(self._pages)
+
+    def row_at(self, row: int) -> JobRow | None:
+        return self._peek(row) if 0 <= row < self._total else None
+
+    def index_of(self, job_id: str) -> int:
+        if self._where is None:
+            size = self._page_size
+            self._where = {
+                r.id: page * size + i for page, rows in self._pages.items() for i, r in enumerate(rows)
+            }
+        return self._where.get(job_id, -1)
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._total
+
+    def _row(self, r: int) -> JobRow | None:
+        row = self._peek(r)
+        if row is None:
+            self._want(r // self._page_size)
+        return row
+
+    def _peek(self, r: int) -> JobRow | None:
+        """The row at ``r`` when it is read, without asking for it."""
+        page, i = divmod(r, self._page_size)
+        rows = self._pages.get(page)
+        return rows[i] if rows is not None and i < len(rows) else None
+
+    def set_colors(self, state_colors: dict[str, QColor], problem: QColor) -> None:
+        self._state_colors = dict(state_colors)
+        self._problem_brush = QBrush(problem)
+        if self._total:
+            self.dataChanged.emit(self.index(0, 0), self.index(self._total - 1, len(COLUMNS) - 1))
+
+    # ----------------------------------------------------------------- what to show
     def set_loader(self, loader: PageLoader | None) -> None:
-        """Show another (queue, state): drop every row and load the first page."""
+        """Show another (queue, state): drop every row and read the first page."""
         self._generation += 1
-        for task in (self._fetch_task, self._refresh_task):
+        for task in (self._pump_task, self._refresh_task):
             if task is not None and not task.done():
                 task.cancel()
-        self._fetch_task = self._refresh_task = None
+        self._pump_task = self._refresh_task = None
         self._loader = loader
         self.beginResetModel()
-        self._rows = []
-        self._ids = set()
+        self._pages = {}
+        self._where = None
+        self._queued = []
         self._texts.clear()
         self._total = 0
         self.endResetModel()
@@ -357,50 +432,115 @@ class JobTableModel(JobRowsModel):
             self.refresh()
 
     def set_total(self, total: int) -> None:
-        """The state's count from the latest snapshot; more rows become fetchable when it grows."""
+        """The state's count (from a snapshot or a page): rows are added or removed at the end."""
         total = max(0, int(total))
-        if total != self._total:
-            self._total = total
-            self.totalChanged.emit(total)
-
-    # ----------------------------------------------------------------- lazy paging
-    def canFetchMore(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008
-        if parent.isValid() or self._loader is None:
-            return False
-        if self._fetch_task is not None and not self._fetch_task.done():
-            return False
-        return len(self._rows) < self._total
-
-    def fetchMore(self, parent: AnyIndex = QModelIndex()) -> None:  # noqa: B008
-        if not self.canFetchMore(parent):
+        old = self._total
+        if total == old:
             return
-        self._fetch_task = schedule(self._fetch_page(self._generation, len(self._rows)))
-        self.loadingChanged.emit(True)
+        if total > old:
+            self.beginInsertRows(QModelIndex(), old, total - 1)
+            self._total = total
+            self.endInsertRows()
+        else:
+            self.beginRemoveRows(QModelIndex(), total, old - 1)
+            self._total = total
+            self._trim()
+            self.endRemoveRows()
+        self.totalChanged.emit(total)
 
-    async def _fetch_page(self, generation: int, offset: int) -> None:
+    def set_window(self, first: int, last: int) -> None:
+        """The view shows rows ``first`` to ``last``: read the pages around them, forget those far away."""
+        if self._total == 0:
+            self._window = None
+            return
+        first = max(0, min(first, self._total - 1))
+        last = max(first, min(last, self._total - 1))
+        if self._window == (first, last):
+            return
+        self._window = (first, last)
+        for page in self._window_pages():
+            if page not in self._pages:
+                self._want(page)
+
+    def _window_pages(self) -> range:
+        if self._window is None:
+            return range(0, 1)
+        margin = self._page_size // 2
+        first = max(0, self._window[0] - margin) // self._page_size
+        last = min(self._total - 1, self._window[1] + margin) // self._page_size
+        return range(first, last + 1)
+
+    def _pinned_pages(self) -> list[int]:
+        """Pages holding the selection's corners or the current row (Qt keeps those as persistent indexes)."""
+        pages = sorted({ix.row() // self._page_size for ix in self.persistentIndexList() if ix.isValid()})
+        return pages[:PINNED_PAGES]
+
+    def _trim(self) -> None:
+        """Drop rows past the total, and pages far from the window beyond :data:`KEEP_PAGES`."""
+        size = self._page_size
+        for page in list(self._pages):
+            keep = self._total - page * size
+            if keep <= 0:
+                del self._pages[page]
+            elif keep < len(self._pages[page]):
+                self._pages[page] = self._pages[page][:keep]
+        if len(self._pages) > KEEP_PAGES:
+            near = self._window_pages()
+            centre = (near.start + near.stop - 1) / 2
+            keep_set = set(near) | set(self._pinned_pages())
+            far = sorted((p for p in self._pages if p not in keep_set), key=lambda p: -abs(p - centre))
+            for page in far[: len(self._pages) - KEEP_PAGES]:
+                del self._pages[page]
+        self._where = None
+
+    # ----------------------------------------------------------------- reading pages
+    def _want(self, page: int) -> None:
+        if self._loader is None or page in self._queued or page == self._loading:
+            return
+        self._queued.append(page)
+        if self._pump_task is None or self._pump_task.done():
+            self._pump_task = schedule(self._pump(self._generation))
+
+    async def _pump(self, generation: int) -> None:
+        """Read the pages wished for, the newest wish first, skipping those the view has left."""
         loader = self._loader
+        self.loadingChanged.emit(True)
         try:
-            if loader is None:
-                return
-            page = await loader(offset, self._page_size)
-            if generation != self._generation:
-                return
-            self.set_total(page.total)
-            if not self.append_rows(page.rows) and page.rows and offset + len(page.rows) < page.total:
-                # Every row was already listed (the list shifted under us): the next fetch starts further on.
-                log.debug("page at %d held only known rows", offset)
+            while self._queued and loader is not None:
+                page = self._queued.pop()
+                if self._window is not None and page not in self._window_pages():
+                    continue  # scrolled past (a thumb drag wishes for many pages on its way)
+                self._loading = page
+                try:
+                    result = await loader(page * self._page_size, self._page_size)
+                finally:
+                    self._loading = None
+                if generation != self._generation:
+                    return
+                self.set_total(result.total)
+                if page * self._page_size < self._total:
+                    self._store(page, list(result.rows))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             if generation == self._generation:
+                self._queued = []
                 self.loadFailed.emit(str(exc))
         finally:
             if generation == self._generation:
                 self.loadingChanged.emit(False)
 
+    def _store(self, page: int, rows: list[JobRow]) -> None:
+        self._pages[page] = rows
+        self._trim()
+        first = page * self._page_size
+        last = min(self._total, first + self._page_size) - 1
+        if last >= first:
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
+
     # ----------------------------------------------------------------- refresh
     def refresh(self) -> None:
-        """Re-read the loaded head (at least one page) and update rows in place. Never blocks."""
+        """Re-read the pages in view and update them in place. Never blocks."""
         if self._loader is None:
             return
         if self._refresh_task is not None and not self._refresh_task.done():
@@ -421,23 +561,18 @@ class JobTableModel(JobRowsModel):
         try:
             while loader is not None:
                 self._refresh_again = False
-                want = min(max(len(self._rows), self._page_size), REFRESH_CAP)
-                rows: list[JobRow] = []
+                pages = sorted(set(self._window_pages()) | set(self._pinned_pages()))
+                fresh: dict[int, list[JobRow]] = {}
                 total = self._total
-                offset = 0
-                while offset < want:
-                    page = await loader(offset, min(self._page_size, want - offset))
+                for page in pages:
+                    result = await loader(page * self._page_size, self._page_size)
                     if generation != self._generation:
                         return
-                    total = page.total
-                    rows.extend(page.rows)
-                    if len(page.rows) < min(self._page_size, want - offset):
-                        break
-                    offset += len(page.rows)
-                head = min(len(self._rows), want)
-                self.set_total(total)
+                    total = result.total
+                    if result.rows:
+                        fresh[page] = list(result.rows)
                 self.refreshAboutToApply.emit()
-                self.replace_rows(rows, head=head)
+                self._apply(fresh, total)
                 self.refreshApplied.emit()
                 if not self._refresh_again:
                     break
@@ -449,6 +584,36 @@ class JobTableModel(JobRowsModel):
         finally:
             if generation == self._generation:
                 self.loadingChanged.emit(False)
+
+    def _apply(self, fresh: dict[int, list[JobRow]], total: int) -> None:
+        """Put freshly read pages in place; persistent indexes follow their jobs by id."""
+        if total > self._total:
+            self.set_total(total)
+        old_ids = {
+            ix.row(): r.id for ix in self.persistentIndexList() if (r := self._peek(ix.row())) is not None
+        }
+        self.layoutAboutToBeChanged.emit()
+        # Pages read meanwhile where the view went since the refresh began stay; all others were re-read.
+        near = set(self._window_pages())
+        self._pages = {
+            **{p: rows for p, rows in self._pages.items() if p in near and p not in fresh},
+            **fresh,
+        }
+        self._where = None
+        self._texts.clear()
+        limit = max(total, 0)
+        for ix in self.persistentIndexList():
+            job_id = old_ids.get(ix.row())
+            row = self.index_of(job_id) if job_id is not None else ix.row()
+            if job_id is not None and row < 0:
+                row = ix.row() if ix.row() // self._page_size not in fresh else -1
+            if 0 <= row < max(limit, self._total):
+                self.changePersistentIndex(ix, self.createIndex(row, ix.column()))
+            else:
+                self.changePersistentIndex(ix, QModelIndex())
+        self.layoutChanged.emit()
+        self.set_total(total)
+        self._trim()
 
 
 class SearchResultsModel(JobRowsModel):

@@ -79,14 +79,23 @@ class JobTableView(QTableView):
         self.placeholder = ""
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt name)
-        super().paintEvent(event)
         model = self.model()
+        if isinstance(model, JobTableModel) and model.rowCount():
+            # The rows about to be painted decide which pages are read (unread rows paint a placeholder).
+            first = max(0, self.rowAt(0))
+            last = self.rowAt(self.viewport().height() - 1)
+            model.set_window(first, model.rowCount() - 1 if last < 0 else last)
+        super().paintEvent(event)
         if model is None or model.rowCount() or not self.placeholder:
             return
         painter = QPainter(self.viewport())
         painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
         rect = self.viewport().rect().adjusted(12, 24, -12, -12)
-        painter.drawText(rect, int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap), self.placeholder)
+        painter.drawText(
+            rect,
+            int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap),
+            self.placeholder,
+        )
         painter.end()
 
 
@@ -151,7 +160,9 @@ class JobsView(QWidget):
         self.tables: dict[JobState, JobTableView] = {}
         self._loaded_queue: dict[JobState, str] = {}
         self._anchor: tuple[str, int] | None = None
-        self._kept: tuple[list[str], JobRow | None] | None = None  # selection and current row across a refresh
+        self._kept: tuple[list[str], JobRow | None, bool] | None = (
+            None  # selection and current row across a refresh
+        )
         self._applying = False
         self._left: JobRow | None = None
         self._selection_moved = False
@@ -194,7 +205,9 @@ class JobsView(QWidget):
             self.models[state] = model
             self.tables[state] = table
             self._wire_table(table, model)
-            model.loadFailed.connect(lambda text, s=state: self.controller.notify(f"{s.value} jobs: {text}", "error"))
+            model.loadFailed.connect(
+                lambda text, s=state: self.controller.notify(f"{s.value} jobs: {text}", "error")
+            )
             model.refreshAboutToApply.connect(lambda s=state: self._before_refresh(s))
             model.refreshApplied.connect(lambda s=state: self._after_refresh(s))
             model.totalChanged.connect(lambda n, s=state: self._on_total(s, n))
@@ -381,7 +394,10 @@ class JobsView(QWidget):
         from thesis_console.core.alerts.conditions import describe_duration
 
         self.models[JobState.ACTIVE].set_notes(
-            {job_id: f"no progress for {describe_duration(seconds)}: stuck? Stop suggested" for job_id, seconds in stuck.items()}
+            {
+                job_id: f"no progress for {describe_duration(seconds)}: stuck? Stop suggested"
+                for job_id, seconds in stuck.items()
+            }
         )
 
     def reset(self) -> None:
@@ -400,9 +416,13 @@ class JobsView(QWidget):
         """Remember the selection by job id: rows removed and inserted by the refresh must not carry it
         to other jobs (Qt moves the cursor to the next row when its row is removed)."""
         table, model = self.tables[state], self.models[state]
-        selected = [r.id for r in (model.row_at(ix.row()) for ix in table.selectionModel().selectedRows()) if r]
+        selected = [
+            r.id for r in (model.row_at(ix.row()) for ix in table.selectionModel().selectedRows()) if r
+        ]
         current = table.currentIndex()
-        self._kept = (selected, model.row_at(current.row()) if current.isValid() else None)
+        current_row = model.row_at(current.row()) if current.isValid() else None
+        # A current row not read yet (Ctrl+End before its page arrived) stays where the model keeps it.
+        self._kept = (selected, current_row, current.isValid() and current_row is None)
         self._applying = True
         self._remember_anchor(state)
 
@@ -422,22 +442,29 @@ class JobsView(QWidget):
             self._selection_moved = False
             self.selectionChanged.emit()
 
-    def _reselect(self, state: JobState, selected: list[str], current: JobRow | None) -> None:
+    def _reselect(
+        self, state: JobState, selected: list[str], current: JobRow | None, current_unread: bool
+    ) -> None:
         table, model = self.tables[state], self.models[state]
         selection_model = table.selectionModel()
         before = {ix.row() for ix in selection_model.selectedRows()}
+        unread = {row for row in before if model.row_at(row) is None}  # kept by the model where they were
         wanted = QItemSelection()
-        rows = sorted(i for i in (model.index_of(job_id) for job_id in selected) if i >= 0)
+        rows = sorted({i for i in (model.index_of(job_id) for job_id in selected) if i >= 0} | unread)
         for row in rows:
             wanted.select(model.index(row, 0), model.index(row, model.columnCount() - 1))
-        changed = set(rows) != before or len(rows) != len(selected)
+        changed = set(rows) != before or len(rows) != len(selected) + len(unread)
         if set(rows) != before:
             selection_model.select(wanted, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         current_row = model.index_of(current.id) if current is not None else -1
-        if current_row >= 0:
+        if current_unread:
+            pass
+        elif current_row >= 0:
             if table.currentIndex().row() != current_row:
                 column = max(0, table.currentIndex().column())
-                selection_model.setCurrentIndex(model.index(current_row, column), QItemSelectionModel.SelectionFlag.NoUpdate)
+                selection_model.setCurrentIndex(
+                    model.index(current_row, column), QItemSelectionModel.SelectionFlag.NoUpdate
+                )
         elif table.currentIndex().isValid():
             selection_model.clearCurrentIndex()
         visible = table is self.current_table()
@@ -512,7 +539,8 @@ class JobsView(QWidget):
         index = table.indexAt(pos)
         if index.isValid() and not table.selectionModel().isRowSelected(index.row(), index.parent()):
             table.selectionModel().setCurrentIndex(
-                index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+                index,
+                QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows,
             )
         self.contextMenuWanted.emit(table.viewport().mapToGlobal(pos))
 
@@ -567,12 +595,16 @@ class JobsView(QWidget):
         found = 0
         where = f"{state.value} jobs of {queue}"
         try:
-            rows_found = self.controller.search(queue, state, text, batch_size=SEARCH_BATCH, scan_chunk=SEARCH_CHUNK)
+            rows_found = self.controller.search(
+                queue, state, text, batch_size=SEARCH_BATCH, scan_chunk=SEARCH_CHUNK
+            )
             async for rows in rows_found:
                 if generation != self._search_generation:
                     return
                 found += self.search_model.append_rows(rows)
-                self.search_status.setText(f"Searching {where} for “{text}”: {fmt_count(found)} found so far…")
+                self.search_status.setText(
+                    f"Searching {where} for “{text}”: {fmt_count(found)} found so far…"
+                )
             if generation == self._search_generation:
                 self.search_status.setText(f"“{text}” in {where}: {fmt_count(found)} found")
         except asyncio.CancelledError:
