@@ -2,16 +2,21 @@
 
 Pure functions of the rows and the action, so every question the window asks reads the same way:
 up to :data:`NAMED` jobs are named (id and topic); more are counted, with the first :data:`FIRST`
-named. The safe button keeps things as they are and is the default, so Enter never destroys.
+named. The safe button keeps things as they are and is the default, so Enter never destroys;
+:func:`confirm` is the one dialog that asks them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QWidget
+
 from thesis_console.core.policy import JobAction
-from thesis_console.core.types import JobRow, JobState
+from thesis_console.core.supervisor_protocol import SupervisorRecord
+from thesis_console.core.types import JobRow, JobState, WorkerInfo
 from thesis_console.ui.models.formatting import fmt_count, plural
 from thesis_console.ui.models.job_table import topic_of
 
@@ -90,3 +95,69 @@ def empty_question(queue: str, state: JobState, count: int) -> Question:
     jobs = plural(count, f"{state.value} job")
     text = f"This deletes all {jobs} of the queue {queue}, with their results. It cannot be undone."
     return Question(f"Empty {state.value} jobs of {queue}", text, f"Delete {jobs}", keep_label(count))
+
+
+def stop_supervisor_question(record: SupervisorRecord, timeout_s: float) -> Question:
+    """Asked before a warm stop of a supervisor (on any host)."""
+    workers = plural(record.live, "worker")
+    jobs = plural(record.busy, "running job")
+    text = (
+        f"Stop supervisor {record.id} on {record.host}?\n\n"
+        f"Its {workers} finish their {jobs} and exit; it starts no new worker. "
+        f"If they are not done within {timeout_s:.0f} s you are asked whether to stop them at once."
+    )
+    return Question(f"Stop supervisor on {record.host}", text, f"Stop {workers} on {record.host}", "Keep it running")
+
+
+def hard_stop_question(record: SupervisorRecord, waited_s: float) -> Question:
+    """Asked when a warm stop has not ended after ``waited_s``."""
+    jobs = plural(record.busy, "job")
+    text = (
+        f"Supervisor {record.id} on {record.host} is still running {jobs} after {waited_s:.0f} s.\n\n"
+        "Stop now: its workers are killed and their jobs go back to the queue to run again. "
+        "Or let them finish (the stop stays ordered)."
+    )
+    return Question(f"Stop {record.host} now?", text, f"Stop {jobs} now", "Let them finish")
+
+
+def restart_supervisor_question(record: SupervisorRecord) -> Question:
+    """Asked before a supervisor replaces its workers."""
+    workers = plural(record.live, "worker")
+    text = (
+        f"Restart the {workers} of supervisor {record.id} on {record.host}?\n\n"
+        f"Each is replaced by a fresh one after its current job ({plural(record.busy, 'job')} running now)."
+    )
+    return Question(f"Restart supervisor on {record.host}", text, f"Restart {workers}", "Not now")
+
+
+def stop_worker_question(worker: WorkerInfo) -> Question:
+    """Asked before one RQ worker is stopped with RQ's shutdown command."""
+    job = f"its current job {worker.current_job}" if worker.current_job else "its current job (none now)"
+    after = (
+        f"Its supervisor {worker.supervisor} starts a fresh worker in its place."
+        if worker.supervisor
+        else "It is a plain rq worker: nothing restarts it."
+    )
+    text = f"Stop RQ worker {worker.name} on {worker.hostname}?\n\nIt finishes {job} and exits. {after}"
+    return Question(f"Stop worker on {worker.hostname}", text, "Stop 1 worker", "Keep it")
+
+
+async def confirm(
+    ask: Callable[[QDialog], Awaitable[int]], parent: QWidget | None, question: Question, destructive: bool = True
+) -> bool:
+    """Ask ``question`` in a message box opened with ``ask`` (the window's, never a nested loop); True
+    when the user chose to act. The safe button is the default (Enter keeps)."""
+    box = QMessageBox(QMessageBox.Icon.Warning if destructive else QMessageBox.Icon.Question, question.title, "",
+                      QMessageBox.StandardButton.NoButton, parent)  # fmt: skip
+    box.setObjectName("confirmDialog")
+    box.setTextFormat(Qt.TextFormat.PlainText)  # names come from Redis: never read them as HTML
+    box.setText(question.text)
+    act = box.addButton(question.act, QMessageBox.ButtonRole.DestructiveRole if destructive else QMessageBox.ButtonRole.AcceptRole)
+    keep = box.addButton(question.keep, QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep)
+    box.setEscapeButton(keep)
+    focus = QApplication.focusWidget()
+    await ask(box)
+    if focus is not None and focus.isVisible():
+        focus.setFocus(Qt.FocusReason.OtherFocusReason)  # back where the user was
+    return box.clickedButton() is act

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QPoint, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QApplication, QDialog, QMenu, QMessageBox, QWidget
+from PySide6.QtWidgets import QDialog, QMenu, QWidget
 
 from thesis_console.core.policy import JobAction, confirmation_needed, verdict
 from thesis_console.core.types import ActionResult, JobRow, JobState
-from thesis_console.ui import theme
+from thesis_console.ui import confirmations, theme
 from thesis_console.ui.confirmations import Question, retry_all_question, selected_jobs_question
 from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.models.formatting import plural
@@ -236,20 +236,7 @@ class JobActions(QObject):
 
     async def confirm(self, question: Question, destructive: bool = True) -> bool:
         """Ask ``question``; True when the user chose to act. The safe button is the default (Enter keeps)."""
-        box = QMessageBox(QMessageBox.Icon.Warning if destructive else QMessageBox.Icon.Question, question.title, "",
-                          QMessageBox.StandardButton.NoButton, self.window)  # fmt: skip
-        box.setObjectName("confirmDialog")
-        box.setTextFormat(Qt.TextFormat.PlainText)  # topics come from Redis: never read them as HTML
-        box.setText(question.text)
-        act = box.addButton(question.act, QMessageBox.ButtonRole.DestructiveRole if destructive else QMessageBox.ButtonRole.AcceptRole)
-        keep = box.addButton(question.keep, QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(keep)
-        box.setEscapeButton(keep)
-        focus = QApplication.focusWidget()
-        await self._ask(box)
-        if focus is not None and focus.isVisible():
-            focus.setFocus(Qt.FocusReason.OtherFocusReason)  # back where the user was (the table)
-        return box.clickedButton() is act
+        return await confirmations.confirm(self._ask, self.window, question, destructive)
 
     def retry_all_failed(self) -> None:
         if self.act_retry_all.isEnabled():

@@ -205,6 +205,8 @@ class MainWindow(QMainWindow):
         self.jobs_splitter.setStretchFactor(1, 1)
         self.jobs_splitter.setSizes([720, 480])
         self.workers_view = _optional_widget("thesis_console.ui.widgets.workers_view", "WorkersView", self.controller, "workers view")
+        if hasattr(self.workers_view, "ask"):
+            self.workers_view.ask = self.ask  # type: ignore[attr-defined]  # the window's: it remembers the open dialog
 
         self.views = QTabWidget()
         self.views.setObjectName("views")

@@ -1,21 +1,25 @@
-"""The workers view: every supervisor and every RQ worker on every host, and scaling them.
+"""The workers view: every supervisor and every RQ worker on every host, scaling and stopping them.
 
 Both tables follow the controller's snapshots in place (selection and scroll position survive).
 Below the supervisors, a control row acts on the selected supervisor: its concurrency (a spin box
 and Apply) and its autoscale bounds. Both go through the controller as control messages in Redis,
-so a console on one machine scales a supervisor on any other.
+so a console on one machine scales a supervisor on any other. Stop (warm, then hard when it takes
+longer than :attr:`WorkersView.stop_timeout_s` and the user agrees), Restart, and Stop worker (RQ's
+shutdown command) ask first, naming the host and the counts, and go through the controller's act path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import shiboken6
 from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDialog,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -28,9 +32,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from thesis_console.core.supervisor_control import StopOutcome
 from thesis_console.core.supervisor_protocol import MAX_CONCURRENCY, SupervisorRecord
-from thesis_console.core.types import Snapshot
+from thesis_console.core.types import Snapshot, WorkerInfo
+from thesis_console.ui import confirmations
 from thesis_console.ui.controller import ConsoleController, Outcome
+from thesis_console.ui.notices import Level, Notice
 from thesis_console.ui.tasks import spawn
 from thesis_console.ui.widgets.workers_models import (
     KeyedTableModel,
@@ -43,6 +50,22 @@ from thesis_console.ui.widgets.workers_models import (
 )
 
 log = logging.getLogger("thesis_console.ui.workers")
+
+STOP_TIMEOUT_S = 30.0
+"""How long a warm stop may take before the user is asked whether to stop at once."""
+
+
+async def _ask_modal(dialog: QDialog) -> int:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[int] = loop.create_future()
+
+    def finished(result: int) -> None:
+        if not done.done():
+            done.set_result(result)
+
+    dialog.finished.connect(finished)
+    dialog.open()
+    return await done
 
 
 def make_table(model: KeyedTableModel, parent: QWidget) -> tuple[QTableView, QSortFilterProxyModel]:
@@ -109,6 +132,14 @@ class SupervisorControls(QWidget):
         row.addWidget(self.autoscale_max)
         row.addWidget(self.apply_autoscale)
         row.addStretch(1)
+        self.restart = QPushButton("Restart…", self)
+        self.restart.setObjectName("restartSupervisor")
+        self.restart.setToolTip("Replace every worker of this supervisor, each after its current job")
+        self.stop = QPushButton("Stop…", self)
+        self.stop.setObjectName("stopSupervisor")
+        self.stop.setToolTip("Stop this supervisor: its workers finish their jobs, then exit")
+        row.addWidget(self.restart)
+        row.addWidget(self.stop)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.addWidget(self.title)
@@ -138,6 +169,16 @@ class WorkersView(QWidget):
         self._workers_box = QGroupBox("RQ workers", self)
         bottom = QVBoxLayout(self._workers_box)
         bottom.addWidget(self.workers_table)
+        self.stop_worker_button = QPushButton("Stop worker…", self)
+        self.stop_worker_button.setObjectName("stopWorker")
+        self.stop_worker_button.setToolTip("Stop the selected RQ worker with RQ's shutdown command (after its current job)")
+        worker_row = QHBoxLayout()
+        worker_row.addStretch(1)
+        worker_row.addWidget(self.stop_worker_button)
+        bottom.addLayout(worker_row)
+        self.ask: Callable[[QDialog], Awaitable[int]] = _ask_modal
+        """Opens a dialog and waits for its answer (the window's, which remembers the open dialog)."""
+        self.stop_timeout_s = STOP_TIMEOUT_S
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self._supervisors_box)
         splitter.addWidget(self._workers_box)
@@ -150,6 +191,10 @@ class WorkersView(QWidget):
         self.supervisors_table.selectionModel().selectionChanged.connect(self._on_selection)
         self.controls.apply.clicked.connect(self.apply_concurrency)
         self.controls.apply_autoscale.clicked.connect(self.apply_autoscale)
+        self.controls.stop.clicked.connect(self.stop_supervisor)
+        self.controls.restart.clicked.connect(self.restart_supervisor)
+        self.stop_worker_button.clicked.connect(self.stop_worker)
+        self.workers_table.selectionModel().selectionChanged.connect(lambda *_: self._update_controls())
         controller.snapshotChanged.connect(self.show_snapshot)
         controller.connectionChanged.connect(self._on_connection)
         if controller.snapshot is not None:
@@ -228,9 +273,14 @@ class WorkersView(QWidget):
         read_only = self.controller.read_only
         if read_only:
             c.title.setText(c.title.text() + " (read-only connection: scaling is off)")
-        enabled = record is not None and not read_only and not self._busy
-        for widget in (c.concurrency, c.apply, c.autoscale_min, c.autoscale_max, c.apply_autoscale):
-            widget.setEnabled(enabled)
+        live = self.controller.is_connected()
+        enabled = record is not None and not read_only and not self._busy and live
+        worker = self.selected_worker()
+        self.stop_worker_button.setEnabled(worker is not None and not read_only and not self._busy and live)
+        for widget in (c.concurrency, c.apply, c.autoscale_min, c.autoscale_max, c.apply_autoscale, c.stop, c.restart,
+                       self.stop_worker_button):  # fmt: skip
+            if widget is not self.stop_worker_button:
+                widget.setEnabled(enabled)
             base = widget.property("baseTip")
             if base is None:
                 base = widget.toolTip()
@@ -240,7 +290,71 @@ class WorkersView(QWidget):
             if widget.toolTip() != tip:
                 widget.setToolTip(tip)
 
+    def selected_worker(self) -> WorkerInfo | None:
+        rows = self.workers_table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        source = self._workers_proxy.mapToSource(rows[0])
+        return self.workers_model.rows[source.row()].info if 0 <= source.row() < self.workers_model.rowCount() else None
+
+    def select_worker(self, name: str) -> bool:
+        """Select a worker's row (as a click would); False when it is not listed."""
+        row = self.workers_model.row_of(name)
+        if row < 0:
+            return False
+        self.workers_table.selectRow(self._workers_proxy.mapFromSource(self.workers_model.index(row, 0)).row())
+        return True
+
     # ----------------------------------------------------------------- actions
+    def stop_supervisor(self) -> None:
+        record = self.selected_record()
+        if record is not None:
+            spawn(self._stop_supervisor(record), "stop a supervisor")
+
+    async def _stop_supervisor(self, record: SupervisorRecord) -> None:
+        c = self.controller
+        if not await confirmations.confirm(self.ask, self, confirmations.stop_supervisor_question(record, self.stop_timeout_s)):
+            return
+        sent = await c.act("stop supervisor", lambda a: a.stop_supervisor(record.id), notice=lambda _r: Notice(
+            f"asked supervisor {record.id} on {record.host} to stop; its workers finish their jobs"))  # fmt: skip
+        if not sent.ok:
+            return
+        waited = await c.act("stop supervisor", lambda a: a.wait_supervisor_stopped(record.id, self.stop_timeout_s), notice=lambda _p: None)
+        progress = waited.value
+        if progress is None:
+            return
+        if progress.outcome is StopOutcome.STOPPED:
+            c.post(Notice(f"supervisor {record.id} on {record.host} stopped"))
+            return
+        latest = progress.record or record
+        if await confirmations.confirm(self.ask, self, confirmations.hard_stop_question(latest, self.stop_timeout_s)):
+            await c.act("stop supervisor now", lambda a: a.stop_supervisor(record.id, hard=True), notice=lambda _r: Notice(
+                f"stopping supervisor {record.id} on {record.host} now; its running jobs go back to the queue", Level.WARNING))  # fmt: skip
+        else:
+            c.post(Notice(f"supervisor {record.id} on {record.host} is finishing {latest.busy} running jobs, then stops"))
+
+    def restart_supervisor(self) -> None:
+        record = self.selected_record()
+        if record is not None:
+            spawn(self._restart_supervisor(record), "restart a supervisor")
+
+    async def _restart_supervisor(self, record: SupervisorRecord) -> None:
+        if not await confirmations.confirm(self.ask, self, confirmations.restart_supervisor_question(record), destructive=False):
+            return
+        await self.controller.act("restart supervisor", lambda a: a.restart_supervisor(record.id), notice=lambda _r: Notice(
+            f"supervisor {record.id} on {record.host} replaces its workers, each after its current job"))  # fmt: skip
+
+    def stop_worker(self) -> None:
+        worker = self.selected_worker()
+        if worker is not None:
+            spawn(self._stop_worker(worker), "stop a worker")
+
+    async def _stop_worker(self, worker: WorkerInfo) -> None:
+        if not await confirmations.confirm(self.ask, self, confirmations.stop_worker_question(worker)):
+            return
+        await self.controller.act("stop worker", lambda a: a.stop_worker(worker.name), notice=lambda _r: Notice(
+            f"asked worker {worker.name} on {worker.hostname} to stop after its current job"))  # fmt: skip
+
     def apply_concurrency(self) -> None:
         record = self.selected_record()
         if record is None:
