@@ -1,7 +1,7 @@
 """Run every benchmark module in turn: ``python -m benchmarks [name ...]``.
 
 Each module is run as its own process (so one's memory and threads do not skew the next) and
-prints its own table. Names: worker, core-read, core-act, gui, watch.
+prints its own table. Names: worker, core-read, core-act, gui, watch, bullmq-worker.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ MODULES = {
     "core-act": "benchmarks.core_act_bench",
     "gui": "benchmarks.gui_bench",
     "watch": "benchmarks.watch_bench",
+    "bullmq-worker": "benchmarks.bullmq_worker_bench",
 }
 
 

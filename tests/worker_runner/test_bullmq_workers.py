@@ -184,3 +184,38 @@ def test_autoscale_follows_the_bullmq_depth_and_the_workers_record_bullmqs_own_m
     _wait_live(sup, redis_conn, 1)  # shrunk back after the cooldown
     assert _completions(redis_conn) == dict.fromkeys(ids, 1)
     assert int(redis_conn.hget(f"{KEYS}:metrics:completed", "count")) == len(ids)
+
+
+@pytest.mark.slow(25)
+def test_a_warm_stop_finishes_the_job_and_a_hard_stop_puts_it_back_in_wait(redis_conn, redis_url, supervisors):
+    sup = _start(supervisors, "-n", "1")
+    _wait_live(sup, redis_conn, 1)
+    (first,) = produce(redis_url, _jobs("warm", 1, options={"pace_s": 0.4}))
+    wait_for(lambda: redis_conn.llen(f"{KEYS}:active") == 1, timeout=30, message="job active")
+    assert sup.terminate() == 0
+    assert _completions(redis_conn) == {first: 1}
+
+    sup = _start(supervisors, "-n", "1", suffix="b")
+    _wait_live(sup, redis_conn, 1)
+    (second,) = produce(redis_url, _jobs("hard", 1, options={"pace_s": 2.0}))
+    wait_for(lambda: redis_conn.llen(f"{KEYS}:active") == 1, timeout=30, message="job active")
+    assert sup.send("stop now")["ok"]
+    assert sup.proc.wait(30) == 0
+    assert redis_conn.lrange(f"{KEYS}:wait", 0, -1) == [second.encode()] and redis_conn.llen(f"{KEYS}:active") == 0
+    assert second not in _completions(redis_conn)
+
+
+def test_sigkilling_the_supervisor_leaves_no_bullmq_worker_behind(redis_conn, supervisors):
+    sup = _start(supervisors, "-n", "2")
+    _wait_live(sup, redis_conn, 2)
+    pids = [p.pid for p in _python_workers(sup)]
+    sup.proc.kill()
+    sup.proc.wait(10)
+    wait_for(lambda: not any(map(_alive, pids)), timeout=10, message="the workers gone with their supervisor")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
