@@ -94,12 +94,29 @@ class ThesisProcessor:
         return result
 
 
-async def work(args: argparse.Namespace, url: str) -> int:
+def worker_class() -> type:
+    """The package's Worker, failing a job whose stored data or options are not JSON (instead of crashing)."""
     from bullmq import Worker
 
+    class ThesisBullWorker(Worker):  # type: ignore[misc]
+        def nextJobFromJobData(self, job_data=None, job_id=None, limit_until=0, delay_until=0, token=None):  # noqa: N802, ANN001
+            try:
+                return super().nextJobFromJobData(job_data, job_id, limit_until, delay_until, token)
+            except ValueError as exc:  # json.loads of the job's data, opts or progress
+                problem = f"the job's stored data is not JSON ({exc}); it cannot be run"
+                log.warning("job %s: %s", job_id, problem)
+                repaired = {**(job_data or {}), "data": "null", "opts": "{}", "progress": "0"}
+                job = super().nextJobFromJobData(repaired, job_id, limit_until, delay_until, token)
+                job.deferredFailure = problem  # failed at once by the Worker, with UnrecoverableError
+                return job
+
+    return ThesisBullWorker
+
+
+async def work(args: argparse.Namespace, url: str) -> int:
     stops = 0
     stop = asyncio.Event()
-    worker = Worker(
+    worker = worker_class()(
         args.queue,
         ThesisProcessor(args.job_name),
         {

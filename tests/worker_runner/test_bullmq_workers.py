@@ -219,3 +219,14 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+@pytest.mark.slow(10)
+def test_a_job_whose_stored_data_is_not_json_fails_with_a_reason_and_the_worker_carries_on(redis_conn, redis_url, supervisors):
+    broken, fine = produce(redis_url, _jobs("stored", 2))
+    redis_conn.hset(f"{KEYS}:{broken}", "data", "{not json")
+    sup = _start(supervisors, "-n", "1")
+    wait_for(lambda: _completions(redis_conn).get(fine) == 1, timeout=30, message="the good job completed")
+    reason = redis_conn.hget(f"{KEYS}:{broken}", "failedReason").decode()
+    assert "the job's stored data is not JSON" in reason and int(redis_conn.hget(f"{KEYS}:{broken}", "atm")) == 1
+    assert redis_conn.zscore(f"{KEYS}:failed", broken) is not None and sup.proc.poll() is None
