@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from thesis_console.core.thesis_request import ThesisRequest
@@ -69,16 +70,25 @@ async def enqueue_samples(actions: Any, queue: str) -> list[str]:
     return ids
 
 
-def start_local_workers(panel: Any, count: int = DEMO_WORKERS, queue: str | None = None) -> bool:
-    """Ask the Local workers panel to start ``count`` workers on ``queue``; False when it cannot.
+class LocalStart(StrEnum):
+    """What the demo did about local workers."""
+
+    STARTED = "started"
+    REUSED = "reused"
+    """The panel already runs a supervisor (its own, or one an earlier console left running)."""
+    NOT_STARTED = "not started"
+
+
+def start_local_workers(panel: Any, count: int = DEMO_WORKERS, queue: str | None = None) -> LocalStart:
+    """Ask the Local workers panel to start ``count`` workers on ``queue``, or reuse the supervisor it runs.
 
     The panel (``LocalWorkersPanel``) starts a supervisor with its slider's value on
     the queues of its queue field, so those are set first.
     """
     if panel is None or not callable(getattr(panel, "start", None)):
-        return False
+        return LocalStart.NOT_STARTED
     if panel.is_running():
-        return True
+        return LocalStart.REUSED
     slider = getattr(panel, "slider", None)
     if slider is not None:
         slider.setValue(count)
@@ -89,9 +99,9 @@ def start_local_workers(panel: Any, count: int = DEMO_WORKERS, queue: str | None
         panel.start()
     except Exception as exc:
         log.warning("could not start local workers: %s", exc)
-        return False
+        return LocalStart.NOT_STARTED
     process = getattr(panel, "process", None)
-    return process is not None
+    return LocalStart.STARTED if process is not None else LocalStart.NOT_STARTED
 
 
 async def run_demo(window: Any) -> str:
@@ -101,10 +111,15 @@ async def run_demo(window: Any) -> str:
     if outcome.error is not None:
         raise RuntimeError(outcome.error)
     ids = outcome.value or []
-    started = start_local_workers(getattr(window, "local_workers", None), queue=queue)
+    panel = getattr(window, "local_workers", None)
+    started = start_local_workers(panel, queue=queue)
     text = f"demo: queued {len(ids)} sample theses in {queue}"
-    if started:
+    if started is LocalStart.STARTED:
         text += f" and started {DEMO_WORKERS} local workers"
+    elif started is LocalStart.REUSED:
+        adopted = getattr(panel, "adopted", None)
+        whose = f"supervisor {adopted.record.id} left running by an earlier console" if adopted is not None else "its supervisor"
+        text += f"; the Local workers panel already runs {whose}: reused it (it must take jobs from {queue} to run them)"
     else:
         text += "; start workers in the Local workers panel to run them"
     window.controller.request_refresh()

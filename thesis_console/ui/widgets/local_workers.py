@@ -37,9 +37,11 @@ from PySide6.QtWidgets import (
 from thesis_console.core import contract
 from thesis_console.core.queue_names import queue_name_problem
 from thesis_console.core.redis_url import redact
+from thesis_console.core.supervisor_control import LocalSupervisor, local_supervisors
 from thesis_console.core.types import Backend
 from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.process.supervisor_process import ProcessOutcome, RunEnd, SupervisorProcess
+from thesis_console.ui.tasks import spawn
 from thesis_console.ui.widgets.log_tail import FileTail, LogTailView
 from thesis_console.ui.widgets.workers_view import keep_min_at_most_max
 
@@ -140,6 +142,12 @@ class LocalWorkersPanel(QWidget):
         self._status_tail: FileTail | None = None
         self._worker_logs: dict[str, Path] = {}
         self._server = ""
+        self.adopted: LocalSupervisor | None = None
+        """A supervisor on this host that an earlier console left running, attached to at start:
+        it is read from its record in Redis and its files, and driven by control messages."""
+        self._adopted_stopping = False
+        self._left_running: int | None = None
+        """The pid of the supervisor this panel left running (never adopted back by this panel)."""
         self._record_busy: int | None = None
         """Busy workers from the supervisor's record in Redis: its status lines are only written when
         the worker count or state changes, so their ``busy`` goes stale as jobs start and end."""
@@ -227,6 +235,9 @@ class LocalWorkersPanel(QWidget):
 
     # ================================================================= what the window and the demo use
     def is_running(self) -> bool:
+        return (self.process is not None and self.process.is_running()) or self.adopted is not None
+
+    def _own_process_running(self) -> bool:
         return self.process is not None and self.process.is_running()
 
     def start(self) -> None:
@@ -284,6 +295,9 @@ class LocalWorkersPanel(QWidget):
 
     def stop(self) -> None:
         """Warm stop; returns at once (``runningChanged(False)`` tells when it is gone)."""
+        if self.adopted is not None:
+            self._stop_adopted(self.adopted)
+            return
         if self.process is None or not self.process.is_running():
             return
         self.process.stop()
@@ -292,8 +306,11 @@ class LocalWorkersPanel(QWidget):
 
     def detach(self) -> None:
         """Leave the supervisor running after the console closes (it stays visible in the Workers view)."""
+        if self.adopted is not None:
+            return  # it was never ours to end: nothing to let go of
         if self.process is None or not self.process.is_running():
             return
+        self._left_running = self.process.pid
         self.process.detach()
 
     def send_command(self, line: str) -> bool:
@@ -337,6 +354,14 @@ class LocalWorkersPanel(QWidget):
 
     def _send_scaling(self) -> None:
         """Tell the running supervisor what the controls say now (one command)."""
+        adopted = self.adopted
+        if adopted is not None and not self._adopted_stopping:
+            sid, bounds = adopted.record.id, self._autoscale_bounds()
+            if bounds is not None:
+                spawn(self.controller.autoscale_supervisor(sid, *bounds), "autoscale the local supervisor")
+            else:
+                spawn(self.controller.resize_supervisor(sid, self.slider.value()), "resize the local supervisor")
+            return
         if not self.is_running() or (self.process is not None and self.process.is_stopping()):
             return
         bounds = self._autoscale_bounds()
@@ -418,8 +443,87 @@ class LocalWorkersPanel(QWidget):
         if self.is_running() and not self.process.is_stopping():  # type: ignore[union-attr]
             self._show_state(self._status_text())
 
+    # ================================================================= an earlier console's supervisor
+    def _find_left_running(self, snapshot: Any) -> LocalSupervisor | None:
+        """A live supervisor on this host whose output goes to the console's folder (an earlier console
+        started it and left it running), newest first."""
+        folder = output_dir().resolve()
+        for found in local_supervisors(getattr(snapshot, "supervisors", ())):
+            if found.record.pid != self._left_running and any(path.resolve().parent == folder for path in found.output_files):
+                return found
+        return None
+
+    def adopt(self, found: LocalSupervisor) -> None:
+        """Attach to ``found``: its state, slider and autoscale follow its record; Stop and scaling
+        are control messages through Redis; the log tail shows its files."""
+        self.adopted = found
+        self._adopted_stopping = False
+        self.last_outcome = None
+        record = found.record
+        self.slider.blockSignals(True)
+        self.slider.setValue(max(MIN_WORKERS, min(MAX_WORKERS, record.desired)))
+        self.slider.blockSignals(False)
+        self.autoscale.blockSignals(True)
+        self.autoscale.setChecked(record.autoscale_min is not None)
+        if record.autoscale_min is not None and record.autoscale_max is not None:
+            self.autoscale_max.setValue(record.autoscale_max)
+            self.autoscale_min.setValue(record.autoscale_min)
+        self.autoscale.blockSignals(False)
+        self.queues_edit.setText(", ".join(record.queues))
+        sources: dict[str, Path] = {}
+        for path in found.output_files:
+            sources[SUPERVISOR_LOG if path.suffix == ".err" else STATUS_LOG] = path
+        for path in found.worker_logs:
+            sources[_short_worker_name(path.stem)] = path
+        self.log_view.set_sources(sources)
+        self._show_adopted(record)
+        self._update_controls()
+        self.runningChanged.emit(True)
+
+    def _show_adopted(self, record: Any) -> None:
+        if self._adopted_stopping:
+            self._show_state(f"stopping supervisor {record.id}: its workers finish their {record.busy} running jobs…")
+            return
+        scaling = f", autoscale {record.autoscale_min}–{record.autoscale_max}" if record.autoscale_min is not None else ""
+        self._show_state(
+            f"Running (left running by an earlier console): supervisor {record.id} (pid {record.pid}), "
+            f"{record.live} of {record.desired} workers live, {record.busy} busy{scaling} · queues {', '.join(record.queues)}"
+        )
+
+    def _stop_adopted(self, found: LocalSupervisor) -> None:
+        sid = found.record.id
+        self._adopted_stopping = True
+        self._show_adopted(found.record)
+        self._update_controls()
+        spawn(self.controller.act("stop local workers", lambda actions: actions.stop_supervisor(sid), notice=lambda _r: None),
+              "stop the local supervisor")  # fmt: skip
+
+    def _follow_adopted(self, snapshot: Any) -> None:
+        adopted = self.adopted
+        assert adopted is not None
+        record = next((r for r in getattr(snapshot, "supervisors", ()) if r.id == adopted.record.id), None)
+        if record is not None:
+            self.adopted = LocalSupervisor(record, adopted.log_dir, adopted.output_files)
+            self._show_adopted(record)
+            self._update_slider_label()
+            return
+        self.adopted = None
+        self._adopted_stopping = False
+        self._update_controls()
+        self._show_state(f"Supervisor {adopted.record.id} stopped at {time.strftime('%H:%M:%S')}.")
+        self.runningChanged.emit(False)
+
     def _on_snapshot(self, snapshot: Any) -> None:
-        """Take the busy count from our supervisor's record (the record is refreshed every heartbeat)."""
+        """Follow an adopted supervisor, or find one to adopt; take the busy count from our
+        supervisor's record (the record is refreshed every heartbeat)."""
+        if self.adopted is not None:
+            self._follow_adopted(snapshot)
+            return
+        if not self._own_process_running() and not self.controller.read_only:
+            found = self._find_left_running(snapshot)
+            if found is not None:
+                self.adopt(found)
+                return
         if not self.is_running() or self.process is None or not self.status:
             return
         pid, host = self.process.pid, socket.gethostname()
@@ -444,12 +548,15 @@ class LocalWorkersPanel(QWidget):
 
     # ================================================================= display
     def _update_slider_label(self) -> None:
-        live = self.status.get("live") if self.is_running() else None
+        live = self.status.get("live") if self._own_process_running() else None
+        if self.adopted is not None:
+            live = self.adopted.record.live
         self.slider_value.setText(f"{self.slider.value()}" + (f" / {live} live" if live is not None else ""))
 
     def _update_controls(self) -> None:
         running = self.is_running()
-        stopping = running and self.process is not None and self.process.is_stopping()
+        stopping = self._adopted_stopping if self.adopted is not None else (
+            running and self.process is not None and self.process.is_stopping())
         read_only = self.controller.read_only
         can_start = self.controller.worker_url() is not None and not read_only
         self.start_button.setEnabled(not running and can_start)
