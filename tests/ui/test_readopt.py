@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import psutil
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QLabel, QMessageBox, QPushButton
 
 from tests.ui.qt_helpers import run, wait_until
 from thesis_console.core.profiles import ad_hoc_profile
@@ -64,6 +64,52 @@ def test_a_new_window_adopts_the_supervisor_left_running(loop, window_factory, r
         await wait_until(lambda: _gone(pids[0]), 20, what="its process gone")
         assert f"Supervisor {sid} stopped" in adopted.state_label.text()
         assert not adopted.is_running() and adopted.start_button.isEnabled()
+
+    try:
+        run(loop, scenario(), 150)
+    finally:
+        for pid in pids:
+            if not _gone(pid):
+                psutil.Process(pid).kill()
+
+
+def test_closing_with_stop_workers_shows_progress_then_stop_now(loop, window_factory, redis_conn, redis_url, isolated_env, monkeypatch) -> None:
+    """Stop workers on close: a dialog counts the jobs still running, offers Stop now after its
+    timeout, and the window closes once the workers are gone (the job goes back to its queue)."""
+    from rq import Queue
+
+    from thesis_console.core import contract
+
+    monkeypatch.setenv("THESIS_SUPERVISOR_HEARTBEAT", "0.5")
+    queue = f"close-{uuid.uuid4().hex[:8]}"
+    pids: list[int] = []
+
+    async def scenario() -> None:
+        window = await window_factory(ad_hoc_profile(redis_url))
+        window.stop_now_after_s = 1.0
+        panel = window.local_workers
+        panel._stop_grace_s = 60.0  # the job would be given a minute: Stop now is the way out
+        panel.queues_edit.setText(queue)
+        panel.slider.setValue(1)
+        panel.start()
+        await wait_until(lambda: panel.status.get("live") == 1, 30, what="1 local worker")
+        pids.append(panel.process.pid)
+        Queue(queue, connection=redis_conn, serializer=contract.SERIALIZER).enqueue("tests.jobs.sleep_for", 120)
+        await wait_until(lambda: panel.running_jobs() == 1, 30, what="the job running")
+        window.close()
+        await wait_until(lambda: isinstance(window.active_dialog, QMessageBox), what="the close question")
+        next(b for b in window.active_dialog.buttons() if b.text() == "Stop workers").click()
+        await wait_until(lambda: getattr(window.active_dialog, "objectName", lambda: "")() == "stopProgress", what="the progress dialog")
+        progress = window.active_dialog
+        await wait_until(lambda: "1 job still running" in " ".join(w.text() for w in progress.findChildren(QLabel)), what="the count")
+        assert window.isVisible()
+        stop_now = progress.findChild(QPushButton, "stopNow")
+        await wait_until(lambda: stop_now.isVisible(), 10, what="Stop now offered")
+        stop_now.click()
+        await wait_until(lambda: not window.isVisible(), 30, what="the window closed")
+        assert not panel.is_running()
+        await wait_until(lambda: _gone(pids[0]), 20, what="the supervisor gone")
+        await wait_until(lambda: Queue(queue, connection=redis_conn).count == 1, 20, what="the job back in its queue")
 
     try:
         run(loop, scenario(), 150)

@@ -64,6 +64,7 @@ from thesis_console.ui.widgets.status_area import StatusArea
 log = logging.getLogger("thesis_console.ui.window")
 
 VIEW_OVERVIEW, VIEW_JOBS, VIEW_WORKERS = 0, 1, 2
+STOP_NOW_AFTER_S = 10.0
 
 
 async def ask(dialog: QDialog) -> int:
@@ -132,6 +133,8 @@ class MainWindow(QMainWindow):
         self._close_confirmed = False
         self._connect_task: asyncio.Task[bool] | None = None
         self._last_phase: ConnectionPhase | None = None
+        self.stop_now_after_s = STOP_NOW_AFTER_S
+        """How long closing with "Stop workers" waits before offering "Stop now"."""
         self.active_dialog: QDialog | None = None
         self.first_counts_at: float | None = None
 
@@ -751,17 +754,55 @@ class MainWindow(QMainWindow):
         clicked = box.clickedButton()
         panel: Any = self.local_workers
         if clicked is stop:
-            self.controller.notify("stopping local workers…")
             panel.stop()
-            deadline = time.monotonic() + 30
-            while panel.is_running() and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)
+            if not await self._wait_for_local_workers(panel):
+                return
         elif clicked is leave:
             panel.detach()
         else:
             return
         self._close_confirmed = True
         self.close()
+
+    async def _wait_for_local_workers(self, panel: Any) -> bool:
+        """A progress dialog while the local workers finish their jobs, with "Stop now" after
+        :attr:`stop_now_after_s`; True once they are gone, False when the user closed the dialog."""
+        dialog = QDialog(self)
+        dialog.setObjectName("stopProgress")
+        dialog.setWindowTitle("Stopping local workers")
+        label = QLabel(dialog)
+        label.setWordWrap(True)
+        stop_now = QPushButton("Stop now", dialog)
+        stop_now.setObjectName("stopNow")
+        stop_now.setToolTip("Stop the running jobs at once; they go back to their queue and run again later")
+        stop_now.hide()
+        stop_now.clicked.connect(panel.stop_now)
+        stop_now.clicked.connect(lambda: stop_now.setEnabled(False))
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(label)
+        layout.addWidget(stop_now, 0, Qt.AlignmentFlag.AlignRight)
+        dialog.setMinimumWidth(420)
+        self.active_dialog = dialog
+        dialog.open()
+        started = time.monotonic()
+        try:
+            while panel.is_running():
+                if not dialog.isVisible():
+                    return False  # the user dismissed it: the workers keep stopping, the window stays
+                jobs = plural(int(panel.running_jobs()), "job")
+                text = f"Waiting for the local workers to finish: {jobs} still running."
+                if time.monotonic() - started >= self.stop_now_after_s:
+                    stop_now.show()
+                    text += " Stop now puts them back in their queue."
+                if label.text() != text:
+                    label.setText(text)
+                await asyncio.sleep(0.2)
+            return True
+        finally:
+            if self.active_dialog is dialog:
+                self.active_dialog = None
+            dialog.done(QDialog.DialogCode.Accepted)
+            dialog.deleteLater()
 
     async def shutdown(self) -> None:
         """Close the session (after the window closed)."""

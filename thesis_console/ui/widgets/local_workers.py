@@ -304,6 +304,24 @@ class LocalWorkersPanel(QWidget):
         self._show_state(f"stopping: running jobs get {self._stop_grace_s:g} s to finish…")
         self._update_controls()
 
+    def running_jobs(self) -> int:
+        """Jobs the supervisor's workers are running, as last read."""
+        if self.adopted is not None:
+            return self.adopted.record.busy
+        if self._record_busy is not None:
+            return self._record_busy
+        return int(self.status.get("busy", 0) or 0)
+
+    def stop_now(self) -> None:
+        """Hard stop: running jobs are stopped and go back to their queue (through Redis when the
+        supervisor is known there, else its process group is killed)."""
+        sid = self.adopted.record.id if self.adopted is not None else self.status.get("id")
+        if sid and self.controller.is_connected():
+            spawn(self.controller.act("stop local workers now", lambda actions: actions.stop_supervisor(str(sid), hard=True),
+                                      notice=lambda _r: None), "stop the local supervisor now")  # fmt: skip
+        elif self.process is not None:
+            self.process.kill()
+
     def detach(self) -> None:
         """Leave the supervisor running after the console closes (it stays visible in the Workers view)."""
         if self.adopted is not None:
