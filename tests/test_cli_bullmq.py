@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.core.bullmq.bull_jobs import QUEUE, add_jobs
+from tests.helpers import wait_for
+from tests.node_bullmq import NodeWorker
 from tests.test_cli import call, private_profiles  # noqa: F401  (autouse fixture: a private profiles file)
+from thesis_console.core.bullmq.actions import THESIS_JOB_OPTIONS
 
 
 def test_status_jobs_and_show_on_a_bullmq_queue(capsys, redis_conn, redis_url):
@@ -56,3 +61,23 @@ def test_job_actions_on_a_bullmq_queue_go_through_bullmq(capsys, redis_conn, red
     code, out, _ = call(capsys, "--json", "empty", "--queue", QUEUE, "--state", "waiting", "--yes", "--url", redis_url)
     assert code == 0 and sorted(json.loads(out)["done"]) == sorted([waiting[1], waiting[2], delayed])
     assert redis_conn.llen(f"bull:{QUEUE}:wait") == 0
+
+
+@pytest.mark.slow(9)
+def test_a_thesis_enqueued_from_the_console_is_completed_by_the_node_worker(capsys, redis_conn, redis_url):
+    add_jobs(redis_url, [({"thesisId": "existing", "topic": "makes the queue known"}, {})])
+    code, out, _ = call(capsys, "--json", "enqueue", "--queue", QUEUE, "--topic", "Console thesis", "--url", redis_url)
+    job_id = json.loads(out)["id"]
+    worker = NodeWorker(redis_url)
+    try:
+        worker.wait_ready()
+        wait_for(lambda: redis_conn.zscore(f"bull:{QUEUE}:completed", job_id) is not None, message="the job completed")
+    finally:
+        worker.stop()
+    code, out, _ = call(capsys, "--json", "show", job_id, "--url", redis_url, "--queue", QUEUE)
+    detail = json.loads(out)
+    assert detail["row"]["state"] == "completed" and detail["row"]["progress"] == 100
+    assert detail["function"] == "generate-thesis" and {**detail["meta"]["value"], "delay": None} == {**THESIS_JOB_OPTIONS, "delay": None}
+    data = detail["args"]["value"]
+    assert data["topic"] == "Console thesis" and len(data["thesisId"]) == 32 and data["chapters"] == 5
+    assert detail["result"]["value"]["thesisId"] == data["thesisId"]

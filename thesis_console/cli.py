@@ -464,7 +464,10 @@ async def _enqueue(session: Session, args: argparse.Namespace, request: ThesisRe
     assert request is not None
     if args.delay < 0:
         raise UsageError(f"--delay must not be negative, got {args.delay}")
-    job_id = await session.actions.enqueue(request, queue=args.queue, at_front=args.at_front, delay_s=args.delay)
+    if await _is_bullmq(session, args.queue):
+        job_id = await session.bull_actions.enqueue(args.queue, request, delay_s=args.delay, at_front=args.at_front)
+    else:
+        job_id = await session.actions.enqueue(request, queue=args.queue, at_front=args.at_front, delay_s=args.delay)
     print(json.dumps({"id": job_id}) if args.json else job_id)
     return EXIT_OK
 

@@ -9,13 +9,16 @@ gets its whole back-off schedule again), promote ``promote``, remove ``removeJob
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 from bullmq import Job, Queue
 
 from thesis_console.core.bullmq.reader import version_problem
 from thesis_console.core.policy import JobAction, verdict
+from thesis_console.core.thesis_request import ThesisRequest
 from thesis_console.core.types import ActionResult, Backend, CoreError, JobState, ReadOnlyError
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,16 @@ CLEANABLE: dict[JobState, str] = {
     JobState.WAITING: "wait",
 }
 RETRY_ALL_CHUNK = 1000
+
+THESIS_JOB_NAME = "generate-thesis"
+THESIS_JOB_OPTIONS: dict[str, Any] = {
+    "attempts": 3,
+    "backoff": {"type": "exponential", "delay": 2000},
+    "removeOnComplete": {"age": 24 * 3600, "count": 100},
+    "removeOnFail": {"count": 500},
+}
+"""The Node thesis system's default job options (its lib/queue.ts): 3 attempts, back-off 2, 4, 8 s,
+the newest 100 completed jobs kept for 24 h, the newest 500 failed ones."""
 
 
 def text_client(client: aioredis.Redis) -> aioredis.Redis:
@@ -106,6 +119,25 @@ class BullActions:
                 raise CoreError("the job is locked by a worker")
 
         return await self._per_job(q, action, ids, one)
+
+    async def enqueue(
+        self,
+        queue: str,
+        request: ThesisRequest,
+        *,
+        thesis_id: str | None = None,
+        delay_s: float = 0.0,
+        at_front: bool = False,
+    ) -> str:
+        """Add a thesis job as the Next.js producer does: job name ``generate-thesis``, data with a
+        ``thesisId`` (a new one unless given) and the request's fields, the system's job options."""
+        q = await self._queue(queue, "enqueue")
+        data = {"thesisId": thesis_id or uuid.uuid4().hex, **request.to_json()}
+        opts = {**THESIS_JOB_OPTIONS, **({"delay": int(delay_s * 1000)} if delay_s > 0 else {})}
+        if at_front:
+            opts["lifo"] = True  # the next job a worker takes
+        job = await q.add(THESIS_JOB_NAME, data, opts)
+        return str(job.id)
 
     async def refuse(self, queue: str, ids: Sequence[str], action: JobAction) -> ActionResult:
         """An action BullMQ has no way to do (stop): every job skipped with the policy's reason."""
