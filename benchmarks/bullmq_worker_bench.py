@@ -11,6 +11,8 @@ In one run, against its own ``redis-server``, on the thesis system's queue (``th
 * Minimal jobs: the same with no wait (Node: ``workMs`` 0; Python: the offline generation alone). No goal.
 * Kill recovery: a Python worker is SIGKILLed mid-job; the time until its job is back in wait
   (BullMQ's ``waiting`` event with ``prev: active``), median of several kills (goal: under 5 s).
+* A host gone: a supervisor is SIGKILLed with its workers; the time until BullMQ's stalled check (run
+  by the workers of a supervisor started after it) takes the job back. One run, a minute or more.
 
 Needs the Node side of the tests (``make test`` installs it in tests/node). Options: ``--rounds N``
 (default 2), ``--jobs N`` (default 150), ``--kills N`` (default 3).
@@ -166,6 +168,35 @@ def kill_recovery(url: str, tmp: Path, kills: int) -> list[float]:
     return times
 
 
+def host_death_recovery(url: str, tmp: Path) -> float:
+    """A supervisor SIGKILLed with its workers (a host gone): seconds until BullMQ's stalled check,
+    run by another supervisor's worker, puts the job back in wait."""
+    conn = redis.Redis.from_url(url)
+    conn.flushall()
+    doomed = _Side("python", url, tmp / "logs-a")
+    other = _Side("python", url, tmp / "logs-b")
+    try:
+        doomed.start(conn)
+        (job_id,) = _produce(url, [{"thesisId": "host", "topic": "A thesis on a dying host", "options": {"pace_s": 60}}])
+        _wait(lambda: job_id.encode() in conn.lrange(f"{KEYS}:active", 0, -1), 30, "the job active")
+        start_id = f"{int(time.time() * 1000) - 1}-0"
+        killed = time.perf_counter()
+        doomed.proc.kill()  # type: ignore[union-attr]  # its workers die with it (parent-death signal)
+        doomed.proc.wait()  # type: ignore[union-attr]
+        _wait(lambda: _python_clients(conn) == 0, 30, "the dead host's workers gone")
+        other.start(conn)
+
+        def stalled() -> bool:
+            events = conn.xrange(f"{KEYS}:events", min=f"({start_id}")
+            return any(f.get(b"event") == b"stalled" and f.get(b"jobId") == job_id.encode() for _, f in events)
+
+        _wait(stalled, 300, "BullMQ's stalled check to take the job back", interval=0.05)
+        return time.perf_counter() - killed
+    finally:
+        other.stop()
+        conn.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bullmq_worker_bench", description=__doc__)
     parser.add_argument("--rounds", type=int, default=2)
@@ -183,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             seed = throughput(server.url, tmp_path, args.rounds, args.jobs, WORK_S)
             minimal = throughput(server.url, tmp_path, args.rounds, args.jobs, 0.0)
             kills = kill_recovery(server.url, tmp_path, args.kills)
+            host = host_death_recovery(server.url, tmp_path)
         finally:
             server.stop()
     print()
@@ -192,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<50} {node:>19.1f} {python:>17.1f} {python / node:>6.2f}x {goal:>8}")
     print(f"{'SIGKILLed Python worker: job back in wait, s':<50} {'':>19} {statistics.median(kills):>17.3f} "
           f"{'':>7} {'< 5 s':>8}")  # fmt: skip
+    print(f"{'host gone: job back by the stalled check, s':<50} {'':>19} {host:>17.1f}")
     print(f"(medians of {args.rounds} alternating rounds of {args.jobs} jobs; kills: "
           f"{', '.join(f'{t:.3f}' for t in kills)} s)")  # fmt: skip
     return 0
