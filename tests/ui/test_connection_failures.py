@@ -170,6 +170,9 @@ def test_each_failure_has_its_own_message(name, loop, window_factory, acl_server
         assert connected == case.connects, window.status_area.text()
         if case.connects:  # the ACL case: connected, and the first read is refused
             await wait_until(lambda: case.phrase in window.status_area.text(), 10, what=case.phrase)
+            # A warning state, never a plain green "connected" next to the refusal.
+            assert window.status_area.badge.text() == "connected, limited rights"
+            assert window.status_area.badge.property("phase") == "limited"
         status = window.status_area.text()
         assert case.phrase in status, status
         for other in CASES:  # its own message: no other case's words

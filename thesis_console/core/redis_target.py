@@ -97,6 +97,19 @@ def certificate_problem(text: str) -> str | None:
     return None
 
 
+ACL_RIGHTS_PHRASE = "lacks the ACL rights RQ needs"
+
+
+def is_rights_error(exc: BaseException) -> bool:
+    """The server refused a command for want of ACL rights (the connection itself works)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, rexc.NoPermissionError) or "noperm" in str(seen).lower() or ACL_RIGHTS_PHRASE in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def describe_error(exc: BaseException, url: str) -> str:
     """A one-line, password-free explanation of why talking to ``url`` failed (empty ``url``: the embedded Redis)."""
     where = redact(url) if url else "the embedded Redis"
@@ -109,7 +122,7 @@ def describe_error(exc: BaseException, url: str) -> str:
     if "db index is out of range" in lowered:
         return f"Redis at {where} has no such database (the number after the port is too high: {text})"
     if isinstance(exc, rexc.NoPermissionError) or "noperm" in lowered:
-        return f"Redis at {where} denied a command: the user lacks the ACL rights RQ needs ({text})"
+        return f"Redis at {where} denied a command: the user {ACL_RIGHTS_PHRASE} ({text})"
     if isinstance(exc, ssl.SSLError) or "ssl" in lowered or "certificate" in lowered:
         hint = certificate_problem(text)
         if hint:

@@ -123,6 +123,7 @@ class ConsoleController(QObject):
         queueSelected(str): the queue the user selected in the side list.
         busyChanged(bool): an action started or ended (the window disables the other mutations).
         profileChanged(str): a profile is being opened: every view forgets the previous server's data.
+        rightsLimited(str): a read was refused for want of ACL rights (the reason), or "" once reads work.
     """
 
     snapshotChanged = Signal(object)
@@ -132,6 +133,7 @@ class ConsoleController(QObject):
     queueSelected = Signal(str)
     busyChanged = Signal(bool)
     profileChanged = Signal(str)
+    rightsLimited = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -153,6 +155,8 @@ class ConsoleController(QObject):
         self._refresh_task: asyncio.Task[None] | None = None
         self._retry_task: asyncio.Task[None] | None = None
         self._retry_event: asyncio.Event | None = None
+        self.limited_rights = ""
+        """Why the last read was refused for want of ACL rights; empty when reads work."""
         self.data_read_at: float | None = None
         """When the data on screen was read (Unix time; None before the first snapshot of a session)."""
         self._timer = QTimer(self)
@@ -321,6 +325,7 @@ class ConsoleController(QObject):
         self.detach()
         self.profile = profile
         self.connection_state = None
+        self.limited_rights = ""
         self.profileChanged.emit(profile.name)
         password: str | None = None
         try:
@@ -510,10 +515,18 @@ class ConsoleController(QObject):
             # failure while it still says "connected" is worth a line in the status area.
             log.debug("refresh failed: %s", exc)
             if self.is_connected():
+                from thesis_console.core.redis_target import is_rights_error
+
+                if is_rights_error(exc):
+                    self.limited_rights = str(exc)
+                    self.rightsLimited.emit(self.limited_rights)
                 self.post(Notice(f"refresh failed: {exc}", Level.ERROR))
             return
         if session is not self.session:
             return
+        if self.limited_rights:
+            self.limited_rights = ""
+            self.rightsLimited.emit("")
         self.snapshot = snapshot
         self.data_read_at = time.time()
         self.snapshotChanged.emit(snapshot)

@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
         c.noticePosted.connect(self.show_notice)
         c.busyChanged.connect(lambda _busy: self.update_actions())
         c.profileChanged.connect(self._on_profile_changed)
+        c.rightsLimited.connect(self.status_area.set_limited)
         c.queueSelected.connect(self._on_queue_selected)
         self.jobs_view.selectionChanged.connect(self.update_actions)
         self.jobs_view.tabs.currentChanged.connect(lambda _i: self.update_actions())

@@ -77,6 +77,8 @@ class StatusArea(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state: ConnectionState | None = None
+        self.limited = ""
+        """Why reads are refused although connected (missing ACL rights); empty when they work."""
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 2, 6, 2)
         layout.setSpacing(8)
@@ -115,9 +117,16 @@ class StatusArea(QWidget):
         self._countdown.setInterval(250)
         self._countdown.timeout.connect(self._render)
 
+    def set_limited(self, reason: str) -> None:
+        """Connected, but a read was refused for want of ACL rights: a warning badge (cleared with "")."""
+        self.limited = reason
+        if self.state is not None:
+            self.set_state(self.state)
+
     def begin(self, profile: str) -> None:
         """A new connection starts: the previous one's state, errors and Undo are gone."""
         self.state = None
+        self.limited = ""
         self._countdown.stop()
         self._set_badge("connecting", ConnectionPhase.CONNECTING.value)
         self.read_only.hide()
@@ -136,7 +145,12 @@ class StatusArea(QWidget):
     @Slot(object)
     def set_state(self, state: ConnectionState) -> None:
         self.state = state
-        self._set_badge(PHASE_TEXT.get(state.phase, state.phase.value), state.phase.value)
+        if state.phase == ConnectionPhase.CONNECTED and self.limited:
+            self._set_badge("connected, limited rights", "limited")
+            self.badge.setToolTip(self.limited)
+        else:
+            self._set_badge(PHASE_TEXT.get(state.phase, state.phase.value), state.phase.value)
+            self.badge.setToolTip("")
         self.read_only.setVisible(state.read_only)
         if state.phase == ConnectionPhase.RECONNECTING:
             self._countdown.start()
