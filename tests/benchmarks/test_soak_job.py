@@ -22,7 +22,7 @@ def _append_many(path: str, writer: int) -> None:
 
 def test_lines_appended_by_concurrent_processes_stay_whole(tmp_path: Path):
     path = tmp_path / "ledger.jsonl"
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # a fork of this multi-threaded test process could deadlock
     procs = [ctx.Process(target=_append_many, args=(str(path), n)) for n in range(4)]
     for proc in procs:
         proc.start()
