@@ -176,3 +176,30 @@ def test_search_and_metric_series_read_the_bullmq_queue(redis_conn, redis_url):
     assert sum(p.completed for p in series.points) == 30 and sum(p.failed for p in series.points) == 1
     (failing,) = [p for p in series.points if p.failed]
     assert failing.success_rate == 0.0 and failing.start <= now - 30 < failing.start + 60
+
+
+def _bulk_waiting(conn, count: int) -> list[str]:
+    """``count`` waiting jobs as addStandardJob leaves them (LPUSH to wait, a hash per job), written in bulk."""
+    ids = [str(i) for i in range(1, count + 1)]
+    with conn.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.hset(f"bull:{QUEUE}:{job_id}", mapping={"name": "generate-thesis", "data": '{"topic": "bulk"}',
+                                                         "opts": '{"attempts": 3}', "timestamp": 1_700_000_000_000})
+            pipe.lpush(f"bull:{QUEUE}:wait", job_id)
+        pipe.set(f"bull:{QUEUE}:id", count)
+        pipe.execute()
+    return ids
+
+
+def test_page_cost_in_commands_does_not_grow_with_offset(redis_conn, redis_url):
+    ids = _bulk_waiting(redis_conn, 20_000)
+    costs = []
+    for offset in (0, 10_000, 19_950):
+        reset_command_stats(redis_conn)
+        page = run(redis_url, lambda c, o=offset: QueueReader(c).page(QUEUE, JobState.WAITING, o, 50))
+        costs.append(command_calls(redis_conn))
+        assert [r.id for r in page.rows] == ids[offset : offset + 50]
+        assert page.total == 20_000 and all(r.problem is None for r in page.rows)
+    assert costs[0] == costs[1] == costs[2]
+    # the backend check, the three lengths, one range, one HMGET per row
+    assert costs[0] == {"exists": 1, "llen": 2, "zcard": 1, "lrange": 1, "hmget": 50}
