@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from thesis_console.core import contract, job_allowlist
+from thesis_console.core.bullmq.actions import THESIS_JOB_NAME
 from thesis_console.core.queue_names import check_queue_name
 from thesis_console.core.redis_url import check as check_url
 from thesis_console.core.redis_url import read_url_file
@@ -29,8 +30,8 @@ SUPERVISOR_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 WORKER_CLASS_CHOICES = ("fork", "simple")
 BULLMQ_DEFAULT_QUEUE = "thesis-generation"
 """The Next.js thesis system's queue."""
-DEFAULT_BULLMQ_JOB_NAME = "generate-thesis"
-"""The job name the Next.js producer gives thesis jobs."""
+DEFAULT_BULLMQ_JOB_NAME = THESIS_JOB_NAME
+"""The job name the Next.js producer (and the console's enqueue) gives thesis jobs."""
 
 
 class WorkerBackend(Enum):

@@ -230,3 +230,28 @@ def test_a_job_whose_stored_data_is_not_json_fails_with_a_reason_and_the_worker_
     reason = redis_conn.hget(f"{KEYS}:{broken}", "failedReason").decode()
     assert "the job's stored data is not JSON" in reason and int(redis_conn.hget(f"{KEYS}:{broken}", "atm")) == 1
     assert redis_conn.zscore(f"{KEYS}:failed", broken) is not None and sup.proc.poll() is None
+
+
+@pytest.mark.slow(12)
+def test_a_thesis_enqueued_by_the_console_is_completed_by_a_python_worker(redis_conn, redis_url, supervisors):
+    import redis.asyncio as aioredis
+
+    from thesis_console.core.bullmq.actions import BullActions
+    from thesis_console.core.thesis_request import ThesisRequest
+
+    produce(redis_url, _jobs("known", 1))  # the queue exists, as on the thesis system's Redis
+
+    async def enqueue() -> str:
+        client = aioredis.Redis.from_url(redis_url)
+        actions = BullActions(client, "bull", read_only=False)
+        try:
+            return await actions.enqueue(QUEUE, ThesisRequest(topic="A thesis from the console", chapters=3), thesis_id="c1")
+        finally:
+            await actions.close()
+            await client.aclose()
+
+    job_id = asyncio.run(enqueue())
+    _start(supervisors, "-n", "1")
+    wait_for(lambda: _completions(redis_conn).get(job_id) == 1, timeout=30, message="the console's job completed")
+    detail = run(redis_url, lambda c: QueueReader(c).detail(job_id, QUEUE))
+    assert detail.row.progress == 100 and detail.result.value["thesisId"] == "c1" and detail.result.value["chapters"] == 3
