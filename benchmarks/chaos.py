@@ -29,8 +29,6 @@ import contextlib
 import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -52,15 +50,22 @@ from benchmarks.chaos_accounting import (
     account,
     retry_samples,
 )
+from benchmarks.chaos_system import (
+    LOCK_KEY,
+    QUEUE,
+    Holder,
+    RunRedis,
+    Supervisors,
+    busy_workers,
+    live_worker_pids,
+    scheduler_holder,
+    text,
+)
 from benchmarks.soak_job import SOAK_FUNCTION, Design, LedgerEvent, LedgerLine, LedgerReader
 from thesis_console.core import contract
-from thesis_console.core.embedded_redis import EmbeddedRedis, free_port, pid_alive, start_server
-from thesis_console.core.job_allowlist import ALLOW_ENV
+from thesis_console.core.embedded_redis import pid_alive
 from thesis_console.core.thesis_request import ThesisRequest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-QUEUE = contract.DEFAULT_QUEUE_NAME
-LOCK_KEY = f"rq:scheduler-lock:{QUEUE}"
 RECOVERY_GIVE_UP_S = 240.0
 _NEEDS_A_TARGET = (
     FaultKind.KILL_HORSE,
@@ -117,108 +122,6 @@ class ChaosConfig:
     recovery_interval_s: float = 2.0
 
 
-def _text(value) -> str:  # type: ignore[no-untyped-def]
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
-
-
-# ------------------------------------------------------------------ processes
-class _Supervisors:
-    """The ``thesis-worker`` child processes of the run."""
-
-    def __init__(self, url: str, workdir: Path, cfg: ChaosConfig) -> None:
-        self.url = url
-        self.workdir = workdir
-        self.cfg = cfg
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.counter = 0
-        self.env = {
-            **os.environ,
-            "THESIS_OUTPUT_DIR": str(workdir / "out"),
-            "THESIS_DATA_DIR": str(workdir / "data"),
-            contract.COMPLETED_KEEP_ENV: str(cfg.completed_keep),
-            contract.FAILED_KEEP_ENV: str(cfg.failed_keep),
-            ALLOW_ENV: SOAK_FUNCTION,
-            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p),
-        }
-        self.env.pop("REDIS_URL", None)
-
-    def start(self, concurrency: int) -> str:
-        self.counter += 1
-        sup_id = f"chaos-{self.counter}"
-        log = open(self.workdir / f"{sup_id}.out", "wb")  # noqa: SIM115 (kept open for the child's life)
-        self.procs[sup_id] = subprocess.Popen(
-            [
-                sys.executable, "-m", "worker_runner", "--url", self.url, "-n", str(concurrency),
-                "--id", sup_id, "--heartbeat", "1", "--recovery-interval", str(self.cfg.recovery_interval_s),
-                "--grace", "5", "--restart-backoff-max", "3", "--log-dir", str(self.workdir / "logs"),
-                "--log-level", "WARNING",
-            ],
-            env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
-        )  # fmt: skip
-        return sup_id
-
-    def alive(self) -> list[str]:
-        return [sid for sid, p in self.procs.items() if p.poll() is None]
-
-    def kill(self, sup_id: str) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.procs[sup_id].kill()
-        self.procs[sup_id].wait()
-
-    def terminate(self, sup_id: str) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.procs[sup_id].terminate()
-
-    def stop_all(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + 30
-        for proc in self.procs.values():
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-class _Redis:
-    """The run's redis-server: restarts on the same port and folder, with the outages recorded."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.dir = workdir / "redis"
-        self.port = free_port()
-        self.server: EmbeddedRedis = self._start()
-        self.url = self.server.url
-        self.outages: list[tuple[float, float]] = []
-
-    def _start(self) -> EmbeddedRedis:
-        server = start_server(self.dir, self.port)
-        conn = redis.Redis(host=server.host, port=server.port, socket_timeout=5)
-        conn.config_set("appendfsync", "always")  # a SIGKILL then loses no acknowledged write
-        conn.close()
-        return server
-
-    def restart(self, kill: bool, down_s: float) -> tuple[float, float]:
-        """Stop (SHUTDOWN, or SIGKILL when ``kill``), wait ``down_s``, start again; (down, back) times."""
-        down_at = time.time()
-        if kill:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.server.pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self.server.pid, 0)
-        else:
-            self.server.stop()
-        time.sleep(down_s)
-        self.server = self._start()
-        back_at = time.time()
-        self.outages.append((down_at, back_at))
-        return down_at, back_at
-
-    def stop(self) -> None:
-        self.server.stop()
-
-
 # ------------------------------------------------------------------ producing
 def _request(job: EnqueuedJob, pace_s: float) -> ThesisRequest:
     return ThesisRequest(topic=job.topic, chapters=job.chapters, target_words=1000, options={"pace_s": pace_s})
@@ -255,76 +158,6 @@ def enqueue_until_done(url: str, job: EnqueuedJob, ledger: Path, pace_s: float, 
         finally:
             conn.close()
     return False
-
-
-# ------------------------------------------------------------------ reading the system
-@dataclass(frozen=True)
-class _Busy:
-    worker: str
-    pid: int
-    job_id: str
-    execution: str
-    """The started-registry member ``job_id:execution_id``."""
-
-
-def _busy_workers(conn: redis.Redis) -> list[_Busy]:
-    """Every live worker that runs a job now."""
-    keys = [_text(n) for n in conn.smembers("rq:workers")]
-    pipe = conn.pipeline(transaction=False)
-    for key in keys:
-        pipe.hmget(key, ["pid", "state"])
-        pipe.smembers(f"{key}:executions")  # RQ 3: the worker's running executions, "job_id:execution_id"
-    replies = pipe.execute()
-    found = []
-    for key, (pid, state), executions in zip(keys, replies[::2], replies[1::2], strict=True):
-        members = sorted(_text(e) for e in executions)
-        if pid and members and _text(state) == "busy" and pid_alive(int(pid)):
-            found.append(_Busy(key.removeprefix("rq:worker:"), int(pid), members[0].rsplit(":", 1)[0], members[0]))
-    return found
-
-
-def _live_worker_pids(conn: redis.Redis) -> list[int]:
-    keys = [_text(n) for n in conn.smembers("rq:workers")]
-    pipe = conn.pipeline(transaction=False)
-    for key in keys:
-        pipe.hget(key, "pid")
-    return [int(pid) for pid in pipe.execute() if pid and pid_alive(int(pid))]
-
-
-def _parent_pid(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-@dataclass(frozen=True)
-class _Holder:
-    lock_value: str
-    scheduler_pid: int
-    worker: str
-    worker_pid: int
-
-
-def _scheduler_holder(conn: redis.Redis) -> _Holder | None:
-    """The worker whose scheduler holds the queue's lock (its scheduler is a child process of it)."""
-    value = _text(conn.get(LOCK_KEY))
-    if not value:
-        return None
-    raw_pid = conn.hget(f"rq:scheduler:{value}", "pid")
-    scheduler_pid = int(raw_pid) if raw_pid else 0
-    worker_pid = _parent_pid(scheduler_pid) if scheduler_pid else None
-    if not worker_pid:
-        return None
-    keys = [_text(n) for n in conn.smembers("rq:workers")]
-    pipe = conn.pipeline(transaction=False)
-    for key in keys:
-        pipe.hget(key, "pid")
-    for key, pid in zip(keys, pipe.execute(), strict=True):
-        if pid and int(pid) == worker_pid:
-            return _Holder(value, scheduler_pid, key.removeprefix("rq:worker:"), worker_pid)
-    return None
 
 
 class _Ledger:
@@ -430,10 +263,10 @@ class _Run:
         self.rng = random.Random(cfg.seed)
         workdir.mkdir(parents=True, exist_ok=True)
         self.ledger_path = workdir / "ledger.jsonl"
-        self.redis = _Redis(workdir)
+        self.redis = RunRedis(workdir)
         self.url = self.redis.url
         self.conn = redis.Redis.from_url(self.url, socket_timeout=5)
-        self.sups = _Supervisors(self.url, workdir, cfg)
+        self.sups = Supervisors(self.url, workdir, cfg.recovery_interval_s, cfg.completed_keep, cfg.failed_keep)
         self.ledger = _Ledger(self.ledger_path)
         self.watch = _RecoveryWatch(self.url, self.ledger_path)
         self.jobs = self._plan_jobs()
@@ -552,7 +385,7 @@ class _Run:
             pipe.hget(f"rq:job:{job_id}", "status")
         left = 0
         for job_id, raw in zip(ids, pipe.execute(), strict=True):
-            status = _text(raw)
+            status = text(raw)
             if status in REDIS_STATES_ENDED:
                 self.seen_ended[job_id] = status
             elif not (status == "" and job_id in self.ledger.completed):
@@ -567,7 +400,7 @@ class _Run:
             return self._kill_horse()
         if kind is FaultKind.KILL_WORKER:
             self.ledger.update()
-            busy = [b for b in _busy_workers(conn) if self.ledger.interruptions(b.job_id) == 0]
+            busy = [b for b in busy_workers(conn) if self.ledger.interruptions(b.job_id) == 0]
             if not busy:
                 return False
             victim = self.rng.choice(busy)
@@ -578,7 +411,7 @@ class _Run:
             self.watch.watch(kind, now(), _gone_from_started([victim.execution]))
             return True
         if kind is FaultKind.KILL_SCHEDULER_HOLDER:
-            holder = _scheduler_holder(conn)
+            holder = scheduler_holder(conn)
             if holder is None:
                 return False
             for pid in (holder.worker_pid, holder.scheduler_pid):
@@ -589,13 +422,13 @@ class _Run:
             self.kills.append(Kill(at, workers=frozenset({holder.worker})))
 
             def lock_taken_over(c: redis.Redis, old: str = holder.lock_value) -> bool:
-                value = _text(c.get(LOCK_KEY))
+                value = text(c.get(LOCK_KEY))
                 return bool(value) and value != old
 
             self.watch.watch(kind, at, lock_taken_over)
             return True
         if kind in (FaultKind.KILL_SUPERVISOR, FaultKind.STOP_SUPERVISOR):
-            busy = _busy_workers(conn)
+            busy = busy_workers(conn)
             alive = [sid for sid in self.sups.alive() if any(b.worker.startswith(f"{sid}.") for b in busy)]
             if not alive:
                 return False  # a supervisor with running jobs, so that their recovery is measured
@@ -632,7 +465,7 @@ class _Run:
             self.watch.watch(kind, now(), resized)
             return True
         if kind is FaultKind.STOP_JOB:
-            busy = _busy_workers(conn)
+            busy = busy_workers(conn)
             if not busy:
                 return False
             job_id = self.rng.choice(busy).job_id
@@ -640,7 +473,7 @@ class _Run:
             if not _stop_through_core(self.url, job_id):
                 return False
             self.stopped_on_purpose.add(job_id)
-            self.watch.watch(kind, at, lambda c: _text(c.hget(f"rq:job:{job_id}", "status")) == "stopped")
+            self.watch.watch(kind, at, lambda c: text(c.hget(f"rq:job:{job_id}", "status")) == "stopped")
             return True
         if kind in (FaultKind.REDIS_SHUTDOWN, FaultKind.REDIS_SIGKILL):
             if self.redis_left[kind] <= 0:
@@ -658,7 +491,7 @@ class _Run:
             if pid_alive(line.pid) and self.ledger.interruptions(line.job_id) == 0
         ]
         self.rng.shuffle(candidates)
-        members = {_text(m).split(":", 1)[0]: _text(m) for m in self.conn.zrange(f"rq:wip:{QUEUE}", 0, -1)}
+        members = {text(m).split(":", 1)[0]: text(m) for m in self.conn.zrange(f"rq:wip:{QUEUE}", 0, -1)}
         for line in candidates[:10]:
             meta = self.conn.hget(f"rq:job:{line.job_id}", "meta")
             progress = _progress(meta)
@@ -672,9 +505,9 @@ class _Run:
             return True
         return False
 
-    def _note_holder_kill(self, hits: Callable[[_Holder], bool]) -> None:
+    def _note_holder_kill(self, hits: Callable[[Holder], bool]) -> None:
         with contextlib.suppress(redis.RedisError):
-            holder = _scheduler_holder(self.conn)
+            holder = scheduler_holder(self.conn)
             if holder is not None and hits(holder):
                 self.holder_kills.append(time.time())
 
@@ -684,7 +517,7 @@ class _Run:
             thread = threading.Thread(target=self._enqueue_during_outage, args=(during,), name="chaos-outage-enqueue")
             thread.start()
             self.outage_threads.append(thread)
-        before = _live_worker_pids(self.conn)
+        before = live_worker_pids(self.conn)
         self.conn.close()
         _down, back = self.redis.restart(kill=kind is FaultKind.REDIS_SIGKILL, down_s=self.cfg.redis_down_s)
         self.outage_workers.append((kind, len(before), sum(1 for pid in before if not pid_alive(pid))))
@@ -700,14 +533,14 @@ class _Run:
         for job_id in ids:
             pipe.hget(f"rq:job:{job_id}", "status")
         statuses = pipe.execute()
-        running = {_text(x).split(":", 1)[0] for x in conn.zrange(f"rq:wip:{QUEUE}", 0, -1)}
-        running |= {_text(x) for x in conn.lrange(f"rq:queue:{QUEUE}:intermediate", 0, -1)}
-        waiting = {_text(x) for x in conn.lrange(f"rq:queue:{QUEUE}", 0, -1)}
-        waiting |= {_text(x) for x in conn.zrange(f"rq:scheduled:{QUEUE}", 0, -1)}
-        waiting |= {_text(x) for x in conn.zrange(f"rq:deferred:{QUEUE}", 0, -1)}
+        running = {text(x).split(":", 1)[0] for x in conn.zrange(f"rq:wip:{QUEUE}", 0, -1)}
+        running |= {text(x) for x in conn.lrange(f"rq:queue:{QUEUE}:intermediate", 0, -1)}
+        waiting = {text(x) for x in conn.lrange(f"rq:queue:{QUEUE}", 0, -1)}
+        waiting |= {text(x) for x in conn.zrange(f"rq:scheduled:{QUEUE}", 0, -1)}
+        waiting |= {text(x) for x in conn.zrange(f"rq:deferred:{QUEUE}", 0, -1)}
         final = {}
         for job_id, raw in zip(ids, statuses, strict=True):
-            status = _text(raw) or None
+            status = text(raw) or None
             place = Place.RUNNING if job_id in running else Place.WAITING if job_id in waiting else Place.NOWHERE
             result = _stored_result(conn, job_id) if status == "finished" else None
             final[job_id] = FinalState(status, place, result)
