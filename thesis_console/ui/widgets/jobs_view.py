@@ -356,7 +356,8 @@ class JobsView(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)
-        if self._queue and not self.searching():
+        # Disconnected, the rows read last stay (greyed by the window) instead of failing to load.
+        if self._queue and not self.searching() and self.controller.is_connected():
             state = self.current_state()
             if not self._ensure_loaded(state):
                 self.models[state].refresh()
