@@ -44,7 +44,9 @@ def test_every_state_pages_real_rq_jobs(redis_conn, redis_url, isolated_env):
     assert [r.id for r in waiting.rows] == [urgent, first] and waiting.total == 2
     row = waiting.rows[1]
     assert (row.topic, row.progress, row.stage, row.status) == ("Waiting thesis one", 0, "queued", "queued")
-    assert row.description == "Thesis: Waiting thesis one" and row.retries_left == 3 and row.attempts_used == 0
+    assert (
+        row.description == "Thesis: Waiting thesis one" and row.retries_left == 3 and row.attempts_used == 0
+    )
     assert row.enqueued_at == pytest.approx(time.time(), abs=30) and row.problem is None
 
     scheduled = run(_page(redis_url, "thesis", JobState.SCHEDULED))
@@ -123,11 +125,15 @@ def test_broken_and_foreign_hashes_give_rows_that_say_what_is_wrong(redis_conn, 
     redis_conn.hset("rq:job:badtime", mapping={**born, "status": "failed", "started_at": "yesterday"})
     redis_conn.hset("rq:job:badmeta", mapping={**born, "status": "failed", "meta": b"\x00\xffjunk"})
     redis_conn.hset("rq:job:weird", mapping={**born, "status": "exploded", "retries_left": "many"})
-    redis_conn.hset("rq:job:pickled", mapping={**born, "status": "failed", "meta": pickle.dumps({"progress": 50})})
+    redis_conn.hset(
+        "rq:job:pickled", mapping={**born, "status": "failed", "meta": pickle.dumps({"progress": 50})}
+    )
     redis_conn.hset("rq:job:streamless", mapping={**born, "status": "failed"})
     redis_conn.hset("rq:job:half", mapping={"status": "failed"})
     redis_conn.set("rq:results:streamless", "not a stream")
-    redis_conn.hset("bull:thesis:1", mapping={"name": "bullmq job", "data": "{}"})  # another queue system's key
+    redis_conn.hset(
+        "bull:thesis:1", mapping={"name": "bullmq job", "data": "{}"}
+    )  # another queue system's key
 
     page = run(_page(redis_url, "thesis", JobState.FAILED))
     problems = {r.id: r.problem for r in page.rows}
@@ -191,3 +197,33 @@ def test_jobs_a_thesis_worker_would_refuse_are_flagged(redis_conn, redis_url, mo
     monkeypatch.setenv(ALLOW_ENV, "")  # the console flags against the same variable the workers read
     rows = {r.id: r for r in run(_page(redis_url, "thesis", JobState.WAITING)).rows}
     assert rows[allowed].problem == "function not allowed: tests.jobs.noop" and rows[ours].problem is None
+
+
+@pytest.mark.parametrize("state", [JobState.WAITING, JobState.COMPLETED, JobState.SCHEDULED])
+def test_reversed_pages_mirror_the_forward_order_at_any_depth(redis_conn, redis_url, state):
+    """Oldest first where the state is newest first and back: the same ids, mirrored, in the same two round trips."""
+    total = 5_000
+    write_jobs(redis_conn, "thesis", state, total)
+
+    async def pages() -> tuple[list[str], list[JobPage]]:
+        client = aioredis.Redis.from_url(redis_url, decode_responses=False)
+        try:
+            reader = QueueReader(client, timeout_s=READ_TIMEOUT_S)
+            forward: list[str] = []
+            for offset in range(0, total, 1000):
+                forward += [r.id for r in (await reader.page("thesis", state, offset, 1000)).rows]
+            reset_command_stats(redis_conn)
+            mirrored = [
+                await reader.page("thesis", state, offset, 50, reverse=True) for offset in (0, 2_470, 4_990)
+            ]
+            return forward, mirrored
+        finally:
+            await client.aclose()
+
+    forward, (head, middle, tail) = run(pages())
+    backwards = forward[::-1]
+    assert [r.id for r in head.rows] == backwards[:50] and head.total == total
+    assert [r.id for r in middle.rows] == backwards[2_470:2_520]
+    assert [r.id for r in tail.rows] == backwards[4_990:] and tail.offset == 4_990
+    calls = command_calls(redis_conn)
+    assert calls.get("hmget") == 110 and not calls.get("hgetall")  # only the rows asked for were read

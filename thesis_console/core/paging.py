@@ -1,7 +1,8 @@
 """A page of one state's job table at any offset, in two round trips whose cost depends on the page size only.
 
 Round trip 1 reads the state's total and the ids of the page by rank (LRANGE for the waiting list;
-ZRANGE, or ZREVRANGE for newest-first states, with the offset as a rank; both are O(log N + page)
+ZRANGE, or ZREVRANGE for newest-first states, with the offset as a rank; a reversed page ranks from
+the other end at the same cost; both are O(log N + page)
 on a sorted set, and walk list nodes, not entries, on a list). Round trip 2 reads each job's row
 fields with one HMGET and, for failed jobs, the newest entry of its results stream with
 XREVRANGE COUNT 1. No RQ method is called, so nothing is cleaned up or moved by reading.
@@ -21,20 +22,29 @@ MAX_PAGE = 1000
 """The most rows one page may ask for; a table fetches more pages rather than one huge one."""
 
 
-def fill_id_range(pipe: Any, source: StateSource, start: int, stop: int) -> None:
-    """Queue the read of the ids ranked ``start`` to ``stop`` (inclusive) of a state (with scores)."""
+def fill_id_range(pipe: Any, source: StateSource, start: int, stop: int, reverse: bool = False) -> None:
+    """Queue the read of the ids ranked ``start`` to ``stop`` (inclusive) of a state (with scores).
+
+    ``reverse`` ranks from the other end (the last job first); it costs the same: a list is ranged by
+    negative indexes (LRANGE walks from the nearer end), a sorted set by the opposite ZRANGE.
+    """
     if source.is_list:
-        pipe.lrange(source.key, start, stop)
-    elif source.newest_first:
+        if reverse:
+            pipe.lrange(source.key, -stop - 1, -start - 1)
+        else:
+            pipe.lrange(source.key, start, stop)
+    elif source.newest_first != reverse:
         pipe.zrevrange(source.key, start, stop, withscores=True)
     else:
         pipe.zrange(source.key, start, stop, withscores=True)
 
 
-def parse_id_range(source: StateSource, reply: Any) -> list[tuple[str, float | None]]:
+def parse_id_range(source: StateSource, reply: Any, reverse: bool = False) -> list[tuple[str, float | None]]:
     """Job ids (and scores) from a range reply; members that are not UTF-8 are shown by their repr."""
     if is_error(reply) or not reply:
         return []
+    if reverse and source.is_list:
+        reply = list(reversed(reply))  # LRANGE answers left to right whatever the indexes
     out: list[tuple[str, float | None]] = []
     for item in reply:
         raw, score = (item, None) if source.is_list else item
@@ -93,12 +103,19 @@ def check_page_args(offset: int, limit: int) -> None:
 
 
 async def read_page(
-    trips: RoundTrips, queue: str, state: JobState, offset: int, limit: int, trust_pickle: bool = False
+    trips: RoundTrips,
+    queue: str,
+    state: JobState,
+    offset: int,
+    limit: int,
+    trust_pickle: bool = False,
+    reverse: bool = False,
 ) -> JobPage:
     """Rows ``offset`` to ``offset + limit - 1`` of ``queue``'s ``state`` table.
 
     Order: waiting in the order workers take them; active, scheduled and deferred by their score
     (heartbeat deadline, run time, creation time); completed, failed and canceled newest first.
+    ``reverse`` counts from the other end (the next job a worker takes comes last), at the same cost.
 
     Raises:
         CoreError: bad arguments, or Redis could not be reached or did not answer in time.
@@ -110,10 +127,10 @@ async def read_page(
 
     def fill_ids(pipe: Any) -> None:
         (pipe.llen if source.is_list else pipe.zcard)(source.key)
-        fill_id_range(pipe, source, offset, offset + limit - 1)
+        fill_id_range(pipe, source, offset, offset + limit - 1, reverse)
 
     total_reply, range_reply = await trips.run(fill_ids)
-    ids = parse_id_range(source, range_reply)
+    ids = parse_id_range(source, range_reply, reverse)
     rows: list[JobRow] = []
     if ids:
         replies = await trips.run(lambda pipe: fill_rows(pipe, state, [i for i, _ in ids]))

@@ -142,13 +142,26 @@ class QueueReader:
             return bull.BullReader(self._trips(), self.bullmq_prefix)
         return RqReader(self._trips(), self.trust_pickle)
 
-    async def page(self, queue: str, state: JobState, offset: int, limit: int) -> JobPage:
+    async def page(self, queue: str, state: JobState, offset: int, limit: int, reverse: bool = False) -> JobPage:
         """Rows ``offset`` .. ``offset + limit - 1`` of a state's table, in two round trips at any offset
-        (three for a BullMQ queue's WAITING, which spans three structures)."""
-        return await self._bounded(self._page(queue, state, offset, limit))
+        (three for a BullMQ queue's WAITING, which spans three structures). ``reverse`` counts from
+        the other end of the state's order (oldest first where it is newest first, and back)."""
+        return await self._bounded(self._page(queue, state, offset, limit, reverse))
 
-    async def _page(self, queue: str, state: JobState, offset: int, limit: int) -> JobPage:
-        return await (await self._reader_of(queue)).page(queue, state, offset, limit)
+    async def _page(self, queue: str, state: JobState, offset: int, limit: int, reverse: bool) -> JobPage:
+        reader = await self._reader_of(queue)
+        if isinstance(reader, RqReader):
+            return await reader.page(queue, state, offset, limit, reverse)
+        if not reverse:
+            return await reader.page(queue, state, offset, limit)
+        # The other backends page one way: read the total, then the mirrored page, and turn it round.
+        total = (await reader.page(queue, state, 0, 1)).total
+        stop = total - offset  # exclusive end of the mirrored range
+        if stop <= 0:
+            return JobPage(queue, state, offset, total, ())
+        start = max(0, stop - limit)
+        page = await reader.page(queue, state, start, stop - start)
+        return JobPage(queue, state, offset, page.total, tuple(reversed(page.rows)))
 
     async def detail(self, job_id: str, queue: str | None = None) -> JobDetail:
         """Arguments (data), meta (opts), result, traceback, raw fields, logs and timeline of one job.
@@ -198,7 +211,11 @@ class QueueReader:
         return await (await self._reader_of(queue)).metric_series(queue, range_s, now)
 
     async def watch(
-        self, minutes: int, now: float | None = None, cache: MinuteCache | None = None, snapshot: Snapshot | None = None
+        self,
+        minutes: int,
+        now: float | None = None,
+        cache: MinuteCache | None = None,
+        snapshot: Snapshot | None = None,
     ) -> WatchData:
         """The snapshot and what the alert rules and the metrics endpoint need: the last ``minutes``
         metric buckets, the head job and the running jobs of each queue, and the supervisors'

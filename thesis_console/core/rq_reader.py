@@ -18,8 +18,8 @@ class RqReader:
         self.trips = trips
         self.trust_pickle = trust_pickle
 
-    async def page(self, queue: str, state: JobState, offset: int, limit: int) -> JobPage:
-        return await read_page(self.trips, queue, state, offset, limit, self.trust_pickle)
+    async def page(self, queue: str, state: JobState, offset: int, limit: int, reverse: bool = False) -> JobPage:
+        return await read_page(self.trips, queue, state, offset, limit, self.trust_pickle, reverse)
 
     async def detail(self, queue: str | None, job_id: str) -> JobDetail:
         """RQ job ids are unique in the whole Redis, so ``queue`` is not needed."""

@@ -184,9 +184,10 @@ class ConsoleController(QObject):
             raise NotConnectedError()
         return session
 
-    async def page(self, queue: str, state: JobState, offset: int, limit: int) -> JobPage:
-        """One page of the jobs of ``queue`` in ``state``. Raises :class:`NotConnectedError` or a core error."""
-        return await self._session().reader.page(queue, state, offset, limit)
+    async def page(self, queue: str, state: JobState, offset: int, limit: int, reverse: bool = False) -> JobPage:
+        """One page of the jobs of ``queue`` in ``state`` (``reverse``: from the other end of the state's
+        order). Raises :class:`NotConnectedError` or a core error."""
+        return await self._session().reader.page(queue, state, offset, limit, reverse)
 
     async def detail(self, job_id: str) -> JobDetail:
         """Everything about one job. Raises :class:`NotConnectedError` or a core error."""

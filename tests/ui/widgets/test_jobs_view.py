@@ -4,8 +4,9 @@ user scrolls, and a refresh keeps the selection on the same job while rows move 
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QInputDialog
 from rq import Queue
 
 from tests.core.bulk_jobs import write_jobs
@@ -17,7 +18,8 @@ from thesis_console.core.profiles import ad_hoc_profile
 from thesis_console.core.thesis_request import ThesisRequest
 from thesis_console.core.types import JobState
 from thesis_console.ui.main_window import VIEW_JOBS
-from thesis_console.ui.models.job_table import KEEP_PAGES, PAGE_SIZE, PINNED_PAGES
+from thesis_console.ui.models.formatting import fmt_count
+from thesis_console.ui.models.job_table import COLUMN_KEYS, KEEP_PAGES, PAGE_SIZE, PINNED_PAGES
 
 QUEUE = "thesis"
 
@@ -72,9 +74,28 @@ def test_rows_are_read_where_the_view_looks(loop, window_factory, redis_conn, re
     run(loop, scenario())
 
 
-@pytest.mark.parametrize("state", [JobState.WAITING, JobState.COMPLETED])
-def test_the_last_row_of_100000_is_reached(loop, window_factory, redis_conn, redis_url, state) -> None:
-    """Ctrl+End and the scrollbar's maximum both show the state's last job (as the core pages it)."""
+def click_header(table, column: int) -> None:
+    header = table.horizontalHeader()
+    QTest.mouseClick(
+        header.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=QPoint(header.sectionViewportPosition(column) + 8, 6),
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "reverse"),
+    [
+        (JobState.WAITING, False),
+        (JobState.COMPLETED, False),
+        (JobState.WAITING, True),
+        (JobState.COMPLETED, True),
+    ],
+)
+def test_the_last_row_of_100000_is_reached(
+    loop, window_factory, redis_conn, redis_url, state, reverse
+) -> None:
+    """Ctrl+End and the scrollbar's maximum both show the state's last job (as the core pages it), in both orders."""
     total = 100_000
     write_jobs(redis_conn, QUEUE, state, total)
 
@@ -83,9 +104,28 @@ def test_the_last_row_of_100000_is_reached(loop, window_factory, redis_conn, red
         show_state(window, state)
         model, table = window.jobs_view.models[state], window.jobs_view.tables[state]
         await wait_until(lambda: model.total == total and model.row_at(0) is not None, what="the first rows")
+        header = table.horizontalHeader()
+        assert header.sortIndicatorSection() == model.order_column
+        if reverse:
+            first_before = model.row_at(0).id
+            click_header(table, model.order_column)
+            await wait_until(
+                lambda: window.jobs_view.reversed_order(state) and model.row_at(0) is not None,
+                what="reversed",
+            )
+            assert model.row_at(0).id != first_before and header.sortIndicatorSection() == model.order_column
+        other = COLUMN_KEYS.index("description")
+        click_header(table, other)  # not sortable: nothing changes, the indicator stays on the time column
+        assert (
+            header.sortIndicatorSection() == model.order_column
+            and window.jobs_view.reversed_order(state) == reverse
+        )
+        assert "Not sortable" in model.headerData(
+            other, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole
+        )
 
         async def core_id(offset: int) -> str:
-            return (await window.controller.page(QUEUE, state, offset, 1)).rows[0].id
+            return (await window.controller.page(QUEUE, state, offset, 1, reverse=reverse)).rows[0].id
 
         def bottom_row() -> int:
             return table.rowAt(table.viewport().height() - 1)
@@ -122,6 +162,41 @@ def test_the_last_row_of_100000_is_reached(loop, window_factory, redis_conn, red
         )
         assert model.row_at(total - 1).id == last
         assert len(model.rows) <= (KEEP_PAGES + PINNED_PAGES) * PAGE_SIZE  # far pages were dropped
+
+    run(loop, scenario())
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_go_to_position(loop, window_factory, redis_conn, redis_url, reverse) -> None:
+    total = 20_000
+    write_jobs(redis_conn, QUEUE, JobState.WAITING, total)
+
+    async def scenario() -> None:
+        window = await window_factory(ad_hoc_profile(redis_url))
+        show_state(window, JobState.WAITING)
+        jobs = window.jobs_view
+        model, table = jobs.models[JobState.WAITING], jobs.tables[JobState.WAITING]
+        await wait_until(lambda: model.total == total and model.row_at(0) is not None, what="the first rows")
+        jobs.set_reversed(JobState.WAITING, reverse)
+        await wait_until(lambda: model.row_at(0) is not None, what="the first rows in order")
+        jobs.go_to_action.trigger()  # Ctrl+G
+        dialog = jobs.findChild(QInputDialog, "goToPosition")
+        assert dialog is not None and dialog.isVisible()
+        dialog.setIntValue(12_345)
+        dialog.accept()
+        await wait_until(
+            lambda: table.rowAt(0) == 12_344 and model.row_at(12_344) is not None, what="position 12,345"
+        )
+        wanted = (
+            (await window.controller.page(QUEUE, JobState.WAITING, 12_344, 1, reverse=reverse)).rows[0].id
+        )
+        assert jobs.current_row().id == wanted
+        readout = jobs.position_label.text()
+        assert readout.startswith(f"rows {fmt_count(12_345)}–") and readout.endswith(
+            f" of {fmt_count(total)}"
+        )
+        assert not jobs.go_to_position(20_001)  # past the end: said, nothing moves
+        assert jobs.current_row().id == wanted
 
     run(loop, scenario())
 

@@ -74,6 +74,21 @@ FONT = int(Qt.ItemDataRole.FontRole)
 ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
 
 
+NEWEST_FIRST_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELED})
+"""States the core pages newest first; the others come oldest first (waiting: in the order workers take them)."""
+ORDER_COLUMNS = {
+    JobState.WAITING: "enqueued", JobState.ACTIVE: "started", JobState.SCHEDULED: "ended",
+    JobState.DEFERRED: "enqueued", JobState.COMPLETED: "ended", JobState.FAILED: "ended", JobState.CANCELED: "ended",
+}  # fmt: skip
+"""The time column that follows each state's server-side order (scheduled: the "ended" column shows the run time)."""
+
+
+def sort_order(state: JobState, reverse: bool) -> Qt.SortOrder:
+    """The header's sort indicator for ``state`` paged forward or reversed: ascending is oldest first."""
+    newest_first = (state in NEWEST_FIRST_STATES) != reverse
+    return Qt.SortOrder.DescendingOrder if newest_first else Qt.SortOrder.AscendingOrder
+
+
 def topic_of(row: JobRow) -> str:
     if row.topic:
         return row.topic
@@ -116,6 +131,8 @@ class JobRowsModel(QAbstractTableModel):
         self._notes: dict[str, str] = {}
         self._bold = QFont()
         self._bold.setBold(True)
+        self.order_column: int | None = None
+        """The one column the server can order by (a header tooltip says so on the others); None: no order."""
 
     # ----------------------------------------------------------------- access
     @property
@@ -162,12 +179,14 @@ class JobRowsModel(QAbstractTableModel):
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(COLUMNS)
-        ):
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section][1]
+        if role == Qt.ItemDataRole.ToolTipRole and self.order_column is not None:
+            if section == self.order_column:
+                return "Click to show the oldest or the newest first"
+            return "Not sortable: the server keeps this state in the order of its time column"
         return None
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:

@@ -13,12 +13,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QPainter, QPaintEvent, QPalette, QShowEvent
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QKeySequence, QPainter, QPaintEvent, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -35,10 +36,12 @@ from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.models.formatting import fmt_count
 from thesis_console.ui.models.job_table import (
     COLUMN_KEYS,
+    ORDER_COLUMNS,
     PROGRESS_COLUMN,
     JobRowsModel,
     JobTableModel,
     SearchResultsModel,
+    sort_order,
 )
 from thesis_console.ui.models.progress_delegate import ProgressDelegate
 from thesis_console.ui.tasks import spawn
@@ -77,6 +80,17 @@ class JobTableView(QTableView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.placeholder = ""
+
+    def moveCursor(
+        self, action: QAbstractItemView.CursorAction, modifiers: Qt.KeyboardModifier
+    ) -> QModelIndex:  # noqa: N802
+        # With no current row Qt would answer any key with the first row: Ctrl+End must reach the end.
+        model = self.model()
+        if not self.currentIndex().isValid() and model is not None and model.rowCount():
+            self.selectionModel().setCurrentIndex(
+                model.index(0, 0), QItemSelectionModel.SelectionFlag.NoUpdate
+            )
+        return super().moveCursor(action, modifiers)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt name)
         model = self.model()
@@ -184,7 +198,18 @@ class JobsView(QWidget):
         self.filter_edit.textChanged.connect(self._on_filter_text)
         self.filter_edit.returnPressed.connect(self._start_search_now)
         filter_row.addWidget(self.filter_edit, 1)
+        self.position_label = QLabel("")
+        self.position_label.setObjectName("jobsPosition")
+        self.position_label.setToolTip("The rows in view; Ctrl+G goes to a position")
+        filter_row.addWidget(self.position_label)
         layout.addLayout(filter_row)
+
+        self.go_to_action = QAction("Go to position…", self)
+        self.go_to_action.setShortcut(QKeySequence("Ctrl+G"))
+        self.go_to_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.go_to_action.triggered.connect(self.ask_position)
+        self.addAction(self.go_to_action)
+        self._reverse: dict[JobState, bool] = dict.fromkeys(STATE_ORDER, False)
 
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
@@ -212,6 +237,16 @@ class JobsView(QWidget):
             model.refreshApplied.connect(lambda s=state: self._after_refresh(s))
             model.totalChanged.connect(lambda n, s=state: self._on_total(s, n))
             model.loadingChanged.connect(lambda loading, s=state: self._update_placeholder(s, loading))
+            model.order_column = COLUMN_KEYS.index(ORDER_COLUMNS[state])
+            header = table.horizontalHeader()
+            header.setSortIndicatorShown(True)
+            header.setSectionsClickable(True)
+            header.setSortIndicator(model.order_column, sort_order(state, False))
+            header.sortIndicatorChanged.connect(
+                lambda section, order, s=state: self._on_sort(s, section, order)
+            )
+            table.verticalScrollBar().valueChanged.connect(lambda _v, s=state: self._update_position(s))
+            table.verticalScrollBar().rangeChanged.connect(lambda *_a, s=state: self._update_position(s))
             self.tabs.addTab(table, state_title(state, None))
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.stack.addWidget(self.tabs)
@@ -384,11 +419,92 @@ class JobsView(QWidget):
 
     def _page_loader(self, queue: str, state: JobState) -> Callable[[int, int], Any]:
         controller = self.controller
+        reverse = self._reverse[state]
 
         async def load(offset: int, limit: int) -> JobPage:
-            return await controller.page(queue, state, offset, limit)
+            return await controller.page(queue, state, offset, limit, reverse=reverse)
 
         return load
+
+    # ----------------------------------------------------------------- order and position
+    def reversed_order(self, state: JobState) -> bool:
+        """True when ``state`` is shown from the other end of the core's order."""
+        return self._reverse[state]
+
+    def set_reversed(self, state: JobState, reverse: bool) -> None:
+        """Show ``state`` oldest first or newest first (the other end of the core's order when ``reverse``)."""
+        model, header = self.models[state], self.tables[state].horizontalHeader()
+        header.blockSignals(True)
+        header.setSortIndicator(model.order_column or 0, sort_order(state, reverse))
+        header.blockSignals(False)
+        header.viewport().update()
+        if reverse == self._reverse[state]:
+            return
+        self._reverse[state] = reverse
+        if self._loaded_queue.get(state) == self._queue and self._queue:
+            model.set_loader(self._page_loader(self._queue, state))
+            if state in self._counts:
+                model.set_total(self._counts[state])
+            self.tables[state].scrollToTop()
+
+    def _on_sort(self, state: JobState, section: int, order: Qt.SortOrder) -> None:
+        """A header click: the time column flips the order; other columns cannot be sorted (indicator put back)."""
+        model = self.models[state]
+        if section != model.order_column:
+            self.set_reversed(state, self._reverse[state])
+            return
+        self.set_reversed(state, order != sort_order(state, False))
+
+    def go_to_position(self, position: int, state: JobState | None = None) -> bool:
+        """Show row ``position`` (1-based) of ``state`` (the visible tab) at the top and make it current."""
+        state = self.current_state() if state is None else state
+        model, table = self.models[state], self.tables[state]
+        if not 1 <= position <= model.rowCount():
+            self.controller.notify(
+                f"no position {fmt_count(position)}: {state.value} has {fmt_count(model.rowCount())} rows",
+                "error",
+            )
+            return False
+        if self.searching():
+            self.clear_search()
+        self.tabs.setCurrentIndex(STATE_ORDER.index(state))
+        index = model.index(position - 1, 0)
+        table.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtTop)
+        table.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        )
+        return True
+
+    def ask_position(self) -> None:
+        """Ctrl+G: ask for a position in the visible state and go there (the dialog does not block the loop)."""
+        state = self.current_state()
+        total = self.models[state].rowCount()
+        if total == 0:
+            return
+        dialog = QInputDialog(self)
+        dialog.setObjectName("goToPosition")
+        dialog.setWindowTitle("Go to position")
+        dialog.setLabelText(f"Position in {state.value} (1 to {fmt_count(total)}):")
+        dialog.setInputMode(QInputDialog.InputMode.IntInput)
+        dialog.setIntRange(1, total)
+        dialog.setIntValue(max(1, self.tables[state].rowAt(0) + 1))
+        dialog.intValueSelected.connect(lambda value, s=state: self.go_to_position(value, s))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def _update_position(self, state: JobState) -> None:
+        if state is not self.current_state() or self.searching():
+            return
+        table, total = self.tables[state], self.models[state].rowCount()
+        if total == 0:
+            self.position_label.setText("")
+            return
+        first = max(0, table.rowAt(0))
+        last = table.rowAt(table.viewport().height() - 1)
+        last = total - 1 if last < 0 else last
+        self.position_label.setText(
+            f"rows {fmt_count(first + 1)}–{fmt_count(last + 1)} of {fmt_count(total)}"
+        )
 
     def set_stuck(self, stuck: dict[str, float]) -> None:
         """Flag running jobs that have made no progress for a while (the stuck-job alert), Stop suggested."""
@@ -501,6 +617,10 @@ class JobsView(QWidget):
         bar.setValue(bar.value() + rect.top() - anchor[1])
 
     def _on_total(self, state: JobState, total: int) -> None:
+        self._update_position(state)
+        self._on_total_title(state, total)
+
+    def _on_total_title(self, state: JobState, total: int) -> None:
         """A page told a newer count than the last snapshot: show it, so title and rows agree."""
         if self._queue and self._loaded_queue.get(state) == self._queue:
             self._counts[state] = total
@@ -522,6 +642,7 @@ class JobsView(QWidget):
 
     # ----------------------------------------------------------------- events
     def _on_tab_changed(self, _index: int) -> None:
+        self._update_position(self.current_state())
         if self.searching():
             self._start_search_now()  # the search follows the state tab
             return
