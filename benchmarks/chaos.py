@@ -67,6 +67,8 @@ from thesis_console.core.embedded_redis import pid_alive
 from thesis_console.core.thesis_request import ThesisRequest
 
 RECOVERY_GIVE_UP_S = 240.0
+RESIZE_SETTLE_S = 10.0
+"""A Redis outage this soon after a resize does not count worker exits (retired workers leave)."""
 _NEEDS_A_TARGET = (
     FaultKind.KILL_HORSE,
     FaultKind.KILL_WORKER,
@@ -280,6 +282,8 @@ class _Run:
         self.redis_left = {FaultKind.REDIS_SHUTDOWN: cfg.redis_shutdowns, FaultKind.REDIS_SIGKILL: cfg.redis_kills}
         self.outage_threads: list[threading.Thread] = []
         self.outage_workers: list[tuple[FaultKind, int, int]] = []
+        self.stopping: set[str] = set()
+        self.last_resize_at = 0.0
         """Per Redis outage: its kind, worker processes alive before, how many of them died in it."""
         self._enqueue_lock = threading.Lock()
 
@@ -441,6 +445,7 @@ class _Run:
                 self.watch.watch(kind, now(), _gone_from_started(orphans) if orphans else None)
             else:
                 self.sups.terminate(victim_id)
+                self.stopping.add(victim_id)
                 proc = self.sups.procs[victim_id]
                 self.watch.watch(kind, now(), lambda _c: proc.poll() is not None)
             self.sups.start(self.rng.randint(self.cfg.min_concurrency, self.cfg.max_concurrency))
@@ -456,6 +461,7 @@ class _Run:
             size = self.rng.randint(self.cfg.min_concurrency, self.cfg.max_concurrency)
             pipe = conn.pipeline()
             queue_control(pipe, sup_id, resize_message(size))
+            self.last_resize_at = time.time()
             pipe.execute()
 
             def resized(c: redis.Redis) -> bool:
@@ -517,7 +523,10 @@ class _Run:
             thread = threading.Thread(target=self._enqueue_during_outage, args=(during,), name="chaos-outage-enqueue")
             thread.start()
             self.outage_threads.append(thread)
-        before = live_worker_pids(self.conn)
+        # Workers that may leave on their own (a supervisor told to stop, a resize under way) are not counted.
+        settled = time.time() - self.last_resize_at > RESIZE_SETTLE_S
+        steady = {sid for sid in self.sups.alive() if sid not in self.stopping} if settled else set()
+        before = live_worker_pids(self.conn, steady)
         self.conn.close()
         _down, back = self.redis.restart(kill=kind is FaultKind.REDIS_SIGKILL, down_s=self.cfg.redis_down_s)
         self.outage_workers.append((kind, len(before), sum(1 for pid in before if not pid_alive(pid))))

@@ -153,8 +153,10 @@ def busy_workers(conn: redis.Redis) -> list[Busy]:
     return found
 
 
-def live_worker_pids(conn: redis.Redis) -> list[int]:
+def live_worker_pids(conn: redis.Redis, supervisors: set[str]) -> list[int]:
+    """Pids of the live workers of ``supervisors``."""
     keys = [text(n) for n in conn.smembers("rq:workers")]
+    keys = [k for k in keys if k.removeprefix("rq:worker:").partition(".")[0] in supervisors]
     pipe = conn.pipeline(transaction=False)
     for key in keys:
         pipe.hget(key, "pid")
