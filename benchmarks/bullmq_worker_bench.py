@@ -76,8 +76,9 @@ def _completed_since(conn: redis.Redis, start_id: str) -> int:
 class _Side:
     """One side's workers: started idle before the jobs are added, stopped after."""
 
-    def __init__(self, kind: str, url: str, log_dir: Path) -> None:
+    def __init__(self, kind: str, url: str, log_dir: Path, extra: tuple[str, ...] = ()) -> None:
         self.kind = kind
+        self.extra = extra
         self.url = url
         self.log_dir = log_dir
         self.proc: subprocess.Popen | None = None
@@ -92,7 +93,7 @@ class _Side:
             return
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "worker_runner", "--backend", "bullmq", "-n", "3", "--log-dir", str(self.log_dir),
-             "--log-level", "WARNING"],
+             "--log-level", "WARNING", *self.extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
         )  # fmt: skip
         _wait(lambda: _python_clients(conn) == 3, 60, "3 Python BullMQ workers connected")

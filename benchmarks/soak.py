@@ -1,6 +1,6 @@
 """``make soak``: the 1,000-job chaos run with full accounting (see :mod:`benchmarks.chaos`).
 
-Options: ``--jobs N``, ``--seed S``, ``--deadline SECONDS``, ``--workdir DIR`` (keep the run's
+``--bullmq`` runs the BullMQ mode instead (:mod:`benchmarks.bullmq_soak`). Options: ``--jobs N``, ``--seed S``, ``--deadline SECONDS``, ``--workdir DIR`` (keep the run's
 files: ledger, Redis data, supervisor logs, theses). Prints Markdown tables for the README and
 exits 1 when the run failed: a job lost or stuck, completed twice, designed to succeed but failed
 (or the reverse), or with a wrong output.
@@ -17,6 +17,10 @@ from benchmarks.chaos import ChaosConfig, run_chaos
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "--bullmq" in (sys.argv[1:] if argv is None else argv):
+        from benchmarks.bullmq_soak import main as bullmq_main
+
+        return bullmq_main(argv)
     parser = argparse.ArgumentParser(prog="make soak", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--jobs", type=int, default=ChaosConfig.jobs)
     parser.add_argument("--seed", type=int, default=ChaosConfig.seed)
