@@ -577,7 +577,7 @@ class LocalWorkersPanel(QWidget):
             running and self.process is not None and self.process.is_stopping())
         read_only = self.controller.read_only
         can_start = self.controller.worker_url() is not None and not read_only
-        self.start_button.setEnabled(not running and can_start)
+        self.start_button.setEnabled(not running and can_start and self.controller.is_connected())
         start_tip = f"{START_TIP} — disabled: this connection profile is read-only" if read_only else START_TIP
         if self.start_button.toolTip() != start_tip:
             self.start_button.setToolTip(start_tip)
