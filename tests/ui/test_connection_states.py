@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import re
 
+import redis
+from rq import Queue, Worker
+
 from tests.ui.qt_helpers import run, wait_until
 from tests.ui.window_helpers import QUEUE, failed_job
 from thesis_console.core.embedded_redis import free_port, start_server
@@ -131,8 +134,13 @@ def test_a_dropped_connection_keeps_its_data_greyed_with_when_and_whence(tmp_pat
     servers = [start_server(tmp_path / "own-redis", port)]
 
     async def scenario() -> None:
+        conn = redis.Redis.from_url(servers[0].url)
+        worker = Worker([Queue("aging", connection=conn)], connection=conn, name="aging-worker")
+        worker.register_birth()
+        conn.close()
         window: MainWindow = await window_factory(ConnectionProfile(name="own", url=servers[0].url), session_options=FAST)
-        await wait_until(lambda: window.controller.snapshot is not None, what="a snapshot")
+        model = window.workers_view.workers_model
+        await wait_until(lambda: model.row_of("aging-worker") >= 0, what="the worker listed")
         assert not window.data_banner.isVisible()
         servers[0].stop()
         await wait_until(lambda: window.data_banner.isVisible(), 15, what="the stale banner")
@@ -140,6 +148,12 @@ def test_a_dropped_connection_keeps_its_data_greyed_with_when_and_whence(tmp_pat
         assert re.search(r"Showing data read at \d\d:\d\d:\d\d from own; reconnecting", text), text
         assert not any(view.isEnabled() for view in window.data_views())
         assert not any(a.isEnabled() for a in window.mutating)
+        # The worker stays listed, and its heartbeat keeps ageing from the last read.
+        column = [c.title for c in model.columns].index("Heartbeat")
+        age = lambda: model.index(model.row_of("aging-worker"), column).data()  # noqa: E731
+        seconds = lambda: 0 if age() == "now" else int(age().split()[0])  # noqa: E731
+        first = seconds()
+        await wait_until(lambda: seconds() >= first + 2, 10, what="the heartbeat ageing")
         servers.append(start_server(tmp_path / "own-redis", port))
         await wait_until(lambda: window.controller.is_connected(), 20, what="connected again")
         assert not window.data_banner.isVisible()
