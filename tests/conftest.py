@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import psutil
 import pytest
 import redis
@@ -36,6 +37,11 @@ from thesis_console.core.embedded_redis import (
 from thesis_console.core.job_allowlist import ALLOW_ENV
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# No per-example deadline and no "too slow" health check: both are timing assertions, and on a machine
+# loaded by parallel test runs an example can take ten times its usual time (a test can still set its own).
+hypothesis.settings.register_profile("suite", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+hypothesis.settings.load_profile("suite")
 TEST_JOB_FUNCTIONS = (
     "tests.jobs.noop",
     "tests.jobs.boom",
