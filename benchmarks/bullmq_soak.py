@@ -4,8 +4,9 @@ Its own ``redis-server``; the Node producer adds ``--jobs`` jobs with the seed's
 plain ones, ones that fail once or twice then succeed (``fail_times``, by attempt number), and ones
 that always fail (``fail_always`` for Python, ``fail`` for Node). A ledger says what each must end as.
 They run on 3 supervised Python BullMQ workers beside the seed's Node worker (concurrency 3) while a
-random Python worker is SIGKILLed every few seconds and the supervisor is resized between 2 and 5
-through ``thesis-worker ctl``. Outcomes are counted from the queue's events stream (retention deletes
+random Python worker is SIGKILLed every few seconds, the supervisor is resized between 2 and 5
+through ``thesis-worker ctl``, and once, a third of the way, the supervisor is SIGKILLed with its
+workers (a host gone; their jobs come back through BullMQ's stalled check) and another started. Outcomes are counted from the queue's events stream (retention deletes
 completed jobs): every job must end once, as its ledger line says: 0 lost, 0 twice, 0 wrong.
 Exit 1 otherwise. Needs the Node side of the tests (``make test`` installs it).
 """
@@ -69,7 +70,9 @@ def run_soak(count: int, seed: int, deadline_s: float, tmp: Path) -> bool:
     url = server.url
     conn = redis.Redis.from_url(url)
     rng = random.Random(seed + 1)
-    python = _Side("python", url, tmp / "logs", extra=("--id", SUPERVISOR_ID))
+    supervisor_id = SUPERVISOR_ID
+    python = _Side("python", url, tmp / "logs", extra=("--id", supervisor_id))
+    replaced = False
     node = _Side("node", url, tmp / "logs")
     kills = resizes = 0
     try:
@@ -86,15 +89,25 @@ def run_soak(count: int, seed: int, deadline_s: float, tmp: Path) -> bool:
             if len(set(completed) | set(failed)) >= count:
                 break
             now = time.monotonic()
+            if not replaced and len(set(completed) | set(failed)) >= count // 3:
+                # A host gone: the supervisor and its workers SIGKILLed; their jobs come back through
+                # BullMQ's stalled check, run by the workers still alive (the Node one, the new supervisor's).
+                python.proc.kill()  # type: ignore[union-attr]
+                python.proc.wait()  # type: ignore[union-attr]
+                supervisor_id = f"{SUPERVISOR_ID}-2"
+                python = _Side("python", url, tmp / "logs", extra=("--id", supervisor_id))
+                python.start(conn, wait=False)
+                replaced = True
+                next_kill = now + 5
             if now >= next_kill:
-                workers = [p for p in psutil.Process(python.proc.pid).children() if "bullmq_worker_main" in " ".join(p.cmdline())]  # type: ignore[union-attr]
+                workers = [p for p in psutil.Process(python.proc.pid).children() if "bullmq_worker_main" in " ".join(p.cmdline())]  # type: ignore[union-attr]  # noqa: E501
                 if workers:
                     rng.choice(workers).send_signal(signal.SIGKILL)
                     kills += 1
                 next_kill = now + rng.uniform(2, 5)
             if now >= next_resize:
                 size = str(rng.randint(2, 5))
-                subprocess.run([sys.executable, "-m", "worker_runner", "ctl", "resize", "--id", SUPERVISOR_ID, "--url", url,
+                subprocess.run([sys.executable, "-m", "worker_runner", "ctl", "resize", "--id", supervisor_id, "--url", url,
                                 "--wait", "0", size], capture_output=True, timeout=30, check=False)  # fmt: skip
                 resizes += 1
                 next_resize = now + rng.uniform(5, 10)
@@ -109,9 +122,10 @@ def run_soak(count: int, seed: int, deadline_s: float, tmp: Path) -> bool:
     lost = [t for t in expected if t not in completed and t not in failed]
     twice = [t for t in expected if completed[t] + failed[t] > 1]
     wrong = [t for t, want in expected.items() if (completed[t] if want == "completed" else failed[t]) == 0 and t not in lost]
-    print("| jobs | ended | lost | twice | wrong | Python workers SIGKILLed | resizes | seconds |")
-    print("|---|---|---|---|---|---|---|---|")
-    print(f"| {count} | {len(set(completed) | set(failed))} | {len(lost)} | {len(twice)} | {len(wrong)} | {kills} | {resizes} | {elapsed:.0f} |")
+    print("| jobs | ended | lost | twice | wrong | Python workers SIGKILLed | supervisors SIGKILLed | resizes | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| {count} | {len(set(completed) | set(failed))} | {len(lost)} | {len(twice)} | {len(wrong)} | {kills} "
+          f"| {int(replaced)} | {resizes} | {elapsed:.0f} |")
     for label, items in (("lost", lost), ("twice", twice), ("wrong", wrong)):
         if items:
             print(f"{label}: {', '.join(items[:20])}")

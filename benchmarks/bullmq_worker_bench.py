@@ -83,7 +83,7 @@ class _Side:
         self.log_dir = log_dir
         self.proc: subprocess.Popen | None = None
 
-    def start(self, conn: redis.Redis) -> None:
+    def start(self, conn: redis.Redis, wait: bool = True) -> None:
         env = {**os.environ, "REDIS_URL": self.url}
         if self.kind == "node":
             self.proc = subprocess.Popen(["node", "worker.mjs", self.url], cwd=NODE_DIR, stdout=subprocess.PIPE,
@@ -96,6 +96,8 @@ class _Side:
              "--log-level", "WARNING", *self.extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
         )  # fmt: skip
+        if not wait:
+            return
         _wait(lambda: _python_clients(conn) == 3, 60, "3 Python BullMQ workers connected")
         time.sleep(0.5)  # their first blocking wait for a job
 
