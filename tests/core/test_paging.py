@@ -227,3 +227,23 @@ def test_reversed_pages_mirror_the_forward_order_at_any_depth(redis_conn, redis_
     assert [r.id for r in tail.rows] == backwards[4_990:] and tail.offset == 4_990
     calls = command_calls(redis_conn)
     assert calls.get("hmget") == 110 and not calls.get("hgetall")  # only the rows asked for were read
+
+
+@pytest.mark.parametrize("state", [JobState.WAITING, JobState.FAILED])
+def test_a_jobs_position_is_its_row_in_the_page_order(redis_conn, redis_url, state):
+    ids = write_jobs(redis_conn, "thesis", state, 3_000)
+
+    async def positions() -> tuple[list[int | None], list[JobPage]]:
+        client = aioredis.Redis.from_url(redis_url, decode_responses=False)
+        try:
+            reader = QueueReader(client, timeout_s=READ_TIMEOUT_S)
+            found = [await reader.position("thesis", state, ids[1234], reverse=r) for r in (False, True)]
+            found.append(await reader.position("thesis", state, "no-such-job"))
+            pages = [await reader.page("thesis", state, p, 1, reverse=r) for p, r in zip(found[:2], (False, True), strict=True)]
+            return found, pages
+        finally:
+            await client.aclose()
+
+    (forward, backward, missing), pages = run(positions())
+    assert forward + backward == 2_999 and missing is None
+    assert [p.rows[0].id for p in pages] == [ids[1234], ids[1234]]

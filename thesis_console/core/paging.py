@@ -136,3 +136,41 @@ async def read_page(
         replies = await trips.run(lambda pipe: fill_rows(pipe, state, [i for i, _ in ids]))
         rows = parse_rows(queue, state, ids, replies, trust_pickle)
     return JobPage(queue=queue, state=state, offset=offset, total=reply_int(total_reply), rows=tuple(rows))
+
+
+async def read_position(
+    trips: RoundTrips, queue: str, state: JobState, job_id: str, reverse: bool = False
+) -> int | None:
+    """The 0-based row of ``job_id`` in ``queue``'s ``state`` table (in the order :func:`read_page` uses),
+    or None when the job is not there. One round trip: ZRANK/ZREVRANK (O(log N)) on a sorted set, LPOS
+    on the waiting list (Redis walks it, no ids come back); the started registry, whose members carry
+    an execution id, is read whole (it holds one member per running job).
+    """
+    check_queue(queue)
+    state = as_state(state)
+    if not isinstance(job_id, str) or not job_id:
+        raise CoreError(f"job id must be a non-empty text, got {job_id!r}")
+    source = state_source(queue, state)
+
+    def fill(pipe: Any) -> None:
+        (pipe.llen if source.is_list else pipe.zcard)(source.key)
+        if source.is_list:
+            pipe.lpos(source.key, job_id)
+        elif source.composite_members:
+            fill_id_range(pipe, source, 0, -1)
+        elif source.newest_first:
+            pipe.zrevrank(source.key, job_id)
+        else:
+            pipe.zrank(source.key, job_id)
+
+    total_reply, reply = await trips.run(fill)
+    if is_error(reply):
+        return None
+    if source.composite_members:
+        ids = [i for i, _ in parse_id_range(source, reply)]
+        rank = ids.index(job_id) if job_id in ids else None
+    else:
+        rank = None if reply is None else int(reply)
+    if rank is None:
+        return None
+    return reply_int(total_reply) - 1 - rank if reverse else rank

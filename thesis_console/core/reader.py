@@ -163,6 +163,17 @@ class QueueReader:
         page = await reader.page(queue, state, start, stop - start)
         return JobPage(queue, state, offset, page.total, tuple(reversed(page.rows)))
 
+    async def position(self, queue: str, state: JobState, job_id: str, reverse: bool = False) -> int | None:
+        """The 0-based row of ``job_id`` in ``state``'s table as :meth:`page` orders it; None when it is not there.
+
+        Raises:
+            CoreError: on a BullMQ queue (not read there yet), or Redis could not be reached.
+        """
+        reader = await self._bounded(self._reader_of(queue))
+        if not isinstance(reader, RqReader):
+            raise CoreError(f"finding a job's position is not available for the BullMQ queue {queue}")
+        return await self._bounded(reader.position(queue, state, job_id, reverse))
+
     async def detail(self, job_id: str, queue: str | None = None) -> JobDetail:
         """Arguments (data), meta (opts), result, traceback, raw fields, logs and timeline of one job.
 

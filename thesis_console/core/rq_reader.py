@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from thesis_console.core.job_detail import read_detail
 from thesis_console.core.metrics_read import read_series
-from thesis_console.core.paging import read_page
+from thesis_console.core.paging import read_page, read_position
 from thesis_console.core.round_trips import RoundTrips
 from thesis_console.core.search import search_jobs
 from thesis_console.core.types import JobDetail, JobPage, JobRow, JobState, MetricSeries
@@ -20,6 +20,9 @@ class RqReader:
 
     async def page(self, queue: str, state: JobState, offset: int, limit: int, reverse: bool = False) -> JobPage:
         return await read_page(self.trips, queue, state, offset, limit, self.trust_pickle, reverse)
+
+    async def position(self, queue: str, state: JobState, job_id: str, reverse: bool = False) -> int | None:
+        return await read_position(self.trips, queue, state, job_id, reverse)
 
     async def detail(self, queue: str | None, job_id: str) -> JobDetail:
         """RQ job ids are unique in the whole Redis, so ``queue`` is not needed."""

@@ -189,6 +189,10 @@ class ConsoleController(QObject):
         order). Raises :class:`NotConnectedError` or a core error."""
         return await self._session().reader.page(queue, state, offset, limit, reverse)
 
+    async def position(self, queue: str, state: JobState, job_id: str, reverse: bool = False) -> int | None:
+        """The 0-based row of ``job_id`` in the ``state`` table of ``queue``; None when it is not there."""
+        return await self._session().reader.position(queue, state, job_id, reverse)
+
     async def detail(self, job_id: str) -> JobDetail:
         """Everything about one job. Raises :class:`NotConnectedError` or a core error."""
         return await self._session().reader.detail(job_id)

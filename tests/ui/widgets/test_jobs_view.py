@@ -201,6 +201,31 @@ def test_go_to_position(loop, window_factory, redis_conn, redis_url, reverse) ->
     run(loop, scenario())
 
 
+def test_a_search_match_is_shown_at_its_real_position(loop, window_factory, redis_conn, redis_url) -> None:
+    ids = write_jobs(redis_conn, QUEUE, JobState.COMPLETED, 30_000)
+    wanted = ids[4_321]
+
+    async def scenario() -> None:
+        window = await window_factory(ad_hoc_profile(redis_url))
+        show_state(window, JobState.COMPLETED)
+        jobs = window.jobs_view
+        model, table = jobs.models[JobState.COMPLETED], jobs.tables[JobState.COMPLETED]
+        await wait_until(lambda: model.row_at(0) is not None, what="the first rows")
+        jobs.filter_edit.setText(wanted)
+        jobs._start_search_now()
+        await wait_until(lambda: [r.id for r in jobs.search_model.rows] == [wanted], what="the match")
+        jobs.search_table.selectionModel().setCurrentIndex(
+            jobs.search_model.index(0, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        )
+        jobs.search_show.click()
+        position = 30_000 - 1 - 4_321  # newest first
+        await wait_until(lambda: not jobs.searching() and model.row_at(position) is not None, what="the job in its table")
+        assert jobs.current_row().id == wanted and jobs.selected_rows()[0].id == wanted
+        assert table.rowAt(0) == position
+
+    run(loop, scenario())
+
+
 def test_refresh_keeps_selection_on_the_same_job(loop, window_factory, redis_conn, redis_url) -> None:
     ids = [enqueue_thesis(redis_conn, ThesisRequest(topic=f"Topic {i}"), queue_name=QUEUE) for i in range(6)]
 

@@ -263,6 +263,10 @@ class JobsView(QWidget):
         self.search_clear = QPushButton("Clear")
         self.search_clear.clicked.connect(self.clear_search)
         bar.addWidget(self.search_status, 1)
+        self.search_show = QPushButton("Show in its table")
+        self.search_show.setToolTip("Go to the selected match at its position in its state's table (or double-click it)")
+        self.search_show.clicked.connect(self._show_current_match)
+        bar.addWidget(self.search_show)
         bar.addWidget(self.search_cancel)
         bar.addWidget(self.search_clear)
         search_layout.addLayout(bar)
@@ -271,6 +275,7 @@ class JobsView(QWidget):
         self.search_table.placeholder = "No matches (yet)."
         self.search_table.setObjectName("jobs-search")
         self._wire_table(self.search_table, self.search_model)
+        self.search_table.doubleClicked.connect(lambda _ix: self._show_current_match())
         search_layout.addWidget(self.search_table, 1)
         self.stack.addWidget(self.search_panel)
 
@@ -474,6 +479,29 @@ class JobsView(QWidget):
             index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
         )
         return True
+
+    def _show_current_match(self) -> None:
+        row = self.current_row() if self.searching() else None
+        if row is not None:
+            spawn(self.show_in_table(row.id, row.state), "show a job in its table")
+
+    async def show_in_table(self, job_id: str, state: JobState) -> bool:
+        """Select ``job_id`` in the table of ``state`` at its real position (as the table is ordered)."""
+        queue = self._queue
+        try:
+            position = await self.controller.position(queue, state, job_id, reverse=self._reverse[state])
+        except Exception as exc:
+            self.controller.notify(f"could not find {job_id}: {exc}", "error")
+            return False
+        if queue != self._queue:
+            return False
+        if position is None:
+            self.controller.notify(f"job {job_id} is no longer {state.value} in {queue}", "warning")
+            return False
+        self.select_state(state)
+        self._ensure_loaded(state)
+        self.models[state].set_total(max(self.models[state].rowCount(), position + 1))
+        return self.go_to_position(position + 1, state)
 
     def ask_position(self) -> None:
         """Ctrl+G: ask for a position in the visible state and go there (the dialog does not block the loop)."""
