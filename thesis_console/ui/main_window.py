@@ -133,6 +133,7 @@ class MainWindow(QMainWindow):
         self._close_confirmed = False
         self._connect_task: asyncio.Task[bool] | None = None
         self._last_phase: ConnectionPhase | None = None
+        self._note_on_connect: Notice | None = None
         self.stop_now_after_s = STOP_NOW_AFTER_S
         """How long closing with "Stop workers" waits before offering "Stop now"."""
         self.active_dialog: QDialog | None = None
@@ -411,7 +412,8 @@ class MainWindow(QMainWindow):
                 try:
                     profile = self.store.get(wanted)
                 except Exception as exc:
-                    self.controller.notify(f"profile {wanted!r} unavailable ({exc}); using the embedded Redis", "warning")
+                    # Said once the new connection has cleared the status area's messages.
+                    self._note_on_connect = Notice(f"profile {wanted!r} unavailable ({exc}); using the embedded Redis", Level.WARNING)
         return self.connect_profile(profile)
 
     def connect_profile(self, profile: ConnectionProfile, password: str | None = None) -> asyncio.Task[bool] | None:
@@ -479,6 +481,9 @@ class MainWindow(QMainWindow):
                 clear()
         self.banner.hide()
         self.status_area.begin(name)
+        note, self._note_on_connect = self._note_on_connect, None
+        if note is not None:
+            self.controller.post(note)
         self._last_failed = {}
         self._failures_baseline = None
         self.first_counts_at = None
