@@ -152,6 +152,19 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
 
 
 @pytest.fixture
+def private_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """A redis-server of the test's own, for tests that count the server's commands.
+
+    The session's server is shared by every test of an xdist process, and a reader or worker that a
+    test left behind can still be sending it commands; counts read from a server no other test has
+    seen are the test's alone. A module opts in by overriding ``redis_server`` with this fixture.
+    """
+    server = start_test_server(tmp_path_factory.mktemp("private-redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def redis_url(redis_server: EmbeddedRedis) -> str:
     return redis_server.url
 

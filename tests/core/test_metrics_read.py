@@ -5,8 +5,15 @@ import redis.asyncio as aioredis
 
 from tests.core.bulk_jobs import command_calls, reset_command_stats, run
 from thesis_console.core import metrics_store
+from thesis_console.core.embedded_redis import EmbeddedRedis
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.types import CoreError, MetricSeries
+
+
+@pytest.fixture
+def redis_server(private_redis_server: EmbeddedRedis) -> EmbeddedRedis:
+    """This module counts the server's commands: each test gets a server of its own."""
+    return private_redis_server
 
 NOW = 1_700_000_000.0  # a fixed "now" so buckets are known; 1_699_999_980 is the start of its minute
 MINUTE = int(NOW // 60) * 60

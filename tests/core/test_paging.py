@@ -11,11 +11,18 @@ from rq import Callback, Queue, Retry
 from tests.burst_worker import run_burst
 from tests.core.bulk_jobs import READ_TIMEOUT_S, command_calls, reset_command_stats, run, write_jobs
 from thesis_console.core import contract
+from thesis_console.core.embedded_redis import EmbeddedRedis
 from thesis_console.core.job_allowlist import ALLOW_ENV
 from thesis_console.core.producer import enqueue_thesis
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.thesis_request import ThesisRequest
 from thesis_console.core.types import CoreError, JobPage, JobState
+
+
+@pytest.fixture
+def redis_server(private_redis_server: EmbeddedRedis) -> EmbeddedRedis:
+    """This module counts the server's commands: each test gets a server of its own."""
+    return private_redis_server
 
 
 async def _page(url: str, queue: str, state: JobState, offset: int = 0, limit: int = 50) -> JobPage:

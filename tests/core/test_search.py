@@ -8,8 +8,15 @@ import redis.asyncio as aioredis
 from tests.burst_worker import run_burst
 from tests.core.bulk_jobs import READ_TIMEOUT_S, command_calls, reset_command_stats, run, write_jobs
 from thesis_console.core import contract
+from thesis_console.core.embedded_redis import EmbeddedRedis
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.types import CoreError, JobRow, JobState
+
+
+@pytest.fixture
+def redis_server(private_redis_server: EmbeddedRedis) -> EmbeddedRedis:
+    """This module counts the server's commands: each test gets a server of its own."""
+    return private_redis_server
 
 COUNT = 100_000
 

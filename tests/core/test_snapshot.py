@@ -10,9 +10,16 @@ from rq import Queue, Worker
 from tests.core.bulk_jobs import command_calls, reset_command_stats, run, write_jobs
 from tests.helpers import wait_for
 from thesis_console.core import contract
+from thesis_console.core.embedded_redis import EmbeddedRedis
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.supervisor_protocol import INDEX_KEY, RECORD_TTL_S, SupervisorRecord, record_key
 from thesis_console.core.types import JobState, Snapshot
+
+
+@pytest.fixture
+def redis_server(private_redis_server: EmbeddedRedis) -> EmbeddedRedis:
+    """This module counts the server's commands: each test gets a server of its own."""
+    return private_redis_server
 
 
 async def _snapshot(url: str, queues=None) -> Snapshot:

@@ -26,6 +26,7 @@ from thesis_console.core.alerts.rules import AlertRules, RuleKind, RuleSettings,
 from thesis_console.core.alerts.tracker import AlertTracker
 from thesis_console.core.alerts.watch import evaluate_once, read_for_rules
 from thesis_console.core.alerts.watch_data import ROUND_TRIPS, MinuteCache, WatchData
+from thesis_console.core.embedded_redis import EmbeddedRedis
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.supervisor_protocol import INDEX_KEY
 from worker_runner.worker import ThesisSimpleWorker
@@ -71,6 +72,12 @@ SCENE_RULES = AlertRules(
         )
     )
 )
+
+
+@pytest.fixture
+def redis_server(private_redis_server: EmbeddedRedis) -> EmbeddedRedis:
+    """This module counts the server's commands: each test gets a server of its own."""
+    return private_redis_server
 
 
 class Scene:

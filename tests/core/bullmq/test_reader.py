@@ -3,15 +3,23 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 import redis.asyncio as aioredis
 
 from tests.core.bulk_jobs import command_calls, reset_command_stats
 from tests.core.bullmq.bull_jobs import QUEUE, add_jobs, dump_all, pause
 from tests.corpus import bullmq_hostile
 from thesis_console.core.bullmq.reader import BullReader
+from thesis_console.core.embedded_redis import EmbeddedRedis
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.round_trips import RoundTrips
 from thesis_console.core.types import Backend, JobState
+
+
+@pytest.fixture
+def redis_server(private_redis_server: EmbeddedRedis) -> EmbeddedRedis:
+    """This module counts the server's commands: each test gets a server of its own."""
+    return private_redis_server
 
 
 def run(url: str, call):
