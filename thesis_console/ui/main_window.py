@@ -200,7 +200,7 @@ class MainWindow(QMainWindow):
         queues_layout.addWidget(self.queue_list, 1)
 
         self.overview = _optional_widget("thesis_console.ui.widgets.overview", "OverviewView", self.controller, "overview")
-        self.jobs_view = JobsView(self.controller)
+        self.jobs_view = JobsView(self.controller, settings=self.settings)
         self.detail = JobDetailPanel(self.controller)
         self.jobs_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.jobs_splitter.setObjectName("jobsSplitter")

@@ -107,6 +107,16 @@ class ConsoleSettings:
         self._set("theme", choice)
 
     # ------------------------------------------------------------------ window
+    def hidden_columns(self, state: str) -> list[str] | None:
+        """The job table columns hidden in ``state``'s tab, or None when never chosen (the defaults apply)."""
+        value = self._get(f"hiddenColumns/{state}", "", str)
+        if not isinstance(value, str) or not value:
+            return None
+        return [] if value == "-" else value.split(",")
+
+    def set_hidden_columns(self, state: str, keys: list[str]) -> None:
+        self._set(f"hiddenColumns/{state}", ",".join(keys) if keys else "-")
+
     def save_window(self, window: QMainWindow, splitters: dict[str, QByteArray] | None = None) -> None:
         self.store.beginGroup("window")
         self.store.setValue("geometry", window.saveGeometry())

@@ -170,8 +170,10 @@ def test_a_job_outside_the_allowlist_is_flagged_in_table_and_detail(loop, window
         await wait_listed(window, JobState.WAITING, job_id)
         model = window.jobs_view.models[JobState.WAITING]
         index = model.index(model.index_of(job_id), 0)
-        assert model.data(index) == f"\u26a0 {job_id}"
-        assert model.data(index, Qt.ItemDataRole.ToolTipRole) == "Problem with this job: function not allowed: os.system"
+        assert model.data(index) == f"\u26a0 {job_id[:8]}\u2026"  # the short id; the tooltip has it whole
+        tooltip = "Problem with this job: function not allowed: os.system"
+        assert model.data(index, Qt.ItemDataRole.ToolTipRole) == f"{job_id}\n{tooltip}"
+        assert model.data(model.index(index.row(), 1), Qt.ItemDataRole.ToolTipRole) == tooltip
         select(window, JobState.WAITING, [job_id])
         await wait_until(lambda: window.detail.detail is not None, what="detail")
         assert "Problem" in window.detail.summary_text() and "function not allowed: os.system" in window.detail.summary_text()

@@ -20,6 +20,7 @@ from thesis_console.core.types import JobState
 from thesis_console.ui.main_window import VIEW_JOBS
 from thesis_console.ui.models.formatting import fmt_count
 from thesis_console.ui.models.job_table import COLUMN_KEYS, KEEP_PAGES, PAGE_SIZE, PINNED_PAGES
+from thesis_console.ui.widgets.jobs_view import JobsView
 
 QUEUE = "thesis"
 
@@ -222,6 +223,32 @@ def test_a_search_match_is_shown_at_its_real_position(loop, window_factory, redi
         await wait_until(lambda: not jobs.searching() and model.row_at(position) is not None, what="the job in its table")
         assert jobs.current_row().id == wanted and jobs.selected_rows()[0].id == wanted
         assert table.rowAt(0) == position
+
+    run(loop, scenario())
+
+
+def test_hidden_columns_are_kept_per_state(loop, window_factory, redis_conn, redis_url) -> None:
+    job_id = enqueue_thesis(redis_conn, ThesisRequest(topic="Columns"), queue_name=QUEUE)
+
+    async def scenario() -> None:
+        window = await window_factory(ad_hoc_profile(redis_url))
+        jobs = window.jobs_view
+        waiting, failed = jobs.tables[JobState.WAITING], jobs.tables[JobState.FAILED]
+        error, worker = COLUMN_KEYS.index("error"), COLUMN_KEYS.index("worker")
+        assert waiting.isColumnHidden(error) and not failed.isColumnHidden(error)  # the defaults
+        assert waiting.isColumnHidden(worker)
+        jobs.set_column_visible(JobState.WAITING, "worker", True)
+        jobs.set_column_visible(JobState.WAITING, "enqueued", False)
+        assert not waiting.isColumnHidden(worker) and failed.isColumnHidden(worker)  # per state
+        model = jobs.models[JobState.WAITING]
+        await wait_until(lambda: model.row_at(0) is not None, what="the row")
+        shown = model.data(model.index(0, 0))
+        assert shown == job_id[:8] + "\u2026" and model.data(model.index(0, 0), Qt.ItemDataRole.ToolTipRole) == job_id
+
+        reopened = JobsView(window.controller, settings=window.settings)
+        table = reopened.tables[JobState.WAITING]
+        assert not table.isColumnHidden(worker) and table.isColumnHidden(COLUMN_KEYS.index("enqueued"))
+        reopened.deleteLater()
 
     run(loop, scenario())
 

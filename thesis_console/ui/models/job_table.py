@@ -89,6 +89,15 @@ def sort_order(state: JobState, reverse: bool) -> Qt.SortOrder:
     return Qt.SortOrder.DescendingOrder if newest_first else Qt.SortOrder.AscendingOrder
 
 
+SHORT_ID = 12
+"""Ids longer than this show their first 8 characters (RQ's are 36-character UUIDs); the tooltip and
+Copy id give the whole id."""
+
+
+def short_id(job_id: str) -> str:
+    return job_id if len(job_id) <= SHORT_ID else job_id[:8] + "\u2026"
+
+
 def topic_of(row: JobRow) -> str:
     if row.topic:
         return row.topic
@@ -234,7 +243,7 @@ class JobRowsModel(QAbstractTableModel):
 
     def _display(self, row: JobRow, key: str) -> str:
         if key == "id":
-            return ("\u26a0 " if row.problem else "") + row.id
+            return ("\u26a0 " if row.problem else "") + short_id(row.id)
         if key == "description":
             return topic_of(row)
         if key == "state":
@@ -260,6 +269,8 @@ class JobRowsModel(QAbstractTableModel):
         return ""
 
     def _tooltip(self, row: JobRow, key: str) -> str | None:
+        if key == "id":
+            return row.id + (f"\nProblem with this job: {row.problem}" if row.problem else "")
         if row.problem:
             return f"Problem with this job: {row.problem}"
         if row.id in self._notes:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLineEdit,
+    QMenu,
     QPushButton,
     QStackedWidget,
     QTableView,
@@ -36,6 +37,7 @@ from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.models.formatting import fmt_count
 from thesis_console.ui.models.job_table import (
     COLUMN_KEYS,
+    COLUMNS,
     ORDER_COLUMNS,
     PROGRESS_COLUMN,
     JobRowsModel,
@@ -44,6 +46,7 @@ from thesis_console.ui.models.job_table import (
     sort_order,
 )
 from thesis_console.ui.models.progress_delegate import ProgressDelegate
+from thesis_console.ui.settings import ConsoleSettings
 from thesis_console.ui.tasks import spawn
 
 log = logging.getLogger("thesis_console.ui.jobs")
@@ -57,9 +60,18 @@ a million jobs (at about 30,000 jobs/s)."""
 SEARCH_BATCH = 100
 
 COLUMN_WIDTHS = {
-    "id": 150, "description": 260, "state": 80, "progress": 90, "stage": 90, "attempts": 80,
+    "id": 100, "description": 260, "state": 80, "progress": 90, "stage": 90, "attempts": 80,
     "enqueued": 80, "started": 80, "ended": 80, "duration": 75, "worker": 140, "error": 260,
 }  # fmt: skip
+
+
+DEFAULT_HIDDEN: dict[JobState, tuple[str, ...]] = {
+    state: ("worker", *(() if state is JobState.ACTIVE else ("progress", "stage")),
+            *(() if state in (JobState.FAILED, JobState.CANCELED, JobState.ACTIVE) else ("error",)))
+    for state in STATE_ORDER
+}  # fmt: skip
+"""Columns hidden until shown through the header's menu, so a 1280-pixel window needs no horizontal
+scrolling: progress and stage only mean something for running jobs, the error for failed ones."""
 
 
 def set_tab_text(tabs: QTabWidget, index: int, text: str) -> None:
@@ -165,9 +177,12 @@ class JobsView(QWidget):
     selectionChanged = Signal()
     contextMenuWanted = Signal(QPoint)
 
-    def __init__(self, controller: ConsoleController, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, controller: ConsoleController, parent: QWidget | None = None, settings: ConsoleSettings | None = None
+    ) -> None:
         super().__init__(parent)
         self.controller = controller
+        self.settings = settings
         self._queue = ""
         self._counts: dict[JobState, int] = {}
         self.models: dict[JobState, JobTableModel] = {}
@@ -246,6 +261,9 @@ class JobsView(QWidget):
                 lambda section, order, s=state: self._on_sort(s, section, order)
             )
             table.verticalScrollBar().valueChanged.connect(lambda _v, s=state: self._update_position(s))
+            header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            header.customContextMenuRequested.connect(lambda pos, s=state: self._column_menu(s, pos))
+            self._apply_hidden(state)
             table.verticalScrollBar().rangeChanged.connect(lambda *_a, s=state: self._update_position(s))
             self.tabs.addTab(table, state_title(state, None))
         self.tabs.currentChanged.connect(self._on_tab_changed)
@@ -430,6 +448,37 @@ class JobsView(QWidget):
             return await controller.page(queue, state, offset, limit, reverse=reverse)
 
         return load
+
+    # ----------------------------------------------------------------- columns
+    def hidden_columns(self, state: JobState) -> list[str]:
+        stored = self.settings.hidden_columns(state.value) if self.settings is not None else None
+        return [k for k in (DEFAULT_HIDDEN[state] if stored is None else stored) if k in COLUMN_KEYS]
+
+    def set_column_visible(self, state: JobState, key: str, visible: bool) -> None:
+        """Show or hide a column of ``state``'s table; remembered per state."""
+        hidden = [k for k in self.hidden_columns(state) if k != key] + ([] if visible else [key])
+        if self.settings is not None:
+            self.settings.set_hidden_columns(state.value, hidden)
+        self._apply_hidden(state)
+
+    def _apply_hidden(self, state: JobState) -> None:
+        hidden = set(self.hidden_columns(state))
+        table = self.tables[state]
+        for column, key in enumerate(COLUMN_KEYS):
+            table.setColumnHidden(column, key in hidden and key != "id")
+
+    def _column_menu(self, state: JobState, pos: QPoint) -> None:
+        header = self.tables[state].horizontalHeader()
+        menu = QMenu(self)
+        menu.setObjectName("columnMenu")
+        hidden = set(self.hidden_columns(state))
+        for key, title in COLUMNS:
+            action = menu.addAction(title)
+            action.setCheckable(True)
+            action.setChecked(key not in hidden)
+            action.setEnabled(key != "id")  # the id is always shown
+            action.toggled.connect(lambda on, k=key, s=state: self.set_column_visible(s, k, on))
+        menu.popup(header.mapToGlobal(pos))
 
     # ----------------------------------------------------------------- order and position
     def reversed_order(self, state: JobState) -> bool:
