@@ -108,3 +108,27 @@ def test_screenshot_reports_an_unreachable_redis(tmp_path) -> None:
     )
     assert proc.returncode == 3
     assert "refused" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_screenshot_of_a_deep_position_in_a_state(tmp_path, redis_conn, redis_url) -> None:
+    from tests.core.bulk_jobs import write_jobs
+    from thesis_console.core.types import JobState
+
+    write_jobs(redis_conn, QUEUE, JobState.COMPLETED, 5_000)
+    out = tmp_path / "deep.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "THESIS_DATA_DIR": str(tmp_path / "data"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "THESIS_PROFILES": str(tmp_path / "profiles.json")}  # fmt: skip
+
+    def shoot(*extra: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "thesis_console", "screenshot", "--out", str(out), "--view", "jobs",
+                   "--url", redis_url, "--size", "1280x800", *extra]  # fmt: skip
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=90)
+
+    proc = shoot("--state", "completed", "--position", "4000")
+    assert proc.returncode == 0, proc.stderr
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1280, 800)
+    past = shoot("--state", "completed", "--position", "5001")
+    assert past.returncode == 3 and "--position 5001 is outside the 5,000 completed jobs" in past.stderr
+    wrong = shoot("--state", "finished")
+    assert wrong.returncode != 0 and "--state must be one of waiting, " in wrong.stderr

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", default=None, help="saved connection profile to use")
     parser.add_argument("--queue", default=None, help="queue to show (default: THESIS_QUEUE or 'thesis')")
     parser.add_argument("--size", default=f"{DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}", help="window size WxH (default 1440x900)")
+    parser.add_argument("--state", default=None, help="Jobs views: the state's tab to show (waiting, failed, …)")
+    parser.add_argument("--position", type=int, default=None, help="Jobs views: the row to show at the top, from 1")
     parser.add_argument("--theme", choices=("light", "dark"), default="light")
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for data (default 20)")
     return parser
@@ -72,8 +74,29 @@ async def _until(predicate: Any, timeout: float, interval: float = 0.05) -> bool
     return bool(predicate())
 
 
-async def prepare_view(window: Any, view: str, timeout: float, queue_given: bool = False) -> None:
-    """Show ``view`` and wait until its data arrived (best effort within ``timeout``)."""
+def parse_state(text: str | None) -> Any:
+    """``--state`` as a JobState, or an exit naming the states there are."""
+    from thesis_console.core.types import JobState
+
+    if text is None:
+        return None
+    try:
+        return JobState(text.lower())
+    except ValueError:
+        names = ", ".join(s.value for s in JobState)
+        raise SystemExit(f"thesis-console screenshot: --state must be one of {names}, got {text!r}") from None
+
+
+async def prepare_view(
+    window: Any,
+    view: str,
+    timeout: float,
+    queue_given: bool = False,
+    state: Any = None,
+    position: int | None = None,
+) -> None:
+    """Show ``view`` and wait until its data arrived (best effort within ``timeout``); for the Jobs
+    views, ``state`` picks the tab and ``position`` (from 1) the row shown at the top and selected."""
     from thesis_console.core.types import JobState
     from thesis_console.ui.main_window import VIEW_JOBS, VIEW_OVERVIEW, VIEW_WORKERS
 
@@ -97,7 +120,9 @@ async def prepare_view(window: Any, view: str, timeout: float, queue_given: bool
         await asyncio.sleep(0.3)
     else:
         window.views.setCurrentIndex(VIEW_JOBS)
-        if view == "failed":
+        if state is not None:
+            pass
+        elif view == "failed":
             state = JobState.FAILED
         else:
             counts = snapshot.queue(window.controller.current_queue) if snapshot else None
@@ -107,7 +132,12 @@ async def prepare_view(window: Any, view: str, timeout: float, queue_given: bool
         jobs.select_state(state)
         model = jobs.models[state]
         await _until(lambda: model.row_at(0) is not None or (not model.busy and model.total == 0), timeout)
-        first = model.row_at(0)
+        if position is not None:
+            if not 1 <= position <= model.total:
+                raise ScreenshotError(f"--position {position} is outside the {model.total:,} {state.value} jobs")
+            jobs.go_to_position(position, state)
+            await _until(lambda: model.row_at(position - 1) is not None, timeout)
+        first = model.row_at(0 if position is None else position - 1)
         if first is not None:
             jobs.select_job(first.id)
             await _until(lambda: window.detail.detail is not None, min(timeout, 5.0))
@@ -235,7 +265,9 @@ async def capture(window: Any, args: argparse.Namespace) -> int:
         window.controller.select_queue(args.queue)
         await window.controller.refresh_now()
     try:
-        await prepare_view(window, args.view, args.timeout, queue_given=bool(args.queue))
+        await prepare_view(
+            window, args.view, args.timeout, queue_given=bool(args.queue), state=parse_state(args.state), position=args.position
+        )
     except ScreenshotError as exc:
         print(f"thesis-console screenshot: {exc}", file=sys.stderr)
         return 3
@@ -274,6 +306,9 @@ def run_screenshot(argv: list[str]) -> int:
     """Entry of ``thesis-console screenshot`` (argv after the subcommand)."""
     args = build_parser().parse_args(argv)
     size = parse_size(args.size)
+    parse_state(args.state)
+    if args.position is not None and args.position < 1:
+        raise SystemExit(f"thesis-console screenshot: --position counts from 1, got {args.position}")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QSettings
 

@@ -176,3 +176,20 @@ def test_state_colours_and_tooltips(state: JobState) -> None:
     assert model.data(model.index(0, col), Qt.ItemDataRole.ForegroundRole) == QColor("#123456")
     assert model.data(model.index(0, COLUMN_KEYS.index("error"))) == "RuntimeError: boom"
     assert model.data(model.index(0, COLUMN_KEYS.index("enqueued")), Qt.ItemDataRole.ToolTipRole)
+
+
+def test_times_are_compact_with_the_full_time_in_the_tooltip() -> None:
+    import time
+
+    from thesis_console.ui.models.formatting import fmt_compact_time
+
+    now = time.mktime((2026, 11, 30, 12, 0, 0, 0, 0, -1))
+    assert fmt_compact_time(now - 60, now) == "11:59:00"
+    assert fmt_compact_time(now - 2 * 86400, now) == "28 Nov 12:00"
+    assert fmt_compact_time(now - 400 * 86400, now) == "2025-10-26"
+    assert fmt_compact_time(None, now) == ""
+    model = SearchResultsModel()
+    model.append_rows([JobRow(id="x", queue="q", state=JobState.WAITING, enqueued_at=now - 2 * 86400)])
+    column = COLUMN_KEYS.index("enqueued")
+    assert len(model.data(model.index(0, column))) <= 12
+    assert model.data(model.index(0, column), Qt.ItemDataRole.ToolTipRole).startswith("2026-11-28")

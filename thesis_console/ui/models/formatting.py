@@ -16,6 +16,20 @@ def fmt_time(ts: float | None, now: float | None = None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", local)
 
 
+def fmt_compact_time(ts: float | None, now: float | None = None) -> str:
+    """A Unix time short enough for a table column: ``HH:MM:SS`` today, ``28 Nov 14:05`` this year,
+    else ``2025-11-28``; empty for None (the tooltip gives the full time)."""
+    if ts is None:
+        return ""
+    now = time.time() if now is None else now
+    local, today = time.localtime(ts), time.localtime(now)
+    if today[:3] == local[:3]:
+        return time.strftime("%H:%M:%S", local)
+    if today.tm_year == local.tm_year:
+        return time.strftime("%d %b %H:%M", local).lstrip("0")
+    return time.strftime("%Y-%m-%d", local)
+
+
 def fmt_full_time(ts: float | None) -> str:
     """A Unix time with date and seconds, for tool tips and the detail panel."""
     if ts is None:

@@ -27,7 +27,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from thesis_console.core.types import JobPage, JobRow, JobState
 from thesis_console.ui.models import roles
 from thesis_console.ui.models.diff import Change, Insert, Remove, diff
-from thesis_console.ui.models.formatting import fmt_duration, fmt_full_time, fmt_time
+from thesis_console.ui.models.formatting import fmt_compact_time, fmt_duration, fmt_full_time
 from thesis_console.ui.tasks import spawn
 
 log = logging.getLogger("thesis_console.ui.models")
@@ -255,11 +255,11 @@ class JobRowsModel(QAbstractTableModel):
         if key == "attempts":
             return attempts_text(row)
         if key == "enqueued":
-            return fmt_time(row.enqueued_at)
+            return fmt_compact_time(row.enqueued_at)
         if key == "started":
-            return fmt_time(row.started_at)
+            return fmt_compact_time(row.started_at)
         if key == "ended":
-            return fmt_time(row.ended_at if row.state != JobState.SCHEDULED else row.scheduled_for)
+            return fmt_compact_time(row.ended_at if row.state != JobState.SCHEDULED else row.scheduled_for)
         if key == "duration":
             return fmt_duration(row.duration_s)
         if key == "worker":

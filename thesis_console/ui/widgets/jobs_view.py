@@ -61,7 +61,7 @@ SEARCH_BATCH = 100
 
 COLUMN_WIDTHS = {
     "id": 100, "description": 260, "state": 80, "progress": 90, "stage": 90, "attempts": 80,
-    "enqueued": 80, "started": 80, "ended": 80, "duration": 75, "worker": 140, "error": 260,
+    "enqueued": 100, "started": 100, "ended": 100, "duration": 75, "worker": 140, "error": 260,
 }  # fmt: skip
 
 
