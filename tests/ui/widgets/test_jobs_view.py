@@ -296,3 +296,12 @@ def test_switching_queue_and_state_reloads(loop, window_factory, redis_conn, red
         assert window.settings.last_queue == "other"
 
     run(loop, scenario())
+
+
+def test_tab_titles_round_large_counts() -> None:
+    from thesis_console.ui.widgets.jobs_view import state_title
+
+    assert state_title(JobState.WAITING, 9_999) == f"Waiting ({fmt_count(9_999)})"
+    assert state_title(JobState.WAITING, 200_001) == "Waiting (200k)"
+    assert state_title(JobState.COMPLETED, 1_250_000) == "Completed (1.2M)"
+    assert state_title(JobState.FAILED, 3_000_000) == "Failed (3M)"

@@ -82,8 +82,18 @@ def set_tab_text(tabs: QTabWidget, index: int, text: str) -> None:
 
 
 def state_title(state: JobState, count: int | None) -> str:
+    """``Waiting (617)``; counts from 10,000 up are rounded (``Waiting (200k)``, ``Completed (1.2M)``) so
+    every state's tab fits a 1280-pixel window; the tab's tooltip has the exact count."""
     name = state.value.capitalize()
-    return name if count is None else f"{name} ({fmt_count(count)})"
+    return name if count is None else f"{name} ({short_count(count)})"
+
+
+def short_count(n: int) -> str:
+    if n < 10_000:
+        return fmt_count(n)
+    if n < 1_000_000:
+        return f"{n // 1000}k"
+    return f"{n / 1_000_000:.1f}M".replace(".0M", "M")
 
 
 class JobTableView(QTableView):
@@ -405,6 +415,8 @@ class JobsView(QWidget):
             n = counts.count(state)
             self._counts[state] = n
             set_tab_text(self.tabs, i, state_title(state, n))
+            if self.tabs.tabToolTip(i) != (tip := f"{fmt_count(n)} {state.value} jobs"):
+                self.tabs.setTabToolTip(i, tip)
             self.models[state].set_total(n)
         if not self.isVisible():
             return  # hidden behind another view: read the rows when it is shown again
