@@ -312,7 +312,8 @@ class StrandedScanner:
 def requeue_stranded(conn: redis.Redis, queue_name: str, job_id: str) -> bool:
     """Move a stranded job from the intermediate list back to the front of its queue, atomically.
 
-    Nothing happens when the job left the list meanwhile, started, or is no longer queued. RQ's
+    Nothing happens when the job left the list meanwhile, started, or is no longer queued; a job
+    that already waits in its queue only loses its stray copy in the list (it is not queued twice). RQ's
     maintenance lock is taken, as RQ's own clean-up of that list runs under it.
 
     Returns:
@@ -326,8 +327,13 @@ def requeue_stranded(conn: redis.Redis, queue_name: str, job_id: str) -> bool:
         for _ in range(10):
             try:
                 with conn.pipeline(transaction=True) as pipe:
-                    pipe.watch(queue.intermediate_queue_key, Job.key_for(job_id))
+                    pipe.watch(queue.intermediate_queue_key, queue.key, Job.key_for(job_id))
                     if pipe.lpos(queue.intermediate_queue_key, job_id) is None:
+                        return False
+                    if pipe.lpos(queue.key, job_id) is not None:  # already waiting: only a stray copy
+                        pipe.multi()
+                        pipe.lrem(queue.intermediate_queue_key, 1, job_id)
+                        pipe.execute()
                         return False
                     if any(e.job_id == job_id for e in started_entries(conn, [queue_name])):
                         return False

@@ -110,6 +110,15 @@ class ThesisJobHooks(BaseWorker):
         super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
         self._after_job(job, queue, ok=False, will_retry=will_retry)
 
+    def cleanup_execution(self, job: Job, pipeline, execution=None) -> None:  # type: ignore[no-untyped-def]
+        # RQ's work horse takes the job out of the queue's intermediate list (where the pop put it)
+        # as it starts. A run that ended before that (the horse was stopped or died, or could not
+        # reach Redis) left it there: requeued, the job would then be listed twice, and after its
+        # next run a copy would stay, finished or stopped, in that list for good. Every end of a
+        # run removes the pop's copy in the same transaction (nothing when the horse did it).
+        super().cleanup_execution(job, pipeline=pipeline, execution=execution)
+        pipeline.lrem(Queue(job.origin, connection=self.connection).intermediate_queue_key, 1, job.id)
+
     def _refused(self, job: Job, queue: Queue) -> bool:
         """Whether ``job`` is not allowed here; if so it is now failed (see :mod:`worker_runner.allowlist`)."""
         reason = check_job(job, self.allowlist)

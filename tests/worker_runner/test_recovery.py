@@ -292,3 +292,12 @@ def test_a_job_whose_retry_was_written_is_only_cleared(redis_conn):
     assert outcome is not None and outcome.action == "cleared"
     assert _fetch(redis_conn, job.id).get_status() == JobStatus.SCHEDULED
     assert redis_conn.llen("rq:queue:thesis") == 0
+
+
+def test_a_stray_copy_of_a_waiting_job_is_dropped_not_queued_twice(redis_conn):
+    queue = contract.thesis_queue(redis_conn)
+    job = queue.enqueue("tests.jobs.noop")
+    redis_conn.rpush(queue.intermediate_queue_key, job.id)  # left by a run that ended before its start
+    assert recovery.requeue_stranded(redis_conn, "thesis", job.id) is False
+    assert redis_conn.lrange(queue.key, 0, -1) == [job.id.encode()]
+    assert redis_conn.llen(queue.intermediate_queue_key) == 0
