@@ -163,3 +163,25 @@ def test_live_curves_are_drawn_while_shown_and_catch_up_when_shown_again(qtbot, 
     # More samples while shown are drawn at the next live redraw (at most one per LIVE_FRAME_S).
     view.add_throughput(4.0, 0.5)
     qtbot.waitUntil(lambda: len(view.throughput_chart.curve_data("live_completed")[0]) == 4, timeout=5000)
+
+
+def test_the_chosen_range_is_highlighted_in_the_dark_theme(qtbot, qapp) -> None:
+    from PySide6.QtGui import QColor
+
+    from thesis_console.ui import theme
+
+    manager = theme.ThemeManager(qapp, "dark")
+    try:
+        view = _shown_overview(qtbot)
+        chosen, other = view.range_buttons.button(0), view.range_buttons.button(1)
+        assert chosen.isChecked() and not other.isChecked()
+
+        def centre(button) -> QColor:
+            image = button.grab().toImage()
+            return image.pixelColor(4, image.height() // 2)  # inside the border, left of the label
+
+        accent = QColor(theme.DARK.accent)
+        assert centre(chosen) == accent and centre(other) != accent
+    finally:
+        manager.set_choice("light")
+        qapp.setStyleSheet("")

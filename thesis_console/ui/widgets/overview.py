@@ -210,6 +210,7 @@ class OverviewView(QWidget):
         for i, chart_range in enumerate(RANGES):
             button = QPushButton(chart_range.label, self)
             button.setCheckable(True)
+            button.setProperty("role", "segment")
             button.setChecked(i == 0)
             button.setToolTip(
                 f"The last {LIVE_WINDOW_S // 60} minutes, live" if chart_range.live else f"Stored metrics, last {chart_range.label}"
