@@ -33,6 +33,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -230,7 +231,7 @@ async def measure_window(
         table = window.jobs_view.tables[JobState.WAITING]
         model = window.jobs_view.models[JobState.WAITING]
         bar = table.verticalScrollBar()
-        while model.rowCount() == 0:
+        while model.row_at(0) is None:
             await asyncio.sleep(0.01)
         row_height = table.verticalHeader().defaultSectionSize()
         while True:
@@ -239,7 +240,51 @@ async def measure_window(
                 break
             bar.setValue(bar.value() + row_height * 25)  # about a wheel flick every 20 ms
             await asyncio.sleep(0.02)
-        return f"({model.rowCount():,} rows loaded, top row {table.rowAt(0):,})"
+        return f"({len(model.rows):,} rows held, top row {table.rowAt(0):,})"
+
+    def waiting_table() -> tuple[Any, Any]:
+        window.views.setCurrentIndex(VIEW_JOBS)
+        window.jobs_view.select_state(JobState.WAITING)
+        return window.jobs_view.tables[JobState.WAITING], window.jobs_view.models[JobState.WAITING]
+
+    async def rows_shown(table: Any, model: Any) -> float:
+        """Seconds until the rows in view are real rows (no placeholder left)."""
+        started = time.perf_counter()
+        while True:
+            top, bottom = table.rowAt(0), table.rowAt(table.viewport().height() - 1)
+            bottom = model.rowCount() - 1 if bottom < 0 else bottom
+            if top >= 0 and model.row_at(top) is not None and model.row_at(bottom) is not None:
+                return time.perf_counter() - started
+            await asyncio.sleep(0.002)
+
+    async def thumb() -> str:
+        table, model = waiting_table()
+        bar = table.verticalScrollBar()
+        shown = []
+        for target in (bar.maximum() // 2, bar.maximum()):
+            for step in range(1, 11):  # the drag: ten moves on the way, then the release
+                bar.setValue(bar.value() + (target - bar.value()) * step // 10)
+                await asyncio.sleep(0.016)
+            shown.append(await rows_shown(table, model))
+        return f"(real rows {shown[0] * 1000:.0f} ms after reaching the middle, {shown[1] * 1000:.0f} ms at the end)"
+
+    async def go_to() -> str:
+        table, model = waiting_table()
+        shown = []
+        for position in (1, model.rowCount() // 3, model.rowCount()):
+            window.jobs_view.go_to_position(max(1, position))
+            shown.append(await rows_shown(table, model))
+        return f"(rows shown within {max(shown) * 1000:.0f} ms of each Ctrl+G)"
+
+    async def random_positions() -> str:
+        import random
+
+        table, model = waiting_table()
+        picker = random.Random(11)
+        for _ in range(20):
+            window.jobs_view.go_to_position(picker.randint(1, model.rowCount()))
+            await rows_shown(table, model)
+        return f"({len(model.loaded_pages)} pages held after 20 positions)"
 
     async def search() -> str:
         jobs = window.jobs_view
@@ -321,6 +366,9 @@ async def measure_window(
     await phase("connect and first snapshot", connect)
     await phase("showing a million jobs (overview, 0.5 s refresh)", idle)
     await phase(f"scrolling the Waiting table through {rows:,} rows", scroll)
+    await phase("dragging the Waiting thumb to the middle, then the end", thumb)
+    await phase("Ctrl+G to the first, a third and the last position", go_to)
+    await phase("visiting 20 random positions of the Waiting table", random_positions)
     await phase("search walking every completed job (no match)", search)
     if retry:
         await phase("Retry all failed (300,000 jobs) with progress", retry_all)
