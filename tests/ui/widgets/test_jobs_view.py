@@ -305,3 +305,26 @@ def test_tab_titles_round_large_counts() -> None:
     assert state_title(JobState.WAITING, 200_001) == "Waiting (200k)"
     assert state_title(JobState.COMPLETED, 1_250_000) == "Completed (1.2M)"
     assert state_title(JobState.FAILED, 3_000_000) == "Failed (3M)"
+
+
+def test_each_tab_keeps_its_own_scroll_position(loop, window_factory, redis_conn, redis_url) -> None:
+    write_jobs(redis_conn, QUEUE, JobState.WAITING, 2_000)
+    write_jobs(redis_conn, QUEUE, JobState.COMPLETED, 2_000, prefix="done")
+
+    async def scenario() -> None:
+        window = await window_factory(ad_hoc_profile(redis_url))
+        jobs = window.jobs_view
+        for state, position in ((JobState.WAITING, 1_500), (JobState.COMPLETED, 300)):
+            show_state(window, state)
+            await wait_until(lambda s=state: jobs.models[s].total == 2_000, what=f"{state.value} counted")
+            jobs.go_to_position(position)
+            await wait_until(lambda s=state, p=position: jobs.tables[s].rowAt(0) == p - 1, what=f"{state.value} at {position}")
+        show_state(window, JobState.WAITING)
+        await wait_until(lambda: jobs.models[JobState.WAITING].row_at(1_499) is not None, what="the waiting rows")
+        assert jobs.tables[JobState.WAITING].rowAt(0) == 1_499
+        assert jobs.position_label.text().startswith(f"rows {fmt_count(1_500)}–")
+        show_state(window, JobState.COMPLETED)
+        assert jobs.tables[JobState.COMPLETED].rowAt(0) == 299
+        assert jobs.position_label.text().startswith("rows 300–")
+
+    run(loop, scenario())
