@@ -164,11 +164,14 @@ def test_a_sigkilled_python_workers_job_goes_back_at_once_and_completes_exactly_
 
 @pytest.mark.slow(40)
 def test_node_and_python_workers_share_the_queue_without_running_a_job_twice(redis_conn, redis_url, supervisors):
-    ids = produce(redis_url, _jobs("shared", 300, workMs=20))
+    # Both kinds of worker wait on the queue before the jobs arrive: a Node worker started first
+    # would otherwise take all 300 short jobs while the Python workers are still starting.
+    sup = _start(supervisors, "-n", "3")
+    _wait_live(sup, redis_conn, 3)
     node = NodeWorker(redis_url)
     try:
         node.wait_ready()
-        _start(supervisors, "-n", "3")
+        ids = produce(redis_url, _jobs("shared", 300, workMs=20))
         wait_for(lambda: len(_completions(redis_conn)) == len(ids), timeout=120, message="all 300 jobs completed")
     finally:
         node.stop()

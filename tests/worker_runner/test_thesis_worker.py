@@ -63,7 +63,9 @@ def test_retry_schedule_is_2_4_8_seconds_then_failed(redis_conn, isolated_env, p
     ends = [a["ended_at"] for a in attempts]
     gaps = [starts[i + 1] - ends[i] for i in range(3)]
     for gap, interval in zip(gaps, (2, 4, 8), strict=True):
-        assert interval - 0.2 <= gap <= interval + 3.0, gaps  # the scheduler polls about once a second
+        # RQ stores a scheduled time in whole seconds (truncated), so a retry may start up to 1 s
+        # before its back-off has fully passed; the scheduler polls about once a second.
+        assert interval - 1.05 <= gap <= interval + 3.0, gaps
     assert job_id in FailedJobRegistry("thesis", connection=redis_conn).get_job_ids(cleanup=False)
     assert "fail_always" in job.latest_result().exc_string
 
