@@ -422,7 +422,10 @@ def _recover_once(conn: redis.Redis, entry: StartedEntry, reason: str, policy: F
         # RQ's job.retry marks the job scheduled before the write that schedules it and ends the
         # execution: a worker that died in between left a job scheduled in name only.
         half_retried = status == JobStatus.SCHEDULED and pipe.zscore(scheduled_key, entry.job_id) is None
-        if status != JobStatus.STARTED and not half_retried:
+        # A worker that died before its work horse started leaves an entry; the job may meanwhile have
+        # been put back (stranded) and started by another worker, whose horse names itself in the job.
+        runs_elsewhere = status == JobStatus.STARTED and bool(job.worker_name) and job.worker_name != entry.worker_name
+        if (status != JobStatus.STARTED and not half_retried) or runs_elsewhere:
             pipe.multi()
             execution.delete(job=job, pipeline=pipe)  # a leftover entry of a job that ended or moved on
             pipe.execute()

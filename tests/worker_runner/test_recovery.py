@@ -301,3 +301,19 @@ def test_a_stray_copy_of_a_waiting_job_is_dropped_not_queued_twice(redis_conn):
     assert recovery.requeue_stranded(redis_conn, "thesis", job.id) is False
     assert redis_conn.lrange(queue.key, 0, -1) == [job.id.encode()]
     assert redis_conn.llen(queue.intermediate_queue_key) == 0
+
+
+def test_the_entry_of_a_dead_worker_whose_job_runs_elsewhere_is_only_cleared(redis_conn):
+    # Worker B popped the job and died before its work horse started; the job was put back and
+    # worker A runs it now. B's entry must not put the running job back a second time.
+    queue = contract.thesis_queue(redis_conn)
+    job, _worker_a, execution_a = _start_job(redis_conn, "sup-a.ab12-1")
+    worker_b = ThesisWorker([queue], name="sup-b.cd34-1", connection=redis_conn)
+    worker_b.register_birth()
+    execution_b = worker_b.prepare_execution(_fetch(redis_conn, job.id))
+    entry_b = next(e for e in recovery.started_entries(redis_conn, ["thesis"]) if e.execution_id == execution_b.id)
+    outcome = recovery.recover_execution(redis_conn, entry_b, "worker sup-b.cd34-1 died (killed by SIGKILL)", recovery.RETRY)
+    assert outcome is not None and outcome.action == "cleared"
+    assert _fetch(redis_conn, job.id).get_status() == JobStatus.STARTED
+    assert redis_conn.llen(queue.key) == 0
+    assert [e.execution_id for e in recovery.started_entries(redis_conn, ["thesis"])] == [execution_a.id]
