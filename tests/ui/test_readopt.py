@@ -42,7 +42,9 @@ def test_a_new_window_adopts_the_supervisor_left_running(loop, window_factory, r
         await wait_until(lambda: adopted.adopted is not None, 15, what="the supervisor adopted")
         assert adopted.is_running() and adopted.adopted.record.id == sid
         await wait_until(lambda: "left running by an earlier console" in adopted.state_label.text(), what="its state")
-        assert sid in adopted.state_label.text() and "2 of 2 workers live" in adopted.state_label.text()
+        # The record it first reads may predate the workers' latest heartbeat.
+        await wait_until(lambda: "2 of 2 workers live" in adopted.state_label.text(), 30, what="its 2 workers live")
+        assert sid in adopted.state_label.text()
         assert adopted.slider.value() == 2 and adopted.stop_button.isEnabled() and not adopted.start_button.isEnabled()
         assert adopted.queues_edit.text() == queue
         assert "supervisor" in adopted.log_view.sources() and len(adopted.log_view.sources()) >= 3, adopted.log_view.sources()
