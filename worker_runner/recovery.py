@@ -60,6 +60,10 @@ REQUEUE = Fault.STOPPED
 EXPIRY_MARGIN_S = 5.0
 """Entries this close to their expiry may be taken by RQ's maintenance too: take its lock first."""
 MAINTENANCE_LOCK_S = 30
+RQ_MAINTENANCE_LOCK_S = 899
+"""How long RQ's maintenance holds its lock of a queue, unless it releases it after its pass."""
+ABANDONED_LOCK_S = 60
+"""RQ's lock taken longer ago than this (a pass lasts seconds) was left by a worker that died."""
 WORKER_NAME_SEPARATOR = "."
 SUPERVISED_NAME = re.compile(r"^(?P<supervisor>[A-Za-z0-9_-]{1,64})\.[0-9a-f]{4}-[0-9]+$")
 """Names the supervisor gives its workers: ``{supervisor id}.{run token}-{n}``."""
@@ -490,6 +494,19 @@ def _after_final_failure(conn: redis.Redis, queue: Queue, job: Job) -> None:
 
 
 def _maintenance_lock(conn: redis.Redis, queue_name: str) -> str | None:
-    """Take RQ's registry-cleaning lock of a queue for a short while; its key, or None when held."""
+    """Take RQ's registry-cleaning lock of a queue for a short while; its key, or None when held.
+
+    RQ's maintenance takes the lock for :data:`RQ_MAINTENANCE_LOCK_S` and releases it after a pass
+    of a few seconds; a worker killed (or cut off from Redis) during its pass leaves it for
+    fifteen minutes. A lock of RQ's taken more than :data:`ABANDONED_LOCK_S` ago is such a
+    leftover and is taken over.
+    """
     key = Queue(queue_name, connection=conn).registry_cleaning_key
-    return key if conn.set(key, 1, nx=True, ex=MAINTENANCE_LOCK_S) else None
+    if conn.set(key, 1, nx=True, ex=MAINTENANCE_LOCK_S):
+        return key
+    left_s = conn.ttl(key)
+    if left_s > MAINTENANCE_LOCK_S and RQ_MAINTENANCE_LOCK_S - left_s > ABANDONED_LOCK_S:
+        log.warning("RQ's maintenance lock of queue %s was left by a worker that died during its pass; taken over", queue_name)
+        conn.set(key, 1, ex=MAINTENANCE_LOCK_S)
+        return key
+    return None

@@ -218,7 +218,7 @@ def test_expired_entry_waits_while_rq_maintenance_holds_the_queue(redis_conn):
     redis_conn.zadd("rq:wip:thesis", {execution.composite_key: time.time() - 1})
     entry = recovery.started_entries(redis_conn, ["thesis"])[0]
     lock = contract.thesis_queue(redis_conn).registry_cleaning_key
-    redis_conn.set(lock, 1, ex=60)
+    redis_conn.set(lock, 1, ex=recovery.RQ_MAINTENANCE_LOCK_S)  # as RQ takes it
     assert recovery.recover_execution(redis_conn, entry, "expired", recovery.RETRY) is None
     assert _fetch(redis_conn, job.id).get_status() == JobStatus.STARTED
     redis_conn.delete(lock)
@@ -317,3 +317,16 @@ def test_the_entry_of_a_dead_worker_whose_job_runs_elsewhere_is_only_cleared(red
     assert _fetch(redis_conn, job.id).get_status() == JobStatus.STARTED
     assert redis_conn.llen(queue.key) == 0
     assert [e.execution_id for e in recovery.started_entries(redis_conn, ["thesis"])] == [execution_a.id]
+
+
+def test_a_maintenance_lock_left_by_a_dead_worker_does_not_keep_a_stranded_job_back(redis_conn):
+    queue = contract.thesis_queue(redis_conn)
+    job = queue.enqueue("tests.jobs.noop")
+    redis_conn.lmove(queue.key, queue.intermediate_queue_key)  # a worker popped it, then died
+    redis_conn.set(queue.registry_cleaning_key, 1, ex=recovery.RQ_MAINTENANCE_LOCK_S)  # a pass under way
+    assert recovery.requeue_stranded(redis_conn, "thesis", job.id) is False
+    # RQ's lock as a worker killed during its pass left it, 61 s ago.
+    redis_conn.set(queue.registry_cleaning_key, 1, ex=recovery.RQ_MAINTENANCE_LOCK_S - recovery.ABANDONED_LOCK_S - 1)
+    assert recovery.requeue_stranded(redis_conn, "thesis", job.id) is True
+    assert redis_conn.lrange(queue.key, 0, -1) == [job.id.encode()]
+    assert redis_conn.llen(queue.intermediate_queue_key) == 0
