@@ -50,6 +50,7 @@ from thesis_console.core.types import ConnectionPhase, ConnectionState, JobRow, 
 from thesis_console.ui import resources, theme
 from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.job_actions import JobActions, make_action, set_enabled
+from thesis_console.ui.modal import ask
 from thesis_console.ui.models import roles
 from thesis_console.ui.models.formatting import plural
 from thesis_console.ui.models.queue_delegate import QueueItemDelegate
@@ -65,20 +66,6 @@ log = logging.getLogger("thesis_console.ui.window")
 
 VIEW_OVERVIEW, VIEW_JOBS, VIEW_WORKERS = 0, 1, 2
 STOP_NOW_AFTER_S = 10.0
-
-
-async def ask(dialog: QDialog) -> int:
-    """Open ``dialog`` window-modally and wait for its result without a nested event loop."""
-    loop = asyncio.get_event_loop()
-    done: asyncio.Future[int] = loop.create_future()
-
-    def finished(result: int) -> None:
-        if not done.done():
-            done.set_result(result)
-
-    dialog.finished.connect(finished)
-    dialog.open()
-    return await done
 
 
 def _optional_widget(module: str, name: str, controller: ConsoleController, what: str) -> QWidget:

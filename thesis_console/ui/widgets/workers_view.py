@@ -10,7 +10,6 @@ shutdown command) ask first, naming the host and the counts, and go through the 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -37,6 +36,7 @@ from thesis_console.core.supervisor_protocol import MAX_CONCURRENCY, SupervisorR
 from thesis_console.core.types import Snapshot, WorkerInfo
 from thesis_console.ui import confirmations
 from thesis_console.ui.controller import ConsoleController, Outcome
+from thesis_console.ui.modal import ask
 from thesis_console.ui.notices import Level, Notice
 from thesis_console.ui.tasks import spawn
 from thesis_console.ui.widgets.workers_models import (
@@ -53,19 +53,6 @@ log = logging.getLogger("thesis_console.ui.workers")
 
 STOP_TIMEOUT_S = 30.0
 """How long a warm stop may take before the user is asked whether to stop at once."""
-
-
-async def _ask_modal(dialog: QDialog) -> int:
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[int] = loop.create_future()
-
-    def finished(result: int) -> None:
-        if not done.done():
-            done.set_result(result)
-
-    dialog.finished.connect(finished)
-    dialog.open()
-    return await done
 
 
 def make_table(model: KeyedTableModel, parent: QWidget) -> tuple[QTableView, QSortFilterProxyModel]:
@@ -176,7 +163,7 @@ class WorkersView(QWidget):
         worker_row.addStretch(1)
         worker_row.addWidget(self.stop_worker_button)
         bottom.addLayout(worker_row)
-        self.ask: Callable[[QDialog], Awaitable[int]] = _ask_modal
+        self.ask: Callable[[QDialog], Awaitable[int]] = ask
         """Opens a dialog and waits for its answer (the window's, which remembers the open dialog)."""
         self.stop_timeout_s = STOP_TIMEOUT_S
         splitter = QSplitter(Qt.Orientation.Vertical, self)
