@@ -46,13 +46,7 @@ def remove_record(conn: redis.Redis, supervisor_id: str) -> None:
 
 def read_record(conn: redis.Redis, supervisor_id: str) -> SupervisorRecord | None:
     """The live record of ``supervisor_id``, or None (expired, absent or damaged)."""
-    raw = conn.get(record_key(supervisor_id))
-    if raw is None:
-        return None
-    try:
-        return SupervisorRecord.from_json(raw)
-    except ValueError:
-        return None
+    return SupervisorRecord.from_stored(conn.get(record_key(supervisor_id)))
 
 
 def list_records(conn: redis.Redis) -> list[SupervisorRecord]:
@@ -60,15 +54,8 @@ def list_records(conn: redis.Redis) -> list[SupervisorRecord]:
     ids = [i.decode() if isinstance(i, bytes) else str(i) for i in conn.zrange(INDEX_KEY, 0, -1)]
     if not ids:
         return []
-    records = []
-    for raw in conn.mget([record_key(i) for i in ids]):
-        if raw is None:
-            continue
-        try:
-            records.append(SupervisorRecord.from_json(raw))
-        except ValueError:
-            continue
-    return records
+    stored = (SupervisorRecord.from_stored(raw) for raw in conn.mget([record_key(i) for i in ids]))
+    return [record for record in stored if record is not None]
 
 
 def id_in_use(conn: redis.Redis, supervisor_id: str, host: str, pid: int) -> SupervisorRecord | None:

@@ -73,13 +73,7 @@ class LocalSupervisor:
 
 async def read_record(client: Any, supervisor_id: str) -> SupervisorRecord | None:
     """The live record of a supervisor, or None (gone, or its record is damaged)."""
-    raw = await client.get(record_key(supervisor_id))
-    if raw is None:
-        return None
-    try:
-        return SupervisorRecord.from_json(raw)
-    except ValueError:
-        return None
+    return SupervisorRecord.from_stored(await client.get(record_key(supervisor_id)))
 
 
 async def send_control(client: Any, supervisor_id: str, message: dict[str, Any]) -> SupervisorRecord:

@@ -65,6 +65,16 @@ class SupervisorRecord:
         return json.dumps(data)
 
     @classmethod
+    def from_stored(cls, raw: bytes | str | None) -> SupervisorRecord | None:
+        """The record stored as ``raw``, or None when there is none (expired) or it is damaged."""
+        if raw is None:
+            return None
+        try:
+            return cls.from_json(raw)
+        except ValueError:
+            return None
+
+    @classmethod
     def from_json(cls, raw: bytes | str) -> SupervisorRecord:
         """Parse a record.
 
