@@ -26,12 +26,10 @@ import logging
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
-from worker_runner import parent_death
 from worker_runner.bullmq_payload import InvalidPayload, parse_payload
-from worker_runner.worker_logs import setup_worker_logging
+from worker_runner.worker_args import start_worker_process, worker_parser
 
 log = logging.getLogger("worker_runner.bullmq_worker")
 
@@ -41,16 +39,10 @@ PROGRESS_TIMEOUT_S = 30.0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m worker_runner.bullmq_worker_main", description=__doc__)
-    parser.add_argument("--name", required=True, help="worker name (also its lock-token id)")
+    parser = worker_parser("python -m worker_runner.bullmq_worker_main", __doc__, "worker name (also its lock-token id)")
     parser.add_argument("--queue", required=True, help="BullMQ queue name")
     parser.add_argument("--prefix", default="bull", help="BullMQ key prefix")
     parser.add_argument("--job-name", default="generate-thesis", help="the only job name this worker runs")
-    parser.add_argument("--log-file", type=Path, required=True)
-    parser.add_argument("--log-level", default="INFO")
-    parser.add_argument("--log-max-bytes", type=int, default=10 * 1024 * 1024)
-    parser.add_argument("--log-backups", type=int, default=3)
-    parser.add_argument("--supervisor-pid", type=int, default=0, help="die when this parent dies")
     return parser
 
 
@@ -165,9 +157,7 @@ async def work(args: argparse.Namespace, url: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.supervisor_pid and not parent_death.die_with_parent(args.supervisor_pid):
-        parent_death.watch_parent(args.supervisor_pid, lambda: os._exit(1))
-    setup_worker_logging(args.log_file, args.log_level, args.log_max_bytes, args.log_backups)
+    start_worker_process(args)
     url = os.environ.get("REDIS_URL", "")
     if not url:
         log.error("REDIS_URL is not set; the supervisor passes it")

@@ -25,7 +25,6 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 
 import redis
 import redis.exceptions
@@ -33,7 +32,7 @@ import redis.exceptions
 from thesis_console.core.redis_target import redact
 from worker_runner import parent_death
 from worker_runner.redis_wait import NOT_REDIS, EmbeddedFollower
-from worker_runner.worker_logs import setup_worker_logging
+from worker_runner.worker_args import start_worker_process, worker_parser
 
 log = logging.getLogger("worker_runner.worker_main")
 
@@ -42,15 +41,9 @@ REDIS_WAIT_MAX_S = 5.0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m worker_runner.worker_main", description=__doc__)
-    parser.add_argument("--name", required=True, help="RQ worker name")
+    parser = worker_parser("python -m worker_runner.worker_main", __doc__, "RQ worker name")
     parser.add_argument("--queues", required=True, help="comma-separated queue names")
     parser.add_argument("--worker-class", default="fork", help="fork or simple")
-    parser.add_argument("--log-file", type=Path, required=True)
-    parser.add_argument("--log-level", default="INFO")
-    parser.add_argument("--log-max-bytes", type=int, default=10 * 1024 * 1024)
-    parser.add_argument("--log-backups", type=int, default=3)
-    parser.add_argument("--supervisor-pid", type=int, default=0, help="die when this parent dies")
     parser.add_argument("--supervisor-id", default="", help="id of the supervisor, written in the worker hash")
     return parser
 
@@ -100,12 +93,8 @@ def wait_for_redis(url: str, supervisor_pid: int) -> redis.Redis:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.supervisor_pid:
-        armed = parent_death.die_with_parent(args.supervisor_pid)
-        if not armed:
-            parent_death.watch_parent(args.supervisor_pid, lambda: os._exit(1))
+    start_worker_process(args)
     parent_death.forked_children_die_with_this_process()
-    setup_worker_logging(args.log_file, args.log_level, args.log_max_bytes, args.log_backups)
 
     from worker_runner.supervised_worker import WORKER_CLASSES
 

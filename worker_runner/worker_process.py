@@ -21,6 +21,7 @@ from thesis_console.core.job_allowlist import ALLOW_ENV
 from worker_runner.config import SupervisorConfig, WorkerBackend
 from worker_runner.parent_death import WORKER_MARKER_ENV
 from worker_runner.redis_wait import EMBEDDED_DIR_ENV, EXIT_REDIS_MOVED
+from worker_runner.worker_args import shared_arguments
 from worker_runner.worker_logs import log_path
 
 __all__ = ["EXIT_REDIS_MOVED", "WorkerProcess", "describe_exit", "spawn_worker", "worker_command"]
@@ -77,28 +78,18 @@ class WorkerProcess:
 
 
 def worker_command(config: SupervisorConfig, name: str, log_file: Path, supervisor_pid: int) -> list[str]:
-    logs = [
-        "--log-file", str(log_file),
-        "--log-level", config.log_level,
-        "--log-max-bytes", str(config.log_max_bytes),
-        "--log-backups", str(config.log_backups),
-        "--supervisor-pid", str(supervisor_pid),
-    ]  # fmt: skip
+    shared = shared_arguments(name, log_file, config.log_level, config.log_max_bytes, config.log_backups, supervisor_pid)
     if config.backend is WorkerBackend.BULLMQ:
         return [
-            sys.executable, "-m", "worker_runner.bullmq_worker_main",
-            "--name", name,
+            sys.executable, "-m", "worker_runner.bullmq_worker_main", *shared,
             "--queue", config.queues[0],
             "--prefix", config.bullmq_prefix,
             "--job-name", config.job_name,
-            *logs,
         ]  # fmt: skip
     return [
-        sys.executable, "-m", "worker_runner.worker_main",
-        "--name", name,
+        sys.executable, "-m", "worker_runner.worker_main", *shared,
         "--queues", ",".join(config.queues),
         "--worker-class", config.worker_class,
-        *logs,
         "--supervisor-id", config.supervisor_id,
     ]  # fmt: skip
 

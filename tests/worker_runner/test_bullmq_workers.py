@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import psutil
 import pytest
@@ -262,3 +263,22 @@ def test_a_thesis_enqueued_by_the_console_is_completed_by_a_python_worker(redis_
     wait_for(lambda: _completions(redis_conn).get(job_id) == 1, timeout=30, message="the console's job completed")
     detail = run(redis_url, lambda c: QueueReader(c).detail(job_id, QUEUE))
     assert detail.row.progress == 100 and detail.result.value["thesisId"] == "c1" and detail.result.value["chapters"] == 3
+
+
+@pytest.mark.slow(15)
+def test_bullmqs_metrics_recorded_by_python_workers_keep_7_days_of_per_minute_points(redis_conn, redis_url, supervisors):
+    # BullMQ's moveToFinished pushes one point per minute since the previous completion (zeros for
+    # the quiet minutes) and trims the list to the Worker's metrics.maxDataPoints. Moving the
+    # previous completion's time back stands in for days going by.
+    week = 7 * 24 * 60
+    day_ms = 24 * 3600 * 1000
+    _start(supervisors, "-n", "1")
+    for kind, opts, options in (("completed", None, {}), ("failed", {"attempts": 1}, {"fail_always": True})):
+        meta, points = f"{KEYS}:metrics:{kind}", f"{KEYS}:metrics:{kind}:data"
+        for n, days_back, length in ((1, 0, 0), (2, 3, 3 * 24 * 60), (3, 8, week)):
+            if days_back:
+                redis_conn.hset(meta, "prevTS", int(time.time() * 1000) - days_back * day_ms)
+            produce(redis_url, _jobs(f"{kind}-{n}", 1, options=options), opts=opts)
+            wait_for(lambda m=meta, c=str(n).encode(): redis_conn.hget(m, "count") == c, timeout=30, message=f"job {n} {kind}")
+            assert redis_conn.llen(points) == length, f"{kind} after {n} jobs"
+        assert sum(int(p) for p in redis_conn.lrange(points, 0, -1)) == 1  # the one job since the week-old one
