@@ -29,6 +29,7 @@ from tests.helpers import wait_for
 from thesis_console.core import contract, supervisor_protocol
 from thesis_console.core.actions import QueueActions
 from thesis_console.core.embedded_redis import free_port
+from thesis_console.core.policy import JobAction
 from thesis_console.core.thesis_request import ThesisRequest
 from thesis_console.core.types import CoreError, JobState, ReadOnlyError, RetriedJob
 
@@ -457,6 +458,7 @@ def test_read_only_refuses_every_mutation_before_any_io():
             "promote": actions.promote(["a"]),
             "undo retry": actions.undo_retry([RetriedJob("a", "failed", "rq:failed:q", 1.0, -1, (None,) * 4)]),
             "empty": actions.empty(QUEUE, JobState.FAILED),
+            "delete matches": actions.act_on_matches(JobAction.DELETE, QUEUE, JobState.FAILED, ["a"]),
             "resize": actions.resize_supervisor("s", 2),
             "autoscale": actions.autoscale_supervisor("s", 1, 2),
         }

@@ -59,6 +59,7 @@ from thesis_console.core.bulk_retry import (
     Skip,
     explain_skip,
     explain_undo_skip,
+    not_reached,
 )
 from thesis_console.core.policy import JobAction, QueueAction
 from thesis_console.core.producer import enqueue_thesis
@@ -72,6 +73,13 @@ log = logging.getLogger(__name__)
 
 WATCH_ATTEMPTS = 5
 EMPTY_CHUNK = 1000
+MATCH_CHUNK = 200
+"""Jobs per step of :meth:`QueueActions.act_on_matches` (progress and Cancel are checked between steps)."""
+MATCH_ACTIONS = (JobAction.RETRY, JobAction.CANCEL, JobAction.DELETE)
+"""What can be done to all the matches of a search at once."""
+
+Expected = tuple[str, JobState]
+"""Where a job must still be (queue, state) for an action on a search's matches to touch it."""
 
 _REGISTRY_TEMPLATES: dict[JobState, str] = {
     JobState.SCHEDULED: ScheduledJobRegistry.key_template,
@@ -212,6 +220,66 @@ class QueueActions:
         outcome.undo.clear()  # the window offers no undo for a bulk retry
         return await self._retry_result(outcome, dict.fromkeys(untouched, NOT_REACHED))
 
+    async def act_on_matches(
+        self,
+        action: JobAction,
+        queue: str,
+        state: JobState,
+        job_ids: Sequence[str],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: asyncio.Event | None = None,
+        batch: int = MATCH_CHUNK,
+    ) -> ActionResult:
+        """Retry, cancel or delete jobs that a search found in ``state`` of ``queue``, ``batch`` at a time.
+
+        A job is acted on only while it is still in that state of that queue, checked atomically with
+        the change (inside the requeue script, or a WATCH on the job's hash): a job that changed state
+        since it matched (a worker took it, someone retried or deleted it) is skipped with the reason,
+        like every other skip of :meth:`retry`, :meth:`cancel` and :meth:`delete`.
+
+        Args:
+            progress: called with (jobs handled, total) before the first step and after each one.
+            cancel: set it to stop between steps; the jobs not reached are listed in ``skipped``
+                (:func:`bulk_retry.not_reached`) and left as they are.
+
+        Raises:
+            CoreError: the action is not one of :data:`MATCH_ACTIONS`, or does not apply to ``state``.
+        """
+        self._refuse_if_read_only(f"{action} matches")
+        action, state = JobAction(action), _state(state)
+        if action not in MATCH_ACTIONS:
+            raise CoreError(f"{action.value} cannot be applied to search matches (only retry, cancel or delete)")
+        verdict = policy.verdict(action, state)
+        if not verdict:
+            raise CoreError(f"cannot {action.value} {state.value} jobs: {verdict.reason}")
+        check_queue_name(queue)
+        if not isinstance(batch, int) or batch < 1:
+            raise CoreError(f"batch: must be a positive whole number, got {batch!r}")
+        ids, skipped = _valid_ids(job_ids)
+        done: list[str] = []
+        expected: Expected = (queue, state)
+        if progress is not None:
+            progress(0, len(ids))
+        for start in range(0, len(ids), batch):
+            if cancel is not None and cancel.is_set():
+                skipped.update(dict.fromkeys(ids[start:], not_reached(action)))
+                break
+            chunk = ids[start : start + batch]
+            if action is JobAction.RETRY:
+                part = await self._retry_result(
+                    await self._requeuer.requeue(chunk, only_queue=queue, only_state=state), {}
+                )
+            elif action is JobAction.CANCEL:
+                part = await self._per_job(action, chunk, lambda conn, i: self._cancel_one(conn, i, expected))
+            else:
+                part = await self._per_job(action, chunk, lambda conn, i: _delete_one(conn, i, expected))
+            done.extend(part.done)
+            skipped.update(part.skipped)
+            if progress is not None:
+                progress(start + len(chunk), len(ids))
+        return ActionResult(action, tuple(done), skipped)
+
     async def _retry_result(self, outcome: ChunkOutcome, skipped: dict[str, str]) -> ActionResult:
         """The report of a retry; rate-limited jobs, which the script leaves alone, go through RQ here."""
         done = list(outcome.done)
@@ -266,16 +334,20 @@ class QueueActions:
         return await self._per_job(JobAction.CANCEL, job_ids, self._cancel_one)
 
     @staticmethod
-    def _cancel_one(conn: redis.Redis, job_id: str) -> str | None:
-        """Cancel one job inside a WATCH on its hash, so that a worker taking it meanwhile wins cleanly."""
+    def _cancel_one(conn: redis.Redis, job_id: str, expected: Expected | None = None) -> str | None:
+        """Cancel one job inside a WATCH on its hash, so that a worker taking it meanwhile wins cleanly;
+        with ``expected``, only while it is still in that queue and state."""
         key = Job.key_for(job_id)
         for _ in range(WATCH_ATTEMPTS):
             with conn.pipeline() as pipe:
                 try:
                     pipe.watch(key)
-                    status = _text(pipe.hget(key, "status"))
+                    status, origin = (_text(v) for v in pipe.hmget(key, ["status", "origin"]))
                     if status is None and not pipe.exists(key):
                         return "no such job"
+                    moved = _moved(status, origin, expected)
+                    if moved:
+                        return moved
                     verdict = policy.verdict_for_status(JobAction.CANCEL, status)
                     if not verdict:
                         return verdict.reason
@@ -506,7 +578,22 @@ def _promote_one(conn: redis.Redis, job_id: str) -> str | None:
     return None
 
 
-def _delete_one(conn: redis.Redis, job_id: str) -> str | None:
+def _moved(status: str | None, origin: str | None, expected: Expected | None) -> str | None:
+    """Why a job with this ``status`` and ``origin`` is no longer where ``expected`` says; None if it is."""
+    if expected is None:
+        return None
+    queue, state = expected
+    now = policy.state_of_status(status)
+    if now is not state:
+        return f"changed since it matched (it is {now.value if now else status or 'without a status'} now)"
+    if origin != queue:
+        return f"changed since it matched (it belongs to the queue {origin or '(none)'} now)"
+    return None
+
+
+def _delete_one(conn: redis.Redis, job_id: str, expected: Expected | None = None) -> str | None:
+    if expected is not None:
+        return _delete_if_still(conn, job_id, expected)
     try:
         status, worker = (_text(v) for v in conn.hmget(Job.key_for(job_id), ["status", "worker_name"]))
     except ResponseError:  # WRONGTYPE: another application's key under RQ's name; take the id out, keep the key
@@ -521,6 +608,39 @@ def _delete_one(conn: redis.Redis, job_id: str) -> str | None:
         return None if _purge_id(conn, job_id) else "no such job"
     job.delete()
     return None
+
+
+def _delete_if_still(conn: redis.Redis, job_id: str, expected: Expected) -> str | None:
+    """RQ's ``Job.delete`` inside a WATCH on the job's hash, only while it is in ``expected``'s queue and
+    state: a job that a worker takes, or someone retries, meanwhile is left alone and reported."""
+    key = Job.key_for(job_id)
+    for _ in range(WATCH_ATTEMPTS):
+        with conn.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                status, origin = (_text(v) for v in pipe.hmget(key, ["status", "origin"]))
+                if status is None and not pipe.exists(key):
+                    return explain_skip(Skip.MISSING, "")
+                moved = _moved(status, origin, expected)
+                if moved:
+                    return moved
+                verdict = policy.verdict_for_status(JobAction.DELETE, status)
+                if not verdict:
+                    return verdict.reason
+                job = Job.fetch(job_id, connection=conn, serializer=contract.SERIALIZER)
+                if job.has_rate_limit:
+                    pipe.unwatch()
+                    job.delete()  # its slot is released only without a caller pipeline
+                    return None
+                pipe.multi()
+                job.delete(pipeline=pipe)
+                pipe.execute()
+                return None
+            except WatchError:
+                continue
+            except NoSuchJobError:
+                return explain_skip(Skip.MISSING, "")
+    return "the job kept changing while deleting it; try again"
 
 
 def _worker_listening(conn: redis.Redis, worker: str) -> bool:

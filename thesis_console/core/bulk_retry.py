@@ -294,6 +294,22 @@ ProgressCallback = Callable[[int, int], None]
 NOT_REACHED = "not retried: the bulk retry was canceled"
 """The skip reason of the jobs a canceled retry all failed did not reach (they are still failed)."""
 
+_NOT_REACHED_BY: dict[JobAction, str] = {
+    JobAction.RETRY: NOT_REACHED,
+    JobAction.CANCEL: "not canceled: the bulk cancel was stopped before this job",
+    JobAction.DELETE: "not deleted: the bulk delete was stopped before this job",
+}
+
+
+def not_reached(action: JobAction) -> str:
+    """The skip reason of the jobs a canceled bulk ``action`` did not reach (they are as they were)."""
+    return _NOT_REACHED_BY[action]
+
+
+def is_not_reached(reason: str) -> bool:
+    """True for the skip reason of a job that a canceled bulk action did not reach."""
+    return reason in _NOT_REACHED_BY.values()
+
 
 class Skip(StrEnum):
     """Why the requeue or undo script left a job alone (the code each skip is reported with; the
@@ -394,28 +410,40 @@ class Requeuer:
             if len(pairs) < 2 * slice_size:
                 return ids
 
-    async def requeue(self, job_ids: Sequence[str], *, only_queue: str = "", keep_undo: bool = False) -> ChunkOutcome:
+    async def requeue(
+        self,
+        job_ids: Sequence[str],
+        *,
+        only_queue: str = "",
+        only_state: JobState = JobState.FAILED,
+        keep_undo: bool = False,
+    ) -> ChunkOutcome:
         """Requeue ``job_ids`` in one atomic step.
 
         Args:
             job_ids: at most :data:`MAX_BATCH` distinct ids (the report counts "sent and not skipped"
                 as done, so the callers pass each id once).
-            only_queue: take the ids from this queue's failed registry only (retry all failed); empty
-                to pick the registry from each job's status (:func:`retry_registries`).
+            only_queue: take the ids from this queue's registry of ``only_state`` only (retry all
+                failed, retry of a search's matches); a job no longer there is skipped as ``gone``.
+                Empty to pick the registry from each job's status (:func:`retry_registries`).
+            only_state: with ``only_queue``: FAILED or CANCELED.
             keep_undo: also return, per requeued job, what :meth:`undo` needs to put it back.
         """
         outcome = ChunkOutcome()
         if not job_ids:
             return outcome
         registries = retry_registries()
+        registry = ""
         if only_queue:
-            registry = failed_registry_key(only_queue)
+            registry = rq_keys.state_source(only_queue, only_state).key
             registries = {status: prefix for status, prefix in registries.items() if prefix + only_queue == registry}
+            if not registries:
+                raise ValueError(f"{only_state.value} jobs cannot be retried")
         args: list[str | bytes | int] = [
             rq_keys.JOB_KEY_PREFIX,
             rq_keys.QUEUE_KEY_PREFIX,
             rq_keys.QUEUES_KEY,
-            failed_registry_key(only_queue) if only_queue else "",
+            registry,
             utcformat(now()),
             _EMPTY_EXC_INFO,
             Queue.DEFAULT_TIMEOUT,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QWidget
@@ -19,6 +20,10 @@ from thesis_console.core.supervisor_protocol import SupervisorRecord
 from thesis_console.core.types import JobRow, JobState, WorkerInfo
 from thesis_console.ui.models.formatting import fmt_count, plural
 from thesis_console.ui.models.job_table import topic_of
+from thesis_console.ui.widgets.dialogs.bulk_action import BulkWords
+
+if TYPE_CHECKING:
+    from thesis_console.ui.widgets.jobs_view import SearchQuery
 
 NAMED = 5
 """Up to this many jobs are each named."""
@@ -77,6 +82,38 @@ def selected_jobs_question(action: JobAction, rows: Sequence[JobRow]) -> Questio
     if action == JobAction.STOP:
         keep = "Let it run" if n == 1 else "Let them run"
     return Question(f"{verb} {jobs}", text, f"{verb} {jobs}", keep)
+
+
+def matches_question(action: JobAction, query: SearchQuery, rows: Sequence[JobRow], *, still_searching: bool) -> Question:
+    """Asked before ``action`` runs on every match of a search: the count, the query, and what happens."""
+    verb = action.value.capitalize()
+    n = len(rows)
+    jobs = plural(n, "match", "matches")
+    found = (
+        f"The search is still running: only the {fmt_count(n)} found so far are acted on (the search stops).\n\n"
+        if still_searching
+        else ""
+    )
+    text = (
+        f"{verb} all {jobs} of “{query.text}” in the {query.state.value} jobs of {query.queue}?\n\n"
+        f"{found}{job_list(rows)}\n\n{_CONSEQUENCE[action]} "
+        f"A job that is no longer {query.state.value} is skipped and listed afterwards."
+    )
+    return Question(f"{verb} {jobs}", text, f"{verb} {jobs}", keep_label(n))
+
+
+def matches_words(action: JobAction, query: SearchQuery, count: int) -> BulkWords:
+    """How the progress dialog of an action on a search's matches reads."""
+    doing = {JobAction.RETRY: "Retrying", JobAction.CANCEL: "Canceling", JobAction.DELETE: "Deleting"}[action]
+    did = {JobAction.RETRY: "Retried", JobAction.CANCEL: "Canceled", JobAction.DELETE: "Deleted"}[action]
+    matches = plural(count, "match", "matches")
+    return BulkWords(
+        title=f"{action.value.capitalize()} {matches} of “{query.text}”",
+        doing=f"{doing} {matches} of “{query.text}” in {query.state.value} of {query.queue}",
+        did=did,
+        where=f"of {query.queue}",
+        left=f"left {query.state.value}",
+    )
 
 
 def retry_all_question(queue: str, count: int) -> Question:

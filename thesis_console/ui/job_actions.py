@@ -22,11 +22,18 @@ from PySide6.QtWidgets import QDialog, QMenu, QWidget
 from thesis_console.core.policy import JobAction, confirmation_needed, verdict
 from thesis_console.core.types import ActionResult, JobRow, JobState
 from thesis_console.ui import confirmations, theme
-from thesis_console.ui.confirmations import Question, retry_all_question, selected_jobs_question
+from thesis_console.ui.confirmations import (
+    Question,
+    matches_question,
+    matches_words,
+    retry_all_question,
+    selected_jobs_question,
+)
 from thesis_console.ui.controller import ConsoleController
-from thesis_console.ui.models.formatting import plural
+from thesis_console.ui.models.formatting import fmt_count, plural
 from thesis_console.ui.notices import Level, Notice, result_notice
 from thesis_console.ui.tasks import spawn
+from thesis_console.ui.widgets.dialogs.bulk_action import BulkActionDialog
 from thesis_console.ui.widgets.jobs_view import JobsView
 
 if TYPE_CHECKING:
@@ -149,6 +156,18 @@ class JobActions(QObject):
                            self.empty_state)  # fmt: skip
         self.act_copy_ids = a("copyIds", "Copy ids", "copy", "Copy the selected job ids", self.copy_ids,
                               mutating=False, shortcut=QKeySequence.StandardKey.Copy)  # fmt: skip
+        self.on_matches = {
+            JobAction.RETRY: a("retryMatches", "Retry all matches…", "retry", "Retry every match of this search",
+                               lambda: self.act_on_matches(JobAction.RETRY)),
+            JobAction.CANCEL: a("cancelMatches", "Cancel all matches…", "cancel", "Cancel every match of this search",
+                                lambda: self.act_on_matches(JobAction.CANCEL)),
+            JobAction.DELETE: a("deleteMatches", "Delete all matches…", "delete", "Delete every match of this search",
+                                lambda: self.act_on_matches(JobAction.DELETE)),
+        }  # fmt: skip
+        matches_menu = jobs_view.matches_button.menu()
+        for action in self.on_matches.values():
+            matches_menu.addAction(action)
+        jobs_view.matchesChanged.connect(self.update)
         # The Delete and Copy keys act on the table, not on a text the user is editing elsewhere.
         for action in (self.act_remove_key, self.act_copy_ids):
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -163,12 +182,16 @@ class JobActions(QObject):
         self.toolbar_actions = [self.act_retry, self.act_cancel, self.act_stop, self.act_delete]
         self.menu_actions = [*self.toolbar_actions, self.act_promote]
         self.bulk_actions = [self.act_retry_all, self.act_empty]
-        self.mutating = [*self.per_job.values(), self.act_remove_key, *self.bulk_actions]
+        self.mutating = [*self.per_job.values(), self.act_remove_key, *self.bulk_actions, *self.on_matches.values()]
         jobs_view.contextMenuWanted.connect(self.show_context_menu)
 
     # ----------------------------------------------------------------- state
     def selected_rows(self) -> list[JobRow]:
         return self.jobs_view.selected_rows() if self._jobs_shown() else []
+
+    def whole_state(self) -> bool:
+        """All rows of a big state are selected: Retry and Delete mean the whole state (see :meth:`run`)."""
+        return self._jobs_shown() and self.jobs_view.whole_state_selected()
 
     def update(self) -> None:
         """Enable what applies to the selection; say in each tooltip why an action is disabled."""
@@ -180,6 +203,7 @@ class JobActions(QObject):
             set_enabled(action, bool(targets), why_not(job_action, rows), **flags)
         removable = applicable(JobAction.CANCEL, rows) or applicable(JobAction.DELETE, rows)
         set_enabled(self.act_remove_key, bool(removable), why_not(JobAction.DELETE, rows), **flags)
+        self._update_matches(flags)
         queue = c.current_queue
         counts = c.snapshot.queue(queue) if c.snapshot else None
         set_enabled(self.act_retry_all, bool(counts and counts.failed), f"no failed jobs in {queue}", **flags)
@@ -190,10 +214,50 @@ class JobActions(QObject):
         emptyable = self._jobs_shown() and verdict(JobAction.DELETE, state).allowed and bool(counts and counts.count(state))
         set_enabled(self.act_empty, emptyable, empty_why, **flags)
         set_enabled(self.act_copy_ids, bool(rows), "select jobs", **flags)
+        if self.whole_state():
+            self._update_whole_state(state, flags)
+
+    def _update_whole_state(self, state: JobState, flags: dict[str, bool]) -> None:
+        """All rows of a state selected, most not read: Retry is "retry all failed", Delete and the
+        Delete key are "empty"; the others would act on the read rows only, so they say so instead."""
+        total = fmt_count(self.jobs_view.state_count())
+        fewer = f"all {total} {state.value} jobs are selected; select fewer rows, or search and act on the matches"
+        retry_all = state is JobState.FAILED and self.act_retry_all.isEnabled()
+        set_enabled(self.act_retry, retry_all, fewer, **flags)
+        for action in (self.act_delete, self.act_remove_key):
+            set_enabled(action, self.act_empty.isEnabled(), self.act_empty.toolTip(), **flags)
+        for action in (self.act_cancel, self.act_stop, self.act_promote, self.act_copy_ids):
+            set_enabled(action, False, fewer, **flags)
+
+    def _update_matches(self, flags: dict[str, bool]) -> None:
+        query = self.jobs_view.search_query()
+        found = len(self.jobs_view.search_model.rows) if query is not None else 0
+        for job_action, action in self.on_matches.items():
+            if query is None:
+                usable, why = False, "search first"
+            elif not found:
+                usable, why = False, "no matches (yet)"
+            else:
+                verdict_ = verdict(job_action, query.state)
+                usable, why = verdict_.allowed, verdict_.reason
+            set_enabled(action, usable, why, **flags)
+        button = self.jobs_view.matches_button
+        enabled = any(a.isEnabled() for a in self.on_matches.values())
+        if button.isEnabled() != enabled:
+            button.setEnabled(enabled)
 
     # ----------------------------------------------------------------- running
     def run(self, action: JobAction, rows: Sequence[JobRow] | None = None) -> None:
-        """Run ``action`` on ``rows`` (the selection by default), asking first when it destroys."""
+        """Run ``action`` on ``rows`` (the selection by default), asking first when it destroys.
+
+        When all rows of a big state are selected (Ctrl+A), the selection means the state: Retry runs
+        "retry all failed" and Delete "empty", each asking first with the count.
+        """
+        if rows is None and self.whole_state() and action in (JobAction.RETRY, JobAction.DELETE):
+            self.update()
+            if self.per_job[action].isEnabled():
+                self.retry_all_failed() if action is JobAction.RETRY else self.empty_state()
+            return
         chosen = self.selected_rows() if rows is None else list(rows)
         targets = applicable(action, chosen)
         if not targets or (rows is None and not self.per_job[action].isEnabled()):
@@ -224,6 +288,9 @@ class JobActions(QObject):
 
     def delete_key(self) -> None:
         """The Delete key: cancel waiting, scheduled and deferred jobs, delete finished ones, after a confirmation."""
+        if self.whole_state():
+            self.run(JobAction.DELETE)
+            return
         rows = self.selected_rows()
         if not rows or not self.act_remove_key.isEnabled():
             return
@@ -258,6 +325,40 @@ class JobActions(QObject):
             notice=lambda result: result_notice(result, where=queue),
         )
         dialog.finish(outcome.value, outcome.error)
+
+    def act_on_matches(self, action: JobAction) -> None:
+        """Retry, cancel or delete every match of the search shown, after a confirmation with the count and query."""
+        if self.on_matches[action].isEnabled():
+            spawn(self._act_on_matches(action), f"{action.value} matches")
+
+    async def _act_on_matches(self, action: JobAction) -> ActionResult | None:
+        view = self.jobs_view
+        query = view.search_query()
+        rows = view.matches()
+        if query is None or not rows:
+            return None
+        running = view.search_running()
+        if not await self.confirm(matches_question(action, query, rows, still_searching=running),
+                                  destructive=action is not JobAction.RETRY):  # fmt: skip
+            return None
+        if view.search_query() != query:
+            return None  # another search replaced this one while the question was open
+        if view.search_running():
+            view.cancel_search()  # the matches named in the question are the ones acted on
+        ids = [r.id for r in rows]
+        where = f"{query.state.value} of {query.queue}"
+        dialog = BulkActionDialog(matches_words(action, query, len(ids)), self.window)
+        self._show(dialog)
+        outcome = await self.controller.act(
+            f"{action.value} matches",
+            lambda actions: actions.act_on_matches(action, query.queue, query.state, ids,
+                                                   progress=dialog.progress, cancel=dialog.cancel_event),
+            notice=lambda result: result_notice(result, where=where),
+        )  # fmt: skip
+        dialog.finish(outcome.value, outcome.error)
+        if view.search_query() == query:
+            view.refresh()  # search again: what is left of the matches
+        return outcome.value
 
     def empty_state(self) -> None:
         if self.act_empty.isEnabled():

@@ -410,6 +410,11 @@ class JobTableModel(JobRowsModel):
     def loaded_pages(self) -> list[int]:
         return sorted(self._pages)
 
+    @property
+    def all_read(self) -> bool:
+        """Every row of the state is read (a selection of all rows then names every job)."""
+        return sum(len(rows) for rows in self._pages.values()) >= self._total
+
     def row_at(self, row: int) -> JobRow | None:
         return self._peek(row) if 0 <= row < self._total else None
 

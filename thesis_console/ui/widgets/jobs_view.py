@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal, Slot
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QTableView,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -50,6 +52,15 @@ from thesis_console.ui.settings import ConsoleSettings
 from thesis_console.ui.tasks import spawn
 
 log = logging.getLogger("thesis_console.ui.jobs")
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """What the search panel shows: ``text`` searched in ``state`` of ``queue``."""
+
+    queue: str
+    state: JobState
+    text: str
 
 SEARCH_DELAY_MS = 300
 """Typing pauses this long before a search starts (each key press restarts the wait)."""
@@ -186,6 +197,8 @@ class JobsView(QWidget):
     jobLeft = Signal(object)
     selectionChanged = Signal()
     contextMenuWanted = Signal(QPoint)
+    matchesChanged = Signal()
+    """A search started, found more matches, or ended (what "act on matches" applies to changed)."""
 
     def __init__(
         self, controller: ConsoleController, parent: QWidget | None = None, settings: ConsoleSettings | None = None
@@ -207,6 +220,7 @@ class JobsView(QWidget):
         self._selection_moved = False
         self._search_task: asyncio.Task[None] | None = None
         self._search_generation = 0
+        self._query: SearchQuery | None = None
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -295,6 +309,13 @@ class JobsView(QWidget):
         self.search_show.setToolTip("Go to the selected match at its position in its state's table (or double-click it)")
         self.search_show.clicked.connect(self._show_current_match)
         bar.addWidget(self.search_show)
+        self.matches_button = QToolButton()
+        self.matches_button.setObjectName("actOnMatches")
+        self.matches_button.setText("Act on matches")
+        self.matches_button.setToolTip("Retry, cancel or delete every match of this search")
+        self.matches_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.matches_button.setMenu(QMenu(self.matches_button))
+        bar.addWidget(self.matches_button)
         bar.addWidget(self.search_cancel)
         bar.addWidget(self.search_clear)
         search_layout.addLayout(bar)
@@ -359,6 +380,34 @@ class JobsView(QWidget):
         model = self.current_model()
         rows = sorted({ix.row() for ix in table.selectionModel().selectedRows()})
         return [r for r in (model.row_at(i) for i in rows) if r is not None]
+
+    def whole_state_selected(self) -> bool:
+        """Every row of a state's table is selected while some are not read yet (Ctrl+A on a big state):
+        the selection means the whole state, not the rows :meth:`selected_rows` can name."""
+        if self.searching():
+            return False
+        state = self.current_state()
+        model, table = self.models[state], self.tables[state]
+        if model.all_read:
+            return False
+        ranges = table.selectionModel().selection()
+        selected = sum(ranges.at(i).height() for i in range(ranges.count()))
+        return selected >= model.rowCount() > 0
+
+    def state_count(self) -> int:
+        """The number of jobs in the visible state's table."""
+        return self.models[self.current_state()].rowCount()
+
+    def search_query(self) -> SearchQuery | None:
+        """The search shown in the search panel (None when the tables are shown)."""
+        return self._query if self.searching() else None
+
+    def search_running(self) -> bool:
+        return self._search_task is not None and not self._search_task.done()
+
+    def matches(self) -> list[JobRow]:
+        """The rows the search has found so far."""
+        return list(self.search_model.rows)
 
     def current_row(self) -> JobRow | None:
         table = self.current_table()
@@ -591,9 +640,10 @@ class JobsView(QWidget):
         first = max(0, table.rowAt(0))
         last = table.rowAt(table.viewport().height() - 1)
         last = total - 1 if last < 0 else last
-        self.position_label.setText(
-            f"rows {fmt_count(first + 1)}–{fmt_count(last + 1)} of {fmt_count(total)}"
-        )
+        text = f"rows {fmt_count(first + 1)}–{fmt_count(last + 1)} of {fmt_count(total)}"
+        if self.whole_state_selected():
+            text += f" · all {fmt_count(total)} selected: actions apply to the whole state"
+        self.position_label.setText(text)
 
     def set_stuck(self, stuck: dict[str, float]) -> None:
         """Flag running jobs that have made no progress for a while (the stuck-job alert), Stop suggested."""
@@ -679,6 +729,7 @@ class JobsView(QWidget):
 
     def _on_selection_changed(self) -> None:
         if not self._applying:
+            self._update_position(self.current_state())
             self.selectionChanged.emit()
 
     def _remember_anchor(self, state: JobState) -> None:
@@ -777,9 +828,11 @@ class JobsView(QWidget):
         self.stack.setCurrentWidget(self.search_panel)
         self.search_cancel.setEnabled(True)
         state = self.current_state()
+        self._query = SearchQuery(self._queue, state, text)
         self.search_status.setText(f"Searching {state.value} jobs of {self._queue} for “{text}”…")
         self._search_task = spawn(self._search(self._search_generation, self._queue, state, text), "search")
         self.selectionChanged.emit()
+        self.matchesChanged.emit()
 
     def cancel_search(self) -> None:
         """Stop a running search; the rows found so far stay."""
@@ -788,18 +841,21 @@ class JobsView(QWidget):
             task.cancel()
             self.search_model.searching = False
             self.search_status.setText(self.search_status.text().replace("Searching", "Stopped searching", 1))
+            self.matchesChanged.emit()
         self.search_cancel.setEnabled(False)
 
     def clear_search(self) -> None:
         self.cancel_search()
         self._search_generation += 1
         self.search_model.clear()
+        self._query = None
         if self.filter_edit.text():
             self.filter_edit.blockSignals(True)
             self.filter_edit.clear()
             self.filter_edit.blockSignals(False)
         self.stack.setCurrentWidget(self.tabs)
         self.selectionChanged.emit()
+        self.matchesChanged.emit()
         self._on_current(self.current_table())
 
     async def _search(self, generation: int, queue: str, state: JobState, text: str) -> None:
@@ -816,6 +872,7 @@ class JobsView(QWidget):
                 self.search_status.setText(
                     f"Searching {where} for “{text}”: {fmt_count(found)} found so far…"
                 )
+                self.matchesChanged.emit()
             if generation == self._search_generation:
                 self.search_status.setText(f"“{text}” in {where}: {fmt_count(found)} found")
         except asyncio.CancelledError:
@@ -828,3 +885,4 @@ class JobsView(QWidget):
             if generation == self._search_generation:
                 self.search_model.searching = False
                 self.search_cancel.setEnabled(False)
+                self.matchesChanged.emit()
