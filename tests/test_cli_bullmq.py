@@ -10,7 +10,7 @@ from tests.core.bullmq.bull_jobs import QUEUE, add_jobs
 from tests.helpers import wait_for
 from tests.node_bullmq import NodeWorker
 from tests.test_cli import call, private_profiles  # noqa: F401  (autouse fixture: a private profiles file)
-from thesis_console.core.bullmq.actions import THESIS_JOB_OPTIONS
+from thesis_console.core.bullmq.job_defaults import SEED_OPTIONS
 
 
 def test_status_jobs_and_show_on_a_bullmq_queue(capsys, redis_conn, redis_url):
@@ -77,7 +77,27 @@ def test_a_thesis_enqueued_from_the_console_is_completed_by_the_node_worker(caps
     code, out, _ = call(capsys, "--json", "show", job_id, "--url", redis_url, "--queue", QUEUE)
     detail = json.loads(out)
     assert detail["row"]["state"] == "completed" and detail["row"]["progress"] == 100
-    assert detail["function"] == "generate-thesis" and {**detail["meta"]["value"], "delay": None} == {**THESIS_JOB_OPTIONS, "delay": None}
+    assert detail["function"] == "generate-thesis" and {**detail["meta"]["value"], "delay": None} == {**SEED_OPTIONS, "delay": None}
     data = detail["args"]["value"]
     assert data["topic"] == "Console thesis" and len(data["thesisId"]) == 32 and data["chapters"] == 5
     assert detail["result"]["value"]["thesisId"] == data["thesisId"]
+
+
+def test_pause_resume_and_enqueue_options_on_a_bullmq_queue(capsys, redis_conn, redis_url):
+    (job,) = add_jobs(redis_url, [({"topic": "w"}, {})])
+    code, out, _ = call(capsys, "--json", "pause", "--queue", QUEUE, "--url", redis_url)
+    assert code == 0 and json.loads(out)["paused"] is True
+    assert redis_conn.hget(f"bull:{QUEUE}:meta", "paused") == b"1" and redis_conn.lrange(f"bull:{QUEUE}:paused", 0, -1) == [job.encode()]
+    code, out, _ = call(capsys, "status", "--url", redis_url)
+    assert code == 0 and out.splitlines()[3].split()[0] == QUEUE and out.splitlines()[3].split()[-1] == "paused"
+    code, out, _ = call(capsys, "resume", "--queue", QUEUE, "--url", redis_url)
+    assert code == 0 and out.strip() == f"queue {QUEUE} resumed"
+    assert redis_conn.hget(f"bull:{QUEUE}:meta", "paused") is None and redis_conn.lrange(f"bull:{QUEUE}:wait", 0, -1) == [job.encode()]
+    code, out, _ = call(capsys, "resume", "--queue", QUEUE, "--url", redis_url)
+    assert code == 0 and out.strip() == f"queue {QUEUE} was not paused"
+
+    code, out, _ = call(capsys, "--json", "enqueue", "--queue", QUEUE, "--topic", "Given id", "--thesis-id", "th-42", "--url", redis_url)
+    new = json.loads(out)["id"]
+    assert code == 0 and json.loads(redis_conn.hget(f"bull:{QUEUE}:{new}", "data"))["thesisId"] == "th-42"
+    code, _, err = call(capsys, "enqueue", "--queue", "thesis", "--topic", "RQ job", "--thesis-id", "x", "--url", redis_url)
+    assert code == 1 and "a thesisId is given only to the jobs of a BullMQ queue" in err

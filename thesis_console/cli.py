@@ -60,7 +60,7 @@ from thesis_console.core.types import (
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 MAX_PAGE = 1000
 SKIPPED_SHOWN = 20
-EMPTYABLE = policy.states_allowing(JobAction.DELETE)  # emptying a state deletes its jobs
+EMPTYABLE = frozenset(s for s in JobState if policy.empty_verdict(s))  # RQ's; a BullMQ queue refuses a few more
 
 EPILOG = """\
 connection (any subcommand):
@@ -187,11 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     enq.add_argument("--at-front", action="store_true", help="put the job at the front of the queue")
     enq.add_argument("--delay", type=_delay_arg, default=0.0, help="schedule the job this many seconds from now")
     enq.add_argument("--pace", type=_pace_arg, default=0.0, help="seconds per stage (demonstrations)")
+    enq.add_argument("--thesis-id", default=None, help="the thesisId of a BullMQ job (default: a new one)")
 
     retry = add("retry", "put failed, stopped or canceled jobs back in their queue")
     retry.add_argument("job_ids", nargs="*", metavar="JOB")
     retry.add_argument("--all", action="store_true", help="every failed job of --queue (Ctrl-C stops cleanly)")
-    retry.add_argument("--queue", type=_queue_arg, default=None, help="queue for --all (default: THESIS_QUEUE or 'thesis')")
+    retry.add_argument("--queue", type=_queue_arg, default=None,
+                       help="queue for --all (default: THESIS_QUEUE or 'thesis'); needed for a BullMQ queue's jobs")  # fmt: skip
     retry.add_argument("--batch", type=_page_size, default=1000, help="jobs per atomic step for --all")
 
     for name, text in (
@@ -464,25 +466,16 @@ async def _enqueue(session: Session, args: argparse.Namespace, request: ThesisRe
     assert request is not None
     if args.delay < 0:
         raise UsageError(f"--delay must not be negative, got {args.delay}")
-    if await _is_bullmq(session, args.queue):
-        job_id = await session.bull_actions.enqueue(args.queue, request, delay_s=args.delay, at_front=args.at_front)
-    else:
-        job_id = await session.actions.enqueue(request, queue=args.queue, at_front=args.at_front, delay_s=args.delay)
+    job_id = await session.actions.enqueue(
+        request, queue=args.queue, at_front=args.at_front, delay_s=args.delay, thesis_id=args.thesis_id
+    )
     print(json.dumps({"id": job_id}) if args.json else job_id)
     return EXIT_OK
 
 
-async def _is_bullmq(session: Session, queue: str | None) -> bool:
-    return queue is not None and await session.reader.backend_of(queue) is Backend.BULLMQ
-
-
 async def _retry(session: Session, args: argparse.Namespace, _: Any) -> int:
-    if await _is_bullmq(session, args.queue):
-        if args.all:
-            return _report(await session.bull_actions.retry_all_failed(args.queue), args)
-        return _report(await session.bull_actions.retry(args.queue, args.job_ids), args)
     if not args.all:
-        return _report(await session.actions.retry(args.job_ids), args)
+        return _report(await session.actions.retry(args.job_ids, queue=args.queue), args)
     queue = _queue(args.queue)
     cancel = asyncio.Event()
     show_progress = sys.stderr.isatty() and not args.json
@@ -504,29 +497,14 @@ async def _retry(session: Session, args: argparse.Namespace, _: Any) -> int:
     return _report(result, args)
 
 
-def _job_action(action: str) -> Callable[[Session, argparse.Namespace, Any], Awaitable[int]]:
+def _job_action(action: JobAction) -> Callable[[Session, argparse.Namespace, Any], Awaitable[int]]:
     async def run(session: Session, args: argparse.Namespace, _: Any) -> int:
-        if await _is_bullmq(session, args.queue):
-            return _report(await _bull_job_action(session, action, args.queue, args.job_ids), args)
-        call = getattr(session.actions, action)
-        return _report(await call(args.job_ids), args)
+        return _report(await session.actions.act_on_jobs(action, args.job_ids, queue=args.queue), args)
 
     return run
 
 
-async def _bull_job_action(session: Session, action: str, queue: str, ids: list[str]) -> ActionResult:
-    """BullMQ's meaning of each job action: cancel and delete remove the job; stop does not exist."""
-    bull = session.bull_actions
-    if action == "promote":
-        return await bull.promote(queue, ids)
-    if action in ("cancel", "delete"):
-        return await bull.remove(queue, ids, JobAction(action))
-    return await bull.refuse(queue, ids, JobAction(action))
-
-
 async def _empty(session: Session, args: argparse.Namespace, _: Any) -> int:
-    if await _is_bullmq(session, args.queue):
-        return _report(await session.bull_actions.clean(args.queue, JobState(args.state)), args)
     return _report(await session.actions.empty(args.queue, JobState(args.state)), args)
 
 
@@ -565,10 +543,10 @@ _COMMANDS: dict[str, Callable[[Session, argparse.Namespace, Any], Awaitable[int]
     "show": _show,
     "enqueue": _enqueue,
     "retry": _retry,
-    "cancel": _job_action("cancel"),
-    "stop": _job_action("stop"),
-    "delete": _job_action("delete"),
-    "promote": _job_action("promote"),
+    "cancel": _job_action(JobAction.CANCEL),
+    "stop": _job_action(JobAction.STOP),
+    "delete": _job_action(JobAction.DELETE),
+    "promote": _job_action(JobAction.PROMOTE),
     "empty": _empty,
     **cli_watch.COMMANDS,
     **cli_control.COMMANDS,

@@ -40,7 +40,8 @@ def _wait_s(text: str) -> float:
 
 def add_parsers(add: Any) -> None:
     """Register the subcommands with ``add(name, help)`` of :func:`thesis_console.cli.build_parser`."""
-    pause = add("pause", "pause a queue: thesis-worker workers take no new job from it (running jobs finish)")
+    pause = add("pause", "pause a queue: its workers take no new job (running jobs finish); an RQ queue's "
+                "thesis-worker workers, or every worker of a BullMQ queue (BullMQ's own pause)")
     pause.add_argument("--queue", type=_queue, required=True)
     resume = add("resume", "resume a paused queue")
     resume.add_argument("--queue", type=_queue, required=True)

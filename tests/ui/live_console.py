@@ -19,6 +19,8 @@ from rq import Queue
 
 from thesis_console.core import contract
 from thesis_console.core.actions import QueueActions
+from thesis_console.core.bullmq.actions import BullActions
+from thesis_console.core.console_actions import ConsoleActions
 from thesis_console.core.reader import QueueReader, ThroughputTracker
 from thesis_console.core.types import ConnectionPhase, ConnectionState
 from thesis_console.ui.controller import ConsoleController
@@ -30,7 +32,12 @@ class LiveSession:
     def __init__(self, url: str, read_only: bool = False) -> None:
         self.client = aioredis.Redis.from_url(url, decode_responses=False, socket_timeout=5)
         self.reader = QueueReader(self.client)
-        self.actions = QueueActions(self.client, read_only=read_only, sync_factory=lambda: redis.Redis.from_url(url))
+        self.actions = ConsoleActions(
+            QueueActions(self.client, read_only=read_only, sync_factory=lambda: redis.Redis.from_url(url)),
+            BullActions(self.client, "bull", read_only=read_only),
+            self.reader.backend_of,
+            read_only=read_only,
+        )
         self.state = ConnectionState(ConnectionPhase.CONNECTED, "test", url, read_only=read_only)
 
     async def close(self) -> None:

@@ -67,7 +67,7 @@ from thesis_console.core.queue_names import check_queue_name
 from thesis_console.core.queue_pause import QueuePause
 from thesis_console.core.supervisor_protocol import SupervisorRecord
 from thesis_console.core.thesis_request import ThesisRequest
-from thesis_console.core.types import ActionResult, CoreError, JobState, ReadOnlyError, RetriedJob
+from thesis_console.core.types import ActionResult, CoreError, JobState, RetriedJob
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,7 @@ class QueueActions:
 
     # ------------------------------------------------------------------ helpers
     def _refuse_if_read_only(self, action: str) -> None:
-        if self.read_only:
-            raise ReadOnlyError(f"read-only profile: {action} refused")
+        policy.check_writable(self.read_only, action)
 
     def _sync_client(self) -> redis.Redis:
         with self._sync_lock:
@@ -398,7 +397,7 @@ class QueueActions:
         """
         self._refuse_if_read_only("empty")
         state = _state(state)
-        verdict = policy.verdict(JobAction.DELETE, state)  # emptying a state deletes its jobs
+        verdict = policy.empty_verdict(state)
         if not verdict:
             raise CoreError(f"{state.value} jobs cannot be emptied: {verdict.reason}")
         if state == JobState.WAITING:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from thesis_console.core.rq_keys import STATUS_TO_STATE
-from thesis_console.core.types import Backend, JobState
+from thesis_console.core.types import Backend, JobState, ReadOnlyError
 
 
 class JobAction(StrEnum):
@@ -105,11 +105,47 @@ _BULLMQ_NOT_ALLOWED: dict[JobAction, dict[JobState, str]] = {
 running job cannot be stopped, canceled or removed from outside."""
 
 
+_BULLMQ_NOT_EMPTIED: dict[JobState, str] = {
+    JobState.ACTIVE: "BullMQ cannot clean running jobs: their workers hold the jobs' locks",
+    JobState.DEFERRED: "BullMQ's clean does not take jobs that wait for their children",
+    JobState.CANCELED: "BullMQ has no canceled jobs: a removed job is deleted",
+}
+"""The states whose jobs BullMQ's ``cleanJobsInSet`` cannot remove as a whole."""
+
+
 def verdict(action: JobAction, state: JobState, backend: Backend = Backend.RQ) -> Verdict:
     """Whether ``action`` applies to a job in ``state`` of a ``backend`` queue, with the reason when it does not."""
     table = _BULLMQ_NOT_ALLOWED if backend is Backend.BULLMQ else _NOT_ALLOWED
     reason = table[JobAction(action)].get(JobState(state))
     return _YES if reason is None else Verdict(False, reason)
+
+
+RETRY_EFFECT: dict[Backend, str] = {
+    Backend.RQ: "They go back to the end of the queue and run again.",
+    Backend.BULLMQ: (
+        "They go back to waiting and run again, each with a fresh set of attempts and its back-off "
+        "(as BullMQ's own retry with resetAttemptsMade)."
+    ),
+}
+"""What a retry does to a job, in each backend's words (the confirmations say it)."""
+
+
+def empty_verdict(state: JobState, backend: Backend = Backend.RQ) -> Verdict:
+    """Whether every job in ``state`` of a ``backend`` queue can be deleted at once ("Empty", BullMQ's clean)."""
+    if backend is Backend.BULLMQ:
+        reason = _BULLMQ_NOT_EMPTIED.get(JobState(state))
+        return _YES if reason is None else Verdict(False, reason)
+    return verdict(JobAction.DELETE, state)  # emptying a state deletes its jobs
+
+
+def check_writable(read_only: bool, action: str) -> None:
+    """The read-only rule of every mutation, checked before any I/O.
+
+    Raises:
+        ReadOnlyError: ``read_only`` is set (the profile's setting).
+    """
+    if read_only:
+        raise ReadOnlyError(f"read-only profile: {action} refused")
 
 
 def verdict_for_selection(action: JobAction, states: Iterable[JobState]) -> Verdict:
@@ -124,8 +160,10 @@ def verdict_for_selection(action: JobAction, states: Iterable[JobState]) -> Verd
     return Verdict(False, "no job selected") if first is None else verdict(action, first)
 
 
-def allowed_actions(state: JobState) -> frozenset[JobAction]:
-    """Every action that applies to a job in ``state``."""
+def allowed_actions(state: JobState, backend: Backend = Backend.RQ) -> frozenset[JobAction]:
+    """Every action that applies to a job in ``state`` of a ``backend`` queue."""
+    if backend is Backend.BULLMQ:
+        return frozenset(a for a in JobAction if verdict(a, state, backend))
     return _ALLOWED_BY_STATE[JobState(state)]
 
 
@@ -193,6 +231,13 @@ class QueueAction(StrEnum):
     PAUSE = "pause"
     """Supervised workers take no new job from it; running jobs finish, enqueueing still works."""
     RESUME = "resume"
+
+
+PAUSE_EFFECT: dict[Backend, str] = {
+    Backend.RQ: "supervised workers take no new job from it; running jobs finish",
+    Backend.BULLMQ: "its workers (Node or Python) take no new job from it; running jobs finish",
+}
+"""What a pause does, in each backend's words (BullMQ's own pause stops every BullMQ worker)."""
 
 
 def queue_verdict(action: QueueAction, paused: bool, read_only: bool = False) -> Verdict:

@@ -15,10 +15,11 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from thesis_console.core.bullmq.job_defaults import BullJobDefaults
 from thesis_console.core.paths import user_config_root
 from thesis_console.core.redis_url import has_password, redact
 from thesis_console.core.redis_url import problem as url_problem
@@ -48,6 +49,8 @@ class ConnectionProfile:
         embedded: the managed local Redis that the console starts when needed.
         timeout_s: connect and command timeout.
         bullmq_prefix: the ``prefix`` option of the BullMQ queues on this Redis.
+        bullmq_jobs: per BullMQ queue, the job name and default options of the thesis jobs the console
+            adds (:meth:`job_defaults`); a queue not named here gets the Node thesis system's.
     """
 
     name: str
@@ -62,6 +65,7 @@ class ConnectionProfile:
     embedded: bool = False
     timeout_s: float = 5.0
     bullmq_prefix: str = "bull"
+    bullmq_jobs: tuple[tuple[str, BullJobDefaults], ...] = ()
 
     def __post_init__(self) -> None:
         problem = profile_problem(self)
@@ -84,9 +88,19 @@ class ConnectionProfile:
     def uses_tls(self) -> bool:
         return self.url.startswith("rediss://") or bool(self.tls_ca_file or self.tls_cert_file)
 
+    def job_defaults(self, queue: str) -> BullJobDefaults:
+        """The job name and default options of thesis jobs added to the BullMQ queue ``queue``."""
+        return dict(self.bullmq_jobs).get(queue) or BullJobDefaults()
+
+    def with_job_defaults(self, queue: str, defaults: BullJobDefaults) -> ConnectionProfile:
+        """This profile with ``defaults`` for the BullMQ queue ``queue`` (the others kept)."""
+        kept = tuple((q, d) for q, d in self.bullmq_jobs if q != queue)
+        return replace(self, bullmq_jobs=(*kept, (queue, defaults)))
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["queues"] = list(self.queues)
+        data["bullmq_jobs"] = {queue: defaults.to_json() for queue, defaults in self.bullmq_jobs}
         return data
 
     @classmethod
@@ -112,6 +126,13 @@ class ConnectionProfile:
         for flag in ("read_only", "trust_pickle", "embedded"):
             if not isinstance(values.get(flag, False), bool):
                 raise CoreError(f"profile {values['name']!r}: {flag} must be true or false")
+        jobs = values.get("bullmq_jobs", {})
+        if not isinstance(jobs, dict):
+            raise CoreError(f"profile {values['name']!r}: bullmq_jobs must map queue names to job defaults")
+        try:
+            values["bullmq_jobs"] = tuple((str(q), BullJobDefaults.from_json(d)) for q, d in jobs.items())
+        except CoreError as exc:
+            raise CoreError(f"profile {values['name']!r}: bullmq_jobs: {exc}") from None
         return cls(**values)
 
 
@@ -127,6 +148,8 @@ def profile_problem(profile: ConnectionProfile) -> str | None:
         return "queues must be non-empty names"
     if not isinstance(profile.bullmq_prefix, str) or not profile.bullmq_prefix or ":" in profile.bullmq_prefix:
         return f"bullmq_prefix must be a non-empty name without ':', got {profile.bullmq_prefix!r}"
+    if any(not (isinstance(q, str) and q and isinstance(d, BullJobDefaults)) for q, d in profile.bullmq_jobs):
+        return "bullmq_jobs must pair queue names with BullMQ job defaults"
     if profile.embedded:
         return None
     found = url_problem(profile.url)

@@ -34,12 +34,13 @@ from redis.retry import Retry
 
 from thesis_console.core.actions import QueueActions
 from thesis_console.core.bullmq.actions import BullActions
+from thesis_console.core.console_actions import ConsoleActions
 from thesis_console.core.embedded_redis import EmbeddedRedisError, ensure_running
 from thesis_console.core.profiles import ConnectionProfile
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.redis_target import describe_error
 from thesis_console.core.redis_url import has_password, parse_sentinel_url, redact
-from thesis_console.core.types import ConnectionPhase, ConnectionState, CoreError
+from thesis_console.core.types import Backend, ConnectionPhase, ConnectionState, CoreError
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,8 @@ class Session:
     Attributes:
         profile: the profile it was opened with.
         reader: reads snapshots, pages, details, search and metrics (:class:`QueueReader`).
-        actions: the mutations (:class:`QueueActions`), read-only when the profile says so.
+        actions: the mutations (:class:`ConsoleActions`, routed per queue backend), read-only when the
+            profile says so.
         state: the latest :class:`ConnectionState`.
         url: the URL actually used (the embedded server's for the embedded profile); may carry a
             password when the profile's URL does, so show :attr:`display_url` instead.
@@ -276,8 +278,13 @@ class Session:
             timeout_s=profile.timeout_s,
             bullmq_prefix=profile.bullmq_prefix,
         )
-        self.actions = QueueActions(self.client, read_only=profile.read_only, sync_factory=clients.make_sync)
-        self.bull_actions = BullActions(self.client, profile.bullmq_prefix, read_only=profile.read_only)
+        self.actions = ConsoleActions(
+            QueueActions(self.client, read_only=profile.read_only, sync_factory=clients.make_sync),
+            BullActions(self.client, profile.bullmq_prefix, read_only=profile.read_only),
+            self._backend_of,
+            read_only=profile.read_only,
+            job_defaults=profile.job_defaults,
+        )
         self._watchdog: asyncio.Task[None] | None = None
         self._retry_now = asyncio.Event()
         self._closed = False
@@ -288,6 +295,13 @@ class Session:
     @property
     def display_url(self) -> str:
         return redact(self.url)
+
+    async def _backend_of(self, queue: str) -> Backend:
+        """A queue's backend as the reader finds it; a queue the profile gives BullMQ job defaults is
+        BullMQ before its first job exists (so the first thesis can be added to it)."""
+        if any(name == queue for name, _ in self.profile.bullmq_jobs):
+            return Backend.BULLMQ
+        return await self.reader.backend_of(queue)
 
     @property
     def password_given(self) -> bool:
@@ -377,7 +391,6 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._watchdog
         await self.actions.close()
-        await self.bull_actions.close()
         await self._clients.close()
 
     async def __aenter__(self) -> Session:

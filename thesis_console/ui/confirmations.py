@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QWidget
 
-from thesis_console.core.policy import JobAction
+from thesis_console.core.policy import RETRY_EFFECT, JobAction
 from thesis_console.core.supervisor_protocol import SupervisorRecord
-from thesis_console.core.types import JobRow, JobState, WorkerInfo
+from thesis_console.core.types import Backend, JobRow, JobState, WorkerInfo
 from thesis_console.ui.models.formatting import fmt_count, plural
 from thesis_console.ui.models.job_table import topic_of
 from thesis_console.ui.widgets.dialogs.bulk_action import BulkWords
@@ -66,8 +66,15 @@ _CONSEQUENCE = {
     JobAction.STOP: "The work done so far is lost; a stopped job counts as failed and can be retried.",
     JobAction.DELETE: "Their data and results are deleted. This cannot be undone.",
     JobAction.PROMOTE: "They leave the schedule and join the end of their queue now.",
-    JobAction.RETRY: "They go back to the end of their queue and run again.",
+    JobAction.RETRY: RETRY_EFFECT[Backend.RQ],
 }
+_BULLMQ_CONSEQUENCE = {
+    **_CONSEQUENCE,
+    JobAction.CANCEL: "BullMQ has no canceled state: the jobs are removed, with their data and logs. This cannot be undone.",
+    JobAction.DELETE: "The jobs are removed, with their data, logs and results. This cannot be undone.",
+    JobAction.RETRY: RETRY_EFFECT[Backend.BULLMQ],
+}
+CONSEQUENCES: dict[Backend, dict[JobAction, str]] = {Backend.RQ: _CONSEQUENCE, Backend.BULLMQ: _BULLMQ_CONSEQUENCE}
 
 
 def selected_jobs_question(action: JobAction, rows: Sequence[JobRow]) -> Question:
@@ -77,7 +84,8 @@ def selected_jobs_question(action: JobAction, rows: Sequence[JobRow]) -> Questio
     jobs = plural(n, "job")
     queues = sorted({r.queue for r in rows})
     where = f" of {queues[0]}" if len(queues) == 1 else ""
-    text = f"{verb} {jobs}{where}?\n\n{job_list(rows)}\n\n{_CONSEQUENCE[action]}"
+    backend = rows[0].backend if rows else Backend.RQ
+    text = f"{verb} {jobs}{where}?\n\n{job_list(rows)}\n\n{CONSEQUENCES[backend][action]}"
     keep = keep_label(n)
     if action == JobAction.STOP:
         keep = "Let it run" if n == 1 else "Let them run"
@@ -116,13 +124,13 @@ def matches_words(action: JobAction, query: SearchQuery, count: int) -> BulkWord
     )
 
 
-def retry_all_question(queue: str, count: int) -> Question:
-    """Asked before every failed job of ``queue`` is retried."""
+def retry_all_question(queue: str, count: int, backend: Backend = Backend.RQ) -> Question:
+    """Asked before every failed job of ``queue`` (a ``backend`` queue) is retried."""
     jobs = plural(count, "failed job")
     text = (
         f"Retry all {jobs} of the queue {queue}?\n\n"
-        f"They go back to the end of {queue} and run again. Jobs whose data is broken, or that are "
-        "already queued, are skipped and listed afterwards. A running retry can be canceled between chunks."
+        f"{RETRY_EFFECT[backend]} Jobs that cannot be retried are skipped and listed afterwards. "
+        "A running retry can be canceled between chunks."
     )
     return Question("Retry all failed jobs", text, f"Retry {jobs}", "Not now")
 

@@ -39,8 +39,8 @@ from thesis_console.ui.notices import Level, Notice, result_notice
 from thesis_console.ui.tasks import spawn
 
 if TYPE_CHECKING:
-    from thesis_console.core.actions import QueueActions
     from thesis_console.core.alerts.watch_data import MinuteCache, WatchData
+    from thesis_console.core.console_actions import ConsoleActions
     from thesis_console.core.reader import ThroughputTracker
     from thesis_console.core.session import Session
 
@@ -241,7 +241,7 @@ class ConsoleController(QObject):
     async def act(
         self,
         name: str,
-        call: Callable[[QueueActions], Awaitable[T]],
+        call: Callable[[ConsoleActions], Awaitable[T]],
         *,
         notice: Callable[[T], Notice | None] | None = None,
         refresh: bool = True,
@@ -250,7 +250,8 @@ class ConsoleController(QObject):
 
         Args:
             name: what the action is called in an error message ("cancel", "resize").
-            call: given the session's actions, starts the action.
+            call: given the session's actions (:class:`ConsoleActions`, which send each call to the
+                backend of the queue it names), starts the action.
             notice: how its result reads (None: nothing to say); by default an :class:`ActionResult`
                 reads as :func:`result_notice` and other values say nothing.
             refresh: refresh the snapshot afterwards.

@@ -19,8 +19,8 @@ from PySide6.QtCore import QObject, QPoint, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QDialog, QMenu, QWidget
 
-from thesis_console.core.policy import JobAction, confirmation_needed, verdict
-from thesis_console.core.types import ActionResult, JobRow, JobState
+from thesis_console.core.policy import JobAction, confirmation_needed, empty_verdict, verdict
+from thesis_console.core.types import ActionResult, Backend, JobRow, JobState
 from thesis_console.ui import confirmations, theme
 from thesis_console.ui.confirmations import (
     Question,
@@ -37,7 +37,7 @@ from thesis_console.ui.widgets.dialogs.bulk_action import BulkActionDialog
 from thesis_console.ui.widgets.jobs_view import JobsView
 
 if TYPE_CHECKING:
-    from thesis_console.core.actions import QueueActions
+    from thesis_console.core.console_actions import ConsoleActions
 
 log = logging.getLogger("thesis_console.ui.job_actions")
 
@@ -49,29 +49,32 @@ MANY = 100
 
 
 
-def _call(actions: QueueActions, action: JobAction, ids: list[str]) -> Coroutine[Any, Any, ActionResult]:
-    """The core's action for ``action``."""
-    if action is JobAction.RETRY:
-        return actions.retry(ids)
-    if action is JobAction.CANCEL:
-        return actions.cancel(ids)
-    if action is JobAction.STOP:
-        return actions.stop(ids)
-    if action is JobAction.DELETE:
-        return actions.delete(ids)
-    return actions.promote(ids)
-
-
 def applicable(action: JobAction, rows: Sequence[JobRow]) -> list[JobRow]:
-    """The rows ``action`` applies to, by the policy table."""
-    return [r for r in rows if verdict(action, r.state).allowed]
+    """The rows ``action`` applies to, by the policy table of each row's backend."""
+    return [r for r in rows if verdict(action, r.state, r.backend).allowed]
 
 
 def why_not(action: JobAction, rows: Sequence[JobRow]) -> str:
     """Why ``action`` applies to none of ``rows`` (the policy's reason for the first one)."""
     if not rows:
         return "select jobs in the Jobs view"
-    return verdict(action, rows[0].state).reason
+    return verdict(action, rows[0].state, rows[0].backend).reason
+
+
+async def _act_per_queue(actions: ConsoleActions, action: JobAction, rows: Sequence[JobRow]) -> ActionResult:
+    """``action`` on ``rows`` through the core, once per queue (a BullMQ id names a job only in its queue)."""
+    by_queue: dict[str, list[str]] = {}
+    for row in rows:
+        by_queue.setdefault(row.queue, []).append(row.id)
+    results = [await actions.act_on_jobs(action, ids, queue=queue) for queue, ids in by_queue.items()]
+    if len(results) == 1:
+        return results[0]
+    return ActionResult(
+        action.value,
+        tuple(i for r in results for i in r.done),
+        {i: why for r in results for i, why in r.skipped.items()},
+        tuple(u for r in results for u in r.undo),
+    )
 
 
 def set_enabled(action: QAction, usable: bool, why: str, *, connected: bool, read_only: bool, busy: bool) -> None:
@@ -208,10 +211,11 @@ class JobActions(QObject):
         counts = c.snapshot.queue(queue) if c.snapshot else None
         set_enabled(self.act_retry_all, bool(counts and counts.failed), f"no failed jobs in {queue}", **flags)
         state = self.jobs_view.current_state()
-        empty_why = verdict(JobAction.DELETE, state).reason or f"no {state.value} jobs in {queue}"
+        can_empty = empty_verdict(state, counts.backend if counts else Backend.RQ)
+        empty_why = can_empty.reason or f"no {state.value} jobs in {queue}"
         if not self._jobs_shown():
             empty_why = "show a state of this queue in the Jobs view"
-        emptyable = self._jobs_shown() and verdict(JobAction.DELETE, state).allowed and bool(counts and counts.count(state))
+        emptyable = self._jobs_shown() and can_empty.allowed and bool(counts and counts.count(state))
         set_enabled(self.act_empty, emptyable, empty_why, **flags)
         set_enabled(self.act_copy_ids, bool(rows), "select jobs", **flags)
         if self.whole_state():
@@ -269,9 +273,8 @@ class JobActions(QObject):
     async def _run(self, action: JobAction, rows: list[JobRow]) -> ActionResult | None:
         if (confirmation_needed(action) or len(rows) > MANY) and not await self.confirm(selected_jobs_question(action, rows)):
             return None
-        ids = [r.id for r in rows]
         outcome = await self.controller.act(
-            action.value, lambda actions: _call(actions, action, ids), notice=self._notice
+            action.value, lambda actions: _act_per_queue(actions, action, rows), notice=self._notice
         )
         return outcome.value
 
@@ -314,8 +317,10 @@ class JobActions(QObject):
 
         queue = self.controller.current_queue
         snapshot = self.controller.snapshot
-        count = snapshot.queue(queue).failed if snapshot else 0
-        if not await self.confirm(retry_all_question(queue, count), destructive=False):
+        counts = snapshot.queue(queue) if snapshot else None
+        count = counts.failed if counts else 0
+        backend = counts.backend if counts else Backend.RQ
+        if not await self.confirm(retry_all_question(queue, count, backend), destructive=False):
             return
         dialog = RetryAllDialog(queue, self.window)
         self._show(dialog)

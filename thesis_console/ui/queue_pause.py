@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QMenu, QWidget
 
-from thesis_console.core.types import Backend, QueueCounts
+from thesis_console.core.policy import PAUSE_EFFECT
+from thesis_console.core.types import QueueCounts
 from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.models import formatting
 from thesis_console.ui.notices import Notice
@@ -20,6 +21,11 @@ def paused_text(counts: QueueCounts) -> str:
     return formatting.paused_text(counts.paused, counts.paused_by, counts.paused_at)
 
 
+def pause_effect(counts: QueueCounts | None) -> str:
+    """What pausing ``counts``' queue does (its backend's words)."""
+    return PAUSE_EFFECT[counts.backend] if counts is not None else ""
+
+
 def why_not(controller: ConsoleController, counts: QueueCounts | None) -> str:
     """Why the queue's pause cannot be changed now; empty when it can."""
     if counts is None:
@@ -28,8 +34,6 @@ def why_not(controller: ConsoleController, counts: QueueCounts | None) -> str:
         return "not connected"
     if controller.read_only:
         return "this connection profile is read-only"
-    if counts.backend is not Backend.RQ:
-        return "only RQ queues are paused from the console"
     if controller.busy:
         return "another action is running"
     return ""
@@ -52,7 +56,7 @@ def toggle(controller: ConsoleController, counts: QueueCounts) -> None:
             controller.act(
                 "pause",
                 lambda actions: actions.pause_queue(name),
-                notice=lambda _pause: Notice(f"paused {name}: supervised workers take no new job from it; running jobs finish"),
+                notice=lambda _pause: Notice(f"paused {name}: {pause_effect(counts)}"),
             ),
             f"pause {name}",
         )
@@ -68,7 +72,7 @@ def add_to_menu(menu: QMenu, controller: ConsoleController, counts: QueueCounts 
     if reason:
         action.setText(f"{action.text()} (disabled: {reason})")
     elif counts is not None:
-        action.setToolTip(paused_text(counts) or "supervised workers take no new job from a paused queue")
+        action.setToolTip(paused_text(counts) or f"pause: {pause_effect(counts)}")
         action.triggered.connect(lambda _checked=False: toggle(controller, counts))
 
 

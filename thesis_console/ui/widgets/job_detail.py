@@ -353,7 +353,7 @@ class JobDetailPanel(QWidget):
     def _update_actions(self) -> None:
         """Offer the actions that apply to the job's state now (the policy table decides)."""
         row = self.row
-        allowed = allowed_actions(row.state) if row is not None and not self.gone else frozenset()
+        allowed = allowed_actions(row.state, row.backend) if row is not None and not self.gone else frozenset()
         c = self.controller
         for action, button in self.action_buttons.items():
             button.setVisible(action in allowed)
@@ -365,8 +365,8 @@ class JobDetailPanel(QWidget):
                 enabled, tip = False, "another action is running"
             else:
                 enabled, tip = True, f"{ACTION_TEXT[action].rstrip('…')} this job"
-            if row is not None and not verdict(action, row.state).allowed:
-                enabled, tip = False, verdict(action, row.state).reason
+            if row is not None and not verdict(action, row.state, row.backend).allowed:
+                enabled, tip = False, verdict(action, row.state, row.backend).reason
             button.setEnabled(enabled)
             button.setToolTip(tip)
 

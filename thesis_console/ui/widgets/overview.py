@@ -538,7 +538,7 @@ class OverviewView(QWidget):
         self.pause_button.setToolTip(
             f"disabled: {reason}" if reason
             else ("Let workers take jobs from this queue again" if paused
-                  else "Supervised workers take no new job from this queue; running jobs finish")
+                  else f"Pause: {queue_pause.pause_effect(counts)}")
         )  # fmt: skip
 
     def _toggle_pause(self) -> None:
