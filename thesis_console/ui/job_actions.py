@@ -242,7 +242,8 @@ class JobActions(QObject):
             elif not found:
                 usable, why = False, "no matches (yet)"
             else:
-                verdict_ = verdict(job_action, query.state)
+                backend = self.jobs_view.search_model.rows[0].backend
+                verdict_ = verdict(job_action, query.state, backend)
                 usable, why = verdict_.allowed, verdict_.reason
             set_enabled(action, usable, why, **flags)
         button = self.jobs_view.matches_button
