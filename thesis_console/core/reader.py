@@ -144,7 +144,7 @@ class QueueReader:
 
     async def page(self, queue: str, state: JobState, offset: int, limit: int, reverse: bool = False) -> JobPage:
         """Rows ``offset`` .. ``offset + limit - 1`` of a state's table, in two round trips at any offset
-        (three for a BullMQ queue's WAITING, which spans three structures). ``reverse`` counts from
+        (plus one EXISTS when the queue's backend was not checked in the last 30 s). ``reverse`` counts from
         the other end of the state's order (oldest first where it is newest first, and back)."""
         return await self._bounded(self._page(queue, state, offset, limit, reverse))
 

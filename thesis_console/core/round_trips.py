@@ -46,10 +46,11 @@ class RoundTrips:
         self.timeout_s = timeout_s
         self.count = 0
 
-    async def run(self, fill: Callable[[Any], object]) -> list[Any]:
+    async def run(self, fill: Callable[[Any], object], *, allow_denied: bool = False) -> list[Any]:
         """Queue commands with ``fill(pipeline)``, send them in one round trip, return the replies.
 
-        A reply is an exception object when that one command failed (for example WRONGTYPE).
+        A reply is an exception object when that one command failed (for example WRONGTYPE); with
+        ``allow_denied``, also when the user may not run it (the caller has another way to read).
 
         Raises:
             CoreError: the server could not be reached, failed, or did not answer in time.
@@ -82,7 +83,7 @@ class RoundTrips:
         for reply in replies:
             # A per-command error is usually a foreign key (WRONGTYPE) and is the caller's to show in
             # a row; a missing ACL right is not about one key: the whole view would be wrong.
-            if isinstance(reply, rexc.NoPermissionError):
+            if isinstance(reply, rexc.NoPermissionError) and not allow_denied:
                 raise CoreError(describe_error(reply, server_url(self.client)))
         return replies
 

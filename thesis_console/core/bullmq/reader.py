@@ -2,7 +2,7 @@
 
 BullMQ's own ``getJobs`` raises for a whole page when one job's data is bad and leaves ``paused`` out
 of counts, so the console reads the keys itself: counts of every queue in one round trip, a page in
-two (three for WAITING, whose jobs are spread over three structures), a job's detail in one.
+two at any offset (:mod:`~thesis_console.core.bullmq.paging`), a job's detail in one.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from thesis_console.core import decoding
 from thesis_console.core.backend import Backend
 from thesis_console.core.bullmq.jobs import (
     ROW_FIELDS,
-    build_row,
     ms_time,
     parse_json,
     progress_of,
     row_from_fields,
 )
-from thesis_console.core.bullmq.keys import STATE_SOURCES, SUPPORTED_MAJOR, BullKeys, Kind, Source
+from thesis_console.core.bullmq.keys import STATE_SOURCES, SUPPORTED_MAJOR, BullKeys, Kind
+from thesis_console.core.bullmq.paging import read_page
 from thesis_console.core.metrics_read import step_for
 from thesis_console.core.round_trips import RoundTrips, is_error, reply_int
 from thesis_console.core.types import (
@@ -154,46 +154,7 @@ class BullReader:
     async def page(self, queue: str, state: JobState, offset: int, limit: int) -> JobPage:
         if offset < 0 or not 1 <= limit <= MAX_PAGE:
             raise CoreError(f"a page needs offset >= 0 and 1 <= limit <= {MAX_PAGE}, got {offset}, {limit}")
-        keys = BullKeys(self.prefix, queue)
-        sources = STATE_SOURCES[state]
-        if not sources:
-            return JobPage(queue, state, offset, 0, ())
-        single = len(sources) == 1
-
-        def fill_lengths(pipe: Any) -> None:
-            for source in sources:
-                (pipe.llen if source.kind is Kind.LIST else pipe.zcard)(keys.of(source.name))
-            if single:
-                _fill_range(pipe, keys, sources[0], offset, offset + limit - 1)
-
-        first = await self.trips.run(fill_lengths)
-        lengths = [reply_int(r) for r in first[: len(sources)]]
-        total = sum(lengths)
-        if single:
-            ranges = [(sources[0], first[1])]
-        else:
-            wanted: list[tuple[Source, int, int]] = []
-            start, stop, before = offset, offset + limit - 1, 0
-            for source, length in zip(sources, lengths, strict=True):
-                lo, hi = max(start - before, 0), min(stop - before, length - 1)
-                if lo <= hi:
-                    wanted.append((source, lo, hi))
-                before += length
-            def fill_ranges(pipe: Any) -> None:
-                for source, lo, hi in wanted:
-                    _fill_range(pipe, keys, source, lo, hi)
-
-            replies = await self.trips.run(fill_ranges)
-            ranges = [(s, r) for (s, _, _), r in zip(wanted, replies, strict=True)]
-        members: list[tuple[str, float | None]] = []
-        for source, reply in ranges:
-            members.extend(_parse_range(source, reply))
-        members = members[:limit]
-        if not members:
-            return JobPage(queue, state, offset, total, ())
-        rows_reply = await self.trips.run(lambda pipe: [pipe.hmget(keys.job(i), ROW_FIELDS) for i, _ in members])
-        rows = tuple(build_row(queue, i, state, r, score) for (i, score), r in zip(members, rows_reply, strict=True))
-        return JobPage(queue, state, offset, total, rows)
+        return await read_page(self.trips, self.prefix, queue, state, offset, limit)
 
     async def find(self, queue: str, job_id: str) -> bool:
         keys = BullKeys(self.prefix, queue)
@@ -309,32 +270,6 @@ class BullReader:
             for b, (c, f) in buckets.items()
         )
         return MetricSeries(queue=queue, step_s=step, points=points)
-
-
-def _fill_range(pipe: Any, keys: BullKeys, source: Source, start: int, stop: int) -> None:
-    key = keys.of(source.name)
-    if source.kind is Kind.LIST:
-        if source.from_right:
-            pipe.lrange(key, -(stop + 1), -(start + 1))
-        else:
-            pipe.lrange(key, start, stop)
-    elif source.newest_first:
-        pipe.zrevrange(key, start, stop, withscores=True)
-    else:
-        pipe.zrange(key, start, stop, withscores=True)
-
-
-def _parse_range(source: Source, reply: Any) -> list[tuple[str, float | None]]:
-    if is_error(reply) or not reply:
-        return []
-    items: list[tuple[Any, float | None]]
-    if source.kind is Kind.LIST:
-        items = [(m, None) for m in reply]
-        if source.from_right:
-            items.reverse()
-    else:
-        items = [(m, float(s)) for m, s in reply]
-    return [(decoding.text(m) or repr(m), score) for m, score in items]
 
 
 def _timeline(job_id: str, entries: list[Any]) -> tuple[TimelineEvent, ...]:
