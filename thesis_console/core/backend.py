@@ -18,7 +18,9 @@ __all__ = ["Backend", "QueueBackendReader"]
 class QueueBackendReader(Protocol):
     """The reads one backend answers for its queues (the snapshot is read for all backends at once)."""
 
-    async def page(self, queue: str, state: JobState, offset: int, limit: int) -> JobPage: ...
+    async def page(self, queue: str, state: JobState, offset: int, limit: int, reverse: bool = False) -> JobPage:
+        """Rows ``offset`` .. ``offset + limit - 1`` of a state; ``reverse`` counts from the other end."""
+        ...
 
     async def detail(self, queue: str, job_id: str) -> JobDetail: ...
 

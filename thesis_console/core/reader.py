@@ -149,19 +149,7 @@ class QueueReader:
         return await self._bounded(self._page(queue, state, offset, limit, reverse))
 
     async def _page(self, queue: str, state: JobState, offset: int, limit: int, reverse: bool) -> JobPage:
-        reader = await self._reader_of(queue)
-        if isinstance(reader, RqReader):
-            return await reader.page(queue, state, offset, limit, reverse)
-        if not reverse:
-            return await reader.page(queue, state, offset, limit)
-        # The other backends page one way: read the total, then the mirrored page, and turn it round.
-        total = (await reader.page(queue, state, 0, 1)).total
-        stop = total - offset  # exclusive end of the mirrored range
-        if stop <= 0:
-            return JobPage(queue, state, offset, total, ())
-        start = max(0, stop - limit)
-        page = await reader.page(queue, state, start, stop - start)
-        return JobPage(queue, state, offset, page.total, tuple(reversed(page.rows)))
+        return await (await self._reader_of(queue)).page(queue, state, offset, limit, reverse)
 
     async def position(self, queue: str, state: JobState, job_id: str, reverse: bool = False) -> int | None:
         """The 0-based row of ``job_id`` in ``state``'s table as :meth:`page` orders it; None when it is not there.

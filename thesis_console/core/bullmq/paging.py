@@ -9,16 +9,16 @@ an earlier structure). The second reads the rows: one HMGET per job whose id is 
 deeper in a later structure than both guesses, ``SORT <key> BY nosort LIMIT .. GET # GET <job>->field``,
 which reads the range and every job's row fields in one command without sorting or writing anything.
 
-Two cases cost a third round trip: a job hash that SORT finds missing (an HMGET tells a missing hash
-from a key of another type, as for every other row), and a server that refuses SORT with GET
-patterns (a user without the right to SORT, a read-only replica before Redis 7, a cluster): then the
-range is read first and the rows after.
+Two cases cost more: a job hash that SORT finds missing (one more round trip: an HMGET tells a missing
+hash from a key of another type, as for every other row), and a server that refuses SORT with GET
+patterns (a user without the right to SORT, a read-only replica, a cluster): then the range is read,
+and the rows after it, in two more.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from thesis_console.core import decoding
@@ -60,10 +60,13 @@ class _Part:
     rows: list[tuple[str, float | None, Any]] = field(default_factory=list)
 
 
-async def read_page(trips: RoundTrips, prefix: str, queue: str, state: JobState, offset: int, limit: int) -> JobPage:
-    """Rows ``offset`` .. ``offset + limit - 1`` of ``state`` in ``queue``, in the order a worker takes them."""
+async def read_page(
+    trips: RoundTrips, prefix: str, queue: str, state: JobState, offset: int, limit: int, reverse: bool = False
+) -> JobPage:
+    """Rows ``offset`` .. ``offset + limit - 1`` of ``state`` in ``queue``, in the order a worker takes them
+    (``reverse``: from the other end, the last structure first, each read from its other end)."""
     keys = BullKeys(prefix, queue)
-    sources = STATE_SOURCES[state]
+    sources = tuple(_flipped(s) for s in reversed(STATE_SOURCES[state])) if reverse else STATE_SOURCES[state]
     if not sources:
         return JobPage(queue, state, offset, 0, ())
     start, stop = offset, offset + limit - 1
@@ -147,6 +150,12 @@ async def _range_then_rows(trips: RoundTrips, keys: BullKeys, parts: Sequence[_P
     replies = iter(await trips.run(lambda pipe: [pipe.hmget(keys.job(i), ROW_FIELDS) for i, _ in wanted]))
     for part, ms in zip(parts, members, strict=True):
         part.rows = [(job_id, score, next(replies)) for job_id, score in ms]
+
+
+def _flipped(source: Source) -> Source:
+    if source.kind is Kind.LIST:
+        return replace(source, from_right=not source.from_right)
+    return replace(source, newest_first=not source.newest_first)
 
 
 def _fill_range(pipe: Any, keys: BullKeys, source: Source, start: int, stop: int) -> None:

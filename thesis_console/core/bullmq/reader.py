@@ -24,6 +24,7 @@ from thesis_console.core.bullmq.jobs import (
 from thesis_console.core.bullmq.keys import STATE_SOURCES, SUPPORTED_MAJOR, BullKeys, Kind
 from thesis_console.core.bullmq.paging import read_page
 from thesis_console.core.metrics_read import step_for
+from thesis_console.core.paging import MAX_PAGE, as_state, check_page_args, check_queue
 from thesis_console.core.round_trips import RoundTrips, is_error, reply_int
 from thesis_console.core.types import (
     STATE_ORDER,
@@ -41,7 +42,6 @@ from thesis_console.core.types import (
 
 log = logging.getLogger(__name__)
 
-MAX_PAGE = 1000
 EVENTS_READ = 10_000
 """Newest entries of the events stream read for a timeline (BullMQ keeps about 10,000 by default)."""
 LOGS_READ = 1000
@@ -151,10 +151,10 @@ class BullReader:
         self.trips = trips
         self.prefix = prefix
 
-    async def page(self, queue: str, state: JobState, offset: int, limit: int) -> JobPage:
-        if offset < 0 or not 1 <= limit <= MAX_PAGE:
-            raise CoreError(f"a page needs offset >= 0 and 1 <= limit <= {MAX_PAGE}, got {offset}, {limit}")
-        return await read_page(self.trips, self.prefix, queue, state, offset, limit)
+    async def page(self, queue: str, state: JobState, offset: int, limit: int, reverse: bool = False) -> JobPage:
+        check_queue(queue)
+        check_page_args(offset, limit)
+        return await read_page(self.trips, self.prefix, queue, as_state(state), offset, limit, reverse)
 
     async def find(self, queue: str, job_id: str) -> bool:
         keys = BullKeys(self.prefix, queue)
