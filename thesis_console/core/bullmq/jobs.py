@@ -131,6 +131,8 @@ def row_from_fields(
         scheduled_for = delayed_run_at(score) if score is not None else None
         status = RETRY_BACKOFF if (made or 0) > 0 else REQUESTED_DELAY
     error = decoding.text(fields.get("failedReason")) or None
+    if error is None and fields.get("failedReason"):
+        problems.append("failed reason is not UTF-8")
     return JobRow(
         id=job_id,
         queue=queue,

@@ -16,6 +16,7 @@ from thesis_console.core import decoding
 from thesis_console.core.backend import Backend
 from thesis_console.core.bullmq.jobs import (
     ROW_FIELDS,
+    build_row,
     ms_time,
     parse_json,
     progress_of,
@@ -223,24 +224,44 @@ class BullReader:
     async def search(
         self, queue: str, state: JobState, text: str, *, batch_size: int, scan_chunk: int = MAX_PAGE
     ) -> AsyncIterator[list[JobRow]]:
-        """Rows whose id, name, topic, error or problem contains ``text`` (case-insensitive), page by page."""
-        needle = text.casefold()
+        """Matching rows as RQ's search finds them: the exact id first (one round trip), then, walking the
+        state page by page, a case-insensitive prefix of the id or a substring of the job name, topic,
+        error or problem; the matches of each page are yielded at once, at most ``batch_size`` at a time."""
+        needle = text.strip()
+        seen: set[str] = set()
+        exact = await self._exact(queue, state, needle)
+        if exact is not None:
+            seen.add(exact.id)
+            yield [exact]
+        folded = needle.casefold()
         offset = 0
-        batch: list[JobRow] = []
         while True:
             page = await self.page(queue, state, offset, min(scan_chunk, MAX_PAGE))
-            for row in page.rows:
-                hay = " ".join(filter(None, [row.id, row.description, row.topic, row.error_line, row.problem]))
-                if needle in hay.casefold():
-                    batch.append(row)
-                    if len(batch) >= batch_size:
-                        yield batch
-                        batch = []
+            matched = [row for row in page.rows if row.id not in seen and _matches(row, folded)]
+            seen.update(row.id for row in matched)
+            for lo in range(0, len(matched), batch_size):
+                yield matched[lo : lo + batch_size]
             offset += len(page.rows)
             if not page.rows or offset >= page.total:
                 break
-        if batch:
-            yield batch
+
+    async def _exact(self, queue: str, state: JobState, job_id: str) -> JobRow | None:
+        """The row of ``job_id`` when it is in ``state``: membership (LPOS, ZSCORE) and row in one round trip."""
+        keys = BullKeys(self.prefix, queue)
+        sources = STATE_SOURCES[state]
+
+        def fill(pipe: Any) -> None:
+            for source in sources:
+                (pipe.lpos if source.kind is Kind.LIST else pipe.zscore)(keys.of(source.name), job_id)
+            pipe.hmget(keys.job(job_id), ROW_FIELDS)
+
+        if not sources:
+            return None
+        *found, fields = await self.trips.run(fill)
+        for source, reply in zip(sources, found, strict=True):
+            if reply is not None and not is_error(reply):
+                return build_row(queue, job_id, state, fields, float(reply) if source.kind is Kind.ZSET else None)
+        return None
 
     async def metric_series(self, queue: str, range_s: int, now: float | None = None) -> MetricSeries:
         """Completed and failed counts per bucket, from the finish times of the jobs BullMQ still keeps."""
@@ -270,6 +291,12 @@ class BullReader:
             for b, (c, f) in buckets.items()
         )
         return MetricSeries(queue=queue, step_s=step, points=points)
+
+
+def _matches(row: JobRow, folded: str) -> bool:
+    if row.id.casefold().startswith(folded):
+        return True
+    return any(folded in text.casefold() for text in (row.description, row.topic, row.error_line, row.problem) if text)
 
 
 def _timeline(job_id: str, entries: list[Any]) -> tuple[TimelineEvent, ...]:
