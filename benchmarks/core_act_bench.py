@@ -13,16 +13,28 @@ failed registry holds ``--jobs`` jobs. Then it measures:
 It also prints the server's CPU time for ours (``INFO cpu``), per job: the scripts' own cost, which
 the machine's load changes much less than the wall-clock rates, and the load average.
 
+Then the same for a BullMQ queue (``thesis-generation``): one job failed for good by a real Python
+BullMQ worker (its whole attempts used), copied under new ids into the failed set with pipelined
+writes, then
+
+* ``ConsoleActions.retry_all_failed`` (BullMQ's ``moveJobsToWait`` script in steps of ``--batch``,
+  with the attempt counters reset in the same MULTI; goal: at least 20,000 jobs/s), checking every
+  job ends in ``wait`` once with no attempt counter;
+* Node BullMQ's own ``queue.retryJobs({state: "failed"})`` (tests/node/retry_jobs.mjs, when Node and
+  the pinned package are installed) on the same number of jobs: the same script with no progress,
+  no cancel and no reset of ``attemptsMade``.
+
 The server keeps the embedded Redis' persistence (append-only file, fsync every second) unless
 ``--no-aof`` is given; both tools run on the same server with the same settings.
 
-Run: ``python -m benchmarks.core_act_bench [--jobs 100000] [--rq-jobs 10000] [--batch 1000] [--no-aof]``
+Run: ``python -m benchmarks.core_act_bench [--jobs 100000] [--rq-jobs 10000] [--batch 1000] [--no-aof] [--no-bullmq]``
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -40,6 +52,9 @@ from thesis_console.core.embedded_redis import free_port, start_server
 
 QUEUE = "thesis"
 GOAL_JOBS_PER_S = 30_000
+BULL_QUEUE = "thesis-generation"
+BULL_GOAL_JOBS_PER_S = 20_000
+NODE_DIR = Path(__file__).resolve().parent.parent / "tests" / "node"
 
 
 def make_failed_jobs(conn: redis.Redis, count: int) -> list[str]:
@@ -96,6 +111,86 @@ async def ours(url: str, batch: int) -> float:
     return elapsed
 
 
+def make_failed_bull_jobs(url: str, conn: redis.Redis, count: int) -> list[str]:
+    """``count`` failed BullMQ jobs: one failed for good by a Python BullMQ worker, the rest copies of it."""
+
+    async def fail_one() -> str:
+        from bullmq import Queue, Worker
+
+        queue = Queue(BULL_QUEUE, {"connection": url})
+        job = await queue.add("generate-thesis", {"thesisId": "bench", "topic": "t"}, {"attempts": 1})
+        failed = asyncio.Event()
+
+        async def boom(_job, _token):
+            raise RuntimeError("failed on purpose")
+
+        worker = Worker(BULL_QUEUE, boom, {"connection": url})
+        worker.on("failed", lambda *_: failed.set())
+        await asyncio.wait_for(failed.wait(), 30)
+        await worker.close()
+        await queue.close()
+        return str(job.id)
+
+    conn.flushall()
+    real = asyncio.run(fail_one())
+    template = conn.hgetall(f"bull:{BULL_QUEUE}:{real}")
+    score = conn.zscore(f"bull:{BULL_QUEUE}:failed", real)
+    if score is None or template.get(b"atm") != b"1":
+        raise RuntimeError("the template BullMQ job did not fail as expected")
+    ids = [real] + [f"bench-{i:07d}" for i in range(count - 1)]
+    with conn.pipeline(transaction=False) as pipe:
+        for n, job_id in enumerate(ids[1:], start=1):
+            pipe.hset(f"bull:{BULL_QUEUE}:{job_id}", mapping=template)
+            pipe.zadd(f"bull:{BULL_QUEUE}:failed", {job_id: score})
+            if n % 5000 == 0:
+                pipe.execute()
+        pipe.execute()
+    return ids
+
+
+def check_bull_retried(conn: redis.Redis, ids: list[str], fresh: bool) -> str:
+    """Empty when every id waits once (with no attempt counter when ``fresh``); otherwise what is wrong."""
+    waiting = conn.lrange(f"bull:{BULL_QUEUE}:wait", 0, -1)
+    if len(waiting) != len(ids) or len(set(waiting)) != len(ids):
+        return f"wait holds {len(waiting)} ids ({len(set(waiting))} distinct), expected {len(ids)}"
+    if conn.zcard(f"bull:{BULL_QUEUE}:failed"):
+        return f"{conn.zcard(f'bull:{BULL_QUEUE}:failed')} jobs still failed"
+    if fresh:
+        with conn.pipeline(transaction=False) as pipe:
+            for job_id in ids[:: max(1, len(ids) // 2000)]:
+                pipe.hexists(f"bull:{BULL_QUEUE}:{job_id}", "atm")
+            if any(pipe.execute()):
+                return "some retried jobs kept their attemptsMade"
+    return ""
+
+
+async def ours_bull(url: str, batch: int) -> float:
+    from thesis_console.core.bullmq.actions import BullActions
+
+    client = aredis.Redis.from_url(url)
+    actions = BullActions(client, "bull", read_only=False)
+    try:
+        started = time.perf_counter()
+        result = await actions.retry_all_failed(BULL_QUEUE, batch=batch)
+        elapsed = time.perf_counter() - started
+    finally:
+        await actions.close()
+        await client.aclose()
+    if result.skipped:
+        raise RuntimeError(f"{len(result.skipped)} BullMQ jobs skipped: {next(iter(result.skipped.values()))}")
+    return elapsed
+
+
+def node_retry_jobs(url: str, batch: int) -> float | None:
+    """Seconds of Node BullMQ's queue.retryJobs; None when Node or the pinned package is missing."""
+    if shutil.which("node") is None or not (NODE_DIR / "node_modules" / "bullmq").exists():
+        return None
+    done = subprocess.run(
+        ["node", "retry_jobs.mjs", url, "bull", str(batch)], cwd=NODE_DIR, capture_output=True, text=True, check=True, timeout=600
+    )
+    return float(json.loads(done.stdout)["seconds"])
+
+
 def redis_cpu_s(conn: redis.Redis) -> float:
     """CPU seconds the server has used (user + system): the script's cost, whatever else the machine runs."""
     info = conn.info("cpu")
@@ -123,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-aof", action="store_true", help="turn append-only persistence off (the embedded Redis keeps it on)"
     )
+    parser.add_argument("--no-bullmq", action="store_true", help="skip the BullMQ bulk retry")
     args = parser.parse_args(argv)
     rq_jobs = args.rq_jobs or args.jobs
 
@@ -150,6 +246,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  made {len(ids):,} failed jobs for rq in the same way", flush=True)
             rq_s = rq_cli(url, args.rq_timeout)
             rq_problem = check_requeued(conn, ids)
+
+            bull_s = node_s = None
+            if not args.no_bullmq:
+                ids = make_failed_bull_jobs(url, conn, args.jobs)
+                print(f"  made {len(ids):,} failed BullMQ jobs", flush=True)
+                bull_s = asyncio.run(ours_bull(url, args.batch))
+                problem = check_bull_retried(conn, ids, fresh=True)
+                if problem:
+                    print(f"ours on BullMQ: WRONG RESULT: {problem}", file=sys.stderr)
+                    return 1
+                ids = make_failed_bull_jobs(url, conn, args.jobs)
+                node_s = node_retry_jobs(url, args.batch)
+                node_problem = check_bull_retried(conn, ids, fresh=False) if node_s is not None else ""
+                if node_problem:
+                    print(f"note: Node's retryJobs result check: {node_problem}")
         finally:
             conn.close()
             server.stop()
@@ -162,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if rq_jobs != args.jobs:
         rows.append((f"  rq extrapolated to {args.jobs:,}", args.jobs, args.jobs / rq_rate, rq_rate, "estimate"))
+    if bull_s is not None:
+        rows.append(("BullMQ: ConsoleActions retry all", args.jobs, bull_s, args.jobs / bull_s, "fresh attempts"))
+    if node_s is not None:
+        rows.append(("BullMQ: Node queue.retryJobs", args.jobs, node_s, args.jobs / node_s, "keeps attemptsMade"))
     print()
     print(f"{'what':<34} {'jobs':>9} {'seconds':>9} {'jobs/s':>10}  note")
     for what, jobs, seconds, rate, note in rows:
@@ -174,9 +289,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     verdict = "met" if ours_rate >= GOAL_JOBS_PER_S else "MISSED"
     print(f"goal: at least {GOAL_JOBS_PER_S:,} jobs/s -> {ours_rate:,.0f} jobs/s, {verdict}")
+    met = ours_rate >= GOAL_JOBS_PER_S
+    if bull_s is not None:
+        bull_rate = args.jobs / bull_s
+        ratios = f"RQ bulk retry / BullMQ: {ours_rate / bull_rate:.2f}x"
+        if node_s is not None:
+            ratios += f"; BullMQ ours / Node retryJobs: {node_s / bull_s:.2f}x"
+        print(ratios)
+        bull_met = bull_rate >= BULL_GOAL_JOBS_PER_S
+        print(f"BullMQ goal: at least {BULL_GOAL_JOBS_PER_S:,} jobs/s -> {bull_rate:,.0f} jobs/s, {'met' if bull_met else 'MISSED'}")
+        met = met and bull_met
     if rq_problem:
         print(f"note: rq's result check: {rq_problem}")
-    return 0 if ours_rate >= GOAL_JOBS_PER_S else 1
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from thesis_console.core import policy
 from thesis_console.core.actions import MATCH_ACTIONS, MATCH_CHUNK, QueueActions
@@ -36,7 +36,6 @@ from thesis_console.core.thesis_request import InvalidRequest, ThesisRequest
 from thesis_console.core.types import ActionResult, Backend, CoreError, JobState, RetriedJob
 
 BackendOf = Callable[[str], Awaitable[Backend]]
-JobDefaultsOf = Callable[[str], BullJobDefaults]
 
 
 class ConsoleActions:
@@ -48,8 +47,9 @@ class ConsoleActions:
         bull: the BullMQ backend's actions.
         backend_of: the backend of a queue (``QueueReader.backend_of``).
         read_only: refuse every action (the profile's setting).
-        job_defaults: the job name and default options of thesis jobs added to a BullMQ queue
-            (``ConnectionProfile.job_defaults``); the Node thesis system's by default.
+        job_defaults: per BullMQ queue, the job name and default options of the thesis jobs added to
+            it (the profile's ``bullmq_jobs``); a queue named here is BullMQ even before its first
+            job exists. Other BullMQ queues get the Node thesis system's.
     """
 
     def __init__(
@@ -59,13 +59,13 @@ class ConsoleActions:
         backend_of: BackendOf,
         *,
         read_only: bool,
-        job_defaults: JobDefaultsOf | None = None,
+        job_defaults: Mapping[str, BullJobDefaults] | None = None,
     ) -> None:
         self.rq = rq
         self.bull = bull
         self.read_only = read_only
         self._backend_of = backend_of
-        self._job_defaults = job_defaults or (lambda _queue: BullJobDefaults())
+        self._job_defaults = dict(job_defaults or {})
 
     async def close(self) -> None:
         await self.rq.close()
@@ -75,11 +75,21 @@ class ConsoleActions:
         """The backend that acts on ``queue``; RQ without one (RQ ids are unique in a Redis)."""
         if queue is None:
             return Backend.RQ
+        if queue in self._job_defaults:
+            return Backend.BULLMQ
         return await self._backend_of(queue)
 
     def job_defaults(self, queue: str) -> BullJobDefaults:
         """What a thesis job added to the BullMQ queue ``queue`` is named and which options it gets."""
-        return self._job_defaults(queue)
+        return self._job_defaults.get(queue) or BullJobDefaults()
+
+    def declares_bullmq(self, queue: str) -> bool:
+        """The profile gives ``queue`` BullMQ job defaults (so it is BullMQ before its first job)."""
+        return queue in self._job_defaults
+
+    def set_job_defaults(self, queue: str, defaults: BullJobDefaults) -> None:
+        """Use ``defaults`` for the thesis jobs added to the BullMQ queue ``queue`` from now on."""
+        self._job_defaults[queue] = defaults
 
     async def _route(self, action: str, queue: str | None) -> Backend:
         policy.check_writable(self.read_only, action)

@@ -40,7 +40,7 @@ from thesis_console.core.profiles import ConnectionProfile
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.redis_target import describe_error
 from thesis_console.core.redis_url import has_password, parse_sentinel_url, redact
-from thesis_console.core.types import Backend, ConnectionPhase, ConnectionState, CoreError
+from thesis_console.core.types import ConnectionPhase, ConnectionState, CoreError
 
 log = logging.getLogger(__name__)
 
@@ -281,9 +281,9 @@ class Session:
         self.actions = ConsoleActions(
             QueueActions(self.client, read_only=profile.read_only, sync_factory=clients.make_sync),
             BullActions(self.client, profile.bullmq_prefix, read_only=profile.read_only),
-            self._backend_of,
+            self.reader.backend_of,
             read_only=profile.read_only,
-            job_defaults=profile.job_defaults,
+            job_defaults=dict(profile.bullmq_jobs),
         )
         self._watchdog: asyncio.Task[None] | None = None
         self._retry_now = asyncio.Event()
@@ -295,13 +295,6 @@ class Session:
     @property
     def display_url(self) -> str:
         return redact(self.url)
-
-    async def _backend_of(self, queue: str) -> Backend:
-        """A queue's backend as the reader finds it; a queue the profile gives BullMQ job defaults is
-        BullMQ before its first job exists (so the first thesis can be added to it)."""
-        if any(name == queue for name, _ in self.profile.bullmq_jobs):
-            return Backend.BULLMQ
-        return await self.reader.backend_of(queue)
 
     @property
     def password_given(self) -> bool:

@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from thesis_console.core import session as _session  # noqa: F401  (imported before the loop runs, not on first connect)
-from thesis_console.core.profiles import ConnectionProfile
+from thesis_console.core.bullmq.job_defaults import BullJobDefaults
+from thesis_console.core.profiles import ConnectionProfile, ProfileStore
 from thesis_console.core.types import (
     ActionResult,
+    Backend,
     ConnectionPhase,
     ConnectionState,
     CoreError,
@@ -292,6 +294,35 @@ class ConsoleController(QObject):
     async def autoscale_supervisor(self, supervisor_id: str, minimum: int, maximum: int) -> Outcome[None]:
         """Ask a supervisor to scale between ``minimum`` and ``maximum`` workers; a failure is posted and returned."""
         return await self.act("autoscale", lambda actions: actions.autoscale_supervisor(supervisor_id, minimum, maximum))
+
+    def job_defaults(self, queue: str) -> BullJobDefaults | None:
+        """The job name and default options of a thesis added to ``queue`` when it is a BullMQ queue (as
+        the last snapshot shows it, or as the profile declares it); None for an RQ queue."""
+        session = self.session
+        if session is None:
+            return None
+        actions = session.actions
+        counts = self.snapshot.queue(queue) if self.snapshot is not None else None
+        if actions.declares_bullmq(queue) or (counts is not None and counts.backend is Backend.BULLMQ):
+            return actions.job_defaults(queue)
+        return None
+
+    async def remember_job_defaults(self, queue: str, defaults: BullJobDefaults, store: ProfileStore | None) -> None:
+        """Use ``defaults`` for theses added to the BullMQ queue ``queue`` in this session and, when the
+        profile is a saved one, save them with it (the file is written in a worker thread)."""
+        session = self._session()
+        session.actions.set_job_defaults(queue, defaults)
+        profile = self.profile
+        if profile is None or store is None:
+            return
+        updated = profile.with_job_defaults(queue, defaults)
+        self.profile = updated
+
+        def save() -> None:
+            if any(p.name == updated.name for p in store.load()):  # a URL given at start is not saved
+                store.put(updated)
+
+        await asyncio.to_thread(save)
 
     def refresh_interval_s(self) -> float:
         return self._refresh_s

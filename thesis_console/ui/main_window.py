@@ -657,7 +657,7 @@ class MainWindow(QMainWindow):
     async def _open_enqueue(self) -> None:
         from thesis_console.ui.widgets.dialogs.enqueue import EnqueueDialog
 
-        dialog = EnqueueDialog(self.controller, self)
+        dialog = EnqueueDialog(self.controller, self, store=self.store)
         result = await self.ask(dialog)
         if result == QDialog.DialogCode.Accepted and dialog.job_id:
             if dialog.queue_name() != self.controller.current_queue:

@@ -11,6 +11,7 @@ from tests.core.bullmq.bull_jobs import QUEUE, add_jobs
 from tests.core.bullmq.test_reader import run
 from tests.helpers import wait_for
 from tests.node_bullmq import NodeWorker, produce
+from thesis_console.core.bulk_retry import NOT_REACHED
 from thesis_console.core.bullmq.actions import BullActions
 from thesis_console.core.policy import JobAction, verdict
 from thesis_console.core.reader import QueueReader
@@ -128,3 +129,49 @@ def test_a_queue_of_another_bullmq_major_version_is_read_only(redis_conn, redis_
     assert redis_conn.exists(f"bull:{QUEUE}:{job}") and redis_conn.hget(f"bull:{QUEUE}:meta", "paused") is None
     snapshot = run(redis_url, lambda c: QueueReader(c).snapshot())
     assert "written by bullmq:4.17.0" in snapshot.queue(QUEUE).problem
+
+
+@pytest.mark.slow(20)
+def test_retry_all_failed_gives_fresh_attempts_through_bullmq_scripts_with_progress_and_cancel(redis_conn, redis_url):
+    opts = {"attempts": 2, "backoff": {"type": "fixed", "delay": 100}}
+    ids = produce(redis_url, [{"thesisId": f"f{i}", "topic": "t", "fail": True} for i in range(5)], opts=opts)
+    worker = NodeWorker(redis_url)
+    try:
+        worker.wait_ready()
+        wait_for(lambda: redis_conn.zcard(f"bull:{QUEUE}:failed") == 5, message="every job failed twice")
+    finally:
+        worker.stop()
+    assert {redis_conn.hget(f"bull:{QUEUE}:{i}", "atm") for i in ids} == {b"2"}
+
+    # Cancel after the first step of 2: the 3 jobs not reached stay failed, listed as not retried.
+    cancel = asyncio.Event()
+    seen: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+        if done:
+            cancel.set()
+
+    first = act(redis_url, lambda a: a.retry_all_failed(QUEUE, progress=progress, cancel=cancel, batch=2))
+    oldest = [m.decode() for m in redis_conn.zrange(f"bull:{QUEUE}:failed", 0, -1)]
+    assert seen == [(0, 5), (2, 5)] and len(first.done) == 2 and set(first.skipped) == set(oldest)
+    assert set(first.skipped.values()) == {NOT_REACHED} and len(oldest) == 3
+    rest = act(redis_url, lambda a: a.retry_all_failed(QUEUE, batch=2))
+    assert sorted([*first.done, *rest.done]) == sorted(ids) and rest.skipped == {}
+    assert redis_conn.zcard(f"bull:{QUEUE}:failed") == 0 and redis_conn.llen(f"bull:{QUEUE}:wait") == 5
+    # What BullMQ's Job.retry with resetAttemptsMade/Started leaves: no attempt counters, no failure.
+    for job_id in ids:
+        job = redis_conn.hgetall(f"bull:{QUEUE}:{job_id}")
+        assert b"atm" not in job and b"ats" not in job and b"failedReason" not in job and b"finishedOn" not in job
+    waiting = [e for _, e in redis_conn.xrange(f"bull:{QUEUE}:events") if e[b"event"] == b"waiting" and e.get(b"prev") == b"failed"]
+    assert len(waiting) == 5  # the script's own events, as Node's queue.retryJobs emits them
+
+    # The Node worker runs each retried job its whole 2 attempts again, with the back-off between.
+    worker = NodeWorker(redis_url)
+    try:
+        worker.wait_ready()
+        wait_for(lambda: redis_conn.zcard(f"bull:{QUEUE}:failed") == 5, message="the retried jobs failing for good again")
+    finally:
+        worker.stop()
+    assert [_active_runs(redis_conn, i) for i in ids] == [4] * 5
+    assert {redis_conn.hget(f"bull:{QUEUE}:{i}", "atm") for i in ids} == {b"2"}

@@ -5,10 +5,15 @@ form and the core can never disagree; an :class:`InvalidRequest` names its field
 shown under that field, in a line kept for it (hint or error), so the dialog never changes size as
 errors come and go. Numbers are typed, not spun: a value out of range is shown as an error and
 disables Enqueue, it is never silently clamped. The job is queued through ``ConsoleController.act``.
+
+For a BullMQ queue the form also shows the job name and default job options the job is added with
+(the queue's, from the profile, else the Node thesis system's), editable for this job and, on
+request, kept as the queue's defaults in the profile.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from PySide6.QtCore import QRegularExpression, Qt
@@ -23,11 +28,14 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from thesis_console.core.bullmq.job_defaults import BullJobDefaults, job_name_problem, parse_options
+from thesis_console.core.profiles import ProfileStore
 from thesis_console.core.queue_names import QUEUE_NAME_RULE, queue_name_problem
 from thesis_console.core.thesis_request import (
     CHAPTERS_MAX,
@@ -41,6 +49,7 @@ from thesis_console.core.thesis_request import (
     InvalidRequest,
     ThesisRequest,
 )
+from thesis_console.core.types import CoreError
 from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.notices import Notice
 from thesis_console.ui.tasks import spawn
@@ -84,9 +93,11 @@ class NumberField(QLineEdit):
 class EnqueueDialog(QDialog):
     """The "Enqueue thesis" form. After ``exec()`` returns Accepted, :attr:`job_id` holds the new job's id."""
 
-    def __init__(self, controller: ConsoleController, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: ConsoleController, parent: QWidget | None = None, store: ProfileStore | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
+        self.store = store
+        self._bull_queue: str | None = None
         self.job_id: str | None = None
         self._touched: set[str] = set()
         self._submitting = False
@@ -149,6 +160,25 @@ class EnqueueDialog(QDialog):
         options_form.addRow("", self.at_front)
         layout.addWidget(options)
 
+        bull = QGroupBox("BullMQ job")
+        bull.setObjectName("bullmqJob")
+        bull.setToolTip("The queue is a BullMQ queue: the job is added with this name and these job options.")
+        bull_form = QFormLayout(bull)
+        self.bull_group = bull
+        self.job_name = QLineEdit()
+        self.job_name.setObjectName("job_name")
+        self.job_options = QPlainTextEdit()
+        self.job_options.setObjectName("job_options")
+        self.job_options.setTabChangesFocus(True)
+        self.job_options.setFixedHeight(self.job_options.fontMetrics().lineSpacing() * 7 + 12)
+        self.keep_defaults = QCheckBox("Keep as this queue's defaults (saved with the profile)")
+        self.keep_defaults.setObjectName("keep_defaults")
+        self._add(bull_form, "Job name", self.job_name, "job_name", "what the workers are told to run")
+        self._add(bull_form, "Job options", self.job_options, "job_options",
+                  "JSON: attempts, backoff, removeOnComplete, removeOnFail")  # fmt: skip
+        bull_form.addRow("", self.keep_defaults)
+        layout.addWidget(bull)
+
         demo = QGroupBox("Demonstration options")
         demo.setCheckable(True)
         demo.setChecked(False)
@@ -190,6 +220,9 @@ class EnqueueDialog(QDialog):
         for number, key in ((self.chapters, "chapters"), (self.target_words, "target_words"), (self.delay, "delay")):
             number.textChanged.connect(lambda _t, k=key: self._edited(k))
         self.queue.currentTextChanged.connect(lambda _t: self._edited("queue"))
+        self.job_name.textEdited.connect(lambda _t: self._edited("job_name"))
+        self.job_options.textChanged.connect(lambda: self._edited("job_options"))
+        self._show_bull_job()
         self.validate()
 
     def _add(self, form: QFormLayout, label: str, widget: QWidget, key: str, hint: str = "", checked: bool = True) -> None:
@@ -234,7 +267,34 @@ class EnqueueDialog(QDialog):
 
     def _edited(self, key: str) -> None:
         self._touched.add(key)
+        if key == "queue":
+            self._show_bull_job()
         self.validate()
+
+    def _show_bull_job(self) -> None:
+        """Show the BullMQ job's name and options for a BullMQ queue (filled with its defaults), hide them otherwise."""
+        queue = self.queue_name()
+        defaults = self.controller.job_defaults(queue) if not queue_name_problem(queue) else None
+        self.bull_group.setVisible(defaults is not None)
+        if defaults is None or queue == self._bull_queue:
+            return
+        self._bull_queue = queue
+        self.job_name.setText(defaults.job_name)
+        self.job_options.setPlainText(json.dumps(defaults.options, indent=2))
+        self._touched -= {"job_name", "job_options"}
+
+    def bull_defaults(self) -> BullJobDefaults | None:
+        """The BullMQ job name and options of the form; None for an RQ queue.
+
+        Raises:
+            CoreError: the name or the options are wrong (the message names the option).
+        """
+        if self.bull_group.isHidden():
+            return None
+        problem = job_name_problem(self.job_name.text())
+        if problem:
+            raise CoreError(problem)
+        return BullJobDefaults(self.job_name.text(), parse_options(self.job_options.toPlainText()))
 
     # ----------------------------------------------------------------- values
     def build_request(self) -> ThesisRequest:
@@ -293,6 +353,14 @@ class EnqueueDialog(QDialog):
                     problems[exc.field] = str(exc).split(": ", 1)[-1]
         if queue_name_problem(self.queue_name()):
             problems["queue"] = f"must be {QUEUE_NAME_RULE}"
+        if not self.bull_group.isHidden():
+            problem = job_name_problem(self.job_name.text())
+            if problem:
+                problems["job_name"] = problem.removeprefix("job_name ")
+            try:
+                parse_options(self.job_options.toPlainText())
+            except CoreError as exc:
+                problems["job_options"] = str(exc)
         delay = self.delay_s()
         if delay is None or not 0 <= delay <= MAX_DELAY_S:
             problems["delay"] = f"must be 0 to {MAX_DELAY_S:,} seconds" + ("" if delay is None else f", got {delay:,.1f}")
@@ -331,15 +399,26 @@ class EnqueueDialog(QDialog):
             return
         request = self.build_request()
         queue, at_front, delay = self.queue_name(), self.at_front.isChecked(), self.delay_s() or 0.0
+        defaults = self.bull_defaults()
         self._submitting = True
         self.submit_button.setEnabled(False)
         self.form_error.hide()
-        spawn(self._enqueue(request, queue, at_front, delay), "enqueue a thesis")
+        spawn(self._enqueue(request, queue, at_front, delay, defaults), "enqueue a thesis")
 
-    async def _enqueue(self, request: ThesisRequest, queue: str, at_front: bool, delay: float) -> None:
+    async def _enqueue(
+        self, request: ThesisRequest, queue: str, at_front: bool, delay: float, defaults: BullJobDefaults | None
+    ) -> None:
+        if defaults is not None and self.keep_defaults.isChecked():
+            try:
+                await self.controller.remember_job_defaults(queue, defaults, self.store)
+            except CoreError as exc:
+                self._submitting = False
+                self._fail(f"the queue's defaults were not saved: {exc}")
+                self.validate()
+                return
         outcome = await self.controller.act(
             "enqueue",
-            lambda actions: actions.enqueue(request, queue=queue, at_front=at_front, delay_s=delay),
+            lambda actions: actions.enqueue(request, queue=queue, at_front=at_front, delay_s=delay, defaults=defaults),
             notice=lambda job_id: Notice(f"queued {job_id} in {queue}"),
         )
         self._submitting = False
@@ -362,6 +441,7 @@ _WORST_MESSAGE = {
     "delay": f"must be 0 to {MAX_DELAY_S:,} seconds, got {'9' * NUMBER_DIGITS}",
     "queue": f"must be {QUEUE_NAME_RULE}",
     "field_of_study": f"must be at most {FIELD_MAX} characters",
+    "job_options": 'options.removeOnComplete must be true, false, a count of jobs, or {"age": seconds, "count": jobs}',
 }
 """The longest message each field can show (the width its message line keeps)."""
 
@@ -370,6 +450,6 @@ def _sentence(field: str, message: str) -> str:
     names = {
         "topic": "The topic", "field_of_study": "The field of study", "degree_level": "The degree",
         "language": "The language", "chapters": "Chapters", "target_words": "The length", "queue": "The queue",
-        "delay": "The delay",
+        "delay": "The delay", "job_name": "The job name", "job_options": "Job options:",
     }  # fmt: skip
     return f"{names.get(field, field)} {message}."
