@@ -123,6 +123,18 @@ def test_a_password_in_the_url_is_refused(capsys, profiles_file, memory_keyring,
         (["remove", "nobody"], "no connection profile named 'nobody'"),
         (["test", "nobody"], "no connection profile named 'nobody'"),
         (["edit", "Local (embedded)", "--url", "redis://h/0"], "managed local Redis"),
+        (["add", "x", "--url", "redis://h/0", "--job-name", "n"], "need --bullmq-job QUEUE"),
+        (["add", "x", "--url", "redis://h/0", "--bullmq-job", "q", "--job-options", "{"], "options are not valid JSON"),
+        (["add", "x", "--url", "redis://h/0", "--bullmq-job", "q", "--job-options", '{"attempts": "3"}'],
+         "options.attempts must be a whole number from 1 to 1000, got '3'"),
+        (["add", "x", "--url", "redis://h/0", "--bullmq-job", "q", "--job-options", '{"priority": 1}'],
+         "options: unknown priority; the options a queue may set are attempts, backoff"),
+        (["add", "x", "--url", "redis://h/0", "--bullmq-job", "q", "--job-options", '{"backoff": {"type": "linear"}}'],
+         "options.backoff.type must be fixed or exponential, got 'linear'"),
+        (["add", "x", "--url", "redis://h/0", "--bullmq-job", "q", "--job-options", '{"removeOnFail": -1}'],
+         "options.removeOnFail must be true, false, a count of jobs"),
+        (["add", "x", "--url", "redis://h/0", "--bullmq-job", "q", "--job-name", ""], "job_name must be a non-empty text"),
+        (["add", "x", "--url", "redis://h/0", "--bullmq-job", "a:b"], "not allowed"),
     ],
 )
 def test_bad_input_is_exit_2(capsys, monkeypatch, memory_keyring, argv, phrase):
@@ -155,6 +167,27 @@ def test_edit_changes_only_what_is_given_and_remove_forgets_the_password(capsys,
     assert code == 0 and "removed" in out and "stored password deleted" in out
     assert not memory_keyring.entries
     assert [p.name for p in ProfileStore().load()] == ["Local (embedded)"]
+
+
+def test_a_bullmq_queue_job_name_and_options_are_kept_with_the_profile(capsys, profiles_file, memory_keyring):
+    code, _ = call(capsys, "profiles", "add", "node", "--url", "redis://h/0", "--bullmq-job", "thesis-generation",
+                   "--job-options", '{"attempts": 5, "backoff": {"type": "fixed", "delay": 1000}}')  # fmt: skip
+    assert code == 0
+    saved = _saved("node").job_defaults("thesis-generation")
+    assert (saved.job_name, saved.options) == ("generate-thesis", {"attempts": 5, "backoff": {"type": "fixed", "delay": 1000}})
+    assert _saved("node").job_defaults("other").options["attempts"] == 3  # the seed's for any other queue
+    code, _ = call(capsys, "profiles", "edit", "node", "--read-only", "--bullmq-job", "thesis-generation", "--job-name", "write")
+    edited = _saved("node").job_defaults("thesis-generation")
+    assert code == 0 and _saved("node").read_only and edited.job_name == "write" and edited.options["attempts"] == 5
+    stored = json.loads(profiles_file.read_text())["profiles"][-1]["bullmq_jobs"]
+    assert stored == {"thesis-generation": {"job_name": "write", "options": {"attempts": 5, "backoff": {"type": "fixed", "delay": 1000}}}}
+    # The plain file, edited by hand with a bad option, is refused naming the profile, the queue and the option.
+    stored["thesis-generation"]["options"]["attempts"] = 0
+    data = json.loads(profiles_file.read_text())
+    data["profiles"][-1]["bullmq_jobs"] = stored
+    profiles_file.write_text(json.dumps(data))
+    code, out = call(capsys, "profiles", "list")
+    assert code == 2 and "profile 'node': bullmq_jobs of queue 'thesis-generation': options.attempts must be" in out
 
 
 def test_without_a_keyring_the_profile_is_saved_and_the_password_asked(capsys, monkeypatch, no_keyring, password_server):

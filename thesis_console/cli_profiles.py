@@ -1,7 +1,8 @@
 """``thesis-console profiles [list|add|edit|remove|test]``: connection profiles without the window.
 
-A profile holds the URL, the ACL user, TLS files, read-only, trust-pickle, the queues shown and the
-timeout, and never a password: a URL that carries one is refused. The password goes to the OS
+A profile holds the URL, the ACL user, TLS files, read-only, trust-pickle, the queues shown, the
+timeout and, per BullMQ queue, the job name and default options of the theses added to it
+(``--bullmq-job QUEUE --job-name NAME --job-options JSON``), and never a password: a URL that carries one is refused. The password goes to the OS
 keyring (``--password-stdin`` reads it from standard input, ``--ask-password`` asks on the
 terminal); with no usable keyring it is not kept, and is asked each time (``THESIS_REDIS_PASSWORD``
 or a prompt). It is never an argument, so ``ps`` never shows it.
@@ -21,7 +22,13 @@ from typing import Any
 from thesis_console.cli import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, UsageError, format_table
 from thesis_console.cli import _print_json as print_json
 from thesis_console.core import credentials
-from thesis_console.core.profiles import EMBEDDED_PROFILE_NAME, ConnectionProfile, ProfileStore
+from thesis_console.core.bullmq.job_defaults import BullJobDefaults, parse_options
+from thesis_console.core.profiles import (
+    EMBEDDED_PROFILE_NAME,
+    ConnectionProfile,
+    ProfileStore,
+    parse_bullmq_jobs,
+)
 from thesis_console.core.queue_names import check_queue_name
 from thesis_console.core.redis_url import has_password
 from thesis_console.core.session import FailureKind, SessionError, open_session
@@ -80,6 +87,11 @@ def _fields(parser: argparse.ArgumentParser, *, editing: bool) -> None:
                        ("trust-pickle", "allow unpickling job data (only for a Redis you trust: code execution)")):  # fmt: skip
         parser.add_argument(f"--{flag}", dest=flag.replace("-", "_"), action=argparse.BooleanOptionalAction,
                             default=None, help=what)  # fmt: skip
+    parser.add_argument("--bullmq-job", default=None, metavar="QUEUE",
+                        help="the BullMQ queue whose thesis job name and default options --job-name and --job-options set")  # fmt: skip
+    parser.add_argument("--job-name", default=None, metavar="NAME", help="the job name of theses added to --bullmq-job (default generate-thesis)")
+    parser.add_argument("--job-options", default=None, metavar="JSON",
+                        help='default job options of --bullmq-job, e.g. \'{"attempts": 3, "backoff": {"type": "exponential", "delay": 2000}}\'')  # fmt: skip
     secret = parser.add_mutually_exclusive_group()
     secret.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     secret.add_argument("--ask-password", action="store_true", help="ask for the password on the terminal")
@@ -133,7 +145,7 @@ def _add(args: argparse.Namespace, store: ProfileStore) -> int:
     if any(p.name == args.name for p in profiles):
         raise UsageError(f"a profile named {args.name!r} exists; change it with: profiles edit {args.name!r}")
     values = _changes(args)
-    profile = _build(args.name, values)
+    profile = _with_job_defaults(args, _build(args.name, values))
     password = _password(args, profile)  # asked before saving, so a refused prompt saves nothing
     _save(store, [*profiles, profile])
     return _done(args, "added", profile, _store_password(profile, password))
@@ -145,7 +157,7 @@ def _edit(args: argparse.Namespace, store: ProfileStore) -> int:
     values = _changes(args)
     if old.embedded and {"url", "username", "tls_ca_file", "tls_cert_file", "tls_key_file"} & set(values):
         raise UsageError(f"{EMBEDDED_PROFILE_NAME!r} is the managed local Redis: its URL, user and TLS files are fixed")
-    profile = _build(old.name, {**old.to_json(), **values})
+    profile = _with_job_defaults(args, _build(old.name, {**old.to_json(), **values}))
     password = _password(args, profile)
     _save(store, [profile if p.name == old.name else p for p in profiles])
     note = _store_password(profile, password)
@@ -249,9 +261,29 @@ def _changes(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def _with_job_defaults(args: argparse.Namespace, profile: ConnectionProfile) -> ConnectionProfile:
+    """``profile`` with the BullMQ job name and options given for ``--bullmq-job`` (the rest kept)."""
+    if args.bullmq_job is None:
+        if args.job_name is not None or args.job_options is not None:
+            raise UsageError("--job-name and --job-options need --bullmq-job QUEUE (the BullMQ queue they are for)")
+        return profile
+    try:
+        queue = check_queue_name(args.bullmq_job)
+        current = profile.job_defaults(queue)
+        options = parse_options(args.job_options) if args.job_options is not None else current.options
+        defaults = BullJobDefaults(args.job_name if args.job_name is not None else current.job_name, options)
+    except CoreError as exc:
+        raise UsageError(f"--bullmq-job {args.bullmq_job}: {exc}") from None
+    return profile.with_job_defaults(queue, defaults)
+
+
 def _build(name: str, values: dict[str, Any]) -> ConnectionProfile:
     fields = {f.name for f in dataclasses.fields(ConnectionProfile)}
     clean = {k: v for k, v in values.items() if k in fields and k != "name"}
+    try:
+        clean["bullmq_jobs"] = parse_bullmq_jobs(clean.get("bullmq_jobs", {}))
+    except CoreError as exc:
+        raise UsageError(str(exc)) from None
     if "queues" in clean:
         clean["queues"] = tuple(clean["queues"])
     if "queues" in values:

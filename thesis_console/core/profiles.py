@@ -126,14 +126,30 @@ class ConnectionProfile:
         for flag in ("read_only", "trust_pickle", "embedded"):
             if not isinstance(values.get(flag, False), bool):
                 raise CoreError(f"profile {values['name']!r}: {flag} must be true or false")
-        jobs = values.get("bullmq_jobs", {})
-        if not isinstance(jobs, dict):
-            raise CoreError(f"profile {values['name']!r}: bullmq_jobs must map queue names to job defaults")
         try:
-            values["bullmq_jobs"] = tuple((str(q), BullJobDefaults.from_json(d)) for q, d in jobs.items())
+            values["bullmq_jobs"] = parse_bullmq_jobs(values.get("bullmq_jobs", {}))
         except CoreError as exc:
-            raise CoreError(f"profile {values['name']!r}: bullmq_jobs: {exc}") from None
+            raise CoreError(f"profile {values['name']!r}: {exc}") from None
         return cls(**values)
+
+
+def parse_bullmq_jobs(data: Any) -> tuple[tuple[str, BullJobDefaults], ...]:
+    """``bullmq_jobs`` as :meth:`ConnectionProfile.to_json` writes it (queue name -> job defaults).
+
+    Raises:
+        CoreError: it is not such a mapping, or a queue's job defaults are wrong (named).
+    """
+    if isinstance(data, tuple):  # already parsed
+        return data
+    if not isinstance(data, dict):
+        raise CoreError("bullmq_jobs must map queue names to job defaults")
+    parsed = []
+    for queue, defaults in data.items():
+        try:
+            parsed.append((str(queue), BullJobDefaults.from_json(defaults)))
+        except CoreError as exc:
+            raise CoreError(f"bullmq_jobs of queue {queue!r}: {exc}") from None
+    return tuple(parsed)
 
 
 def profile_problem(profile: ConnectionProfile) -> str | None:
