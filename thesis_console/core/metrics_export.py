@@ -30,14 +30,15 @@ Prometheus sees a counter reset, which ``rate()`` and ``increase()`` handle.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from thesis_console.core.alerts.conditions import live_workers_of, progress_age
 from thesis_console.core.alerts.watch import WatchReport
@@ -64,8 +65,7 @@ class _Totals:
         self.completed += bucket.completed
         self.failed += bucket.failed
         self.retried += bucket.retried
-        for i, count in enumerate(bucket.histogram):
-            self.histogram[i] += count
+        self.histogram = [a + b for a, b in zip(self.histogram, bucket.histogram, strict=True)]
         self.runtime_sum_s += bucket.runtime_sum_s or 0.0
 
     def plus(self, buckets: Iterator[BucketCounts]) -> _Totals:
@@ -87,7 +87,8 @@ class MinuteTotals:
         settled = self._settled.setdefault(queue, _Totals())
         for bucket in minutes[-RECENT_MINUTES:]:
             known = recent.get(bucket.start)
-            if known is None or _size(bucket) >= _size(known):  # a bucket only grows
+            # A bucket only grows; a settled one comes back as the same object from the minute cache.
+            if known is not bucket and (known is None or _size(bucket) >= _size(known)):
                 recent[bucket.start] = bucket
         for start in sorted(recent):
             if start + 60 + SETTLED_AFTER_S < now:
@@ -129,7 +130,11 @@ class WatchCollector(Collector):
 
 
 def build_families(report: WatchReport, totals: MinuteTotals) -> list[Metric]:
-    """Every metric family for one scrape."""
+    """Every metric family for one scrape.
+
+    Samples are appended directly (``Sample`` with a label dict): the per-queue families hold a
+    few thousand samples at 100 queues, and ``add_metric`` zips and copies label lists for each.
+    """
     data = report.data
     snapshot = data.snapshot
     now = data.taken_at
@@ -151,28 +156,31 @@ def build_families(report: WatchReport, totals: MinuteTotals) -> list[Metric]:
     runtime = HistogramMetricFamily("thesis_job_runtime_seconds", "run time of every attempt", labels=["queue"])
     live = live_workers_of(snapshot)
     live_names = {w.name for w in snapshot.workers}
+    jobs_name, jobs_samples = jobs.name, jobs.samples
+    bucket_name, count_name, sum_name = (f"{runtime.name}{suffix}" for suffix in ("_bucket", "_count", "_sum"))
     for q in snapshot.queues:
-        for state in STATE_ORDER:
-            jobs.add_metric([q.name, state.value], q.count(state))
-        watch = data.queue(q.name)
-        serving.add_metric([q.name], live.get(q.name, 0))
+        name = q.name
+        for state in _STATE_NAMES:
+            jobs_samples.append(Sample(jobs_name, {"queue": name, "state": state}, getattr(q, state)))
+        by_queue = {"queue": name}
+        serving.samples.append(Sample(serving.name, by_queue, live.get(name, 0)))
+        watch = data.queue(name)
         if watch is None:
             continue
         age = now - watch.head_enqueued_at if watch.head_enqueued_at is not None and q.waiting else 0.0
-        oldest.add_metric([q.name], max(0.0, age))
+        oldest.samples.append(Sample(oldest.name, by_queue, max(0.0, age)))
         ages = [progress_age(j, now) for j in watch.active if j.worker in live_names]
-        stalled.add_metric([q.name], max((a for a in ages if a is not None), default=0.0))
-        sums = totals.update(q.name, watch.minutes, now)
-        completed.add_metric([q.name], sums.completed)
-        failed.add_metric([q.name], sums.failed)
-        retried.add_metric([q.name], sums.retried)
-        cumulative, buckets = 0, []
-        for bound, count in zip(RUNTIME_BOUNDS_S, sums.histogram, strict=False):
-            cumulative += count
-            if bound in _EXPOSED:
-                buckets.append((_le(bound), cumulative))
-        buckets.append(("+Inf", sum(sums.histogram)))
-        runtime.add_metric([q.name], buckets, sum_value=sums.runtime_sum_s)
+        stalled.samples.append(Sample(stalled.name, by_queue, max((a for a in ages if a is not None), default=0.0)))
+        sums = totals.update(name, watch.minutes, now)
+        completed.samples.append(Sample(completed.name + "_total", by_queue, sums.completed))
+        failed.samples.append(Sample(failed.name + "_total", by_queue, sums.failed))
+        retried.samples.append(Sample(retried.name + "_total", by_queue, sums.retried))
+        cumulative = list(accumulate(sums.histogram))
+        for index, le in _EXPOSED_BUCKETS:
+            runtime.samples.append(Sample(bucket_name, {"queue": name, "le": le}, cumulative[index]))
+        runtime.samples.append(Sample(bucket_name, {"queue": name, "le": "+Inf"}, cumulative[-1]))
+        runtime.samples.append(Sample(count_name, by_queue, cumulative[-1]))
+        runtime.samples.append(Sample(sum_name, by_queue, sums.runtime_sum_s))
     busy = sum(1 for w in snapshot.workers if w.state == "busy")
     sup_live = GaugeMetricFamily("thesis_supervisor_workers_live", "worker processes alive", labels=["supervisor", "host"])
     sup_busy = GaugeMetricFamily("thesis_supervisor_workers_busy", "workers running a job", labels=["supervisor", "host"])
@@ -206,13 +214,16 @@ def build_families(report: WatchReport, totals: MinuteTotals) -> list[Metric]:
     ]  # fmt: skip
 
 
-_EXPOSED = frozenset(HISTOGRAM_BOUNDS_S)
-assert set(RUNTIME_BOUNDS_S) >= _EXPOSED, "exposed bounds must be stored bounds"
+_STATE_NAMES = tuple(state.value for state in STATE_ORDER)
+"""The ``state`` labels, which are also the names of :class:`QueueCounts`' fields."""
+assert set(RUNTIME_BOUNDS_S) >= set(HISTOGRAM_BOUNDS_S), "exposed bounds must be stored bounds"
+_EXPOSED_BUCKETS: tuple[tuple[int, str], ...] = tuple(
+    (RUNTIME_BOUNDS_S.index(bound), str(float(bound))) for bound in sorted(HISTOGRAM_BOUNDS_S)
+)
+"""Index of each exposed bound among the stored ones, and its ``le`` label."""
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
 
 
-def _le(bound: float) -> str:
-    return str(float(bound)) if not math.isinf(bound) else "+Inf"

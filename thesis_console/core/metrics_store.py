@@ -109,22 +109,45 @@ class BucketCounts:
 
 def decode_counts(start: float, raw: Mapping) -> BucketCounts:
     """Counts from one hash as HGETALL returns it (bytes or str keys); bad fields count as absent."""
-    fields = {_text(k): _text(v) for k, v in raw.items()}
-    hist = [0] * (len(RUNTIME_BOUNDS_S) + 1)
-    for name, value in fields.items():
-        if name.startswith("rt") and name[2:].isdigit():
-            idx = int(name[2:])
-            if idx < len(hist):
-                hist[idx] = _int(value) or 0
+    hist = [0] * _HIST_SIZE
+    scalars: dict[str, bytes | str] = {}
+    for key, value in raw.items():
+        slot = _SLOTS[key] if key in _SLOTS else _slot(_text(key))
+        if slot is None:
+            continue
+        if isinstance(slot, int):
+            hist[slot] = _int(value) or 0
+        else:
+            scalars[slot] = value
     return BucketCounts(
         start=start,
-        completed=_int(fields.get(F_COMPLETED)) or 0,
-        failed=_int(fields.get(F_FAILED)) or 0,
-        retried=_int(fields.get(F_RETRIED)) or 0,
+        completed=_int(scalars.get(F_COMPLETED)) or 0,
+        failed=_int(scalars.get(F_FAILED)) or 0,
+        retried=_int(scalars.get(F_RETRIED)) or 0,
         histogram=tuple(hist),
-        runtime_sum_s=_float(fields.get(F_RUNTIME_SUM)),
-        depth=_int(fields.get(F_DEPTH)),
+        runtime_sum_s=_float(scalars.get(F_RUNTIME_SUM)),
+        depth=_int(scalars.get(F_DEPTH)),
     )
+
+
+_HIST_SIZE = len(RUNTIME_BOUNDS_S) + 1
+_SCALARS = frozenset((F_COMPLETED, F_FAILED, F_RETRIED, F_RUNTIME_SUM, F_DEPTH))
+
+
+def _slot(name: str) -> int | str | None:
+    """Where a field of a bucket hash goes: a histogram bucket's index, a scalar field's name, or
+    None for a field the counts ignore."""
+    if name.startswith("rt") and name[2:].isdigit():
+        index = int(name[2:])
+        return index if index < _HIST_SIZE else None
+    return name if name in _SCALARS else None
+
+
+# The fields the workers write, as bytes and as text: a bucket is decoded without decoding its
+# field names (a scrape or ``check`` decodes a few thousand buckets).
+_SLOTS: dict[bytes | str, int | str | None] = {}
+for _name in (*(f"rt{i}" for i in range(_HIST_SIZE)), *_SCALARS):
+    _SLOTS[_name] = _SLOTS[_name.encode()] = _slot(_name)
 
 
 def decode_bucket(start: float, raw: Mapping) -> BucketStats:
@@ -165,14 +188,14 @@ def _text(value) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _int(value: str | None) -> int | None:
+def _int(value: bytes | str | None) -> int | None:
     try:
         return int(float(value)) if value is not None else None
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: "inf"
         return None
 
 
-def _float(value: str | None) -> float | None:
+def _float(value: bytes | str | None) -> float | None:
     try:
         return float(value) if value is not None else None
     except ValueError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from thesis_console.core.supervisor_protocol import SupervisorRecord
@@ -127,10 +128,16 @@ class Snapshot:
     round_trips: int = 0
 
     def queue(self, name: str) -> QueueCounts:
+        found = self._by_name.get(name)
+        return found if found is not None else QueueCounts(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, QueueCounts]:
+        # Built on first use: the watch rules and the metrics endpoint look up every queue by name.
+        by_name: dict[str, QueueCounts] = {}
         for q in self.queues:
-            if q.name == name:
-                return q
-        return QueueCounts(name)
+            by_name.setdefault(q.name, q)
+        return by_name
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,11 @@ class AlertRules:
     rules: tuple[tuple[RuleKind, RuleSettings], ...] = tuple(DEFAULTS.items())
 
     def get(self, kind: RuleKind) -> RuleSettings:
-        return dict(self.rules).get(kind, DEFAULTS[kind])
+        return self._by_kind.get(kind, DEFAULTS[kind])
+
+    @cached_property
+    def _by_kind(self) -> dict[RuleKind, RuleSettings]:
+        return dict(self.rules)
 
     def with_rule(self, kind: RuleKind, settings: RuleSettings) -> AlertRules:
         check_settings(kind, settings)

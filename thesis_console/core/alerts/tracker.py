@@ -115,6 +115,9 @@ class AlertTracker:
             for key, c in holding.items()
         }
         open_records = {r.key: i for i, r in enumerate(self.records) if r.ended_at is None}
+        # Each key is handled once below, and records are only replaced in place or appended
+        # under other keys, so each key's latest occurrence stays where it is found here.
+        latest = {r.key: i for i, r in enumerate(self.records)}
         firing, started, waiting = [], [], []
         for key, condition in holding.items():
             settings = rules.get(condition.rule)
@@ -127,10 +130,12 @@ class AlertTracker:
                 self.records[index] = record
                 firing.append(Alert(condition, record))
                 continue
-            previous = self._latest(key)
-            if previous is not None and now - previous[1].started_at < settings.cooldown_s:
-                record = replace(previous[1], ended_at=None, message=condition.message, severity=condition.severity)
-                self.records[previous[0]] = record
+            previous = latest.get(key)
+            if previous is not None and now - self.records[previous].started_at < settings.cooldown_s:
+                record = replace(
+                    self.records[previous], ended_at=None, message=condition.message, severity=condition.severity
+                )
+                self.records[previous] = record
                 firing.append(Alert(condition, record))
                 continue
             record = AlertRecord(
@@ -154,12 +159,6 @@ class AlertTracker:
             ended.append(record)
         self.records = [r for r in self.records if r.ended_at is None or r.ended_at >= now - HISTORY_S]
         return AlertUpdate(tuple(firing), tuple(started), tuple(ended), tuple(waiting))
-
-    def _latest(self, key: str) -> tuple[int, AlertRecord] | None:
-        for index in range(len(self.records) - 1, -1, -1):
-            if self.records[index].key == key:
-                return index, self.records[index]
-        return None
 
     def acknowledge(self, record_id: str, now: float) -> AlertRecord:
         """Mark an occurrence acknowledged.

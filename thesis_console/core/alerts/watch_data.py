@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from thesis_console.core import contract, decoding, metrics_store
@@ -94,10 +95,14 @@ class WatchData:
     round_trips: int
 
     def queue(self, name: str) -> QueueWatch | None:
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, QueueWatch]:
+        by_name: dict[str, QueueWatch] = {}
         for q in self.queues:
-            if q.name == name:
-                return q
-        return None
+            by_name.setdefault(q.name, q)
+        return by_name
 
 
 class MinuteCache:
@@ -105,21 +110,26 @@ class MinuteCache:
     few seconds (the window, the metrics endpoint) asks Redis only for the last few minutes."""
 
     def __init__(self) -> None:
-        self._buckets: dict[tuple[str, int], metrics_store.BucketCounts] = {}
+        self._queues: dict[str, dict[int, metrics_store.BucketCounts]] = {}
 
     def get(self, queue: str, minute: int) -> metrics_store.BucketCounts | None:
-        return self._buckets.get((queue, minute))
+        return self._queues.get(queue, {}).get(minute)
+
+    def of(self, queue: str) -> dict[int, metrics_store.BucketCounts]:
+        """The settled buckets of ``queue`` by epoch minute (the cache's own dict: read it, do not change it)."""
+        return self._queues.setdefault(queue, {})
 
     def keep(self, queue: str, minute: int, bucket: metrics_store.BucketCounts, now: float) -> None:
         if (minute + 1) * 60 + SETTLED_AFTER_S < now:
-            self._buckets[(queue, minute)] = bucket
+            self._queues.setdefault(queue, {})[minute] = bucket
 
     def prune(self, oldest_minute: int) -> None:
-        for key in [k for k in self._buckets if k[1] < oldest_minute]:
-            del self._buckets[key]
+        for buckets in self._queues.values():
+            for minute in [m for m in buckets if m < oldest_minute]:
+                del buckets[minute]
 
     def __len__(self) -> int:
-        return len(self._buckets)
+        return sum(len(buckets) for buckets in self._queues.values())
 
 
 async def read_watch_data(
@@ -154,17 +164,19 @@ async def read_watch_data(
         now = time.time()
     last_minute = int(now // 60)
     buckets = range(last_minute - minutes + 1, last_minute + 1)
-    names = [q.name for q in snapshot.queues]
 
     cache = cache if cache is not None else MinuteCache()
     cache.prune(buckets.start)
-    wanted = {name: [m for m in buckets if cache.get(name, m) is None] for name in names}
+    wanted = []  # per queue: its counts, its settled buckets and the minutes to read
+    for counts in snapshot.queues:
+        known = cache.of(counts.name)
+        wanted.append((counts, known, [m for m in buckets if m not in known]))
 
     def fill_history(pipe: Any) -> None:
-        for name in names:
-            for minute in wanted[name]:
+        for counts, _known, missing in wanted:
+            name = counts.name
+            for minute in missing:
                 pipe.hgetall(metrics_store.minute_key(name, minute))
-            counts = snapshot.queue(name)
             if counts.waiting:
                 pipe.lindex(queue_key(name), 0)
             if counts.active:
@@ -173,15 +185,17 @@ async def read_watch_data(
 
     replies = iter(await trips.run(fill_history))
     per_queue = []
-    fresh: dict[int, metrics_store.BucketCounts] = {}
-    for name in names:
-        for minute in wanted[name]:
-            bucket = metrics_store.decode_counts(float(minute * 60), _mapping(next(replies)))
-            cache.keep(name, minute, bucket, now)
-            fresh[minute] = bucket
-        minute_counts = tuple(cache.get(name, m) or fresh[m] for m in buckets)
-        fresh.clear()
-        counts = snapshot.queue(name)
+    for counts, known, missing in wanted:
+        name = counts.name
+        if missing:
+            read = dict(known)
+            for minute in missing:
+                bucket = metrics_store.decode_counts(float(minute * 60), _mapping(next(replies)))
+                cache.keep(name, minute, bucket, now)
+                read[minute] = bucket
+            minute_counts = tuple(read[m] for m in buckets)
+        else:
+            minute_counts = tuple(known[m] for m in buckets)
         head = _text_or_none(next(replies)) if counts.waiting else None
         members = next(replies) if counts.active else []
         running = [] if is_error(members) else [job_id_of_member(m) for m in map(_text_or_none, members) if m]
