@@ -8,6 +8,10 @@ STAMP_BENCH := $(VENV)/.installed-bench
 # The Node BullMQ of the interop tests, pinned by tests/node/package-lock.json.
 NODE_DIR := tests/node
 STAMP_NODE := $(NODE_DIR)/node_modules/.installed
+# bull-board (API and Express adapter) for the BullMQ reading benchmark, pinned by benchmarks/node/package-lock.json;
+# installed by `make bench` only.
+BENCH_NODE_DIR := benchmarks/node
+STAMP_BENCH_NODE := $(BENCH_NODE_DIR)/node_modules/.installed
 # Parallel test processes: most of the suite waits on Redis, workers and timers, so more than the cores.
 TEST_WORKERS ?= 6
 
@@ -71,7 +75,13 @@ test-pythons:
 	if [ -n "$$failed" ]; then echo "== failed on:$$failed (passed: the others of$$tried)"; exit 1; fi; \
 	echo "== passed on:$$tried"
 
-bench: $(STAMP_BENCH)
+$(STAMP_BENCH_NODE): $(BENCH_NODE_DIR)/package.json $(BENCH_NODE_DIR)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+		{ echo "make bench needs Node.js 20 or newer and npm for bull-board and Node BullMQ: install nodejs and npm"; exit 1; }
+	cd $(BENCH_NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+bench: $(STAMP_BENCH) $(STAMP_NODE) $(STAMP_BENCH_NODE)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks $(ARGS)
 
 soak: $(STAMP_TEST)

@@ -1,7 +1,7 @@
 """Run every benchmark module in turn: ``python -m benchmarks [name ...]``.
 
 Each module is run as its own process (so one's memory and threads do not skew the next) and
-prints its own table. Names: worker, core-read, core-act, gui, watch, bullmq-worker.
+prints its own table. Names: worker, core-read, core-act, gui, watch, bullmq-worker, bullmq-read.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ MODULES = {
     "gui": "benchmarks.gui_bench",
     "watch": "benchmarks.watch_bench",
     "bullmq-worker": "benchmarks.bullmq_worker_bench",
+    "bullmq-read": "benchmarks.bullmq_read_bench",
 }
 
 
