@@ -102,6 +102,7 @@ def test_waiting_pages_span_wait_paused_and_prioritized_in_two_round_trips(redis
     expected = _mixed_waiting(redis_conn, redis_url)
     assert len(expected) == 640 and HEAD_WINDOW < 300
     offsets = (0, 280, 320, 335, 400, 500, 590, 620, 639, 640)
+    before = dump_all(redis_conn)
     reset_command_stats(redis_conn)
     for offset, (page, trips) in zip(offsets, _pages(redis_url, JobState.WAITING, offsets), strict=True):
         assert page.total == 640
@@ -110,6 +111,7 @@ def test_waiting_pages_span_wait_paused_and_prioritized_in_two_round_trips(redis
         assert trips == (2 if offset < 640 else 1), offset
     # Only the pages deeper in ``prioritized`` than its head window needed SORT.
     assert command_calls(redis_conn)["sort"] == sum(1 for o in offsets if o + 50 > 340 + HEAD_WINDOW and o < 640)
+    assert dump_all(redis_conn) == before
 
 
 @pytest.mark.parametrize("state", [JobState.WAITING, JobState.COMPLETED, JobState.SCHEDULED])
