@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from thesis_console.core import contract, job_allowlist
-from thesis_console.core.bullmq.actions import THESIS_JOB_NAME
+from thesis_console.core.bullmq.job_defaults import SEED_JOB_NAME
 from thesis_console.core.queue_names import check_queue_name
 from thesis_console.core.redis_url import check as check_url
 from thesis_console.core.redis_url import read_url_file
@@ -30,7 +30,7 @@ SUPERVISOR_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 WORKER_CLASS_CHOICES = ("fork", "simple")
 BULLMQ_DEFAULT_QUEUE = "thesis-generation"
 """The Next.js thesis system's queue."""
-DEFAULT_BULLMQ_JOB_NAME = THESIS_JOB_NAME
+DEFAULT_BULLMQ_JOB_NAME = SEED_JOB_NAME
 """The job name the Next.js producer (and the console's enqueue) gives thesis jobs."""
 
 

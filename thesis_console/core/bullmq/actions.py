@@ -21,7 +21,7 @@ from bullmq import Job, Queue
 
 from thesis_console.core import policy
 from thesis_console.core.bulk_retry import DEFAULT_BATCH, MAX_BATCH, NOT_REACHED
-from thesis_console.core.bullmq.job_defaults import SEED_JOB_NAME, SEED_OPTIONS, BullJobDefaults
+from thesis_console.core.bullmq.job_defaults import BullJobDefaults
 from thesis_console.core.bullmq.reader import version_problem
 from thesis_console.core.policy import JobAction, QueueAction, verdict
 from thesis_console.core.queue_pause import QueuePause, new_pause
@@ -60,9 +60,6 @@ return #KEYS
 """
 # KEYS: job hashes; ARGV: FRESH_ATTEMPT_FIELDS. The HDEL of reprocessJob's resets, for many jobs in
 # one command (a thousand HDELs in the MULTI cost three times the move itself).
-
-THESIS_JOB_NAME = SEED_JOB_NAME
-THESIS_JOB_OPTIONS: dict[str, Any] = dict(SEED_OPTIONS)
 
 
 def text_client(client: aioredis.Redis) -> aioredis.Redis:
