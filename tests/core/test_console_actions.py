@@ -162,3 +162,23 @@ def test_the_policy_says_which_states_each_backend_can_empty():
         JobState.WAITING, JobState.SCHEDULED, JobState.COMPLETED, JobState.FAILED,
     }
     assert {s for s in JobState if empty_verdict(s)} == set(JobState) - {JobState.ACTIVE}
+
+
+def test_a_search_s_matches_on_a_bullmq_queue_go_through_its_scripts_in_steps_with_cancel(redis_conn, redis_url):
+    ids = add_jobs(redis_url, [({"topic": f"match {i}"}, {}) for i in range(5)])
+    profile = ad_hoc_profile(redis_url)
+    cancel = asyncio.Event()
+    seen: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+        if done:
+            cancel.set()
+
+    result = with_session(profile, lambda a: a.act_on_matches(
+        JobAction.CANCEL, BULL_QUEUE, JobState.WAITING, ids, progress=progress, cancel=cancel, batch=2))  # fmt: skip
+    assert seen == [(0, 5), (2, 5)] and result.done == tuple(ids[:2])
+    assert set(result.skipped) == set(ids[2:]) and all(why.startswith("not canceled") for why in result.skipped.values())
+    assert [redis_conn.exists(f"bull:{BULL_QUEUE}:{i}") for i in ids] == [0, 0, 1, 1, 1]
+    with pytest.raises(CoreError, match="cannot retry waiting jobs: a waiting job is already queued"):
+        with_session(profile, lambda a: a.act_on_matches(JobAction.RETRY, BULL_QUEUE, JobState.WAITING, ids[2:]))
