@@ -6,11 +6,13 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent, QObject, QPointF
 from PySide6.QtGui import QColor, QPalette
+from PySide6.QtTest import QTest
 
 from tests.ui.live_console import close_controller, enqueue_plain, live_controller, run_burst_worker
 from tests.ui.qt_helpers import run, wait_until
+from thesis_console.core import metrics_store
 from thesis_console.core.types import JobState
 from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.widgets.charts import RingBuffer
@@ -152,17 +154,117 @@ def test_a_chart_paints_once_per_change(qtbot, loop):
 def test_live_curves_are_drawn_while_shown_and_catch_up_when_shown_again(qtbot, loop):
     view = _shown_overview(qtbot)
     view.hide()
-    for i in range(3):
-        view.add_throughput(1.0 + i, 0.5)
+    t0 = time.time() - 120
+    for i in range(3):  # 30 s samples: 30, 60 and 90 jobs completed in them
+        view.add_throughput(1.0 + i, 0.5, at=t0 + 30 * (i + 1), since=t0 + 30 * i)
     qtbot.wait(LIVE_FRAME_MS)
     assert len(view.throughput_chart.curve_data("live_completed")[0]) == 0, "nothing is drawn while hidden"
 
     view.show()
     qtbot.waitUntil(lambda: len(view.throughput_chart.curve_data("live_completed")[0]) == 3)
-    assert list(view.throughput_chart.curve_values("live_completed")) == [60.0, 120.0, 180.0]
+    # Jobs per minute over the minute before each sample (none before a whole minute is covered).
+    values = view.throughput_chart.curve_values("live_completed")
+    assert np.isnan(values[0]) and list(values[1:]) == pytest.approx([90.0, 150.0])
     # More samples while shown are drawn at the next live redraw (at most one per LIVE_FRAME_S).
-    view.add_throughput(4.0, 0.5)
+    view.add_throughput(4.0, 0.5, at=t0 + 120, since=t0 + 90)
     qtbot.waitUntil(lambda: len(view.throughput_chart.curve_data("live_completed")[0]) == 4, timeout=5000)
+
+
+def test_live_throughput_is_smoothed_over_the_minute(qtbot, loop):
+    """One job seen in a 0.5 s refresh reads as 1 job/min for the minute after it, not as 120 jobs/min."""
+    view = _shown_overview(qtbot)
+    t0 = time.time() - 150
+    for i in range(300):
+        job = 1.0 / 0.5 if i == 200 else 0.0  # one job in the 0.5 s before sample 200
+        view.add_throughput(job, 0.0, at=t0 + 0.5 * (i + 1), since=t0 + 0.5 * i)
+    qtbot.waitUntil(lambda: len(view.throughput_chart.curve_data("live_completed")[0]) == 300)
+    values = view.throughput_chart.curve_values("live_completed")
+    assert np.nanmax(values) == pytest.approx(1.0)
+    assert np.isnan(values[:119]).all() and values[119] == pytest.approx(0.0)  # a whole minute from sample 119
+    assert view.throughput_chart.getPlotItem().getAxis("left").labelText == "jobs / min"
+
+
+def _record(conn, queue: str, at: float, completed: int, failed: int = 0) -> None:
+    pipe = conn.pipeline()
+    for i in range(completed + failed):
+        metrics_store.record_job(pipe, queue, ok=i < completed, duration_s=0.2, now=at)
+    pipe.execute()
+
+
+def test_the_summary_covers_the_range_shown(qtbot, loop, redis_url, redis_conn):
+    now = time.time()
+    _record(redis_conn, "thesis", now - 3 * 60, completed=5, failed=1)  # in the live 10 minutes
+    _record(redis_conn, "thesis", now - 12 * 60, completed=2)  # in the live chart's backdrop only
+    _record(redis_conn, "thesis", now - 2 * 3600, completed=7, failed=2)  # in the last 24 h
+    controller = live_controller(redis_url)
+    view = OverviewView(controller, history_interval_s=0.5)
+    qtbot.addWidget(view)
+    view.show()
+
+    async def scenario() -> None:
+        expected = {
+            "Live": "last 10 min in thesis: 5 completed, 1 failed (83.3 % success",
+            "1 h": "last 1 h in thesis: 7 completed, 1 failed (87.5 % success",
+            "24 h": "last 24 h in thesis: 14 completed, 3 failed (82.4 % success",
+            "7 days": "last 7 days in thesis: 14 completed, 3 failed",
+        }
+        for i, chart_range in enumerate(RANGES):
+            view.range_buttons.button(i).click()
+            text = expected[chart_range.label]
+            await wait_until(lambda text=text: text in view.status.text(), what=f"{chart_range.label} summary")
+        # The live chart still draws its backdrop: 12 minutes ago is on the chart, not in the summary.
+        view.range_buttons.button(0).click()
+        await wait_until(lambda: chart_sum(view, "throughput_chart", "completed") == 7, what="live backdrop")
+        await close_controller(controller)
+
+    run(loop, scenario(), timeout=60)
+
+
+def test_charts_say_collecting_data_until_they_have_points(qtbot, loop, redis_url, jobs_done):
+    controller = live_controller(redis_url)
+    view = OverviewView(controller, history_interval_s=0.5)
+    qtbot.addWidget(view)
+    view.resize(1100, 700)
+    view.show()
+    assert all(chart.notice_text() == "collecting data" for chart in view.charts()), "nothing read yet"
+
+    async def scenario() -> None:
+        await wait_until(lambda: chart_sum(view, "throughput_chart", "completed") == jobs_done[0], what="history")
+        # Every minute of the range is a stored interval (zero or not); the run times exist only for the
+        # one minute in which the jobs ran: a lone point.
+        assert view.throughput_chart.notice_text() == ""
+        assert view.runtime_chart.notice_text() == "collecting data"
+        assert view.success_chart.notice_text() == "collecting data"
+        await wait_until(lambda: view.depth_chart.notice_text() == "", what="three live depth samples")
+        await close_controller(controller)
+
+    run(loop, scenario(), timeout=60)
+
+
+def test_hovering_a_chart_of_real_metrics(qtbot, loop, redis_url, jobs_done):
+    completed, failed = jobs_done
+    controller = live_controller(redis_url)
+    view = OverviewView(controller, history_interval_s=0.5)
+    qtbot.addWidget(view)
+    view.resize(1100, 700)
+    view.show()
+
+    async def scenario() -> None:
+        await wait_until(lambda: chart_sum(view, "throughput_chart", "completed") == completed, what="history")
+        await close_controller(controller)
+
+    run(loop, scenario(), timeout=60)
+    chart = view.throughput_chart
+    x, y = chart.curve_data("completed")
+    start = float(x[2 * int(np.flatnonzero(y[::2] == completed)[0])])  # the minute the jobs ran in
+    qtbot.waitUntil(chart.isVisible)
+    chart.settle()
+    qtbot.waitUntil(lambda: chart.hover_at(start + 30) is not None)
+    point = chart.mapFromScene(chart.getPlotItem().getViewBox().mapViewToScene(QPointF(start + 30, 0.5)))
+    QTest.qWait(15)  # pyqtgraph drops mouse moves less than 10 ms apart
+    QTest.mouseMove(chart.viewport(), point)
+    qtbot.waitUntil(lambda: f"completed (stored per min): {completed} jobs/min" in chart.hover_text())
+    assert f"failed (stored per min): {failed} jobs/min" in chart.hover_text()
 
 
 def test_the_chosen_range_is_highlighted_in_the_dark_theme(qtbot, qapp) -> None:
@@ -182,6 +284,9 @@ def test_the_chosen_range_is_highlighted_in_the_dark_theme(qtbot, qapp) -> None:
 
         accent = QColor(theme.DARK.accent)
         assert centre(chosen) == accent and centre(other) != accent
+        # The light theme fills it too.
+        manager.set_choice("light")
+        assert centre(chosen) == QColor(theme.LIGHT.accent) and centre(other) != QColor(theme.LIGHT.accent)
     finally:
         manager.set_choice("light")
         qapp.setStyleSheet("")

@@ -8,16 +8,23 @@ without its module-level state).
 Repainting a chart is the costly part (the GUI benchmark's Overview, refreshed every 0.5 s, spent
 25-55 ms per refresh in it), so a chart paints once per change, not twice (:meth:`TimeChart.settle`),
 its axes are cached as pixmaps, and its grid lines are opaque (see :class:`_OpaqueLines`).
+
+Every chart reads out under the mouse: a vertical line snaps to the nearest point, a label gives its
+time and the value of each curve there (:meth:`TimeChart.hover_at`). A chart with too few points to
+draw a line says so in its middle ("collecting data", :class:`ChartNotice`) rather than showing a lone dot.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import html
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QColor, QPalette, QPen
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
@@ -86,6 +93,60 @@ class SeriesStyle:
     points: bool = False
     """Mark each point (for sparse series, where a lone point between gaps has no line to show it)."""
 
+    @property
+    def glyph(self) -> str:
+        """The legend's sample of this style: a filled block, a dashed or a solid line, or a dot."""
+        if self.fill:
+            return "■"
+        if self.dashed:
+            return "╍"
+        return "●" if self.points else "━"
+
+
+class ChartNotice(Enum):
+    """What a chart says in its middle instead of (or over) its curves."""
+
+    NONE = ""
+    COLLECTING = "collecting data"
+    """Too few points yet to draw a line (a new queue, or the first minute of live samples)."""
+    NOT_RECORDED = "not recorded"
+    """The queue's workers do not record this figure."""
+
+
+MIN_POINTS = 3
+"""A chart whose curves have fewer points than this says "collecting data"."""
+
+HOVER_SNAP_PX = 8.0
+"""A curve's value is read out when its nearest point lies this close (in pixels) to the snapped time."""
+
+
+@dataclass(frozen=True)
+class HoverValue:
+    """One curve's value at the hovered time."""
+
+    key: str
+    label: str
+    value: float
+
+
+@dataclass(frozen=True)
+class HoverReading:
+    """What the hover label says: the snapped time (an interval's for stored steps) and each curve's value."""
+
+    at: float
+    interval: tuple[float, float] | None
+    values: tuple[HoverValue, ...]
+
+
+def blend(color: QColor, under: QColor) -> QColor:
+    """The opaque colour that ``color`` (with its alpha) gives over ``under``."""
+    alpha = color.alphaF()
+    return QColor.fromRgbF(
+        alpha * color.redF() + (1 - alpha) * under.redF(),
+        alpha * color.greenF() + (1 - alpha) * under.greenF(),
+        alpha * color.blueF() + (1 - alpha) * under.blueF(),
+    )
+
 
 def is_dark(palette: QPalette) -> bool:
     """Whether ``palette`` is a dark theme (its window color is darker than mid grey)."""
@@ -122,17 +183,10 @@ class _OpaqueLines:
 
     def _solid(self, pen: QPen) -> QPen:
         color = pen.color()
-        alpha = color.alphaF()
-        if alpha >= 1.0:
+        if color.alphaF() >= 1.0:
             return pen
-        under = self.background
-        mixed = QColor.fromRgbF(
-            alpha * color.redF() + (1 - alpha) * under.redF(),
-            alpha * color.greenF() + (1 - alpha) * under.greenF(),
-            alpha * color.blueF() + (1 - alpha) * under.blueF(),
-        )
         solid = QPen(pen)
-        solid.setColor(mixed)
+        solid.setColor(blend(color, self.background))
         return solid
 
 
@@ -147,19 +201,40 @@ class _DateAxis(_OpaqueLines, pg.DateAxisItem):
 class TimeChart(pg.PlotWidget):
     """A plot of named curves over wall-clock time that follows the widget's light or dark palette.
 
-    The legend is part of the title (colored names), so it never covers the data.
+    The legend is part of the title (coloured samples and names, in groups such as "stored per min"
+    and "live"), so it never covers the data.
+
+    Args:
+        title: the chart's name, first in its title line.
+        y_label: the left axis's label (with the unit).
+        format_value: how the hover label writes a value (with its unit); ``1,234.5`` by default.
     """
 
-    def __init__(self, title: str, y_label: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        y_label: str,
+        parent: QWidget | None = None,
+        format_value: Callable[[float], str] | None = None,
+    ) -> None:
         self._ready = False  # the base class sends palette events before this object is complete
         self._axes: dict[str, pg.AxisItem] = {"bottom": _DateAxis(orientation="bottom"), "left": _Axis(orientation="left")}
         super().__init__(parent=parent, axisItems=dict(self._axes))
         self._title = title
         self._y_label = y_label
+        self.format_value = format_value or _plain_number
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._styles: dict[str, SeriesStyle] = {}
         self._labels: dict[str, str] = {}
+        self._groups: dict[str, str] = {}  # curve key -> legend group
+        self._group_titles: dict[str, str] = {}
         self._steps: set[str] = set()
+        self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # as given to set_curve (edges for steps)
+        self._spans: dict[str, float] = {}  # a point curve whose points stand for intervals of this length
+        self._notice = ChartNotice.NONE
+        self._forced_notice = ChartNotice.NONE
+        self._hover_scene_pos: QPointF | None = None
+        self._hover_reading: HoverReading | None = None
         item = self.getPlotItem()
         item.setDownsampling(mode="peak")
         item.setClipToView(True)
@@ -168,40 +243,83 @@ class TimeChart(pg.PlotWidget):
         item.showGrid(x=True, y=True, alpha=0.12)
         item.setMouseEnabled(x=False, y=False)
         # Counts, rates and durations are never negative; an empty chart shows 0 to 1, not -0.5 to 0.5.
-        item.getViewBox().setLimits(yMin=0)
+        view = item.getViewBox()
+        view.setLimits(yMin=0)
         item.getAxis("left").enableAutoSIPrefix(False)
         for axis in self._axes.values():
             # An axis replays its labels and grid lines from a QPicture on every paint of the chart;
             # cached as a pixmap, an axis that did not change costs a blit.
             axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             # Under the plot (pyqtgraph puts axes over it), so the opaque grid lines pass under the curves.
-            axis.setZValue(item.getViewBox().zValue() - 1)
+            axis.setZValue(view.zValue() - 1)
+
+        # The hover read-out: a line at the snapped time, a dot on each curve's value, a label.
+        self._hover_line = pg.InfiniteLine(angle=90, movable=False)
+        self._hover_dots = pg.ScatterPlotItem(size=7, pxMode=True)
+        self._hover_label = pg.TextItem(anchor=(0, 0))
+        for z, hover_item in enumerate((self._hover_line, self._hover_dots, self._hover_label)):
+            hover_item.setZValue(1000 + z)
+            hover_item.hide()
+            item.addItem(hover_item, ignoreBounds=True)
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+        # The notice sits in the middle of the plot area, in pixels of the view box (not data units).
+        self._notice_item = pg.TextItem(anchor=(0.5, 0.5))
+        self._notice_item.setParentItem(view)
+        self._notice_item.setZValue(900)
+        self._notice_item.hide()
+        view.sigResized.connect(self._place_notice)
+
         self.setMinimumHeight(150)
         self._ready = True
         self.apply_palette(self.palette())
 
     # ----------------------------------------------------------------- curves
-    def add_curve(self, key: str, label: str, style: SeriesStyle, step: bool = False) -> pg.PlotDataItem:
-        """Add an empty curve; ``step`` draws it as steps over intervals (x has one more edge than y)."""
+    def add_curve(self, key: str, label: str, style: SeriesStyle, step: bool = False, group: str = "") -> pg.PlotDataItem:
+        """Add an empty curve; ``step`` draws it as steps over intervals (x has one more edge than y).
+
+        Curves of one ``group`` are listed together in the legend, after the group's title
+        (:meth:`set_group_title`; the group's name by default).
+        """
         curve = self.getPlotItem().plot(connect="finite")
         self._curves[key] = curve
         self._styles[key] = style
         self._labels[key] = label
+        self._groups[key] = group
+        self._group_titles.setdefault(group, group)
+        self._data[key] = (np.zeros(0), np.zeros(0))
         if step:
             self._steps.add(key)
         self._style_curve(key)
         self._update_title()
+        self._update_notice()
         return curve
 
-    def set_curve(self, key: str, x: np.ndarray, y: np.ndarray) -> None:
-        """Show ``y`` over ``x`` (Unix times; for a step curve, ``x`` are the interval edges)."""
+    def set_group_title(self, group: str, title: str) -> None:
+        if self._group_titles.get(group) != title:
+            self._group_titles[group] = title
+            self._update_title()
+
+    def set_curve(self, key: str, x: np.ndarray, y: np.ndarray, interval_s: float | None = None) -> None:
+        """Show ``y`` over ``x`` (Unix times; for a step curve, ``x`` are the interval edges).
+
+        ``interval_s``: each point is the middle of an interval this long (stored figures drawn as
+        points); the hover label then names the interval, not an instant.
+        """
         curve = self._curves[key]
+        if interval_s is None:
+            self._spans.pop(key, None)
+        else:
+            self._spans[key] = interval_s
         if len(x) == 0 or len(y) == 0:
+            self._data[key] = (np.zeros(0), np.zeros(0))
             curve.setData([], [])
-            return
-        if key in self._steps:
-            x, y = step_arrays(x, y)
-        curve.setData(x, y)
+        else:
+            self._data[key] = (np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+            if key in self._steps:
+                x, y = step_arrays(x, y)
+            curve.setData(x, y)
+        self._update_notice()
 
     def curve_data(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """The points a curve draws now (a step curve has two per interval)."""
@@ -217,6 +335,7 @@ class TimeChart(pg.PlotWidget):
     def set_curve_visible(self, key: str, visible: bool) -> None:
         self._curves[key].setVisible(visible)
         self._update_title()
+        self._update_notice()
 
     def is_curve_visible(self, key: str) -> bool:
         return self._curves[key].isVisible()
@@ -229,8 +348,11 @@ class TimeChart(pg.PlotWidget):
 
         Applied during the paint, they mark the plot dirty again and the chart paints a second time
         right after. Call once after a batch of :meth:`set_curve` and :meth:`set_time_range`.
+        A hover read-out follows the new data under a mouse that stays still.
         """
         self.getPlotItem().getViewBox().prepareForPaint()
+        if self._hover_scene_pos is not None:
+            self._on_mouse_moved(self._hover_scene_pos)
 
     def set_y_range(self, low: float, high: float) -> None:
         """Fix the y range (e.g. 0-100 % for a rate); otherwise the chart scales to its data."""
@@ -241,6 +363,216 @@ class TimeChart(pg.PlotWidget):
             self._y_label = text
             self.apply_palette(self.palette())
 
+    # ----------------------------------------------------------------- legend
+    def legend_entries(self) -> list[tuple[str, str, str]]:
+        """The legend as (group title, glyph, label) for each visible curve, in the title's order."""
+        return [(self._group_titles[self._groups[k]], self._styles[k].glyph, self._labels[k]) for k in self._legend_keys()]
+
+    def _legend_keys(self) -> list[str]:
+        """Visible curves, grouped: every group in the order of its first curve."""
+        return [
+            key
+            for group in dict.fromkeys(self._groups.values())
+            for key, curve in self._curves.items()
+            if self._groups[key] == group and curve.isVisible()
+        ]
+
+    def _update_title(self) -> None:
+        palette = self.palette()
+        text = palette.color(QPalette.ColorRole.Text).name()
+        muted = blend(_with_alpha(palette.color(QPalette.ColorRole.Text), 170), palette.color(QPalette.ColorRole.Base)).name()
+        parts = [f"<span style='color:{text}'><b>{html.escape(self._title)}</b></span>"]
+        shown_group: str | None = None
+        for key in self._legend_keys():
+            group = self._group_titles[self._groups[key]]
+            if group != shown_group:
+                shown_group = group
+                if group:
+                    parts.append(f"&nbsp;&nbsp;&nbsp;<span style='color:{muted}'>{html.escape(group)}:</span>")
+            parts.append(
+                f"&nbsp;<span style='color:{self._legend_color(key).name()}'>{self._styles[key].glyph}</span>"
+                f"&nbsp;<span style='color:{text}'>{html.escape(self._labels[key])}</span>"
+            )
+        self.getPlotItem().setTitle("".join(parts), size="9pt")
+
+    def _legend_color(self, key: str) -> QColor:
+        """The colour a curve shows: a filled area's fill over the background, else its line."""
+        style = self._styles[key]
+        color = self._color(key)
+        if style.fill:
+            return blend(_with_alpha(color, min(255, style.alpha)), self.palette().color(QPalette.ColorRole.Base))
+        return color
+
+    # ----------------------------------------------------------------- notice
+    def set_notice(self, notice: ChartNotice) -> None:
+        """Say ``notice`` (e.g. "not recorded") whatever the data; ``ChartNotice.NONE`` goes back to
+        saying "collecting data" only while there are too few points."""
+        self._forced_notice = notice
+        self._update_notice()
+
+    @property
+    def notice(self) -> ChartNotice:
+        """What the chart says in its middle now (``NONE`` when it shows its curves alone)."""
+        return self._notice
+
+    def notice_text(self) -> str:
+        return self._notice_item.textItem.toPlainText() if self._notice_item.isVisible() else ""
+
+    def points_shown(self) -> int:
+        """The most finite points (intervals, for steps) of any visible curve."""
+        return max(
+            (int(np.count_nonzero(np.isfinite(y))) for key, (_, y) in self._data.items() if self._curves[key].isVisible()),
+            default=0,
+        )
+
+    def _update_notice(self) -> None:
+        if not self._ready:
+            return
+        notice = self._forced_notice
+        if notice == ChartNotice.NONE and self.points_shown() < MIN_POINTS:
+            notice = ChartNotice.COLLECTING
+        if notice == self._notice:
+            return
+        self._notice = notice
+        self._notice_item.setText(notice.value)
+        self._notice_item.setVisible(notice != ChartNotice.NONE)
+        self._place_notice()
+
+    def _place_notice(self) -> None:
+        self._notice_item.setPos(self.getPlotItem().getViewBox().rect().center())
+
+    # ----------------------------------------------------------------- hover
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        view = self.getPlotItem().getViewBox()
+        if not view.sceneBoundingRect().contains(scene_pos):
+            self.hide_hover()
+            return
+        self._hover_scene_pos = QPointF(scene_pos)
+        self.hover_at(view.mapSceneToView(scene_pos).x())
+
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt name)
+        self.hide_hover()
+        super().leaveEvent(event)
+
+    def hide_hover(self) -> None:
+        self._hover_scene_pos = None
+        self._hover_reading = None
+        for item in (self._hover_line, self._hover_dots, self._hover_label):
+            item.hide()
+
+    def hover_text(self) -> str:
+        """The hover label's text, or "" when it is hidden."""
+        return self._hover_label.textItem.toPlainText() if self._hover_label.isVisible() else ""
+
+    def hover_at(self, t: float) -> HoverReading | None:
+        """Snap to the point nearest to time ``t`` and read out every visible curve there; hidden when
+        no curve has a point."""
+        reading = self.read_at(t)
+        if reading is None:
+            self.hide_hover()
+            return None
+        if reading != self._hover_reading:  # the mouse moved within the same point: nothing to redraw
+            self._hover_reading = reading
+            self._show_reading(reading)
+        return reading
+
+    def read_at(self, t: float) -> HoverReading | None:
+        """The reading at the point nearest to ``t``: its time and each visible curve's value there."""
+        snap_s = HOVER_SNAP_PX * self._seconds_per_pixel()
+        nearest: tuple[float, float, tuple[float, float] | None] | None = None  # (distance, at, interval)
+        for key in self._visible_keys():
+            found = self._nearest(key, t)
+            if found is not None and (nearest is None or abs(found[0] - t) < nearest[0]):
+                nearest = (abs(found[0] - t), found[0], found[1])
+        if nearest is None:
+            return None
+        _, at, interval = nearest
+        keys = self._legend_keys()
+        grouped = len({self._groups[key] for key in keys}) > 1  # "completed" stored and live: say which
+        values = []
+        for key in keys:
+            value = self._value_at(key, at, snap_s)
+            if value is not None:
+                label = self._labels[key]
+                group = self._group_titles[self._groups[key]]
+                values.append(HoverValue(key, f"{label} ({group})" if grouped and group else label, value))
+        return HoverReading(at, interval, tuple(values))
+
+    def _visible_keys(self) -> list[str]:
+        return [key for key, curve in self._curves.items() if curve.isVisible()]
+
+    def _points(self, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """A curve's finite points as (times, values, interval edges or None); a step's time is its middle."""
+        x, y = self._data[key]
+        if key in self._steps:
+            if len(x) < 2:
+                return np.zeros(0), np.zeros(0), None
+            edges = x[: len(y) + 1]
+            y = y[: len(edges) - 1]
+            mids = (edges[:-1] + edges[1:]) / 2
+            return mids, y, edges
+        n = min(len(x), len(y))
+        return x[:n], y[:n], None
+
+    def _nearest(self, key: str, t: float) -> tuple[float, tuple[float, float] | None] | None:
+        times, values, edges = self._points(key)
+        finite = np.flatnonzero(np.isfinite(values))
+        if not len(finite):
+            return None
+        candidates = times[finite]
+        i = int(np.searchsorted(candidates, t))
+        best = min((j for j in (i - 1, i) if 0 <= j < len(candidates)), key=lambda j: abs(candidates[j] - t))
+        index = int(finite[best])
+        at = float(times[index])
+        if edges is not None:
+            return at, (float(edges[index]), float(edges[index + 1]))
+        span = self._spans.get(key)
+        return at, ((at - span / 2, at + span / 2) if span else None)
+
+    def _value_at(self, key: str, at: float, snap_s: float) -> float | None:
+        times, values, edges = self._points(key)
+        if edges is not None:  # a step: the interval that holds ``at``
+            i = int(np.searchsorted(edges, at, side="right")) - 1
+            if 0 <= i < len(values) and np.isfinite(values[i]):
+                return float(values[i])
+            return None
+        if not len(times):
+            return None
+        i = int(np.searchsorted(times, at))
+        close = [j for j in (i - 1, i) if 0 <= j < len(times) and np.isfinite(values[j]) and abs(times[j] - at) <= snap_s]
+        if not close:
+            return None
+        return float(values[min(close, key=lambda j: abs(times[j] - at))])
+
+    def _seconds_per_pixel(self) -> float:
+        view = self.getPlotItem().getViewBox()
+        (x0, x1), _ = view.viewRange()
+        width = max(1.0, view.width())
+        return (x1 - x0) / width
+
+    def _show_reading(self, reading: HoverReading) -> None:
+        palette = self.palette()
+        text = palette.color(QPalette.ColorRole.Text).name()
+        lines = [f"<b>{html.escape(_time_text(reading))}</b>"]
+        spots = []
+        for value in reading.values:
+            color = self._legend_color(value.key)
+            lines.append(
+                f"<span style='color:{color.name()}'>{self._styles[value.key].glyph}</span> "
+                f"{html.escape(value.label)}: <b>{html.escape(self.format_value(value.value))}</b>"
+            )
+            spots.append({"pos": (reading.at, value.value), "brush": pg.mkBrush(self._color(value.key)), "pen": None})
+        self._hover_label.setHtml(f"<div style='color:{text}'>{'<br>'.join(lines)}</div>")
+        view = self.getPlotItem().getViewBox()
+        (x0, x1), (_, y1) = view.viewRange()
+        right_half = reading.at > x0 + 0.55 * (x1 - x0)
+        self._hover_label.setAnchor((1, 0) if right_half else (0, 0))  # stay inside the plot
+        self._hover_label.setPos(reading.at, y1)
+        self._hover_line.setPos(reading.at)
+        self._hover_dots.setData(spots)
+        for item in (self._hover_line, self._hover_dots, self._hover_label):
+            item.show()
+
     # ----------------------------------------------------------------- palette
     def changeEvent(self, event: QEvent) -> None:
         if self._ready and event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
@@ -248,11 +580,10 @@ class TimeChart(pg.PlotWidget):
         super().changeEvent(event)
 
     def apply_palette(self, palette: QPalette) -> None:
-        """Colors of background, axes, text and curves from ``palette`` (light or dark)."""
+        """Colors of background, axes, text, hover read-out, notice and curves from ``palette`` (light or dark)."""
         background = palette.color(QPalette.ColorRole.Base)
         text = palette.color(QPalette.ColorRole.Text)
-        muted = QColor(text)
-        muted.setAlpha(170)
+        muted = _with_alpha(text, 170)
         self.setBackground(background)
         item = self.getPlotItem()
         for name in ("left", "bottom"):
@@ -261,7 +592,12 @@ class TimeChart(pg.PlotWidget):
                 axis.background = QColor(background)
             axis.setPen(pg.mkPen(muted))
             axis.setTextPen(pg.mkPen(text))
-        item.setLabel("left", self._y_label, color=muted.name())
+        item.setLabel("left", self._y_label, color=blend(muted, background).name())
+        self._hover_line.setPen(pg.mkPen(blend(_with_alpha(text, 110), background), width=1))
+        self._hover_label.fill = pg.mkBrush(_with_alpha(background, 225))
+        self._hover_label.border = pg.mkPen(blend(_with_alpha(text, 90), background))
+        self._notice_item.setColor(blend(muted, background))
+        self._hover_reading = None  # drawn again in the new colours at the next move
         for key in self._curves:
             self._style_curve(key)
         self._update_title()
@@ -269,16 +605,6 @@ class TimeChart(pg.PlotWidget):
     def _color(self, key: str) -> QColor:
         style = self._styles[key]
         return QColor(style.dark if is_dark(self.palette()) else style.light)
-
-    def _update_title(self) -> None:
-        text = self.palette().color(QPalette.ColorRole.Text).name()
-        keys = "".join(
-            f"&nbsp;&nbsp;<span style='color:{self._color(k).name()}'>{'▬' if not self._styles[k].dashed else '╍'}"
-            f"</span>&nbsp;<span style='color:{text}'>{self._labels[k]}</span>"
-            for k, curve in self._curves.items()
-            if curve.isVisible()
-        )
-        self.getPlotItem().setTitle(f"<span style='color:{text}'><b>{self._title}</b></span>{keys}", size="9pt")
 
     def _style_curve(self, key: str) -> None:
         style = self._styles[key]
@@ -299,3 +625,25 @@ class TimeChart(pg.PlotWidget):
             fill.setAlpha(min(70, style.alpha))
             curve.setFillLevel(0)
             curve.setBrush(pg.mkBrush(fill))
+
+
+def _with_alpha(color: QColor, alpha: int) -> QColor:
+    copy = QColor(color)
+    copy.setAlpha(alpha)
+    return copy
+
+
+def _plain_number(value: float) -> str:
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+
+
+def _time_text(reading: HoverReading, now: float | None = None) -> str:
+    """The hovered time: an interval ("14:32–14:33", "Mon 30 Nov 14:00–15:00") or an instant
+    ("14:32:07"), with the day when it is not today."""
+    today = time.localtime(time.time() if now is None else now)[:3]
+    start, end = reading.interval if reading.interval is not None else (reading.at, reading.at)
+    local = time.localtime(start)
+    day = "" if local[:3] == today else time.strftime("%a %d %b ", local)
+    if reading.interval is None:
+        return day + time.strftime("%H:%M:%S", local)
+    return f"{day}{time.strftime('%H:%M', local)}–{time.strftime('%H:%M', time.localtime(end))}"

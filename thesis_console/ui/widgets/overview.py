@@ -3,14 +3,16 @@
 Two kinds of data feed the charts:
 
 * live samples, kept in preallocated ring buffers: the throughput the controller computes from
-  successive snapshots (all RQ workers, converted to jobs per minute) and the queue's waiting and
+  successive snapshots (all RQ workers), drawn as jobs per minute over a sliding minute (the stored
+  metrics' interval, see :mod:`~thesis_console.ui.widgets.live_rate`), and the queue's waiting and
   active counts from each snapshot;
 * the per-minute (up to 6 h) or per-hour metrics the workers store in Redis, read with
   ``controller.metric_series`` on a slow timer (every few seconds, never per snapshot) and only
   while the view is visible.
 
 The range picker shows either the live window (the last minutes, live samples over the stored
-per-minute figures) or 1 h, 24 h or 7 days of stored history.
+per-minute figures) or 1 h, 24 h or 7 days of stored history. The legend tells stored figures (filled
+steps, dots) from live ones (lines); the summary line under the charts covers the range shown.
 
 Repainting the charts is what costs the GUI thread time, so the view draws only what changed and only
 while it is visible: stored metrics are drawn when they differ from those shown, and the live curves
@@ -21,6 +23,7 @@ per turn of the event loop, so no turn paints all four charts.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -39,17 +42,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from thesis_console.core.metrics_read import step_for
 from thesis_console.core.types import STATE_ORDER, JobState, MetricSeries, QueueCounts, Snapshot
 from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.models.formatting import fmt_count, fmt_duration
 from thesis_console.ui.tasks import spawn
 from thesis_console.ui.widgets.charts import RingBuffer, SeriesStyle, TimeChart, is_dark
+from thesis_console.ui.widgets.live_rate import sliding_rate
 
 log = logging.getLogger("thesis_console.ui.overview")
 
 LIVE_WINDOW_S = 10 * 60
 LIVE_CAPACITY = 4096
 """Live samples kept: more than the live window holds at the fastest refresh (0.5 s)."""
+LIVE_RATE_WINDOW_S = float(step_for(LIVE_WINDOW_S))
+"""The live throughput is the jobs ended over this sliding window (the stored per-minute interval)."""
+LIVE_BACKDROP_S = 300
+"""The live window also reads the stored minutes before it, so its left edge is never blank."""
 DEFAULT_HISTORY_INTERVAL_S = 5.0
 RETRY_HISTORY_S = 2.0
 """While no stored metrics have been read, a snapshot may trigger a read, at most this often."""
@@ -62,15 +71,18 @@ CHART_STEP_MS = 15
 @dataclass(frozen=True)
 class ChartRange:
     label: str
+    """The range button's text."""
     seconds: int
+    span: str
+    """How long the range is, in words ("10 min"): the summary line says "last <span>"."""
     live: bool = False
 
 
 RANGES: tuple[ChartRange, ...] = (
-    ChartRange("Live", LIVE_WINDOW_S, live=True),
-    ChartRange("1 h", 3600),
-    ChartRange("24 h", 24 * 3600),
-    ChartRange("7 days", 7 * 24 * 3600),
+    ChartRange("Live", LIVE_WINDOW_S, f"{LIVE_WINDOW_S // 60} min", live=True),
+    ChartRange("1 h", 3600, "1 h"),
+    ChartRange("24 h", 24 * 3600, "24 h"),
+    ChartRange("7 days", 7 * 24 * 3600, "7 days"),
 )
 
 GREEN = SeriesStyle("#2e7d32", "#81c784")
@@ -79,6 +91,15 @@ BLUE = SeriesStyle("#1565c0", "#64b5f6")
 ORANGE = SeriesStyle("#e65100", "#ffb74d")
 PURPLE = SeriesStyle("#6a1b9a", "#ce93d8")
 TEAL = SeriesStyle("#00796b", "#4db6ac")
+# Live lines in a deeper shade of the stored colour (lighter on a dark background), so a line over its
+# own stored steps stands out from them.
+LIVE_GREEN = SeriesStyle("#1b5e20", "#c8e6c9")
+LIVE_RED = SeriesStyle("#8e0000", "#ffcdd2")
+LIVE_BLUE = SeriesStyle("#0d3c78", "#bbdefb")
+
+STORED = "stored"
+LIVE = "live"
+"""Legend groups: figures the workers stored per interval, and samples the console takes itself."""
 
 
 def _stored(style: SeriesStyle) -> SeriesStyle:
@@ -87,6 +108,7 @@ def _stored(style: SeriesStyle) -> SeriesStyle:
 
 
 def _live(style: SeriesStyle) -> SeriesStyle:
+    """Live samples: a solid line over the stored steps."""
     return SeriesStyle(style.light, style.dark, width=2.0)
 
 
@@ -166,6 +188,29 @@ def step_text(step_s: int) -> str:
     return "min" if step_s == 60 else ("h" if step_s == 3600 else f"{step_s} s")
 
 
+@dataclass(frozen=True)
+class WindowSummary:
+    """The stored figures of one chart range, for the summary line."""
+
+    completed: int
+    failed: int
+    worst_p95_s: float | None
+    intervals: int
+
+
+def summarise(series: MetricSeries, range_s: int) -> WindowSummary:
+    """Totals over the last ``range_s`` seconds of ``series``: its newest intervals that fit the range
+    (the newest one still filling up), not the older ones read as a backdrop."""
+    points = series.points[-math.ceil(range_s / series.step_s) :] if series.points else ()
+    p95 = [p.runtime_p95_s for p in points if p.runtime_p95_s is not None]
+    return WindowSummary(
+        completed=sum(p.completed for p in points),
+        failed=sum(p.failed for p in points),
+        worst_p95_s=max(p95) if p95 else None,
+        intervals=len(points),
+    )
+
+
 class OverviewView(QWidget):
     """Counters and charts for ``controller.current_queue``.
 
@@ -185,7 +230,10 @@ class OverviewView(QWidget):
         self.queue = controller.current_queue
         self.range = RANGES[0]
         self.history: MetricSeries | None = None
-        self._throughput = RingBuffer(LIVE_CAPACITY, 2)  # completed/min, failed/min
+        # Per live sample: when its interval began, and the jobs completed and failed in it.
+        self._throughput = RingBuffer(LIVE_CAPACITY, 3)
+        self._snapshot_at: float | None = None  # the newest snapshot seen, and the one before it
+        self._previous_snapshot_at: float | None = None
         self._depth = RingBuffer(LIVE_CAPACITY, 2)  # waiting, active
         self._history_task_running = False
         self._history_again = False
@@ -213,7 +261,7 @@ class OverviewView(QWidget):
             button.setProperty("role", "segment")
             button.setChecked(i == 0)
             button.setToolTip(
-                f"The last {LIVE_WINDOW_S // 60} minutes, live" if chart_range.live else f"Stored metrics, last {chart_range.label}"
+                f"The last {chart_range.span}, live" if chart_range.live else f"Stored metrics, last {chart_range.span}"
             )
             self.range_buttons.addButton(button, i)
             range_row.addWidget(button)
@@ -236,25 +284,31 @@ class OverviewView(QWidget):
         for counter in self.counters.values():
             counter_row.addWidget(counter, 1)
 
-        self.throughput_chart = TimeChart("Throughput", "jobs / min", self)
-        self.throughput_chart.add_curve("completed", "completed", _stored(GREEN), step=True)
-        self.throughput_chart.add_curve("failed", "failed", _stored(RED), step=True)
-        self.throughput_chart.add_curve("live_completed", "live completed", _live(GREEN))
-        self.throughput_chart.add_curve("live_failed", "live failed", _live(RED))
+        self._per = "min"  # the stored interval's name, in the throughput's unit
+        self.throughput_chart = TimeChart(
+            "Throughput", "jobs / min", self, format_value=lambda v: f"{_number(v)} jobs/{self._per}"
+        )
+        self.throughput_chart.add_curve("completed", "completed", _stored(GREEN), step=True, group=STORED)
+        self.throughput_chart.add_curve("failed", "failed", _stored(RED), step=True, group=STORED)
+        self.throughput_chart.add_curve("live_completed", "completed", _live(LIVE_GREEN), group=LIVE)
+        self.throughput_chart.add_curve("live_failed", "failed", _live(LIVE_RED), group=LIVE)
+        self.throughput_chart.set_group_title(LIVE, "live, all workers")
         self.throughput_chart.setToolTip(
             "Filled steps: jobs of this queue that ended per interval (stored by the workers).\n"
-            "Lines (live window): jobs per minute over all RQ workers and queues, from their counters."
+            f"Lines (live window): jobs per minute over all RQ workers and queues, from their counters,\n"
+            f"counted over the last {LIVE_RATE_WINDOW_S:.0f} s at each sample."
         )
-        self.depth_chart = TimeChart("Queue depth", "jobs", self)
-        self.depth_chart.add_curve("depth", "waiting (stored)", _stored(BLUE), step=True)
-        self.depth_chart.add_curve("live_waiting", "waiting", _live(BLUE))
-        self.depth_chart.add_curve("live_active", "active", _live(ORANGE))
-        self.runtime_chart = TimeChart("Run time", "seconds", self)
-        self.runtime_chart.add_curve("p50", "p50", _sparse(PURPLE))
-        self.runtime_chart.add_curve("p95", "p95", _sparse(ORANGE, dashed=True))
-        self.success_chart = TimeChart("Success rate", "%", self)
-        self.success_chart.add_curve("success", "completed / (completed + failed)", _sparse(TEAL))
+        self.depth_chart = TimeChart("Queue depth", "jobs", self, format_value=lambda v: f"{_number(v)} jobs")
+        self.depth_chart.add_curve("depth", "waiting", _stored(BLUE), step=True, group=STORED)
+        self.depth_chart.add_curve("live_waiting", "waiting", _live(LIVE_BLUE), group=LIVE)
+        self.depth_chart.add_curve("live_active", "active", _live(ORANGE), group=LIVE)
+        self.runtime_chart = TimeChart("Run time", "seconds", self, format_value=fmt_duration)
+        self.runtime_chart.add_curve("p50", "p50", _sparse(PURPLE), group=STORED)
+        self.runtime_chart.add_curve("p95", "p95", _sparse(ORANGE, dashed=True), group=STORED)
+        self.success_chart = TimeChart("Success rate", "%", self, format_value=lambda v: f"{v:.1f} %")
+        self.success_chart.add_curve("success", "completed / (completed + failed)", _sparse(TEAL), group=STORED)
         self.success_chart.set_y_range(0, 100)
+        self._set_stored_titles("min")
         charts = QGridLayout()
         charts.addWidget(self.throughput_chart, 0, 0)
         charts.addWidget(self.depth_chart, 0, 1)
@@ -302,6 +356,9 @@ class OverviewView(QWidget):
     # ----------------------------------------------------------------- live data
     def show_snapshot(self, snapshot: Snapshot) -> None:
         """Counters and the live depth sample of the current queue."""
+        if snapshot.taken_at != self._snapshot_at:
+            # The controller's throughput for a snapshot covers the time since the one before it.
+            self._previous_snapshot_at, self._snapshot_at = self._snapshot_at, snapshot.taken_at
         counts = snapshot.queue(self.queue)
         for state, counter in self.counters.items():
             counter.set_count(counts.count(state))
@@ -322,18 +379,38 @@ class OverviewView(QWidget):
         self.title.setToolTip("")
         self._throughput.clear()
         self._depth.clear()
+        self._snapshot_at = self._previous_snapshot_at = None
         self.history = None
         self._draw_history()
         self._request_live(urgent=True)
 
-    def add_throughput(self, completed_per_s: float, failed_per_s: float) -> None:
-        """A live throughput sample (all RQ workers), drawn in jobs per minute like the stored figures."""
-        snapshot = self.controller.snapshot
-        at = snapshot.taken_at if snapshot is not None else time.time()
-        self._throughput.append(at, (completed_per_s * 60.0, failed_per_s * 60.0))
+    def add_throughput(
+        self, completed_per_s: float, failed_per_s: float, at: float | None = None, since: float | None = None
+    ) -> None:
+        """A live throughput sample (all RQ workers): the rates between the snapshot before (``since``)
+        and the current one (``at``); both default to the snapshots this view has seen."""
+        if at is None:
+            snapshot = self.controller.snapshot
+            at = snapshot.taken_at if snapshot is not None else time.time()
+        if since is None:
+            since = self._previous_snapshot_at if at == self._snapshot_at else None
+        if since is None or since >= at:
+            last = self._throughput.last()
+            since = last[0] if last is not None and last[0] < at else at - self.controller.refresh_interval_s()
+        elapsed = at - since
+        self._throughput.append(at, (since, completed_per_s * elapsed, failed_per_s * elapsed))
         if self.range.live:
             self._request_live()
         self._update_status()
+
+    def live_throughput(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sample times and the jobs completed and failed per minute over the sliding window before each
+        (NaN until the samples cover a whole window)."""
+        ends, starts = self._throughput.times(), self._throughput.column(0)
+        per_min = [
+            60.0 * sliding_rate(starts, ends, self._throughput.column(i), LIVE_RATE_WINDOW_S) for i in (1, 2)
+        ]
+        return ends, per_min[0], per_min[1]
 
     def _request_live(self, urgent: bool = False) -> None:
         """Redraw the live window soon: at most once per :data:`LIVE_FRAME_S` (at once when ``urgent``),
@@ -366,9 +443,9 @@ class OverviewView(QWidget):
     def _draw_live_chart(self, chart: TimeChart, end: float) -> None:
         """One chart's live curves and its place in the moving window."""
         if chart is self.throughput_chart:
-            t = self._throughput.times()
-            chart.set_curve("live_completed", t, self._throughput.column(0))
-            chart.set_curve("live_failed", t, self._throughput.column(1))
+            t, completed, failed = self.live_throughput()
+            chart.set_curve("live_completed", t, completed)
+            chart.set_curve("live_failed", t, failed)
         elif chart is self.depth_chart:
             t = self._depth.times()
             chart.set_curve("live_waiting", t, self._depth.column(0))
@@ -471,7 +548,7 @@ class OverviewView(QWidget):
                 self._history_again = False
                 queue, chart_range = self.queue, self.range
                 # The live window also shows the stored minutes before it, as a backdrop.
-                seconds = chart_range.seconds + (300 if chart_range.live else 0)
+                seconds = chart_range.seconds + (LIVE_BACKDROP_S if chart_range.live else 0)
                 series = await self.controller.metric_series(queue, seconds)
                 if not shiboken6.isValid(self):
                     return
@@ -505,20 +582,26 @@ class OverviewView(QWidget):
             self._update_status()
             return
         data = history_arrays(series)
-        per = step_text(series.step_s)
-        self.throughput_chart.set_y_label(f"jobs / {per}")
+        self._set_stored_titles(step_text(series.step_s))
         self.throughput_chart.set_curve("completed", data["edges"], data["completed"])
         self.throughput_chart.set_curve("failed", data["edges"], data["failed"])
         self.depth_chart.set_curve("depth", data["edges"], data["depth"])
         for chart, key in ((self.runtime_chart, "p50"), (self.runtime_chart, "p95"), (self.success_chart, "success")):
             known = ~np.isnan(data[key])  # an interval in which no job ended has no run time or rate
-            chart.set_curve(key, data["mid"][known], data[key][known])
+            chart.set_curve(key, data["mid"][known], data[key][known], interval_s=series.step_s)
         if not self.range.live:
             end = float(data["edges"][-1])
             self._set_time_range(end - self.range.seconds, end)
         for chart in self.charts():
             chart.settle()
         self._update_status()
+
+    def _set_stored_titles(self, per: str) -> None:
+        """Name the stored interval ("min" or "h") in the legends and the throughput's unit."""
+        self._per = per
+        self.throughput_chart.set_y_label(f"jobs / {per}")
+        for chart in self.charts():
+            chart.set_group_title(STORED, f"stored per {per}")
 
     # ----------------------------------------------------------------- pause
     def _counts(self) -> QueueCounts | None:
@@ -562,19 +645,28 @@ class OverviewView(QWidget):
             self.status.setText("Not connected: the counters and charts show the last data read.")
             return
         parts = []
-        last = self._throughput.last()
-        if last is not None:
-            parts.append(f"now {last[1]:.1f} completed/min, {last[2]:.1f} failed/min over all workers")
+        if len(self._throughput):
+            _, live_completed, live_failed = self.live_throughput()
+            if np.isfinite(live_completed[-1]):
+                parts.append(
+                    f"now {live_completed[-1]:.1f} completed/min, {live_failed[-1]:.1f} failed/min over all workers "
+                    f"(last {LIVE_RATE_WINDOW_S:.0f} s)"
+                )
+            else:
+                parts.append(f"live rate after {LIVE_RATE_WINDOW_S:.0f} s of samples")
         series = self.history
         if series is not None and series.points:
-            done = sum(p.completed for p in series.points)
-            failed = sum(p.failed for p in series.points)
+            summary = summarise(series, self.range.seconds)
+            done, failed = summary.completed, summary.failed
             rate = f"{100.0 * done / (done + failed):.1f} % success" if done + failed else "no finished jobs"
-            p95 = [p.runtime_p95_s for p in series.points if p.runtime_p95_s is not None]
-            worst = f", p95 up to {fmt_duration(max(p95))}" if p95 else ""
-            span = f"last {self.range.label}" if not self.range.live else f"last {LIVE_WINDOW_S // 60 + 5} min"
+            worst = f", p95 up to {fmt_duration(summary.worst_p95_s)}" if summary.worst_p95_s is not None else ""
             parts.append(
-                f"{span} in {self.queue}: {fmt_count(done)} completed, {fmt_count(failed)} failed ({rate}{worst}), "
-                f"stored per {step_text(series.step_s)}"
+                f"last {self.range.span} in {self.queue}: {fmt_count(done)} completed, {fmt_count(failed)} failed "
+                f"({rate}{worst}), stored per {step_text(series.step_s)}"
             )
         self.status.setText(" · ".join(parts) if parts else "Waiting for data…")
+
+
+def _number(value: float) -> str:
+    """``12``, ``12.5`` or ``1,234``: a count or rate for the hover label."""
+    return f"{value:,.0f}" if value >= 100 or value == int(value) else f"{value:,.1f}"
