@@ -8,7 +8,8 @@ failed, 300,000 completed in the queue ``thesis``), then measures, offscreen:
   window on that Redis, until the queue list has been painted with the first snapshot's counts
   (goal: under 2 s);
 * the event loop's largest stall, with a 5 ms QTimer heartbeat (goal: under 50 ms), while the
-  window shows the million jobs and refreshes every 0.5 s; while the user scrolls the Waiting table
+  window shows the million jobs and refreshes every 0.5 s; while the mouse sweeps over the Overview's
+  charts (each move redraws the hover read-out; 6 h of stored metrics behind them); while the user scrolls the Waiting table
   through 10,000 rows (lazy pages of 200); while a search walks the completed jobs; while
   "Retry all failed" requeues 300,000 jobs with its progress dialog; while the server does not
   answer (frozen with SIGSTOP until the window shows "reconnecting", and a few seconds more) and
@@ -41,6 +42,9 @@ STALL_GOAL_MS = 50.0
 RSS_GOAL_MB = 300.0
 LAUNCH_GOAL_S = 2.0
 HEARTBEAT_MS = 5
+HOVER_S = 6.0
+HOVER_MOVE_MS = 16
+"""The chart phase moves the mouse this often (pyqtgraph handles at most one move per 10 ms)."""
 UNREACHABLE_EXTRA_S = 4.0
 """How long the server stays frozen (or gone) after the window says it is reconnecting."""
 
@@ -225,6 +229,30 @@ async def measure_window(
         counts = window.controller.snapshot.queue("thesis")
         return f"({counts.total:,} jobs shown)"
 
+    async def hover_charts() -> str:
+        from PySide6.QtCore import QEvent, QPointF, Qt
+        from PySide6.QtGui import QMouseEvent
+        from PySide6.QtWidgets import QApplication
+
+        window.views.setCurrentIndex(VIEW_OVERVIEW)
+        overview = window.overview
+        readings = 0
+        started = time.perf_counter()
+        for i in range(int(HOVER_S * 1000 / HOVER_MOVE_MS)):  # a sweep across each chart in turn
+            chart = overview.charts()[int((time.perf_counter() - started) / HOVER_S * 4) % 4]
+            view = chart.getPlotItem().getViewBox()
+            rect = view.sceneBoundingRect()
+            frac = (i % 60) / 60
+            scene = QPointF(rect.left() + 2 + frac * (rect.width() - 4), rect.center().y())
+            at = QPointF(chart.mapFromScene(scene))
+            viewport = chart.viewport()
+            move = QMouseEvent(QEvent.Type.MouseMove, at, QPointF(viewport.mapToGlobal(at)),
+                               Qt.MouseButton.NoButton, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)  # fmt: skip
+            QApplication.sendEvent(viewport, move)
+            readings += bool(chart.hover_text())
+            await asyncio.sleep(HOVER_MOVE_MS / 1000)
+        return f"({readings} of {i + 1} moves showed a read-out)"
+
     async def scroll() -> str:
         window.views.setCurrentIndex(VIEW_JOBS)
         window.jobs_view.select_state(JobState.WAITING)
@@ -365,6 +393,7 @@ async def measure_window(
 
     await phase("connect and first snapshot", connect)
     await phase("showing a million jobs (overview, 0.5 s refresh)", idle)
+    await phase("hovering over the Overview's charts (a move every 16 ms)", hover_charts)
     await phase(f"scrolling the Waiting table through {rows:,} rows", scroll)
     await phase("dragging the Waiting thumb to the middle, then the end", thumb)
     await phase("Ctrl+G to the first, a third and the last position", go_to)
@@ -379,6 +408,24 @@ async def measure_window(
     await window.shutdown()
     window.close()
     return phases
+
+
+def write_metrics(conn: Any, queue: str, hours: int = 6) -> None:
+    """Stored metrics for the last ``hours``, as workers record them: 5-15 ended jobs and a depth sample
+    per minute, so the Overview's charts have points to hover."""
+    import random
+
+    from thesis_console.core import metrics_store
+
+    picker = random.Random(7)
+    now = time.time()
+    pipe = conn.pipeline(transaction=False)
+    for minute in range(hours * 60, 0, -1):
+        at = now - minute * 60
+        for _ in range(picker.randint(5, 15)):
+            metrics_store.record_job(pipe, queue, ok=picker.random() > 0.1, duration_s=picker.uniform(0.2, 5.0), now=at)
+        metrics_store.record_depth(pipe, queue, picker.randint(0, 400_000), now=at)
+    pipe.execute()
 
 
 def print_table(launch: dict[str, float], phases: list[Phase]) -> None:
@@ -433,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         shares = {JobState.WAITING: 0.4, JobState.FAILED: 0.3, JobState.COMPLETED: 0.3}
         for state, share in shares.items():
             write_jobs(conn, "thesis", state, int(args.jobs * share), prefix=state.value[:4], batch=10_000)
+        write_metrics(conn, "thesis")
         print(f"  written in {time.perf_counter() - started:.0f} s; Redis uses {conn.info('memory')['used_memory_human']}", flush=True)
         launch = measure_launch(server.url)
         print(f"  launch to first painted counts: {launch.get('painted', float('nan')):.2f} s "

@@ -114,13 +114,22 @@ def test_hover_follows_new_data_under_a_still_mouse(chart, qtbot):
     assert "live): 7 jobs/min" in chart.hover_text()
 
 
-def test_legend_tells_stored_from_live(chart):
+def test_legend_tells_stored_from_live(chart, qtbot):
     assert chart.legend_entries() == [("stored per min", "■", "completed"), ("live", "━", "completed")]
     title = chart.getPlotItem().titleLabel.text
     assert title.index("stored per min:") < title.index("live:")
     stored, live = chart._curves["stored"], chart._curves["live"]
     assert stored.opts["fillLevel"] == 0 and live.opts["fillLevel"] is None, "stored is a filled area, live a line"
     assert stored.opts["pen"].color() != live.opts["pen"].color()
+    assert not chart.legend_is_compact() and title.count("completed") == 2
+
+    # Too narrow for every name: a name given in an earlier group is left out ("live: ━").
+    chart.resize(300, 300)
+    qtbot.waitUntil(chart.legend_is_compact)
+    assert chart.getPlotItem().titleLabel.text.count("completed") == 1
+    chart.resize(900, 300)
+    qtbot.waitUntil(lambda: not chart.legend_is_compact())
+
     chart.set_curve_visible("live", False)
     assert chart.legend_entries() == [("stored per min", "■", "completed")]
     assert "live:" not in chart.getPlotItem().titleLabel.text

@@ -6,12 +6,12 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QObject, QPointF
+from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtTest import QTest
 
 from tests.ui.live_console import close_controller, enqueue_plain, live_controller, run_burst_worker
 from tests.ui.qt_helpers import run, wait_until
+from tests.ui.widgets.test_charts import move_mouse, settle_layout, widget_point
 from thesis_console.core import metrics_store
 from thesis_console.core.types import JobState
 from thesis_console.ui.controller import ConsoleController
@@ -255,16 +255,18 @@ def test_hovering_a_chart_of_real_metrics(qtbot, loop, redis_url, jobs_done):
 
     run(loop, scenario(), timeout=60)
     chart = view.throughput_chart
-    x, y = chart.curve_data("completed")
-    start = float(x[2 * int(np.flatnonzero(y[::2] == completed)[0])])  # the minute the jobs ran in
+    # The minute in which most jobs ended (the burst may straddle two minutes).
+    edges, _ = chart.curve_data("completed")
+    done, failed_per_min = chart.curve_values("completed"), chart.curve_values("failed")
+    busiest = int(np.argmax(done))
+    start = float(edges[2 * busiest])
     qtbot.waitUntil(chart.isVisible)
-    chart.settle()
-    qtbot.waitUntil(lambda: chart.hover_at(start + 30) is not None)
-    point = chart.mapFromScene(chart.getPlotItem().getViewBox().mapViewToScene(QPointF(start + 30, 0.5)))
-    QTest.qWait(15)  # pyqtgraph drops mouse moves less than 10 ms apart
-    QTest.mouseMove(chart.viewport(), point)
-    qtbot.waitUntil(lambda: f"completed (stored per min): {completed} jobs/min" in chart.hover_text())
-    assert f"failed (stored per min): {failed} jobs/min" in chart.hover_text()
+    settle_layout(chart)
+    (_, shown_end), _ = chart.getPlotItem().getViewBox().viewRange()
+    move_mouse(chart, widget_point(chart, (start + min(start + 60, shown_end)) / 2, 0.5))  # the current minute is cut
+    expected = f"completed (stored per min): {done[busiest]:.0f} jobs/min"
+    qtbot.waitUntil(lambda: expected in chart.hover_text())
+    assert f"failed (stored per min): {failed_per_min[busiest]:.0f} jobs/min" in chart.hover_text()
 
 
 def test_the_chosen_range_is_highlighted_in_the_dark_theme(qtbot, qapp) -> None:

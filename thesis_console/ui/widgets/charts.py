@@ -25,7 +25,7 @@ from enum import Enum
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, Qt
-from PySide6.QtGui import QColor, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPalette, QPen, QResizeEvent
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 
@@ -115,6 +115,10 @@ class ChartNotice(Enum):
 
 MIN_POINTS = 3
 """A chart whose curves have fewer points than this says "collecting data"."""
+
+TITLE_POINT_SIZE = 9
+TITLE_MARGIN_PX = 16
+"""Room the title line needs beyond its text before the legend turns compact."""
 
 HOVER_SNAP_PX = 8.0
 """A curve's value is read out when its nearest point lies this close (in pixels) to the snapped time."""
@@ -234,6 +238,8 @@ class TimeChart(pg.PlotWidget):
         self._notice = ChartNotice.NONE
         self._forced_notice = ChartNotice.NONE
         self._hover_scene_pos: QPointF | None = None
+        self._compact_legend = False
+        self._shown_title = ""
         self._hover_reading: HoverReading | None = None
         item = self.getPlotItem()
         item.setDownsampling(mode="peak")
@@ -268,7 +274,7 @@ class TimeChart(pg.PlotWidget):
         self._notice_item.setParentItem(view)
         self._notice_item.setZValue(900)
         self._notice_item.hide()
-        view.sigResized.connect(self._place_notice)
+        view.sigResized.connect(self._on_plot_resized)
 
         self.setMinimumHeight(150)
         self._ready = True
@@ -377,23 +383,57 @@ class TimeChart(pg.PlotWidget):
             if self._groups[key] == group and curve.isVisible()
         ]
 
+    def legend_is_compact(self) -> bool:
+        """Whether the legend leaves out names that an earlier group already gave (too narrow for all)."""
+        return self._compact_legend
+
     def _update_title(self) -> None:
+        full = self._title_parts(compact=False)
+        # The title spans the plot area's column: wider than that, it widens the column (the plot goes
+        # past the widget's right edge) and is cut there.
+        bold = QFont(self._title_font())
+        bold.setBold(True)
+        width = QFontMetrics(bold).horizontalAdvance(self._title) + QFontMetrics(self._title_font()).horizontalAdvance(
+            "".join(text for _, text in full[1:])
+        )
+        room = self.viewport().width() - self.getPlotItem().getAxis("left").width() - TITLE_MARGIN_PX
+        compact = width > room
+        self._compact_legend = compact and len({self._labels[k] for k in self._legend_keys()}) < len(self._legend_keys())
+        parts = self._title_parts(compact=True) if self._compact_legend else full
+        title = "".join(markup for markup, _ in parts)
+        if title != self._shown_title:  # setting a title lays the plot out again
+            self._shown_title = title
+            self.getPlotItem().setTitle(title, size=f"{TITLE_POINT_SIZE}pt")
+
+    def _title_parts(self, compact: bool) -> list[tuple[str, str]]:
+        """The title as (markup, plain text) pieces; ``compact`` leaves out a name shown in an earlier
+        group ("stored per min: ■ completed ■ failed   live: ━ ━"; the hover label names them)."""
         palette = self.palette()
         text = palette.color(QPalette.ColorRole.Text).name()
-        muted = blend(_with_alpha(palette.color(QPalette.ColorRole.Text), 170), palette.color(QPalette.ColorRole.Base)).name()
-        parts = [f"<span style='color:{text}'><b>{html.escape(self._title)}</b></span>"]
+        base = palette.color(QPalette.ColorRole.Base)
+        muted = blend(_with_alpha(palette.color(QPalette.ColorRole.Text), 170), base).name()
+        parts = [(f"<span style='color:{text}'><b>{html.escape(self._title)}</b></span>", self._title)]
         shown_group: str | None = None
+        named: set[str] = set()
         for key in self._legend_keys():
             group = self._group_titles[self._groups[key]]
             if group != shown_group:
                 shown_group = group
                 if group:
-                    parts.append(f"&nbsp;&nbsp;&nbsp;<span style='color:{muted}'>{html.escape(group)}:</span>")
-            parts.append(
-                f"&nbsp;<span style='color:{self._legend_color(key).name()}'>{self._styles[key].glyph}</span>"
-                f"&nbsp;<span style='color:{text}'>{html.escape(self._labels[key])}</span>"
-            )
-        self.getPlotItem().setTitle("".join(parts), size="9pt")
+                    parts.append((f"&nbsp;&nbsp;&nbsp;<span style='color:{muted}'>{html.escape(group)}:</span>", f"   {group}:"))
+            label = self._labels[key]
+            glyph = f"&nbsp;<span style='color:{self._legend_color(key).name()}'>{self._styles[key].glyph}</span>"
+            if compact and label in named:
+                parts.append((glyph, f" {self._styles[key].glyph}"))
+            else:
+                parts.append((f"{glyph}&nbsp;<span style='color:{text}'>{html.escape(label)}</span>", f" {self._styles[key].glyph} {label}"))
+            named.add(label)
+        return parts
+
+    def _title_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPointSizeF(TITLE_POINT_SIZE)
+        return font
 
     def _legend_color(self, key: str) -> QColor:
         """The colour a curve shows: a filled area's fill over the background, else its line."""
@@ -437,6 +477,21 @@ class TimeChart(pg.PlotWidget):
         self._notice_item.setText(notice.value)
         self._notice_item.setVisible(notice != ChartNotice.NONE)
         self._place_notice()
+
+    def close(self) -> bool:
+        # pyqtgraph's close deletes the plot's items, then resizes the view: no more updates from here.
+        self._ready = False
+        return super().close()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt name)
+        # Before the base class lays the plot out for the new width: the legend's form sets its width.
+        if self._ready:
+            self._update_title()
+        super().resizeEvent(event)
+
+    def _on_plot_resized(self) -> None:
+        self._place_notice()
+        self._update_title()  # the full legend may fit now, or no longer
 
     def _place_notice(self) -> None:
         self._notice_item.setPos(self.getPlotItem().getViewBox().rect().center())
@@ -565,8 +620,10 @@ class TimeChart(pg.PlotWidget):
         self._hover_label.setHtml(f"<div style='color:{text}'>{'<br>'.join(lines)}</div>")
         view = self.getPlotItem().getViewBox()
         (x0, x1), (_, y1) = view.viewRange()
-        right_half = reading.at > x0 + 0.55 * (x1 - x0)
-        self._hover_label.setAnchor((1, 0) if right_half else (0, 0))  # stay inside the plot
+        # Right of the line where the label fits, else left of it: it stays inside the plot.
+        x_px = (reading.at - x0) / max(1e-9, x1 - x0) * view.width()
+        fits_right = x_px + self._hover_label.textItem.boundingRect().width() + 4 <= view.width()
+        self._hover_label.setAnchor((0, 0) if fits_right or x_px < view.width() / 2 else (1, 0))
         self._hover_label.setPos(reading.at, y1)
         self._hover_line.setPos(reading.at)
         self._hover_dots.setData(spots)

@@ -91,11 +91,11 @@ BLUE = SeriesStyle("#1565c0", "#64b5f6")
 ORANGE = SeriesStyle("#e65100", "#ffb74d")
 PURPLE = SeriesStyle("#6a1b9a", "#ce93d8")
 TEAL = SeriesStyle("#00796b", "#4db6ac")
-# Live lines in a deeper shade of the stored colour (lighter on a dark background), so a line over its
+# Live lines in a deeper shade of the stored colour (a brighter one on a dark background), so a line over its
 # own stored steps stands out from them.
-LIVE_GREEN = SeriesStyle("#1b5e20", "#c8e6c9")
-LIVE_RED = SeriesStyle("#8e0000", "#ffcdd2")
-LIVE_BLUE = SeriesStyle("#0d3c78", "#bbdefb")
+LIVE_GREEN = SeriesStyle("#1b5e20", "#69f0ae")
+LIVE_RED = SeriesStyle("#8e0000", "#ff8a80")
+LIVE_BLUE = SeriesStyle("#0d3c78", "#82b1ff")
 
 STORED = "stored"
 LIVE = "live"
@@ -292,7 +292,6 @@ class OverviewView(QWidget):
         self.throughput_chart.add_curve("failed", "failed", _stored(RED), step=True, group=STORED)
         self.throughput_chart.add_curve("live_completed", "completed", _live(LIVE_GREEN), group=LIVE)
         self.throughput_chart.add_curve("live_failed", "failed", _live(LIVE_RED), group=LIVE)
-        self.throughput_chart.set_group_title(LIVE, "live, all workers")
         self.throughput_chart.setToolTip(
             "Filled steps: jobs of this queue that ended per interval (stored by the workers).\n"
             f"Lines (live window): jobs per minute over all RQ workers and queues, from their counters,\n"
