@@ -393,7 +393,7 @@ async def measure_window(
 
     await phase("connect and first snapshot", connect)
     await phase("showing a million jobs (overview, 0.5 s refresh)", idle)
-    await phase("hovering over the Overview's charts (a move every 16 ms)", hover_charts)
+    await phase("hovering the Overview's charts (a move every 16 ms)", hover_charts)
     await phase(f"scrolling the Waiting table through {rows:,} rows", scroll)
     await phase("dragging the Waiting thumb to the middle, then the end", thumb)
     await phase("Ctrl+G to the first, a third and the last position", go_to)
