@@ -162,19 +162,24 @@ class QueueReader:
             raise CoreError(f"finding a job's position is not available for the BullMQ queue {queue}")
         return await self._bounded(reader.position(queue, state, job_id, reverse))
 
-    async def detail(self, job_id: str, queue: str | None = None) -> JobDetail:
+    async def detail(self, job_id: str, queue: str | None = None, backend: Backend | None = None) -> JobDetail:
         """Arguments (data), meta (opts), result, traceback, raw fields, logs and timeline of one job.
 
         A BullMQ job id is only unique in its queue: with no ``queue``, an id RQ does not know is looked
-        for in every BullMQ queue.
+        for in every BullMQ queue. ``backend`` (a listed row's) reads the job there even when an RQ and a
+        BullMQ queue share the name.
 
         Raises:
             CoreError: ``job {id} not found`` when it does not exist.
         """
-        return await self._bounded(self._detail(job_id, queue))
+        return await self._bounded(self._detail(job_id, queue, backend))
 
-    async def _detail(self, job_id: str, queue: str | None) -> JobDetail:
+    async def _detail(self, job_id: str, queue: str | None, backend: Backend | None) -> JobDetail:
         rq = RqReader(self._trips(), self.trust_pickle)
+        if backend is Backend.RQ:
+            return await rq.detail(queue, job_id)
+        if queue is not None and backend is Backend.BULLMQ:
+            return await bull.BullReader(self._trips(), self.bullmq_prefix).detail(queue, job_id)
         if queue is not None:
             return await (await self._reader_of(queue)).detail(queue, job_id)
         try:

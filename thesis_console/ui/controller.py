@@ -37,6 +37,7 @@ from thesis_console.core.types import (
     MetricSeries,
     Snapshot,
 )
+from thesis_console.ui.new_failures import NewFailures
 from thesis_console.ui.notices import Level, Notice, result_notice
 from thesis_console.ui.tasks import spawn
 
@@ -141,6 +142,8 @@ class ConsoleController(QObject):
         super().__init__(parent)
         self.session: Session | None = None
         self.snapshot: Snapshot | None = None
+        self.failures = NewFailures()
+        """What is new in Failed between snapshots, less what the operator's own actions put there."""
         self.current_queue: str = "thesis"
         self.read_only: bool = False
         self.url: str = ""
@@ -195,9 +198,10 @@ class ConsoleController(QObject):
         """The 0-based row of ``job_id`` in the ``state`` table of ``queue``; None when it is not there."""
         return await self._session().reader.position(queue, state, job_id, reverse)
 
-    async def detail(self, job_id: str) -> JobDetail:
-        """Everything about one job. Raises :class:`NotConnectedError` or a core error."""
-        return await self._session().reader.detail(job_id)
+    async def detail(self, row: JobRow) -> JobDetail:
+        """Everything about the job of a listed row, read from the row's own queue and backend (a
+        BullMQ id is only unique in its queue). Raises :class:`NotConnectedError` or a core error."""
+        return await self._session().reader.detail(row.id, row.queue, row.backend)
 
     async def search(
         self, queue: str, state: JobState, text: str, *, batch_size: int, scan_chunk: int

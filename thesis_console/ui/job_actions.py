@@ -12,8 +12,8 @@ action runs through :meth:`ConsoleController.act`, which reports and refreshes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Container, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Container, Coroutine, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QObject, QPoint, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
@@ -29,7 +29,7 @@ from thesis_console.ui.confirmations import (
     retry_all_question,
     selected_jobs_question,
 )
-from thesis_console.ui.controller import ConsoleController
+from thesis_console.ui.controller import ConsoleController, Outcome
 from thesis_console.ui.models.formatting import fmt_count, plural
 from thesis_console.ui.notices import Level, Notice, result_notice
 from thesis_console.ui.tasks import spawn
@@ -39,6 +39,7 @@ from thesis_console.ui.widgets.jobs_view import JobsView
 if TYPE_CHECKING:
     from thesis_console.core.console_actions import ConsoleActions
 
+T = TypeVar("T")
 log = logging.getLogger("thesis_console.ui.job_actions")
 
 Ask = Callable[[QDialog], Coroutine[Any, Any, int]]
@@ -61,12 +62,17 @@ def why_not(action: JobAction, rows: Sequence[JobRow]) -> str:
     return verdict(action, rows[0].state, rows[0].backend).reason
 
 
-async def _act_per_queue(actions: ConsoleActions, action: JobAction, rows: Sequence[JobRow]) -> ActionResult:
-    """``action`` on ``rows`` through the core, once per queue (a BullMQ id names a job only in its queue)."""
+def _per_queue(rows: Sequence[JobRow]) -> dict[str, list[str]]:
+    """The rows' ids per queue."""
     by_queue: dict[str, list[str]] = {}
     for row in rows:
         by_queue.setdefault(row.queue, []).append(row.id)
-    results = [await actions.act_on_jobs(action, ids, queue=queue) for queue, ids in by_queue.items()]
+    return by_queue
+
+
+async def _act_per_queue(actions: ConsoleActions, action: JobAction, rows: Sequence[JobRow]) -> ActionResult:
+    """``action`` on ``rows`` through the core, once per queue (a BullMQ id names a job only in its queue)."""
+    results = [await actions.act_on_jobs(action, ids, queue=queue) for queue, ids in _per_queue(rows).items()]
     if len(results) == 1:
         return results[0]
     return ActionResult(
@@ -274,19 +280,36 @@ class JobActions(QObject):
     async def _run(self, action: JobAction, rows: list[JobRow]) -> ActionResult | None:
         if (confirmation_needed(action) or len(rows) > MANY) and not await self.confirm(selected_jobs_question(action, rows)):
             return None
-        outcome = await self.controller.act(
-            action.value, lambda actions: _act_per_queue(actions, action, rows), notice=self._notice
+        # A stopped job goes to Failed: the operator's doing, not a new failure to announce.
+        to_failed = _per_queue(rows) if action is JobAction.STOP else {}
+        outcome = await self._putting_in_failed(
+            to_failed,
+            self.controller.act(
+                action.value, lambda actions: _act_per_queue(actions, action, rows), notice=lambda r: self._notice(r, rows)
+            ),
         )
         return outcome.value
 
-    def _notice(self, result: ActionResult) -> Notice:
+    async def _putting_in_failed(self, jobs: Mapping[str, Sequence[str]], acting: Awaitable[Outcome[T]]) -> Outcome[T]:
+        """Run ``acting``, an action that may put ``jobs`` (ids per queue) in Failed, so that the window
+        does not announce them as new failures."""
+        own = self.controller.failures.expect({queue: len(ids) for queue, ids in jobs.items()})
+        outcome = await acting
+        done = set(outcome.value.done) if isinstance(outcome.value, ActionResult) else set()
+        self.controller.failures.ended(own, {queue: len(done.intersection(ids)) for queue, ids in jobs.items()})
+        return outcome
+
+    def _notice(self, result: ActionResult, rows: Sequence[JobRow]) -> Notice:
         """The outcome, with Undo when the core can undo it (a retry, while no worker took the jobs)."""
         retried = result.undo
         if not retried:
             return result_notice(result)
+        undone = {job.id for job in retried}
+        back = _per_queue([row for row in rows if row.id in undone])
 
         def undo() -> None:
-            spawn(self.controller.act("undo retry", lambda actions: actions.undo_retry(retried)), "undo a retry")
+            undoing = self.controller.act("undo retry", lambda actions: actions.undo_retry(retried))
+            spawn(self._putting_in_failed(back, undoing), "undo a retry")
 
         return result_notice(result, undo=undo)
 

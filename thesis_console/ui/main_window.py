@@ -114,8 +114,6 @@ class MainWindow(QMainWindow):
         self.store = store or ProfileStore()
         self.theme_manager = theme_manager
         self.profile: ConnectionProfile | None = None
-        self._last_failed: dict[str, int] = {}
-        self._failures_baseline: float | None = None
         self._last_notice_at = 0.0
         self._close_confirmed = False
         self._connect_task: asyncio.Task[bool] | None = None
@@ -471,8 +469,7 @@ class MainWindow(QMainWindow):
         note, self._note_on_connect = self._note_on_connect, None
         if note is not None:
             self.controller.post(note)
-        self._last_failed = {}
-        self._failures_baseline = None
+        self.controller.failures.reset()
         self.first_counts_at = None
         self._show_freshness()
         self.update_actions()
@@ -592,19 +589,12 @@ class MainWindow(QMainWindow):
         self.update_actions()
 
     def _notice_failures(self, snapshot: Snapshot) -> None:
-        """Say when jobs failed since the previous snapshot (the first snapshot only sets the baseline)."""
-        grown: list[str] = []
-        first = self._failures_baseline is None
-        for q in snapshot.queues:
-            # A queue that appears after the first snapshot had no failures before.
-            before = self._last_failed.get(q.name, None if first else 0)
-            if before is not None and q.failed > before:
-                n = q.failed - before
-                grown.append(f"{plural(n, 'new failed job')} in {q.name}")
-            self._last_failed[q.name] = q.failed
-        self._failures_baseline = snapshot.taken_at
+        """Say when jobs failed since the previous snapshot (the first snapshot only sets the baseline;
+        jobs the operator put in Failed, by undoing a retry or stopping them, are not news)."""
+        grown = self.controller.failures.observe({q.name: q.failed for q in snapshot.queues}, snapshot.taken_at)
         if grown:
-            self.controller.post(Notice("; ".join(grown), Level.WARNING, title="Jobs failed"))
+            text = "; ".join(f"{plural(n, 'new failed job')} in {queue}" for queue, n in grown.items())
+            self.controller.post(Notice(text, Level.WARNING, title="Jobs failed"))
 
     def show_notice(self, notice: Notice) -> None:
         """Every message of the console: in the status area, and on the desktop when it has a title."""

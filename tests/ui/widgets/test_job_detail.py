@@ -179,3 +179,25 @@ def test_a_job_outside_the_allowlist_is_flagged_in_table_and_detail(loop, window
         assert "Problem" in window.detail.summary_text() and "function not allowed: os.system" in window.detail.summary_text()
 
     run(loop, scenario())
+
+
+def test_a_bullmq_row_shows_its_own_queue_s_job_when_ids_repeat(loop, window_factory, redis_url) -> None:
+    # BullMQ numbers jobs per queue: both queues have a job "1"; each row shows its own.
+    from tests.core.bullmq.bull_jobs import add_jobs
+
+    first = add_jobs(redis_url, [({"thesisId": "a", "topic": "Topic of the first queue"}, {})], queue="alpha")
+    second = add_jobs(redis_url, [({"thesisId": "b", "topic": "Topic of the second queue"}, {})], queue="beta")
+    assert first == second == ["1"]
+
+    async def scenario() -> None:
+        window = await window_factory(ad_hoc_profile(redis_url))
+        await wait_until(lambda: window.queue_model.row_of("beta") >= 0, what="the BullMQ queue listed")
+        window.controller.select_queue("beta")
+        await wait_listed(window, JobState.WAITING, "1")
+        select(window, JobState.WAITING, ["1"])
+        await wait_until(lambda: window.detail.detail is not None, what="detail")
+        assert window.detail.detail.row.queue == "beta"
+        assert "Topic of the second queue" in window.detail.section_text("arguments")
+        assert "Topic of the first queue" not in window.detail.section_text("arguments")
+
+    run(loop, scenario())

@@ -394,11 +394,11 @@ class JobDetailPanel(QWidget):
             return
         if self._task is not None and not self._task.done():
             self._task.cancel()
-        self._task = spawn(self._read(self._generation, self.row.id), "read a job's detail")
+        self._task = spawn(self._read(self._generation, self.row), "read a job's detail")
 
-    async def _read(self, generation: int, job_id: str) -> None:
+    async def _read(self, generation: int, row: JobRow) -> None:
         try:
-            detail = await self.controller.detail(job_id)
+            detail = await self.controller.detail(row)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
