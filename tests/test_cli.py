@@ -116,7 +116,7 @@ def test_retry_reports_broken_and_queued_jobs_and_promote_enqueues_now(capsys, r
     later = contract.thesis_queue(redis_conn).enqueue_in(timedelta(hours=1), "tests.jobs.noop").id
     code, out, _ = call(capsys, "promote", later, queued, "--url", redis_url, "--json")
     assert code == 1 and json.loads(out) == {
-        "action": "promote", "done": [later], "skipped": {queued: "a waiting job is already queued"}
+        "action": "promote", "backend": "rq", "done": [later], "skipped": {queued: "a waiting job is already queued"}
     }  # fmt: skip
     assert redis_conn.lindex("rq:queue:thesis", -1) == later.encode()
 

@@ -53,7 +53,7 @@ def test_job_actions_on_a_bullmq_queue_go_through_bullmq(capsys, redis_conn, red
     (delayed,) = add_jobs(redis_url, [({"topic": "later"}, {"delay": 600_000})])
 
     code, out, _ = call(capsys, "--json", "promote", delayed, "--url", redis_url, "--queue", QUEUE)
-    assert code == 0 and json.loads(out)["done"] == [delayed]
+    assert code == 0 and json.loads(out)["done"] == [delayed] and json.loads(out)["backend"] == "bullmq"
     code, out, _ = call(capsys, "--json", "cancel", waiting[0], "--url", redis_url, "--queue", QUEUE)
     assert code == 0 and json.loads(out)["done"] == [waiting[0]] and not redis_conn.exists(f"bull:{QUEUE}:{waiting[0]}")
     code, out, _ = call(capsys, "--json", "stop", waiting[1], "--url", redis_url, "--queue", QUEUE)
@@ -68,6 +68,7 @@ def test_a_thesis_enqueued_from_the_console_is_completed_by_the_node_worker(caps
     add_jobs(redis_url, [({"thesisId": "existing", "topic": "makes the queue known"}, {})])
     code, out, _ = call(capsys, "--json", "enqueue", "--queue", QUEUE, "--topic", "Console thesis", "--url", redis_url)
     job_id = json.loads(out)["id"]
+    assert json.loads(out)["backend"] == "bullmq"
     worker = NodeWorker(redis_url)
     try:
         worker.wait_ready()

@@ -469,13 +469,16 @@ async def _enqueue(session: Session, args: argparse.Namespace, request: ThesisRe
     job_id = await session.actions.enqueue(
         request, queue=args.queue, at_front=args.at_front, delay_s=args.delay, thesis_id=args.thesis_id
     )
-    print(json.dumps({"id": job_id}) if args.json else job_id)
+    if args.json:
+        _print_json({"id": job_id, "backend": (await session.actions.backend_of(args.queue)).value})
+    else:
+        print(job_id)
     return EXIT_OK
 
 
 async def _retry(session: Session, args: argparse.Namespace, _: Any) -> int:
     if not args.all:
-        return _report(await session.actions.retry(args.job_ids, queue=args.queue), args)
+        return await _report(session, await session.actions.retry(args.job_ids, queue=args.queue), args, args.queue)
     queue = _queue(args.queue)
     cancel = asyncio.Event()
     show_progress = sys.stderr.isatty() and not args.json
@@ -494,24 +497,25 @@ async def _retry(session: Session, args: argparse.Namespace, _: Any) -> int:
             f"stopped by request: {len(result.done)} retried; the rest are still failed (run it again to resume)",
             file=sys.stderr,
         )
-    return _report(result, args)
+    return await _report(session, result, args, queue)
 
 
 def _job_action(action: JobAction) -> Callable[[Session, argparse.Namespace, Any], Awaitable[int]]:
     async def run(session: Session, args: argparse.Namespace, _: Any) -> int:
-        return _report(await session.actions.act_on_jobs(action, args.job_ids, queue=args.queue), args)
+        return await _report(session, await session.actions.act_on_jobs(action, args.job_ids, queue=args.queue), args, args.queue)
 
     return run
 
 
 async def _empty(session: Session, args: argparse.Namespace, _: Any) -> int:
-    return _report(await session.actions.empty(args.queue, JobState(args.state)), args)
+    return await _report(session, await session.actions.empty(args.queue, JobState(args.state)), args, args.queue)
 
 
-def _report(result: ActionResult, args: argparse.Namespace) -> int:
-    """Print what an action did; exit 1 when any job was skipped."""
+async def _report(session: Session, result: ActionResult, args: argparse.Namespace, queue: str | None) -> int:
+    """Print what an action did (``--json``: with the backend that did it); exit 1 when any job was skipped."""
     if args.json:
-        _print_json({"action": result.action, "done": list(result.done), "skipped": result.skipped})
+        backend = await session.actions.backend_of(queue)
+        _print_json({"action": result.action, "backend": backend.value, "done": list(result.done), "skipped": result.skipped})
     else:
         print(result.summary)
         if len(result.skipped) > SKIPPED_SHOWN:
