@@ -53,10 +53,11 @@ def produce(url: str, jobs: list[dict], prefix: str = "bull", opts: dict | None 
 class NodeWorker:
     """The Node thesis worker (concurrency 3) as a child process, stopped with SIGTERM at ``stop``."""
 
-    def __init__(self, url: str, prefix: str = "bull") -> None:
+    def __init__(self, url: str, prefix: str = "bull", options: dict | None = None) -> None:
+        """``options`` are added to the Worker's (``name``, ``metrics``...)."""
         require_node_side()
         self.proc = subprocess.Popen(
-            ["node", "worker.mjs", url, prefix],
+            ["node", "worker.mjs", url, prefix, json.dumps(options or {})],
             cwd=NODE_DIR,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -102,3 +102,24 @@ def test_pause_resume_and_enqueue_options_on_a_bullmq_queue(capsys, redis_conn, 
     assert code == 0 and json.loads(redis_conn.hget(f"bull:{QUEUE}:{new}", "data"))["thesisId"] == "th-42"
     code, _, err = call(capsys, "enqueue", "--queue", "thesis", "--topic", "RQ job", "--thesis-id", "x", "--url", redis_url)
     assert code == 1 and "a thesisId is given only to the jobs of a BullMQ queue" in err
+
+
+def test_status_lists_bullmq_workers_with_their_backend_and_library(capsys, redis_conn, redis_url):
+    add_jobs(redis_url, [({"topic": "keeps the queue known"}, {"delay": 3_600_000})])
+    worker = NodeWorker(redis_url, options={"name": "cli-node"})
+    try:
+        worker.wait_ready()
+
+        def listed():
+            code, out, _ = call(capsys, "--json", "status", "--url", redis_url)
+            return json.loads(out)["bullmq_workers"] if code == 0 else None
+
+        (record,) = wait_for(listed, message="the Node worker in status --json")
+        assert (record["backend"], record["library"], record["name"], record["queue"]) == ("bullmq", "node", "cli-node", QUEUE)
+        assert record["address"].startswith("127.0.0.1:") and record["connections"] == 1
+
+        code, out, _ = call(capsys, "status", "--url", redis_url)
+        (line,) = [line for line in out.splitlines() if line.startswith("cli-node")]
+        assert code == 0 and line.split()[1:3] == ["node", QUEUE] and "BULLMQ WORKER" in out
+    finally:
+        worker.stop()

@@ -360,6 +360,17 @@ def _status_text(snapshot: Snapshot, session: Session) -> str:
     )
     if any(not w.honours_pause for w in snapshot.workers):
         lines.append("workers with no supervisor (a plain `rq worker`) do not honour paused queues")
+    if snapshot.bullmq_workers:
+        lines.append("")
+        bull = [
+            [w.name or "(unnamed)", w.library.value, w.queue, w.address, f"{w.age_s:.0f}s", f"{w.idle_s:.0f}s",
+             w.connections, w.supervisor or "none"]
+            for w in snapshot.bullmq_workers
+        ]  # fmt: skip
+        headers = ["BULLMQ WORKER", "LIBRARY", "QUEUE", "ADDRESS", "AGE", "IDLE", "CONNECTIONS", "SUPERVISOR"]
+        lines.append(format_table(headers, bull))
+    if snapshot.bullmq_workers_problem:
+        lines.append(snapshot.bullmq_workers_problem)
     if snapshot.supervisors:
         lines.append("")
         sups = [

@@ -41,6 +41,7 @@ import redis
 import redis.exceptions
 
 from thesis_console.core import supervisor_control
+from thesis_console.core.bullmq.keys import depth_metrics_name
 from thesis_console.core.redis_target import connect, describe_error, redact
 from thesis_console.core.supervisor_protocol import SupervisorRecord
 from worker_runner import bullmq_supervision, parent_death, recovery, redis_wait, registration, scheduler_lock
@@ -429,9 +430,9 @@ class Supervisor:
                 scheduler_lock.release_dead_holders(conn, self.config.queues, self.host)
             if self.autoscale is not None and self.state == "running":
                 self._autoscale(now)
-            if now >= self._next_depth_sample and not self.bullmq:  # BullMQ workers record BullMQ's metrics
+            if now >= self._next_depth_sample:
                 self._next_depth_sample = now + registration.DEPTH_SAMPLE_S
-                registration.record_depths(conn, registration.queue_depths(conn, self.config.queues))
+                registration.record_depths(conn, self._depth_samples(conn))
             if now >= self._next_scan:
                 self._next_scan = now + self.config.recovery_interval_s
                 self._recover(now)
@@ -475,6 +476,12 @@ class Supervisor:
         if self._redis is None:
             self._redis = connect(self.url, check=False)
         return self._redis
+
+    def _depth_samples(self, conn: redis.Redis) -> dict[str, int]:
+        """The queue depths to record, by the name the console reads them under (BullMQ records none)."""
+        if self.bullmq:  # observed on this tick (wait + paused + prioritized)
+            return {depth_metrics_name(self.config.bullmq_prefix, q): n for q, n in self.depths.items()}
+        return registration.queue_depths(conn, self.config.queues)
 
     def _observe(self, now: float, force: bool = False) -> None:
         """Read which of our workers are busy and how deep the queues are (plain reads)."""

@@ -25,6 +25,20 @@ def step_for(range_s: int) -> int:
     return 60 if range_s <= MINUTE_RANGE_MAX_S else 3600
 
 
+def chart_buckets(range_s: int, now: float | None = None) -> tuple[int, range]:
+    """The step and the bucket numbers (Unix time // step) of a chart covering ``range_s`` up to ``now``.
+
+    Raises:
+        CoreError: the range is not 60 s to 7 days.
+    """
+    if not isinstance(range_s, int) or not 60 <= range_s <= metrics_store.RETENTION_S:
+        raise CoreError(f"range must be 60 s to {metrics_store.RETENTION_S} s (7 days), got {range_s!r}")
+    now = time.time() if now is None else now
+    step = step_for(range_s)
+    last = int(now // step)
+    return step, range(last - math.ceil(range_s / step) + 1, last + 1)
+
+
 async def read_series(trips: RoundTrips, queue: str, range_s: int, now: float | None = None) -> MetricSeries:
     """Completed, failed and retried counts, success rate, run-time p50/p95 and depth over time.
 
@@ -39,12 +53,7 @@ async def read_series(trips: RoundTrips, queue: str, range_s: int, now: float | 
     Raises:
         CoreError: a bad range, or Redis could not be reached or did not answer in time.
     """
-    if not isinstance(range_s, int) or not 60 <= range_s <= metrics_store.RETENTION_S:
-        raise CoreError(f"range must be 60 s to {metrics_store.RETENTION_S} s (7 days), got {range_s!r}")
-    now = time.time() if now is None else now
-    step = step_for(range_s)
-    last = int(now // step)
-    buckets = range(last - math.ceil(range_s / step) + 1, last + 1)
+    step, buckets = chart_buckets(range_s, now)
     key = metrics_store.minute_key if step == 60 else metrics_store.hour_key
 
     def fill(pipe: Any) -> None:

@@ -23,12 +23,13 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 
 from thesis_console.core.alerts.watch_data import MinuteCache, WatchData, read_watch_data
 from thesis_console.core.backend import QueueBackendReader
+from thesis_console.core.bullmq import clients
 from thesis_console.core.bullmq import reader as bull
 from thesis_console.core.bullmq.keys import DEFAULT_PREFIX
 from thesis_console.core.round_trips import RoundTrips, server_url
@@ -93,7 +94,8 @@ class QueueReader:
     async def snapshot(self) -> Snapshot:
         """Counts of every queue (RQ and BullMQ, each carrying its backend), every RQ worker and
         supervisor, and the server: two round trips, three when there are BullMQ queues (every BullMQ
-        queue's counts in one), plus a key scan for BullMQ queues at most every 30 s."""
+        queue's counts and one ``CLIENT LIST`` for the BullMQ workers), plus a key scan for BullMQ
+        queues at most every 30 s."""
         return await self._bounded(self._snapshot())
 
     async def _snapshot(self) -> Snapshot:
@@ -103,12 +105,25 @@ class QueueReader:
         if not bull_names:
             return snapshot
         trips = self._trips()
-        replies = await trips.run(lambda pipe: bull.fill_counts(pipe, self.bullmq_prefix, bull_names))
-        bull_counts = {q.name: q for q in bull.parse_counts(self.bullmq_prefix, bull_names, replies)}
+
+        def fill(pipe: Any) -> None:
+            bull.fill_counts(pipe, self.bullmq_prefix, bull_names)
+            pipe.client_list()  # BullMQ's workers are known only by their connections' names
+
+        replies = await trips.run(fill, allow_denied=frozenset({clients.CLIENT_LIST}))
+        bull_counts = {q.name: q for q in bull.parse_counts(self.bullmq_prefix, bull_names, replies[:-1])}
+        db = int(self.client.connection_pool.connection_kwargs.get("db") or 0)
+        listed = clients.parse_client_list(replies[-1], self.bullmq_prefix, bull_names, db, self.queues)
         rq_counts = {q.name: q for q in snapshot.queues}
         order = self.queues if self.queues is not None else sorted(set(rq_counts) | set(bull_counts))
         queues = [c for name in order for c in (rq_counts.get(name), bull_counts.get(name)) if c is not None]
-        return dataclasses.replace(snapshot, queues=tuple(queues), round_trips=snapshot.round_trips + trips.count)
+        return dataclasses.replace(
+            snapshot,
+            queues=tuple(queues),
+            round_trips=snapshot.round_trips + trips.count,
+            bullmq_workers=clients.with_supervisors(listed.workers, snapshot.supervisors),
+            bullmq_workers_problem=listed.problem,
+        )
 
     async def bull_queues(self) -> tuple[str, ...]:
         """The BullMQ queues under the prefix (those of the profile's list when it has one), found again

@@ -53,11 +53,13 @@ class RoundTrips:
         self.timeout_s = timeout_s
         self.count = 0
 
-    async def run(self, fill: Callable[[Any], object], *, allow_denied: bool = False) -> list[Any]:
+    async def run(self, fill: Callable[[Any], object], *, allow_denied: bool | frozenset[str] = False) -> list[Any]:
         """Queue commands with ``fill(pipeline)``, send them in one round trip, return the replies.
 
-        A reply is an exception object when that one command failed (for example WRONGTYPE); with
-        ``allow_denied``, also when the user may not run it (the caller has another way to read).
+        A reply is an exception object when that one command failed (for example WRONGTYPE). A
+        command the user may not run fails the whole round trip, unless ``allow_denied`` is True (the
+        caller has another way to read) or names it (as redis-py sends it, such as ``"CLIENT LIST"``):
+        its refusal then comes back in place too.
 
         Raises:
             CoreError: the server could not be reached, failed, or did not answer in time.
@@ -66,6 +68,7 @@ class RoundTrips:
         fill(pipe)
         if not len(pipe):
             return []
+        names = [str(args[0]).upper() for args, _ in pipe.command_stack]
         self.count += 1
         task = asyncio.current_task()
         cancels_before = task.cancelling() if task else 0
@@ -87,12 +90,16 @@ class RoundTrips:
             # ran (the request is then lost inside the client); honour it, or a cancelled search
             # would walk on to the end.
             raise asyncio.CancelledError()
-        for reply in replies:
+        for name, reply in zip(names, replies, strict=True):
             # A per-command error is usually a foreign key (WRONGTYPE) and is the caller's to show in
             # a row; a missing ACL right is not about one key: the whole view would be wrong.
-            if isinstance(reply, rexc.NoPermissionError) and not allow_denied:
+            if isinstance(reply, rexc.NoPermissionError) and not _may_be_denied(name, allow_denied):
                 raise CoreError(describe_error(reply, server_url(self.client)))
         return replies
+
+
+def _may_be_denied(command: str, allow_denied: bool | frozenset[str]) -> bool:
+    return allow_denied is True or (isinstance(allow_denied, frozenset) and command in allow_denied)
 
 
 class _DeadlinePipeline(Pipeline):

@@ -102,11 +102,42 @@ class WorkerInfo:
     supervisor: str = ""
     """Id of the ``thesis-worker`` supervisor that runs it; empty for a worker started otherwise
     (a plain ``rq worker``), which does not honour paused queues."""
+    backend: Backend = Backend.RQ
 
     @property
     def honours_pause(self) -> bool:
         """Whether this worker takes no job from a paused queue (only supervised workers do)."""
         return bool(self.supervisor)
+
+
+class BullLibrary(StrEnum):
+    """The BullMQ library a worker runs on: each names its connections its own way."""
+
+    NODE = "node"
+    PYTHON = "python"
+
+
+@dataclass(frozen=True)
+class BullWorkerInfo:
+    """One BullMQ worker as the server's client list shows it (BullMQ workers keep no record in Redis)."""
+
+    queue: str
+    library: BullLibrary
+    name: str
+    """The worker's ``name`` option; empty for an unnamed worker."""
+    address: str
+    """``host:port`` of its oldest connection, as the server sees it."""
+    age_s: float
+    """How long its oldest connection has been open."""
+    idle_s: float
+    """Since its last command on any of its connections."""
+    connections: int = 1
+    """Connections under the same name from the same host (unnamed workers of one host add up here)."""
+    client_name: str = ""
+    """The connection name BullMQ set, as the server shows it."""
+    supervisor: str = ""
+    """Id of the ``thesis-worker`` supervisor whose record lists it; empty otherwise."""
+    backend: Backend = Backend.BULLMQ
 
 
 @dataclass(frozen=True)
@@ -126,6 +157,9 @@ class Snapshot:
     supervisors: tuple[SupervisorRecord, ...]
     server: ServerInfo = field(default_factory=ServerInfo)
     round_trips: int = 0
+    bullmq_workers: tuple[BullWorkerInfo, ...] = ()
+    bullmq_workers_problem: str | None = None
+    """Why BullMQ workers could not be listed (the server refused ``CLIENT LIST``), or None."""
 
     def queue(self, name: str) -> QueueCounts:
         found = self._by_name.get(name)
@@ -216,6 +250,15 @@ class JobDetail:
     """The job's own log lines (BullMQ's ``job.log``); RQ jobs have none."""
 
 
+class Measure(StrEnum):
+    """What the charts show, for saying which of them an interval has no data for."""
+
+    THROUGHPUT = "throughput"
+    """Completed and failed counts, and the success rate made of them."""
+    RUNTIME = "run time"
+    DEPTH = "depth"
+
+
 @dataclass(frozen=True)
 class MetricPoint:
     start: float
@@ -226,6 +269,9 @@ class MetricPoint:
     runtime_p50_s: float | None
     runtime_p95_s: float | None
     depth: int | None
+    unrecorded: frozenset[Measure] = frozenset()
+    """What nothing recorded in full for this interval: a chart shows "not recorded" there rather
+    than the values (which are then 0, None, or only what happens to be known, a lower bound)."""
 
 
 @dataclass(frozen=True)
@@ -233,6 +279,13 @@ class MetricSeries:
     queue: str
     step_s: int
     points: tuple[MetricPoint, ...]
+    sources: tuple[str, ...] = ()
+    """Where the figures come from, one sentence per measure, for a person (empty: the console's own
+    per-minute metrics, which supervised workers record)."""
+
+    def unrecorded(self, measure: Measure) -> int:
+        """How many points have no data for ``measure``."""
+        return sum(measure in p.unrecorded for p in self.points)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QColor, QPalette
 
+from tests.core.bullmq.bull_jobs import QUEUE, add_jobs
 from tests.ui.live_console import close_controller, enqueue_plain, live_controller, run_burst_worker
 from tests.ui.qt_helpers import run, wait_until
 from tests.ui.widgets.test_charts import move_mouse, settle_layout, widget_point
@@ -292,3 +293,30 @@ def test_the_chosen_range_is_highlighted_in_the_dark_theme(qtbot, qapp) -> None:
     finally:
         manager.set_choice("light")
         qapp.setStyleSheet("")
+
+
+def test_a_bullmq_queue_shows_what_was_not_recorded_as_gaps_and_says_so(qtbot, loop, redis_conn, redis_url):
+    """Without BullMQ's own metrics, only the kept jobs count: before the oldest of them, nothing is recorded."""
+    now = time.time()
+    for i in range(3):
+        finished_ms = int((now - 300 + i) * 1000)
+        redis_conn.hset(f"bull:{QUEUE}:{i}", mapping={"name": "generate-thesis", "data": "{}", "opts": "{}",
+                                                      "processedOn": finished_ms - 2000, "finishedOn": finished_ms})
+        redis_conn.zadd(f"bull:{QUEUE}:completed", {str(i): finished_ms})
+    add_jobs(redis_url, [({"topic": "waiting"}, {})])
+    controller = live_controller(redis_url)
+    view = OverviewView(controller, history_interval_s=0.5)
+    qtbot.addWidget(view)
+    view.resize(1100, 700)
+    view.show()
+    view.set_queue(QUEUE)
+
+    async def scenario() -> None:
+        await wait_until(lambda: chart_sum(view, "throughput_chart", "completed") == 3, what="the kept jobs counted")
+        values = view.throughput_chart.curve_values("completed")
+        assert np.isnan(values[0]) and not np.isnan(values[-1]), "a gap before the oldest kept job, not a zero"
+        await wait_until(lambda: "not recorded: throughput in" in view.status.text(), what="the gap said")
+        assert "BullMQ still keeps" in view.status.toolTip()
+        await close_controller(controller)
+
+    run(loop, scenario(), timeout=60)

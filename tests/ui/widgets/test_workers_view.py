@@ -6,14 +6,18 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import redis
 from PySide6.QtCore import QPersistentModelIndex
 
+from tests.core.bullmq.bull_jobs import QUEUE, add_jobs
+from tests.node_bullmq import NodeWorker
 from tests.ui.live_console import LiveSession, close_controller, live_controller
 from tests.ui.qt_helpers import run, wait_until
 from thesis_console.core.supervisor_protocol import SupervisorRecord
-from thesis_console.core.types import Snapshot, WorkerInfo
+from thesis_console.core.types import BullLibrary, BullWorkerInfo, Snapshot, WorkerInfo
 from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.widgets.workers_models import (
+    BullWorkersTableModel,
     SupervisorsTableModel,
     WorkersTableModel,
     fmt_age,
@@ -148,6 +152,75 @@ def test_read_only_connection_disables_scaling(qtbot, loop, redis_url, redis_con
         assert view.select_supervisor("elsewhere")
         assert not view.controls.apply.isEnabled() and not view.controls.apply_autoscale.isEnabled()
         assert "read-only" in view.controls.title.text()
+        await close_controller(controller)
+
+    run(loop, scenario())
+
+
+def test_bullmq_workers_model_updates_in_place_and_passes_the_model_tester(qtmodeltester):
+    model = BullWorkersTableModel()
+    qtmodeltester.check(model)
+    node = BullWorkerInfo(QUEUE, BullLibrary.NODE, "node-1", "10.0.0.5:4100", 120.0, 2.0, 1, "bull:x:w:node-1")
+    python = BullWorkerInfo(QUEUE, BullLibrary.PYTHON, "", "10.0.0.6:4200", 30.0, 0.2, 2, f"bull:{QUEUE}")
+    model.set_rows([node, python])
+    kept = QPersistentModelIndex(model.index(1, 0))
+    assert [model.index(r, 1).data() for r in range(2)] == ["Node", "Python"]
+    assert model.index(1, 0).data() == "(unnamed)" and model.index(0, 4).data() == fmt_age(120.0)
+    model.set_rows([dataclasses.replace(node, idle_s=9.0), python])
+    assert kept.isValid() and kept.row() == 1 and model.index(0, 5).data() == fmt_age(9.0)
+    model.set_rows([])
+    assert model.rowCount() == 0
+
+
+def test_lists_real_node_and_python_bullmq_workers_beside_the_supervisor(qtbot, loop, redis_url, processes, isolated_env):
+    add_jobs(redis_url, [({"topic": "keeps the queue known"}, {"delay": 3_600_000})])
+    node = NodeWorker(redis_url, options={"name": "node-gui"})
+    processes.start(
+        "-m", "worker_runner", "--url", redis_url, "--backend", "bullmq", "--queue", QUEUE, "--id", "gui-bull",
+        "--concurrency", "1", "--heartbeat", "0.5", "--log-level", "WARNING",
+    )  # fmt: skip
+    controller = live_controller(redis_url)
+    view = WorkersView(controller)
+    qtbot.addWidget(view)
+    view.show()
+
+    async def scenario() -> None:
+        await wait_until(lambda: view.bull_workers_model.rowCount() == 2, timeout=60, what="2 BullMQ workers listed")
+        rows = {r.library: r for r in view.bull_workers_model.rows}
+        assert rows[BullLibrary.NODE].name == "node-gui" and rows[BullLibrary.NODE].supervisor == ""
+        await wait_until(lambda: any(r.supervisor == "gui-bull" for r in view.bull_workers_model.rows), what="owner")
+        python_row = view.bull_workers_model.row_of(next(view.bull_workers_model.key(r) for r in view.bull_workers_model.rows
+                                                          if r.library is BullLibrary.PYTHON))  # fmt: skip
+        assert view.bull_workers_model.index(python_row, 1).data() == "Python"
+        assert view.bull_workers_model.index(python_row, 2).data() == QUEUE
+        assert view.bull_workers_model.index(python_row, 3).data().startswith("127.0.0.1:")
+        assert view.bull_workers_model.index(python_row, 7).data() == "gui-bull"
+        assert view.supervisors_model.row_of("gui-bull") >= 0
+        assert view._bull_box.title() == "BullMQ workers (2)" and view.bull_problem.isHidden()
+        await close_controller(controller)
+
+    try:
+        node.wait_ready()
+        run(loop, scenario(), timeout=120)
+    finally:
+        node.stop()
+
+
+def test_a_refused_client_list_is_said_in_the_tab(qtbot, loop, private_redis_server):
+    add_jobs(private_redis_server.url, [({"topic": "waiting"}, {})])
+    admin = redis.Redis.from_url(private_redis_server.url)
+    admin.acl_setuser("console", enabled=True, passwords=["+secret"], keys=["*"], channels=["*"],
+                      commands=["+@all", "-client", "+client|setname", "+client|getname", "+client|id"])  # fmt: skip
+    admin.close()
+    controller = live_controller(private_redis_server.url.replace("redis://", "redis://console:secret@"))
+    view = WorkersView(controller)
+    qtbot.addWidget(view)
+    view.show()
+
+    async def scenario() -> None:
+        await wait_until(lambda: not view.bull_problem.isHidden(), what="the refusal said")
+        assert "refused CLIENT LIST" in view.bull_problem.text() and view.bull_workers_model.rowCount() == 0
+        assert controller.snapshot is not None and controller.snapshot.queue(QUEUE).waiting == 1
         await close_controller(controller)
 
     run(loop, scenario())

@@ -75,3 +75,10 @@ class BullKeys:
 def delayed_run_at(score: float) -> float:
     """The Unix time (s) a delayed job runs at, from its score in ``delayed`` (ms shifted left by 12)."""
     return int(score) // 0x1000 / 1000.0
+
+
+def depth_metrics_name(prefix: str, queue: str) -> str:
+    """The name under which a supervisor of BullMQ workers records ``queue``'s depth in the console's
+    own per-minute metrics (:mod:`thesis_console.core.metrics_store`), apart from an RQ queue of the
+    same name; BullMQ records no depth history itself."""
+    return f"bullmq:{prefix}:{queue}"

@@ -8,12 +8,12 @@ two at any offset (:mod:`~thesis_console.core.bullmq.paging`), a job's detail in
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from thesis_console.core import decoding
 from thesis_console.core.backend import Backend
+from thesis_console.core.bullmq import metrics
 from thesis_console.core.bullmq.jobs import (
     ROW_FIELDS,
     build_row,
@@ -24,7 +24,6 @@ from thesis_console.core.bullmq.jobs import (
 )
 from thesis_console.core.bullmq.keys import STATE_SOURCES, SUPPORTED_MAJOR, BullKeys, Kind
 from thesis_console.core.bullmq.paging import read_page
-from thesis_console.core.metrics_read import step_for
 from thesis_console.core.paging import MAX_PAGE, as_state, check_page_args, check_queue
 from thesis_console.core.round_trips import RoundTrips, is_error, reply_int
 from thesis_console.core.types import (
@@ -34,7 +33,6 @@ from thesis_console.core.types import (
     JobPage,
     JobRow,
     JobState,
-    MetricPoint,
     MetricSeries,
     Payload,
     QueueCounts,
@@ -264,33 +262,8 @@ class BullReader:
         return None
 
     async def metric_series(self, queue: str, range_s: int, now: float | None = None) -> MetricSeries:
-        """Completed and failed counts per bucket, from the finish times of the jobs BullMQ still keeps."""
-        now = time.time() if now is None else now
-        step = step_for(range_s)
-        last = int(now // step)
-        first = last - -(-range_s // step) + 1
-        keys = BullKeys(self.prefix, queue)
-        low = first * step * 1000
-
-        def fill(pipe: Any) -> None:
-            pipe.zrangebyscore(keys.of("completed"), low, "+inf", withscores=True)
-            pipe.zrangebyscore(keys.of("failed"), low, "+inf", withscores=True)
-
-        done, failed = await self.trips.run(fill)
-        buckets = {b: [0, 0] for b in range(first, last + 1)}
-        for column, reply in ((0, done), (1, failed)):
-            for _, score in [] if is_error(reply) else reply or []:
-                bucket = int(score / 1000 // step)
-                if bucket in buckets:
-                    buckets[bucket][column] += 1
-        points = tuple(
-            MetricPoint(
-                start=float(b * step), completed=c, failed=f, retried=0,
-                success_rate=c / (c + f) if c + f else None, runtime_p50_s=None, runtime_p95_s=None, depth=None,
-            )
-            for b, (c, f) in buckets.items()
-        )
-        return MetricSeries(queue=queue, step_s=step, points=points)
+        """Throughput, success rate, run time and depth per bucket (:mod:`thesis_console.core.bullmq.metrics`)."""
+        return await metrics.read_series(self.trips, self.prefix, queue, range_s, now)
 
 
 def _matches(row: JobRow, folded: str) -> bool:

@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from thesis_console.core.metrics_read import step_for
-from thesis_console.core.types import STATE_ORDER, JobState, MetricSeries, QueueCounts, Snapshot
+from thesis_console.core.types import STATE_ORDER, JobState, Measure, MetricSeries, QueueCounts, Snapshot
 from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.models.formatting import fmt_count, fmt_duration
 from thesis_console.ui.tasks import spawn
@@ -165,23 +165,34 @@ class StateCounter(QFrame):
 
 def history_arrays(series: MetricSeries) -> dict[str, np.ndarray]:
     """Arrays for the charts from stored metrics: ``edges`` (one more than the points) for the
-    per-interval counts drawn as steps, ``mid`` (interval middles) for the rest; missing values are NaN."""
+    per-interval counts drawn as steps, ``mid`` (interval middles) for the rest; missing values and
+    values of an interval nothing recorded (a gap in the chart) are NaN."""
     points = series.points
     starts = np.fromiter((p.start for p in points), dtype=np.float64, count=len(points))
 
-    def column(values) -> np.ndarray:
-        return np.fromiter((np.nan if v is None else v for v in values), dtype=np.float64, count=len(points))
+    def column(measure: Measure, values) -> np.ndarray:
+        return np.fromiter(
+            (np.nan if v is None or measure in p.unrecorded else v for p, v in zip(points, values, strict=True)),
+            dtype=np.float64,
+            count=len(points),
+        )
 
     return {
         "edges": np.append(starts, starts[-1] + series.step_s) if len(points) else starts,
         "mid": starts + series.step_s / 2,
-        "completed": column(p.completed for p in points),
-        "failed": column(p.failed for p in points),
-        "p50": column(p.runtime_p50_s for p in points),
-        "p95": column(p.runtime_p95_s for p in points),
-        "success": column(None if p.success_rate is None else 100.0 * p.success_rate for p in points),
-        "depth": column(p.depth for p in points),
+        "completed": column(Measure.THROUGHPUT, [p.completed for p in points]),
+        "failed": column(Measure.THROUGHPUT, [p.failed for p in points]),
+        "p50": column(Measure.RUNTIME, [p.runtime_p50_s for p in points]),
+        "p95": column(Measure.RUNTIME, [p.runtime_p95_s for p in points]),
+        "success": column(Measure.THROUGHPUT, [None if p.success_rate is None else 100.0 * p.success_rate for p in points]),
+        "depth": column(Measure.DEPTH, [p.depth for p in points]),
     }
+
+
+def unrecorded_text(series: MetricSeries) -> str:
+    """``not recorded: throughput in 40 of 60 intervals, ...``; empty when everything was recorded."""
+    gaps = [f"{m.value} in {n} of {len(series.points)}" for m in Measure if (n := series.unrecorded(m))]
+    return f"not recorded: {', '.join(gaps)} intervals" if gaps else ""
 
 
 def step_text(step_s: int) -> str:
@@ -663,6 +674,12 @@ class OverviewView(QWidget):
                 f"last {self.range.span} in {self.queue}: {fmt_count(done)} completed, {fmt_count(failed)} failed "
                 f"({rate}{worst}), stored per {step_text(series.step_s)}"
             )
+            gaps = unrecorded_text(series)
+            if gaps:
+                parts.append(gaps)
+        sources = "\n".join(series.sources) if series is not None else ""
+        if sources != self.status.toolTip():
+            self.status.setToolTip(sources)
         self.status.setText(" · ".join(parts) if parts else "Waiting for data…")
 
 

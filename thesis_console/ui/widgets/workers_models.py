@@ -1,4 +1,5 @@
-"""Table models of the workers view: RQ workers and supervisors, updated in place from each snapshot.
+"""Table models of the workers view: RQ workers, BullMQ workers and supervisors, updated in place from
+each snapshot.
 
 Each model holds frozen rows built from the snapshot (the core's value plus what the table derives
 from it, such as the heartbeat age) and replays :func:`~thesis_console.ui.models.diff.diff` on
@@ -15,7 +16,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersisten
 from PySide6.QtGui import QColor
 
 from thesis_console.core.supervisor_protocol import HEARTBEAT_S, SupervisorRecord
-from thesis_console.core.types import Snapshot, WorkerInfo
+from thesis_console.core.types import BullLibrary, BullWorkerInfo, Snapshot, WorkerInfo
 from thesis_console.ui.models import roles
 from thesis_console.ui.models.diff import Change, Insert, Remove, diff
 from thesis_console.ui.models.formatting import fmt_count, fmt_full_time
@@ -203,6 +204,40 @@ class WorkersTableModel(KeyedTableModel[WorkerRow]):
 
     def is_late(self, row: WorkerRow) -> bool:
         return row.heartbeat_age_s is not None and row.heartbeat_age_s > WORKER_STALE_S
+
+
+# --------------------------------------------------------------------------- BullMQ workers
+LIBRARY_TEXT = {BullLibrary.NODE: "Node", BullLibrary.PYTHON: "Python"}
+UNNAMED = "(unnamed)"
+
+
+def _bull_worker_tooltip(w: BullWorkerInfo) -> str:
+    lines = [
+        f"{LIBRARY_TEXT[w.library]} BullMQ worker {w.name or UNNAMED} on queue {w.queue}",
+        f"connection name: {w.client_name}",
+        f"connections: {w.connections} (the oldest from {w.address})",
+    ]
+    if not w.name:
+        lines.append("unnamed workers on one host share a name, so they show as one row")
+    return "\n".join(lines)
+
+
+class BullWorkersTableModel(KeyedTableModel[BullWorkerInfo]):
+    """Every BullMQ worker (Node or Python) connected to the server, from its client list."""
+
+    columns = (
+        Column[BullWorkerInfo]("Worker", lambda w: w.name or UNNAMED, tooltip=_bull_worker_tooltip),
+        Column[BullWorkerInfo]("Library", lambda w: LIBRARY_TEXT[w.library]),
+        Column[BullWorkerInfo]("Queue", lambda w: w.queue),
+        Column[BullWorkerInfo]("Address", lambda w: w.address),
+        Column[BullWorkerInfo]("Age", lambda w: fmt_age(w.age_s), sort=lambda w: w.age_s, numeric=True),
+        Column[BullWorkerInfo]("Idle", lambda w: fmt_age(w.idle_s), sort=lambda w: w.idle_s, numeric=True),
+        Column[BullWorkerInfo]("Connections", lambda w: str(w.connections), sort=lambda w: w.connections, numeric=True),
+        Column[BullWorkerInfo]("Supervisor", lambda w: w.supervisor or "none"),
+    )  # fmt: skip
+
+    def key(self, row: BullWorkerInfo) -> Hashable:
+        return (row.library, row.client_name, row.address)
 
 
 # --------------------------------------------------------------------------- supervisors

@@ -1,4 +1,5 @@
-"""The workers view: every supervisor and every RQ worker on every host, scaling and stopping them.
+"""The workers view: every supervisor, every RQ worker and every BullMQ worker on every host, scaling
+and stopping them.
 
 Both tables follow the controller's snapshots in place (selection and scroll position survive).
 Below the supervisors, a control row acts on the selected supervisor: its concurrency (a spin box
@@ -6,6 +7,8 @@ and Apply) and its autoscale bounds. Both go through the controller as control m
 so a console on one machine scales a supervisor on any other. Stop (warm, then hard when it takes
 longer than :attr:`WorkersView.stop_timeout_s` and the user agrees), Restart, and Stop worker (RQ's
 shutdown command) ask first, naming the host and the counts, and go through the controller's act path.
+BullMQ workers (Node and Python) are listed from the server's client list; when the server refuses
+that list, the table says so instead.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from thesis_console.ui.modal import ask
 from thesis_console.ui.notices import Level, Notice
 from thesis_console.ui.tasks import spawn
 from thesis_console.ui.widgets.workers_models import (
+    BullWorkersTableModel,
     KeyedTableModel,
     Row,
     SupervisorsTableModel,
@@ -142,6 +146,8 @@ class WorkersView(QWidget):
         self.controller = controller
         self.supervisors_model = SupervisorsTableModel(self)
         self.workers_model = WorkersTableModel(self)
+        self.bull_workers_model = BullWorkersTableModel(self)
+        self.bull_workers_table, _ = make_table(self.bull_workers_model, self)
         self.supervisors_table, self._supervisors_proxy = make_table(self.supervisors_model, self)
         self.workers_table, self._workers_proxy = make_table(self.workers_model, self)
         self.controls = SupervisorControls(self)
@@ -163,14 +169,24 @@ class WorkersView(QWidget):
         worker_row.addStretch(1)
         worker_row.addWidget(self.stop_worker_button)
         bottom.addLayout(worker_row)
+        self._bull_box = QGroupBox("BullMQ workers", self)
+        bull = QVBoxLayout(self._bull_box)
+        bull.addWidget(self.bull_workers_table)
+        self.bull_problem = QLabel(self._bull_box)
+        self.bull_problem.setObjectName("bullWorkersProblem")
+        self.bull_problem.setWordWrap(True)
+        self.bull_problem.hide()
+        bull.addWidget(self.bull_problem)
         self.ask: Callable[[QDialog], Awaitable[int]] = ask
         """Opens a dialog and waits for its answer (the window's, which remembers the open dialog)."""
         self.stop_timeout_s = STOP_TIMEOUT_S
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self._supervisors_box)
         splitter.addWidget(self._workers_box)
+        splitter.addWidget(self._bull_box)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
+        splitter.setStretchFactor(2, 2)
         splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
@@ -194,6 +210,9 @@ class WorkersView(QWidget):
         self._fill(self.workers_table, self.workers_model, worker_rows(snapshot))
         self._supervisors_box.setTitle(f"Supervisors ({len(snapshot.supervisors)})")
         self._workers_box.setTitle(f"RQ workers ({len(snapshot.workers)})")
+        self._fill(self.bull_workers_table, self.bull_workers_model, list(snapshot.bullmq_workers))
+        self._bull_box.setTitle(f"BullMQ workers ({len(snapshot.bullmq_workers)})")
+        self._show_bull_problem(snapshot.bullmq_workers_problem)
         if self._selected_id is not None and self.supervisors_model.row_of(self._selected_id) < 0:
             self._selected_id = None  # it went away (stopped, or its record expired)
         self._update_controls(refill=False)
@@ -204,8 +223,15 @@ class WorkersView(QWidget):
         self._fill(self.workers_table, self.workers_model, [])
         self._supervisors_box.setTitle("Supervisors")
         self._workers_box.setTitle("RQ workers")
+        self._fill(self.bull_workers_table, self.bull_workers_model, [])
+        self._bull_box.setTitle("BullMQ workers")
+        self._show_bull_problem(None)
         self._selected_id = None
         self._update_controls()
+
+    def _show_bull_problem(self, problem: str | None) -> None:
+        self.bull_problem.setText(problem or "")
+        self.bull_problem.setVisible(bool(problem))
 
     def _fill(self, table: QTableView, model: KeyedTableModel[Row], rows: list[Row]) -> None:
         first_rows = model.rowCount() == 0 and bool(rows)
