@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import redis
 
 from tests.core.bullmq.bull_jobs import QUEUE, add_jobs
 from tests.helpers import wait_for
@@ -123,3 +124,20 @@ def test_status_lists_bullmq_workers_with_their_backend_and_library(capsys, redi
         assert code == 0 and line.split()[1:3] == ["node", QUEUE] and "BULLMQ WORKER" in out
     finally:
         worker.stop()
+
+
+def test_status_says_when_the_server_refuses_to_list_bullmq_workers(capsys, private_redis_server):
+    url = private_redis_server.url
+    add_jobs(url, [({"topic": "waiting"}, {})])
+    admin = redis.Redis.from_url(url)
+    admin.acl_setuser("console", enabled=True, passwords=["+secret"], keys=["*"], channels=["*"],
+                      commands=["+@all", "-client", "+client|setname", "+client|getname", "+client|id"])  # fmt: skip
+    admin.close()
+    limited = url.replace("redis://", "redis://console:secret@")
+
+    code, out, _ = call(capsys, "status", "--url", limited)
+    assert code == 0 and out.splitlines()[3].split()[:3] == [QUEUE, "bullmq", "1"]
+    assert "refused CLIENT LIST to this user (ACL)" in out and "secret" not in out
+    code, out, _ = call(capsys, "--json", "status", "--url", limited)
+    status = json.loads(out)
+    assert code == 0 and status["bullmq_workers"] == [] and "ACL" in status["bullmq_workers_problem"]

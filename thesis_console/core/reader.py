@@ -108,7 +108,7 @@ class QueueReader:
 
         def fill(pipe: Any) -> None:
             bull.fill_counts(pipe, self.bullmq_prefix, bull_names)
-            pipe.client_list()  # BullMQ's workers are known only by their connections' names
+            pipe.client_list(_type="normal")  # BullMQ's workers are known only by their connections' names
 
         replies = await trips.run(fill, allow_denied=frozenset({clients.CLIENT_LIST}))
         bull_counts = {q.name: q for q in bull.parse_counts(self.bullmq_prefix, bull_names, replies[:-1])}

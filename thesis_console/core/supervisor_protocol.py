@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -108,6 +109,11 @@ class SupervisorRecord:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"supervisor record is missing or has a bad field: {exc}") from None
+
+
+def worker_owners(records: Iterable[SupervisorRecord]) -> dict[str, str]:
+    """The supervisor id of each worker name the ``records`` list (RQ or BullMQ workers alike)."""
+    return {name: record.id for record in records for name in record.workers}
 
 
 def resize_message(concurrency: int) -> dict[str, Any]:

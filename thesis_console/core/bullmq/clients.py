@@ -24,7 +24,7 @@ from typing import Any
 
 import redis.exceptions as rexc
 
-from thesis_console.core.supervisor_protocol import SupervisorRecord
+from thesis_console.core.supervisor_protocol import SupervisorRecord, worker_owners
 from thesis_console.core.types import BullLibrary, BullWorkerInfo
 
 CLIENT_LIST = "CLIENT LIST"
@@ -100,9 +100,9 @@ def parse_client_list(reply: Any, prefix: str, known: Sequence[str], db: int, on
 
 
 def with_supervisors(workers: Sequence[BullWorkerInfo], supervisors: Sequence[SupervisorRecord]) -> tuple[BullWorkerInfo, ...]:
-    """``workers`` with the supervisor whose record lists each (by worker name, on a queue it serves)."""
-    owner = {(name, queue): record.id for record in supervisors for name in record.workers for queue in record.queues}
-    return tuple(replace(w, supervisor=owner.get((w.name, w.queue), "")) if w.name else w for w in workers)
+    """``workers`` with the supervisor whose record lists each (by the worker's name)."""
+    owner = worker_owners(supervisors)
+    return tuple(replace(w, supervisor=owner.get(w.name, "")) if w.name else w for w in workers)
 
 
 def _base64_text(part: str) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from thesis_console.core.supervisor_protocol import HEARTBEAT_S, SupervisorRecord
+from thesis_console.core.supervisor_protocol import HEARTBEAT_S, SupervisorRecord, worker_owners
 from thesis_console.core.types import BullLibrary, BullWorkerInfo, Snapshot, WorkerInfo
 from thesis_console.ui.models import roles
 from thesis_console.ui.models.diff import Change, Insert, Remove, diff
@@ -163,7 +163,7 @@ IGNORES_PAUSE_TIP = "A plain rq worker (no thesis-worker supervisor): it keeps t
 
 def worker_rows(snapshot: Snapshot) -> list[WorkerRow]:
     """Rows for every RQ worker, each with the supervisor that runs it (if one says so)."""
-    owner = {name: record.id for record in snapshot.supervisors for name in record.workers}
+    owner = worker_owners(snapshot.supervisors)
     return [
         WorkerRow(w, _age(snapshot.taken_at, w.last_heartbeat), owner.get(w.name, "")) for w in snapshot.workers
     ]
