@@ -35,3 +35,16 @@ def test_python_workers_record_bullmq_metrics_and_the_supervisor_records_depth(r
     depth_keys = [metrics_store.minute_key(depth_metrics_name("bull", QUEUE), m) for m in (minute - 1, minute)]
     assert any(redis_conn.hexists(key, metrics_store.F_DEPTH) for key in depth_keys), "the supervisor's depth sample"
     assert not redis_conn.exists(metrics_store.minute_key(QUEUE, minute)), "not under an RQ queue's name"
+
+
+def test_an_rq_supervisor_records_depth_under_the_queue_name(redis_conn, supervisors):
+    sup = supervisors("--queue", "depthq", "-n", "1")
+    sup.wait_live(redis_conn, 1)
+
+    def sampled() -> bool:
+        minute = int(time.time() // 60)
+        return any(redis_conn.hget(metrics_store.minute_key("depthq", m), metrics_store.F_DEPTH) is not None
+                   for m in (minute - 1, minute))  # fmt: skip
+
+    wait_for(sampled, timeout=30, message="a depth sample of depthq")
+    assert not redis_conn.keys(f"{metrics_store.minute_key(depth_metrics_name('bull', 'depthq'), 0)[:-2]}*")
