@@ -1,7 +1,7 @@
 """Run every benchmark module in turn: ``python -m benchmarks [name ...]``.
 
 Each module is run as its own process (so one's memory and threads do not skew the next) and
-prints its own table. Names: worker, core-read, core-act, gui, watch, bullmq-worker, bullmq-read.
+prints its own table. Names: worker, core-read, core-act, gui, watch, bullmq-worker, bullmq-read, bullmq-metrics.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ MODULES = {
     "watch": "benchmarks.watch_bench",
     "bullmq-worker": "benchmarks.bullmq_worker_bench",
     "bullmq-read": "benchmarks.bullmq_read_bench",
+    "bullmq-metrics": "benchmarks.bullmq_metrics_bench",
 }
 
 
