@@ -23,6 +23,7 @@ from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.utils import now, utcformat
 
+from thesis_console.core.decoding import decompress, too_large
 from thesis_console.core.job_allowlist import Allowlist, CallbackKind
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,9 @@ def callback_names(job: Job) -> dict[CallbackKind, object]:
 
 def check_job(job: Job, allowlist: Allowlist) -> str | None:
     """Why ``job`` may not run here, or None. Decodes the job's data; resolves no name."""
+    problem = getattr(job, "data_problem", None)
+    if problem:
+        return f"job data cannot be decoded: {problem}"
     try:
         function, instance = job.func_name, job.instance
     except DeserializationError:
@@ -67,6 +71,8 @@ def refuse_job(worker: Any, job: Job, queue: Queue, reason: str) -> None:
         pipe.hset(job.key, "ended_at", utcformat(job.ended_at))
         job._handle_failure(reason, pipeline=pipe, worker_name=worker.name)
         pipe.lrem(queue.intermediate_queue_key, 1, job.id)  # where RQ's single-queue pop parks it
+        if getattr(job, "data_problem", None):
+            pipe.hset(job.key, "data", getattr(job, "packed_data", b""))  # left as the writer stored it
         pipe.execute()
     worker._enqueue_dependents_safely(queue, job)
     worker._release_slot_safely(job)
@@ -80,6 +86,20 @@ class AllowlistedJob(Job):
     """
 
     allowlist: ClassVar[Allowlist] = Allowlist.of()
+    data_problem: str | None = None
+    """Why the job's data was not unzipped (a zlib bomb), or None; refused at pickup with this reason."""
+    packed_data: bytes = b""
+    """That data as stored, written back when the job is refused (RQ's save would replace it)."""
+
+    def restore(self, raw_data):  # type: ignore[no-untyped-def]
+        # RQ unzips ``data`` without a bound: a few MiB of zlib can expand to GiBs in the worker.
+        # Checked first; such data is kept packed and the job refused at pickup with the reason.
+        packed = raw_data.get(b"data", raw_data.get("data"))
+        if isinstance(packed, bytes) and decompress(packed) is None:
+            self.data_problem = too_large(packed)
+            self.packed_data = packed
+            raw_data = {k: v for k, v in raw_data.items() if k not in (b"data", "data")} | {b"data": b""}
+        return super().restore(raw_data)
 
     @property
     def func(self):  # type: ignore[no-untyped-def]

@@ -66,3 +66,17 @@ def test_pickles_are_never_loaded_untrusted(protocol, cut):
         payload = decode_serialized(value, trust_pickle=False)
         assert payload.kind in {"pickled", "binary", "error", "text"}
         decode_job_data(value, trust_pickle=False)
+
+
+def test_a_zlib_bomb_is_described_not_unzipped() -> None:
+    from tests.worker_runner.test_allowlist import zlib_bomb
+    from thesis_console.core.decoding import exc_from_hash, shorten
+
+    bomb = zlib_bomb()
+    data = decode_job_data(bomb)
+    assert data.function is None and data.problem is not None and "unzips to more than 64 MiB" in data.problem
+    assert data.args.kind == "error"
+    assert "not unzipped" in (exc_from_hash(bomb) or "")
+    assert "not unzipped" in shorten(bomb)
+    # Just under the bound still unzips.
+    assert decode_job_data(zlib.compress(b'["tests.jobs.noop", null, [], {}]' + b" " * (1 << 20))).function == "tests.jobs.noop"

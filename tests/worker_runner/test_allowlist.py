@@ -200,3 +200,26 @@ def test_undecodable_data_is_refused_without_unpickling(redis_conn):
     redis_conn.hset(job.key, "data", zlib.compress(b"\x80\x04\x95garbage."))
     fetched = AllowlistedJob.fetch(job.id, connection=redis_conn, serializer=contract.SERIALIZER)
     assert check_job(fetched, Allowlist.of()) == "job data cannot be decoded (not a JSON function call)"
+
+
+def zlib_bomb(unzipped_mib: int = 80) -> bytes:
+    """zlib data of about 80 KiB that unzips to ``unzipped_mib`` MiB of JSON-looking spaces."""
+    packer = zlib.compressobj(9)
+    chunk = b" " * (1 << 20)
+    return b"".join([packer.compress(chunk) for _ in range(unzipped_mib)] + [packer.flush()])
+
+
+def test_a_zlib_bomb_is_refused_at_pickup_without_being_unzipped(redis_conn, isolated_env, monkeypatch):
+    monkeypatch.setenv(ALLOW_ENV, "")
+    job = contract.thesis_queue(redis_conn).enqueue("tests.jobs.noop")
+    bomb = zlib_bomb()
+    redis_conn.hset(job.key, "data", bomb)
+    fetched = AllowlistedJob.fetch(job.id, connection=redis_conn, serializer=contract.SERIALIZER)
+    assert len(fetched.data) < len(bomb)  # kept packed, never expanded
+    reason = check_job(fetched, Allowlist.of())
+    assert reason is not None and "unzips to more than 64 MiB" in reason
+    out = subprocess.run([sys.executable, "-m", "worker_runner", "--burst"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    failed = _fetch(redis_conn, job.id)
+    assert failed.get_status() == JobStatus.FAILED and "unzips to more than 64 MiB" in (failed.exc_info or "")
+    assert redis_conn.hget(job.key, "data") == bomb  # the evidence is left as it was

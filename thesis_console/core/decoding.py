@@ -28,6 +28,9 @@ SHORT_TEXT = 200
 """Characters of a raw field shown before it is cut."""
 _MAX_PICKLE_PROBE = 1 << 20
 """Bytes of a headerless payload walked with pickletools to tell whether it is a (protocol 0/1) pickle."""
+MAX_UNZIPPED = 64 << 20
+"""Bytes a zlib field may expand to: more is a zlib bomb (1 KiB of zeros-packing unzips to 1 MiB),
+never expanded."""
 CALL_HEAD_BYTES = 4096
 """Bytes of a job's (unzipped) data read for its function name: the arguments that follow can be large."""
 
@@ -44,12 +47,22 @@ def text(raw: bytes | str | None) -> str | None:
         return None
 
 
-def decompress(raw: bytes) -> bytes:
-    """``raw`` unzipped when it is zlib data, else as it is (RQ falls back the same way)."""
+def decompress(raw: bytes) -> bytes | None:
+    """``raw`` unzipped when it is zlib data, else as it is (RQ falls back the same way); None when
+    it would unzip to more than :data:`MAX_UNZIPPED` (see :func:`too_large`)."""
+    unzipper = zlib.decompressobj()
     try:
-        return zlib.decompress(raw)
+        unzipped = unzipper.decompress(raw, MAX_UNZIPPED + 1)
     except zlib.error:
         return raw
+    if len(unzipped) > MAX_UNZIPPED or unzipper.unconsumed_tail:
+        return None
+    return unzipped if unzipper.eof else raw  # a cut stream is not zlib data to RQ either
+
+
+def too_large(raw: bytes) -> str:
+    """Why a field that :func:`decompress` refused is not shown."""
+    return f"zlib data of {len(raw):,} bytes that unzips to more than {MAX_UNZIPPED >> 20} MiB: not unzipped"
 
 
 def looks_pickled(raw: bytes) -> bool:
@@ -174,7 +187,11 @@ def decode_job_data(raw: bytes | None, trust_pickle: bool = False) -> JobData:
     """The job's call from its ``data`` field (zlib-compressed serialized tuple)."""
     if raw is None:
         return JobData(None, Payload("missing"), Payload("missing"), "data field missing")
-    payload = decode_serialized(decompress(raw), trust_pickle)
+    unzipped = decompress(raw)
+    if unzipped is None:
+        problem = too_large(raw)
+        return JobData(None, Payload("error", size=len(raw), note=problem), Payload("error", size=len(raw), note=problem), problem)
+    payload = decode_serialized(unzipped, trust_pickle)
     if payload.kind in ("pickled", "error"):
         return JobData(None, payload, payload)
     if payload.kind in ("json", "unpickled"):
@@ -244,14 +261,16 @@ def exc_from_result(raw: bytes | None) -> str | None:
     packed = b64_decode(raw)
     if packed is None:
         return text(raw)
-    return decompress(packed).decode("utf-8", "replace")
+    unzipped = decompress(packed)
+    return too_large(packed) if unzipped is None else unzipped.decode("utf-8", "replace")
 
 
 def exc_from_hash(raw: bytes | None) -> str | None:
     """Traceback text of a job hash's ``exc_info`` (zlib in RQ 1.x, plain text before that)."""
     if not raw:
         return None
-    return decompress(raw).decode("utf-8", "replace")
+    unzipped = decompress(raw)
+    return too_large(raw) if unzipped is None else unzipped.decode("utf-8", "replace")
 
 
 def last_line(traceback: str | None) -> str | None:
@@ -269,6 +288,8 @@ def shorten(raw: bytes, limit: int = SHORT_TEXT) -> str:
     value = text(raw)
     if value is None or any(ord(c) < 32 and c not in "\t\n\r" for c in value[:limit]):
         unzipped = decompress(raw)
+        if unzipped is None:
+            return f"<{too_large(raw)}>"
         if unzipped is not raw:
             inner = decode_serialized(unzipped) if not looks_pickled(unzipped) else Payload("pickled", size=len(unzipped))
             kind = {"json": "JSON", "text": "text", "pickled": "pickle"}.get(inner.kind, "binary")
