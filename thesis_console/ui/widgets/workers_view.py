@@ -94,7 +94,7 @@ class SupervisorControls(QWidget):
         self.title = QLabel("Select a supervisor to scale it.", self)
         self.concurrency = QSpinBox(self)
         self.concurrency.setRange(1, MAX_CONCURRENCY)
-        self.concurrency.setToolTip("How many RQ workers the supervisor should run")
+        self.concurrency.setToolTip("How many worker processes the supervisor should run")
         self.concurrency.setAccessibleName("Concurrency")
         self.apply = QPushButton("Apply", self)
         self.apply.setToolTip("Send the new concurrency to the supervisor (turns autoscale off)")
@@ -139,7 +139,7 @@ class SupervisorControls(QWidget):
 
 
 class WorkersView(QWidget):
-    """RQ workers and supervisors tables, with a concurrency control for the selected supervisor."""
+    """Supervisors, RQ workers and BullMQ workers, with a concurrency control for the selected supervisor."""
 
     def __init__(self, controller: ConsoleController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
