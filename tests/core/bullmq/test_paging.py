@@ -181,3 +181,11 @@ def test_bad_page_arguments_are_refused_with_the_rq_messages(redis_conn, redis_u
         page(JobState.WAITING, 0, 0)
     with pytest.raises(CoreError, match="unknown state 'sleeping'"):
         page("sleeping", 0, 10)
+
+
+def test_a_user_refused_the_row_reads_gets_an_error_not_rows_that_blame_the_jobs(redis_conn, redis_url):
+    _mixed_waiting(redis_conn, redis_url)
+    redis_conn.acl_setuser("no-hmget", enabled=True, nopass=True, keys=["*"], commands=["+@all", "-hmget"])
+    for offset in (0, 300):  # rows of wait, and of paused then prioritized
+        with pytest.raises(CoreError, match="denied a command"):
+            _pages(redis_url, JobState.WAITING, [offset], username="no-hmget", password="")

@@ -114,7 +114,7 @@ async def _read_rows(trips: RoundTrips, keys: BullKeys, parts: Sequence[_Part]) 
             descending = part.source.from_right or part.source.newest_first
             pipe.sort(keys.of(part.source.name), start=part.lo, num=part.hi - part.lo + 1, by="nosort", get=gets, desc=descending)
 
-    replies = iter(await trips.run(fill_rows, allow_denied=True))
+    replies = iter(await trips.run(fill_rows, allow_denied=frozenset({"SORT"})))
     for part in known:
         part.rows = [(job_id, score, next(replies)) for job_id, score in part.members or ()]
     for part in to_sort:
