@@ -223,3 +223,44 @@ def test_a_zlib_bomb_is_refused_at_pickup_without_being_unzipped(redis_conn, iso
     failed = _fetch(redis_conn, job.id)
     assert failed.get_status() == JobStatus.FAILED and "unzips to more than 64 MiB" in (failed.exc_info or "")
     assert redis_conn.hget(job.key, "data") == bomb  # the evidence is left as it was
+
+
+def test_webhooks_named_by_a_job_are_not_sent(redis_conn, isolated_env, monkeypatch):
+    """An allowed job with a webhook to an address inside the network: the job runs, no request is sent."""
+    import http.server
+    import threading
+
+    from rq import Webhook
+
+    received: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            received.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        do_GET = do_POST  # noqa: N815  (RQ's webhooks GET by default)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/internal-admin?token=secret"
+        monkeypatch.setenv(ALLOW_ENV, "tests.jobs.noop")
+        queue = contract.thesis_queue(redis_conn)
+        ok = queue.enqueue("tests.jobs.noop", webhooks=[Webhook(url, "finished"), Webhook(url, "finished", method="POST")])
+        boom = queue.enqueue("tests.jobs.boom", webhooks=[Webhook(url, "failed")])
+        monkeypatch.setenv(ALLOW_ENV, "tests.jobs.noop,tests.jobs.boom")
+        out = subprocess.run(
+            [sys.executable, "-m", "worker_runner", "--burst"], capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 0, out.stderr
+        assert _fetch(redis_conn, ok.id).get_status() == JobStatus.FINISHED
+        assert _fetch(redis_conn, boom.id).get_status() == JobStatus.FAILED
+        assert received == []
+        assert "webhook to 127.0.0.1 not sent" in out.stderr + out.stdout and "secret" not in out.stderr + out.stdout
+    finally:
+        server.shutdown()
