@@ -23,8 +23,8 @@ QUEUE = "thesis-generation"
 KEYS = f"bull:{QUEUE}"
 
 
-def _start(supervisors, *args: str, suffix: str = "a"):
-    return supervisors("--backend", "bullmq", "--queue", QUEUE, *args, suffix=suffix)
+def _start(supervisors, *args: str, suffix: str = "a", env: dict[str, str] | None = None):
+    return supervisors("--backend", "bullmq", "--queue", QUEUE, *args, suffix=suffix, env=env)
 
 
 def _python_workers(sup) -> list[psutil.Process]:
@@ -282,3 +282,26 @@ def test_bullmqs_metrics_recorded_by_python_workers_keep_7_days_of_per_minute_po
             wait_for(lambda m=meta, c=str(n).encode(): redis_conn.hget(m, "count") == c, timeout=30, message=f"job {n} {kind}")
             assert redis_conn.llen(points) == length, f"{kind} after {n} jobs"
         assert sum(int(p) for p in redis_conn.lrange(points, 0, -1)) == 1  # the one job since the week-old one
+
+
+@pytest.mark.slow(35)
+def test_busy_python_workers_take_jobs_again_within_a_second_or_two_of_a_redis_restart(own_redis, supervisors):
+    server = own_redis(appendfsync="always")
+    conn = server.client()
+    sup = _start(supervisors, "-n", "2", env={"REDIS_URL": server.url})
+    _wait_live(sup, conn, 2)
+    workers = sorted(p.pid for p in _python_workers(sup))
+    ids = produce(server.url, _jobs("outage", 40, options={"pace_s": 0.05}))
+    wait_for(lambda: len(_completions(conn)) >= 3, timeout=30, message="the workers busy with the jobs")
+    server.kill()
+    # The package's own back-off waits 2, 4, 8, 16 s between tries of a command: after this outage,
+    # the workers' next tries would come 14 s after Redis is back. Nothing to wait for but time.
+    time.sleep(16)
+    server.start()
+    conn = server.client()
+    before = len(_completions(conn))
+    wait_for(lambda: len(_completions(conn)) > before, timeout=8, message="a job completed soon after Redis came back")
+    wait_for(lambda: len(_completions(conn)) == len(ids), timeout=60, message="every job completed")
+    assert _completions(conn) == dict.fromkeys(ids, 1)
+    assert sorted(p.pid for p in _python_workers(sup)) == workers  # the same processes outlived the outage
+    conn.close()
