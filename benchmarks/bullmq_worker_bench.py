@@ -21,44 +21,25 @@ Needs the Node side of the tests (``make test`` installs it in tests/node). Opti
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import redis
 
-from thesis_console.core.embedded_redis import free_port, start_server
+from benchmarks.bench_setup import NODE_DIR, NODE_MISSING, bench_redis, node_bullmq_installed
+from benchmarks.bench_setup import produce as _produce
+from benchmarks.bench_setup import wait as _wait
 
-ROOT = Path(__file__).resolve().parent.parent
-NODE_DIR = ROOT / "tests" / "node"
 QUEUE = "thesis-generation"
 KEYS = f"bull:{QUEUE}"
 WORK_S = 0.2
 PYTHON_STAGES = 6
 """Stages at which a 3-chapter generation waits ``pace_s``: start, outline, 3 chapters, references."""
-
-
-def _wait(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.02) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise SystemExit(f"timed out after {timeout} s waiting for {what}")
-
-
-def _produce(url: str, jobs: list[dict]) -> list[str]:
-    done = subprocess.run(["node", "producer.mjs", url, json.dumps(jobs)], cwd=NODE_DIR, capture_output=True,
-                          text=True, timeout=120, check=True)  # fmt: skip
-    return json.loads(done.stdout)
 
 
 def _jobs(count: int, work_s: float) -> list[dict]:
@@ -206,20 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=150)
     parser.add_argument("--kills", type=int, default=3)
     args = parser.parse_args(argv)
-    if not (NODE_DIR / "node_modules" / "bullmq").exists():
-        print("Node bullmq is not installed in tests/node: run `make test` once (it needs node and npm)", file=sys.stderr)
+    if not node_bullmq_installed():
+        print(NODE_MISSING, file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="bullmq-worker-bench-") as tmp:
-        tmp_path = Path(tmp)
-        server = start_server(tmp_path / "redis", free_port())
-        try:
-            print(f"redis-server on port {server.port}; {os.cpu_count()} CPUs", flush=True)
-            seed = throughput(server.url, tmp_path, args.rounds, args.jobs, WORK_S)
-            minimal = throughput(server.url, tmp_path, args.rounds, args.jobs, 0.0)
-            kills = kill_recovery(server.url, tmp_path, args.kills)
-            host = host_death_recovery(server.url, tmp_path)
-        finally:
-            server.stop()
+    with bench_redis("bullmq-worker-bench-") as (tmp_path, server):
+        print(f"redis-server on port {server.port}; {os.cpu_count()} CPUs", flush=True)
+        seed = throughput(server.url, tmp_path, args.rounds, args.jobs, WORK_S)
+        minimal = throughput(server.url, tmp_path, args.rounds, args.jobs, 0.0)
+        kills = kill_recovery(server.url, tmp_path, args.kills)
+        host = host_death_recovery(server.url, tmp_path)
     print()
     print(f"{'benchmark':<50} {'Node (1 x conc. 3)':>19} {'Python (3 procs)':>17} {'ratio':>7} {'goal':>8}")
     for label, (node, python), goal in (("seed-shaped jobs/s (200 ms, progress 10..100)", seed, ">= 0.9"),

@@ -1,7 +1,8 @@
 """The chaos run: soak jobs worked by supervisors while faults are injected, then full accounting.
 
 Used by ``make soak`` (:mod:`benchmarks.soak`) and, in a short version, by the test suite
-(``tests/benchmarks/test_chaos.py``). Everything runs on loopback: its own redis-server (append-only
+(``tests/benchmarks/test_chaos.py``). :class:`ChaosRun` is the scenario whichever queue runs the
+jobs; :class:`RqRun` runs it on RQ, :class:`benchmarks.bullmq_chaos.BullRun` on BullMQ. Everything runs on loopback: its own redis-server (append-only
 file, ``appendfsync always`` so that a SIGKILL of Redis loses no acknowledged write and the
 accounting can be exact) in a temporary folder, ``thesis-worker`` supervisors as child processes,
 the contract's count-based retention on (100 completed, 500 failed jobs kept).
@@ -39,12 +40,12 @@ from pathlib import Path
 import redis
 
 from benchmarks.chaos_accounting import (
-    REDIS_STATES_ENDED,
     ChaosReport,
     EnqueuedJob,
     FaultKind,
     FaultRecord,
     FinalState,
+    JobStatus,
     Kill,
     Place,
     account,
@@ -53,6 +54,7 @@ from benchmarks.chaos_accounting import (
 from benchmarks.chaos_system import (
     LOCK_KEY,
     QUEUE,
+    Busy,
     Holder,
     RunRedis,
     Supervisors,
@@ -69,6 +71,17 @@ from thesis_console.core.thesis_request import ThesisRequest
 RECOVERY_GIVE_UP_S = 240.0
 RESIZE_SETTLE_S = 10.0
 """A Redis outage this soon after a resize does not count worker exits (retired workers leave)."""
+RQ_STATUSES = {
+    "finished": JobStatus.FINISHED,
+    "failed": JobStatus.FAILED,
+    "stopped": JobStatus.STOPPED,
+    "canceled": JobStatus.CANCELED,
+    "queued": JobStatus.WAITING,
+    "scheduled": JobStatus.WAITING,
+    "deferred": JobStatus.WAITING,
+    "started": JobStatus.RUNNING,
+}
+"""RQ's job statuses in the accounting's words."""
 _NEEDS_A_TARGET = (
     FaultKind.KILL_HORSE,
     FaultKind.KILL_WORKER,
@@ -97,7 +110,7 @@ class ChaosConfig:
     max_concurrency: int = 6
     fault_every_s: tuple[float, float] = (2.0, 5.0)
     fault_window_s: float = 300.0
-    """Faults are injected this long from the start; then the run only waits for every job to end."""
+    """Faults are injected this long from the first job's start; then the run only waits for every job to end."""
     fault_weights: dict[FaultKind, int] = field(
         default_factory=lambda: {
             FaultKind.KILL_HORSE: 4,
@@ -116,6 +129,8 @@ class ChaosConfig:
     redis_down_s: float = 2.0
     completed_keep: int = contract.COMPLETED_KEEP
     failed_keep: int = contract.FAILED_KEEP
+    late_batch: int = 1
+    """Late jobs are enqueued this many at a time, at least (a producer that starts a process per call wants more)."""
     deadline_s: float = 15 * 60
     stall_s: float = 150.0
     """After the faults, the run ends when no job ended or ran for this long (longer than a scheduler
@@ -257,8 +272,27 @@ def _gone_from_started(members: list[str]) -> Probe:
 
 
 # ------------------------------------------------------------------ the run
-class _Run:
+class ChaosRun:
+    """The scenario on one queue backend: the jobs, the faults, the waiting for every job to end.
+
+    A backend's subclass says how to enqueue on it, how to read which jobs ended and which workers are
+    busy, when a dead worker's job counts as released, and what the queue holds at the end. Faults
+    that only one backend has go through :meth:`_inject_own`.
+    """
+
+    retry_intervals_s: tuple[int, ...] = ()
+    """The back-off between a job's attempts, as the queue's retry policy has it."""
+    faults: frozenset[FaultKind] = frozenset()
+    """The kinds of fault this backend's run can inject."""
+    supervisor_args: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    """Functions its workers must be allowed to run."""
+    supervisor_env: dict[str, str] = {}  # noqa: RUF012 (read only)
+
     def __init__(self, cfg: ChaosConfig, workdir: Path, say: Callable[[str], None]) -> None:
+        unsupported = [k.name for k in cfg.fault_weights if k not in self.faults and cfg.fault_weights[k] > 0]
+        if unsupported:
+            raise ValueError(f"{type(self).__name__} cannot inject {', '.join(unsupported)}")
         self.cfg = cfg
         self.workdir = workdir
         self.say = say
@@ -268,7 +302,10 @@ class _Run:
         self.redis = RunRedis(workdir)
         self.url = self.redis.url
         self.conn = redis.Redis.from_url(self.url, socket_timeout=5)
-        self.sups = Supervisors(self.url, workdir, cfg.recovery_interval_s, cfg.completed_keep, cfg.failed_keep)
+        self.sups = Supervisors(
+            self.url, workdir, cfg.recovery_interval_s, cfg.completed_keep, cfg.failed_keep,
+            extra_args=self.supervisor_args, allow=self.allow, env=self.supervisor_env,
+        )  # fmt: skip
         self.ledger = _Ledger(self.ledger_path)
         self.watch = _RecoveryWatch(self.url, self.ledger_path)
         self.jobs = self._plan_jobs()
@@ -277,15 +314,60 @@ class _Run:
         self.kills: list[Kill] = []
         self.holder_kills: list[float] = []
         self.stopped_on_purpose: set[str] = set()
-        self.seen_ended: dict[str, str] = {}
+        self.seen_ended: dict[str, JobStatus] = {}
         self.notes: list[str] = []
         self.redis_left = {FaultKind.REDIS_SHUTDOWN: cfg.redis_shutdowns, FaultKind.REDIS_SIGKILL: cfg.redis_kills}
         self.outage_threads: list[threading.Thread] = []
         self.outage_workers: list[tuple[FaultKind, int, int]] = []
+        """Per Redis outage: its kind, worker processes alive before, how many of them died in it."""
         self.stopping: set[str] = set()
         self.last_resize_at = 0.0
-        """Per Redis outage: its kind, worker processes alive before, how many of them died in it."""
         self._enqueue_lock = threading.Lock()
+
+    # ---- what a backend says
+    def enqueue(self, jobs: list[EnqueuedJob]) -> None:
+        """Add ``jobs`` to the queue (Redis is up)."""
+        raise NotImplementedError
+
+    def enqueue_until_done(self, job: EnqueuedJob, give_up_at: float) -> bool:
+        """Add ``job`` through outages, never twice; False when ``give_up_at`` came first."""
+        raise NotImplementedError
+
+    def _remaining(self) -> int:
+        """Jobs not yet ended; also records in :attr:`seen_ended` each end seen (retention may remove it later)."""
+        raise NotImplementedError
+
+    def busy(self) -> list[Busy]:
+        """The live workers of the run's supervisors that hold a job now."""
+        raise NotImplementedError
+
+    def released(self, held: list[Busy]) -> Probe:
+        """A probe: true once none of ``held`` (a dead worker's jobs) is held by that worker any more."""
+        raise NotImplementedError
+
+    def live_worker_pids(self, supervisors: set[str]) -> list[int]:
+        raise NotImplementedError
+
+    def idle(self, conn: redis.Redis) -> bool:
+        """Nothing waits to be run."""
+        raise NotImplementedError
+
+    def final_states(self) -> dict[str, FinalState]:
+        raise NotImplementedError
+
+    def queue_problems(self) -> list[str]:
+        """What the queue's own records show wrong, beyond the ledger's accounting."""
+        return []
+
+    def ledger_lines(self) -> list[LedgerLine]:
+        """The ledger as read, with what the queue adds to it (when a run's job was put in its queue)."""
+        return self.ledger.lines
+
+    def _inject_own(self, kind: FaultKind) -> bool:
+        raise AssertionError(kind)
+
+    def _note_holder_kill(self, hits: Callable[[Holder], bool]) -> None:
+        """Record the time when a kill hits the holder of a queue-wide lock (RQ's scheduler lock)."""
 
     def _plan_jobs(self) -> list[EnqueuedJob]:
         """The jobs in a seeded order, with exactly the configured share of each design."""
@@ -309,7 +391,7 @@ class _Run:
 
     def _enqueue_now(self, jobs: list[EnqueuedJob]) -> None:
         for job in jobs:
-            if not enqueue_until_done(self.url, job, self.ledger_path, self.cfg.pace_s, time.time() + 60):
+            if not self.enqueue_until_done(job, time.time() + 60):
                 self.notes.append(f"could not enqueue {job.job_id} within 60 s")
 
     def _enqueue_during_outage(self, jobs: list[EnqueuedJob]) -> None:
@@ -323,7 +405,7 @@ class _Run:
         first, self.jobs = self.jobs[:early], self.jobs[early:]
         for job in first:
             self.enqueued[job.job_id] = job
-            enqueue_soak_job(self.conn, job, self.ledger_path, cfg.pace_s)
+        self.enqueue(first)
         self.say(f"enqueued {early} jobs on {self.url}; {len(self.jobs)} more during the faults")
         for _ in range(cfg.supervisors):
             self.sups.start(self.rng.randint(cfg.min_concurrency, cfg.max_concurrency))
@@ -331,17 +413,24 @@ class _Run:
         late_credit = 0.0
         plan = [k for k, w in cfg.fault_weights.items() if w > 0]
         self.rng.shuffle(plan)  # every kind once first, then at random by weight
-        next_fault = time.time() + self.rng.uniform(*cfg.fault_every_s)
+        # Faults and late jobs begin when the first job starts (workers start slowly on a loaded machine).
+        faults_from: float | None = None
+        next_fault = 0.0
         last_tick = time.time()
         last_progress, last_change = (-1, -1), time.time()
         while time.time() - started < cfg.deadline_s:
             time.sleep(0.2)
             now = time.time()
-            late_credit += late_rate * (now - last_tick)
+            if faults_from is not None:
+                late_credit += late_rate * (now - last_tick)
             last_tick = now
-            if self.jobs and late_credit >= 1:
-                self._enqueue_now(self._take_late(int(late_credit)))
-                late_credit -= int(late_credit)
+            if self.jobs and (late_credit >= cfg.late_batch or late_credit >= len(self.jobs)):
+                late = self._take_late(int(late_credit) or 1)
+                late_credit -= len(late)
+                try:
+                    self.enqueue(late)
+                except redis.RedisError:
+                    self._enqueue_now(late)
             self.ledger.update()
             try:
                 remaining = self._remaining()
@@ -352,10 +441,13 @@ class _Run:
             progress = (remaining, len(self.ledger.lines))
             if progress != last_progress:
                 last_progress, last_change = progress, now
-            elif now - started > cfg.fault_window_s and now - last_change > cfg.stall_s:
+            elif now - (faults_from or started) > cfg.fault_window_s and now - last_change > cfg.stall_s:
                 self.notes.append(f"{remaining} jobs had not ended and nothing moved for {cfg.stall_s:.0f} s: run ended")
                 break
-            if now < next_fault or now - started > cfg.fault_window_s:
+            if faults_from is None and self.ledger.lines:
+                faults_from = now
+                next_fault = now + self.rng.uniform(*cfg.fault_every_s)
+            if faults_from is None or now < next_fault or now - faults_from > cfg.fault_window_s:
                 continue
             kind = plan.pop(0) if plan else self._random_kind()
             try:
@@ -381,68 +473,34 @@ class _Run:
         kinds = [k for k, w in weights.items() if w > 0]
         return self.rng.choices(kinds, [weights[k] for k in kinds])[0]
 
-    def _remaining(self) -> int:
-        """Jobs not yet ended; also records each end status seen (retention may remove it later)."""
-        ids = [i for i in self.enqueued if i not in self.seen_ended]
-        pipe = self.conn.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hget(f"rq:job:{job_id}", "status")
-        left = 0
-        for job_id, raw in zip(ids, pipe.execute(), strict=True):
-            status = text(raw)
-            if status in REDIS_STATES_ENDED:
-                self.seen_ended[job_id] = status
-            elif not (status == "" and job_id in self.ledger.completed):
-                left += 1
-        return left
-
     # ---- faults
     def _inject(self, kind: FaultKind) -> bool:
         conn = self.conn
         now = time.time
-        if kind is FaultKind.KILL_HORSE:
-            return self._kill_horse()
         if kind is FaultKind.KILL_WORKER:
             self.ledger.update()
-            busy = [b for b in busy_workers(conn) if self.ledger.interruptions(b.job_id) == 0]
+            busy = [b for b in self.busy() if self.ledger.interruptions(b.job_id) == 0]
             if not busy:
                 return False
             victim = self.rng.choice(busy)
             self._note_holder_kill(lambda h: h.worker == victim.worker)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(victim.pid, signal.SIGKILL)
-            self.kills.append(Kill(now(), workers=frozenset({victim.worker})))
-            self.watch.watch(kind, now(), _gone_from_started([victim.execution]))
-            return True
-        if kind is FaultKind.KILL_SCHEDULER_HOLDER:
-            holder = scheduler_holder(conn)
-            if holder is None:
-                return False
-            for pid in (holder.worker_pid, holder.scheduler_pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            at = now()
-            self.holder_kills.append(at)
-            self.kills.append(Kill(at, workers=frozenset({holder.worker})))
-
-            def lock_taken_over(c: redis.Redis, old: str = holder.lock_value) -> bool:
-                value = text(c.get(LOCK_KEY))
-                return bool(value) and value != old
-
-            self.watch.watch(kind, at, lock_taken_over)
+            self.kills.append(Kill(now(), pids=frozenset({victim.pid}), workers=frozenset({victim.worker})))
+            self.watch.watch(kind, now(), self.released([victim]))
             return True
         if kind in (FaultKind.KILL_SUPERVISOR, FaultKind.STOP_SUPERVISOR):
-            busy = busy_workers(conn)
+            busy = self.busy()
             alive = [sid for sid in self.sups.alive() if any(b.worker.startswith(f"{sid}.") for b in busy)]
             if not alive:
                 return False  # a supervisor with running jobs, so that their recovery is measured
             victim_id = self.rng.choice(alive)
             if kind is FaultKind.KILL_SUPERVISOR:
-                orphans = [b.execution for b in busy if b.worker.startswith(f"{victim_id}.")]
+                orphans = [b for b in busy if b.worker.startswith(f"{victim_id}.")]
                 self._note_holder_kill(lambda h: h.worker.startswith(f"{victim_id}."))
                 self.sups.kill(victim_id)
                 self.kills.append(Kill(now(), supervisors=frozenset({victim_id})))
-                self.watch.watch(kind, now(), _gone_from_started(orphans) if orphans else None)
+                self.watch.watch(kind, now(), self.released(orphans) if orphans else None)
             else:
                 self.sups.terminate(victim_id)
                 self.stopping.add(victim_id)
@@ -470,6 +528,93 @@ class _Run:
 
             self.watch.watch(kind, now(), resized)
             return True
+        if kind in (FaultKind.REDIS_SHUTDOWN, FaultKind.REDIS_SIGKILL):
+            if self.redis_left[kind] <= 0:
+                return False
+            self.redis_left[kind] -= 1
+            return self._restart_redis(kind)
+        return self._inject_own(kind)
+
+    def _restart_redis(self, kind: FaultKind) -> bool:
+        during = self._take_late(self.cfg.outage_enqueues)
+        if during:
+            thread = threading.Thread(target=self._enqueue_during_outage, args=(during,), name="chaos-outage-enqueue")
+            thread.start()
+            self.outage_threads.append(thread)
+        # Workers that may leave on their own (a supervisor told to stop, a resize under way) are not counted.
+        settled = time.time() - self.last_resize_at > RESIZE_SETTLE_S
+        steady = {sid for sid in self.sups.alive() if sid not in self.stopping} if settled else set()
+        before = self.live_worker_pids(steady)
+        self.conn.close()
+        _down, back = self.redis.restart(kill=kind is FaultKind.REDIS_SIGKILL, down_s=self.cfg.redis_down_s)
+        self.outage_workers.append((kind, len(before), sum(1 for pid in before if not pid_alive(pid))))
+        self.conn = redis.Redis.from_url(self.url, socket_timeout=5)
+        self.watch.watch(kind, back, lambda _c: self.watch.ledger.last_start_at > back or self.idle(_c))
+        return True
+
+
+class RqRun(ChaosRun):
+    """The scenario on RQ: soak jobs by function name, work horses, the scheduler lock, stops through the core."""
+
+    retry_intervals_s = contract.RETRY_INTERVALS_S
+    faults = frozenset(FaultKind)
+    allow = (SOAK_FUNCTION,)
+
+    def enqueue(self, jobs: list[EnqueuedJob]) -> None:
+        for job in jobs:
+            enqueue_soak_job(self.conn, job, self.ledger_path, self.cfg.pace_s)
+
+    def enqueue_until_done(self, job: EnqueuedJob, give_up_at: float) -> bool:
+        return enqueue_until_done(self.url, job, self.ledger_path, self.cfg.pace_s, give_up_at)
+
+    def _remaining(self) -> int:
+        ids = [i for i in self.enqueued if i not in self.seen_ended]
+        pipe = self.conn.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(f"rq:job:{job_id}", "status")
+        left = 0
+        for job_id, raw in zip(ids, pipe.execute(), strict=True):
+            status = RQ_STATUSES.get(text(raw))
+            if status is not None and status.ended:
+                self.seen_ended[job_id] = status
+            elif not (status is None and job_id in self.ledger.completed):
+                left += 1
+        return left
+
+    def busy(self) -> list[Busy]:
+        return busy_workers(self.conn)
+
+    def released(self, held: list[Busy]) -> Probe:
+        return _gone_from_started([b.execution for b in held])
+
+    def live_worker_pids(self, supervisors: set[str]) -> list[int]:
+        return live_worker_pids(self.conn, supervisors)
+
+    def idle(self, conn: redis.Redis) -> bool:
+        return _idle(conn)
+
+    def _inject_own(self, kind: FaultKind) -> bool:
+        conn = self.conn
+        now = time.time
+        if kind is FaultKind.KILL_HORSE:
+            return self._kill_horse()
+        if kind is FaultKind.KILL_SCHEDULER_HOLDER:
+            holder = scheduler_holder(conn)
+            if holder is None:
+                return False
+            for pid in (holder.worker_pid, holder.scheduler_pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            at = now()
+            self.holder_kills.append(at)
+            self.kills.append(Kill(at, workers=frozenset({holder.worker})))
+
+            def lock_taken_over(c: redis.Redis, old: str = holder.lock_value) -> bool:
+                value = text(c.get(LOCK_KEY))
+                return bool(value) and value != old
+
+            self.watch.watch(kind, at, lock_taken_over)
+            return True
         if kind is FaultKind.STOP_JOB:
             busy = busy_workers(conn)
             if not busy:
@@ -481,11 +626,6 @@ class _Run:
             self.stopped_on_purpose.add(job_id)
             self.watch.watch(kind, at, lambda c: text(c.hget(f"rq:job:{job_id}", "status")) == "stopped")
             return True
-        if kind in (FaultKind.REDIS_SHUTDOWN, FaultKind.REDIS_SIGKILL):
-            if self.redis_left[kind] <= 0:
-                return False
-            self.redis_left[kind] -= 1
-            return self._restart_redis(kind)
         raise AssertionError(kind)
 
     def _kill_horse(self) -> bool:
@@ -517,23 +657,6 @@ class _Run:
             if holder is not None and hits(holder):
                 self.holder_kills.append(time.time())
 
-    def _restart_redis(self, kind: FaultKind) -> bool:
-        during = self._take_late(self.cfg.outage_enqueues)
-        if during:
-            thread = threading.Thread(target=self._enqueue_during_outage, args=(during,), name="chaos-outage-enqueue")
-            thread.start()
-            self.outage_threads.append(thread)
-        # Workers that may leave on their own (a supervisor told to stop, a resize under way) are not counted.
-        settled = time.time() - self.last_resize_at > RESIZE_SETTLE_S
-        steady = {sid for sid in self.sups.alive() if sid not in self.stopping} if settled else set()
-        before = live_worker_pids(self.conn, steady)
-        self.conn.close()
-        _down, back = self.redis.restart(kill=kind is FaultKind.REDIS_SIGKILL, down_s=self.cfg.redis_down_s)
-        self.outage_workers.append((kind, len(before), sum(1 for pid in before if not pid_alive(pid))))
-        self.conn = redis.Redis.from_url(self.url, socket_timeout=5)
-        self.watch.watch(kind, back, lambda _c: self.watch.ledger.last_start_at > back or _idle(_c))
-        return True
-
     # ---- the end
     def final_states(self) -> dict[str, FinalState]:
         conn = self.conn
@@ -549,9 +672,9 @@ class _Run:
         waiting |= {text(x) for x in conn.zrange(f"rq:deferred:{QUEUE}", 0, -1)}
         final = {}
         for job_id, raw in zip(ids, statuses, strict=True):
-            status = text(raw) or None
+            status = RQ_STATUSES.get(text(raw), JobStatus.OTHER) if raw else None
             place = Place.RUNNING if job_id in running else Place.WAITING if job_id in waiting else Place.NOWHERE
-            result = _stored_result(conn, job_id) if status == "finished" else None
+            result = _stored_result(conn, job_id) if status is JobStatus.FINISHED else None
             final[job_id] = FinalState(status, place, result)
         return final
 
@@ -582,7 +705,7 @@ def _stored_result(conn: redis.Redis, job_id: str):  # type: ignore[no-untyped-d
         return None
 
 
-def _save_records(run: _Run, faults: list[FaultRecord], path: Path) -> None:
+def _save_records(run: ChaosRun, faults: list[FaultRecord], path: Path) -> None:
     """The run's own records, for a look after the run: jobs and designs, faults, kills, outages."""
     import json
 
@@ -620,15 +743,26 @@ def _stop_through_core(url: str, job_id: str) -> bool:
     return asyncio.run(go())
 
 
-def run_chaos(cfg: ChaosConfig, workdir: Path, say: Callable[[str], None] = print, title: str = "chaos run") -> ChaosReport:
-    """Run the scenario in ``workdir`` and return the accounting."""
+def run_chaos(
+    cfg: ChaosConfig,
+    workdir: Path,
+    say: Callable[[str], None] = print,
+    title: str = "chaos run",
+    backend: type[ChaosRun] = RqRun,
+) -> ChaosReport:
+    """Run the scenario on ``backend`` in ``workdir`` and return the accounting.
+
+    Raises:
+        ValueError: the configuration asks for a fault the backend cannot inject.
+    """
     started = time.time()
-    run = _Run(cfg, workdir, say)
+    run = backend(cfg, workdir, say)
     try:
         run.run(started)
         time.sleep(cfg.settle_s)
         run.ledger.update()
         final = run.final_states()
+        queue_problems = run.queue_problems()
     finally:
         faults = run.watch.finish()
         run.sups.stop_all()
@@ -636,9 +770,9 @@ def run_chaos(cfg: ChaosConfig, workdir: Path, say: Callable[[str], None] = prin
             run.conn.close()
         run.redis.stop()
     run.ledger.update()
-    lines = run.ledger.lines
+    lines = run.ledger_lines()
     accounting = account(run.enqueued, lines, final, run.seen_ended, run.stopped_on_purpose, run.kills)
-    retries = retry_samples(lines, contract.RETRY_INTERVALS_S, run.redis.outages, run.holder_kills)
+    retries = retry_samples(lines, run.retry_intervals_s, run.redis.outages, run.holder_kills)
     _save_records(run, faults, workdir / "run.json")
     header = (
         f"{title}: {cfg.jobs} jobs ({cfg.fail_once_ratio:.0%} fail once, {cfg.fail_always_ratio:.0%} always), "
@@ -656,4 +790,6 @@ def run_chaos(cfg: ChaosConfig, workdir: Path, say: Callable[[str], None] = prin
         outage_workers=[(kind, before, died) for kind, before, died in run.outage_workers],
         ledger_unreadable=run.ledger.reader.unreadable,
         notes=run.notes,
+        queue_problems=queue_problems,
+        fault_kinds=tuple(kind for kind in FaultKind if cfg.fault_weights.get(kind, 0) > 0),
     )

@@ -6,13 +6,16 @@ covered by a unit test:
 * the soak's own list of the jobs it enqueued and what each was designed to do;
 * the job ledger (:mod:`benchmarks.soak_job`): each run's start, designed failure and completion,
   written by the job itself outside Redis;
-* Redis's final state of each job, and the end states the run saw while it ran (a job trimmed by
-  the count-based retention has no hash at the end: the ledger or an observed end accounts for it);
+* the queue's final word on each job, and the end states the run saw while it ran (a job trimmed by
+  the count-based retention has no record at the end: the ledger or an observed end accounts for it);
 * the faults injected: kills (which processes), Redis outages, scheduler-lock holder kills.
+
+The same accounting serves both backends: each run turns its queue's own words (RQ's job statuses,
+BullMQ's lists and events) into a :class:`JobStatus` and a :class:`Place`.
 
 A job completed "twice" when the ledger has two ``done`` lines for it. One exception: a run that
 wrote its ``done`` line and was SIGKILLed by the chaos run within :data:`AT_LEAST_ONCE_WINDOW_S`
-(directly, or through its worker or supervisor), before RQ recorded the end, is rerun by design
+(directly, or through its worker or supervisor), before the queue recorded the end, is rerun by design
 (no queue can tell that kill from one a moment earlier); such reruns are counted apart and do not
 fail the run.
 """
@@ -37,7 +40,23 @@ PARENT_DEATH_S = 0.5
 """How long a work horse may outlive the kill of its worker or supervisor (on a loaded machine)."""
 RETRY_TARGET_S = 3.0
 """A retry should start within its back-off plus this (or this after Redis is back)."""
-REDIS_STATES_ENDED = frozenset({"finished", "failed", "stopped", "canceled"})
+
+
+class JobStatus(StrEnum):
+    """A job's status in the queue, in words both backends map to."""
+
+    FINISHED = "finished"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    CANCELED = "canceled"
+    WAITING = "waiting"
+    """Queued, scheduled, deferred or delayed: it will run."""
+    RUNNING = "running"
+    OTHER = "other"
+
+    @property
+    def ended(self) -> bool:
+        return self in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 
 
 class Verdict(StrEnum):
@@ -56,13 +75,13 @@ class Verdict(StrEnum):
 
 
 class Place(StrEnum):
-    """Where Redis holds a job at the end of the run."""
+    """Where the queue holds a job at the end of the run."""
 
     NOWHERE = "nowhere"
     RUNNING = "running"
-    """In the started registry or the queue's intermediate list."""
+    """Taken by a worker: RQ's started registry or intermediate list, BullMQ's active list."""
     WAITING = "waiting"
-    """In the queue, the scheduled or the deferred registry."""
+    """Waiting to run: RQ's queue, scheduled or deferred registry; BullMQ's wait, delayed, prioritized or paused."""
 
 
 @dataclass(frozen=True)
@@ -75,12 +94,18 @@ class EnqueuedJob:
 
 @dataclass(frozen=True)
 class FinalState:
-    """Redis's view of one job at the end: its status (None when the hash is gone) and place."""
+    """The queue's view of one job at the end: its status (None when it keeps no record of it) and place."""
 
-    status: str | None
+    status: JobStatus | None
     place: Place = Place.NOWHERE
     result: dict[str, Any] | None = None
-    """The job's stored return value, when it finished and is still kept."""
+    """The job's return value as the queue holds it, when it finished."""
+    record_kept: bool | None = None
+    """Whether the queue still keeps the job itself; None: as the status says (RQ's status lives in the job)."""
+
+    @property
+    def kept(self) -> bool:
+        return self.record_kept if self.record_kept is not None else self.status is not None
 
 
 @dataclass(frozen=True)
@@ -93,10 +118,10 @@ class Kill:
     supervisors: frozenset[str] = frozenset()
 
     def ended_after_done(self, line: LedgerLine) -> bool:
-        """Whether this kill ended the run that wrote ``line`` (a ``done`` line) before RQ recorded it.
+        """Whether this kill ended the run that wrote ``line`` (a ``done`` line) before the queue recorded it.
 
-        A killed work horse wrote nothing after its kill. A horse whose worker or supervisor was
-        killed dies a moment later (the kernel's parent-death signal), so it may still have written
+        A killed process (an RQ work horse, a BullMQ worker) wrote nothing after its kill. An RQ horse
+        whose worker or supervisor was killed dies a moment later (the kernel's parent-death signal), so it may still have written
         its line within :data:`PARENT_DEATH_S` after the kill.
         """
         if line.pid in self.pids:
@@ -117,7 +142,7 @@ class Accounting:
     twice: dict[str, int] = field(default_factory=dict)
     """Job id -> completions in the ledger, for jobs completed more than once."""
     rerun_after_kill: set[str] = field(default_factory=set)
-    """Jobs run again after a kill that landed between their ``done`` line and RQ's record of it."""
+    """Jobs run again after a kill that landed between their ``done`` line and the queue's record of it."""
     bad_outputs: dict[str, str] = field(default_factory=dict)
     unknown_in_ledger: set[str] = field(default_factory=set)
     """Ids in the ledger that the run never enqueued."""
@@ -138,14 +163,14 @@ def account(
     enqueued: Mapping[str, EnqueuedJob],
     lines: Iterable[LedgerLine],
     final: Mapping[str, FinalState],
-    seen_ended: Mapping[str, str],
+    seen_ended: Mapping[str, JobStatus],
     stopped_on_purpose: set[str],
     kills: Iterable[Kill],
 ) -> Accounting:
     """Give each enqueued job its verdict and find duplicate completions and wrong outputs.
 
     Args:
-        seen_ended: per job, the last end status (finished, failed, stopped) the run saw in Redis.
+        seen_ended: per job, the last end status (finished, failed, stopped) the run saw in the queue.
     """
     by_job: dict[str, list[LedgerLine]] = defaultdict(list)
     for line in sorted(lines, key=lambda item: item.at):
@@ -158,7 +183,7 @@ def account(
         _count_completions(acc, job_id, done, kills)
         state = final.get(job_id, FinalState(None))
         verdict, reason = _verdict(job, state, done, seen_ended.get(job_id), job_id in stopped_on_purpose)
-        if state.status is None and verdict in (Verdict.COMPLETED, Verdict.FAILED_AS_DESIGNED, Verdict.STOPPED_ON_PURPOSE):
+        if not state.kept and verdict in (Verdict.COMPLETED, Verdict.FAILED_AS_DESIGNED, Verdict.STOPPED_ON_PURPOSE):
             acc.trimmed.add(job_id)
         acc.verdicts[job_id] = verdict
         if reason:
@@ -183,42 +208,42 @@ def _count_completions(acc: Accounting, job_id: str, done: list[LedgerLine], kil
 
 
 def _verdict(
-    job: EnqueuedJob, state: FinalState, done: list[LedgerLine], seen: str | None, stopped: bool
+    job: EnqueuedJob, state: FinalState, done: list[LedgerLine], seen: JobStatus | None, stopped: bool
 ) -> tuple[Verdict, str]:
     designed_to_fail = job.design is Design.FAIL_ALWAYS
     status = state.status
-    if status is None:  # hash gone: retention trimmed it after its end, or it was lost
+    if status is None:  # no record: retention trimmed it after its end, or it was lost
         if done:
-            status = "finished"
-        elif seen in REDIS_STATES_ENDED:
+            status = JobStatus.FINISHED
+        elif seen is not None and seen.ended:
             status = seen
         else:
-            return Verdict.LOST, "no hash, no completion in the ledger, never seen ended"
+            return Verdict.LOST, "no record in the queue, no completion in the ledger, never seen ended"
     if state.place is Place.RUNNING:
-        return Verdict.STUCK, f"still {status} in the started registry or intermediate list"
-    if status == "finished":
+        return Verdict.STUCK, f"still {status.value}, taken by a worker"
+    if status is JobStatus.FINISHED:
         if designed_to_fail:
             return Verdict.FAIL_BUT_COMPLETED, "finished"
         if not done:
-            return Verdict.UNEXPECTED, "finished in Redis, but no run completed in the ledger"
+            return Verdict.UNEXPECTED, "finished in the queue, but no run completed in the ledger"
         return Verdict.COMPLETED, ""
-    if status == "failed":
+    if status is JobStatus.FAILED:
         if designed_to_fail:
             return Verdict.FAILED_AS_DESIGNED, ""
         return Verdict.SUCCEED_BUT_FAILED, f"failed ({job.design.value})"
-    if status == "stopped":
+    if status is JobStatus.STOPPED:
         return (Verdict.STOPPED_ON_PURPOSE, "") if stopped else (Verdict.UNEXPECTED, "stopped, but nobody stopped it")
-    if status in ("queued", "scheduled", "deferred", "started") or state.place is Place.WAITING:
-        return Verdict.STUCK, f"still {status} after the run"
-    return Verdict.UNEXPECTED, f"status {status!r}"
+    if status in (JobStatus.WAITING, JobStatus.RUNNING) or state.place is Place.WAITING:
+        return Verdict.STUCK, f"still {status.value} after the run"
+    return Verdict.UNEXPECTED, f"status {status.value}"
 
 
 def check_output(job: EnqueuedJob, ledger_result: dict[str, Any] | None, stored_result: dict[str, Any] | None) -> str | None:
-    """Why a completed job's output is wrong, or None: the ledger's result, the document, Redis's copy."""
+    """Why a completed job's output is wrong, or None: the ledger's result, the document, the queue's copy."""
     if not isinstance(ledger_result, dict):
         return "the ledger's done line has no result"
     if stored_result is not None and stored_result != ledger_result:
-        return f"Redis holds another result than the last completed run: {stored_result!r}"
+        return f"the queue holds another result than the last completed run: {stored_result!r}"
     path = Path(str(ledger_result.get("path", "")))
     if not path.name.endswith(f"-{job.job_id}.md"):
         return f"document {path.name!r} is not named after the job"
@@ -262,10 +287,11 @@ def retry_samples(
 ) -> list[RetrySample]:
     """Lateness of each retry after a designed failure, with the faults that could delay it.
 
-    A designed failure of attempt n at time t makes attempt n+1 due at t + back-off (2, 4, 8 s).
+    A designed failure of attempt n at time t makes attempt n+1 due at t + back-off (``intervals_s``).
     Lateness is measured twice: to the moment RQ's scheduler put the job back in its queue (the
     ``enqueued_at`` of the next ``start`` line: when a worker that took the retry died before
-    running it, this is when the job was put back after that) and to the start of attempt n+1. When
+    running it, this is when the job was put back after that; for BullMQ, the job's last ``waiting``
+    event before the start) and to the start of attempt n+1. When
     Redis was down at the due time, the due time is the moment Redis was back. Context: "after a
     Redis restart" when an outage fell between :data:`CONTEXT_BEFORE_S` before the failure and the
     re-enqueue; else "after the scheduler-lock holder was killed" when such a kill did; else normal.
@@ -316,10 +342,10 @@ class FaultKind(StrEnum):
 
 
 RECOVERY_MEANING = {
-    FaultKind.KILL_HORSE: "its job out of the started registry (back, or failed)",
-    FaultKind.KILL_WORKER: "its job out of the started registry (back, or failed)",
+    FaultKind.KILL_HORSE: "its job no longer held by the dead process (back, or failed)",
+    FaultKind.KILL_WORKER: "its job no longer held by the dead worker (back, or failed)",
     FaultKind.KILL_SCHEDULER_HOLDER: "a live scheduler holds the lock again",
-    FaultKind.KILL_SUPERVISOR: "all its jobs out of the started registry",
+    FaultKind.KILL_SUPERVISOR: "all its jobs no longer held by its dead workers",
     FaultKind.STOP_SUPERVISOR: "the supervisor exited (running jobs finished)",
     FaultKind.RESIZE: "live workers = the new size",
     FaultKind.STOP_JOB: "the job is stopped",
@@ -355,13 +381,17 @@ class ChaosReport:
     """Per Redis outage: its kind, worker processes alive before it, how many of them it ended."""
     ledger_unreadable: int = 0
     notes: list[str] = field(default_factory=list)
+    queue_problems: list[str] = field(default_factory=list)
+    """What the queue's own records show wrong (for BullMQ: two end events for one job, a gap in its events)."""
+    fault_kinds: tuple[FaultKind, ...] = tuple(FaultKind)
+    """The kinds of fault this backend's run injects (the table lists these)."""
 
     @property
     def ok(self) -> bool:
         return not self.problems()
 
     def problems(self) -> list[str]:
-        found = self.accounting.problems()
+        found = self.accounting.problems() + list(self.queue_problems)
         missing = self.enqueued - len(self.accounting.verdicts)
         if missing:
             found.append(f"{missing} enqueued jobs have no verdict")
@@ -388,10 +418,10 @@ class ChaosReport:
             out.append(f"| {verdict.value} | {f'**{value}**' if verdict.bad else value} |")
         out.append(f"| completed twice (two `done` lines in the ledger) | **{len(acc.twice)}** |")
         out.append(f"| wrong output | **{len(acc.bad_outputs)}** |")
-        out.append(f"| rerun after a kill between `done` and RQ's record | {len(acc.rerun_after_kill)} |")
+        out.append(f"| rerun after a kill between `done` and the queue's record | {len(acc.rerun_after_kill)} |")
         out.append(f"| accounted for after retention trimmed them | {len(acc.trimmed)} |")
         out += ["", "| Fault | Count | Recovery median | Recovery max | Recovered when |", "|---|---|---|---|---|"]
-        for kind in FaultKind:
+        for kind in self.fault_kinds:
             records = [f for f in self.faults if f.kind is kind]
             times = [f.recovery_s for f in records if f.recovery_s is not None]
             unrecovered = len(records) - len(times)

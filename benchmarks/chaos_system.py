@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +34,23 @@ def text(value) -> str:  # type: ignore[no-untyped-def]
 class Supervisors:
     """The ``thesis-worker`` child processes of the run."""
 
-    def __init__(self, url: str, workdir: Path, recovery_interval_s: float, completed_keep: int, failed_keep: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        workdir: Path,
+        recovery_interval_s: float,
+        completed_keep: int,
+        failed_keep: int,
+        extra_args: tuple[str, ...] = (),
+        allow: tuple[str, ...] = (SOAK_FUNCTION,),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """``extra_args`` go to every ``thesis-worker`` (the backend, its queue); ``allow`` is their
+        allowlist; ``env`` adds to their environment."""
         self.url = url
         self.workdir = workdir
         self.recovery_interval_s = recovery_interval_s
+        self.extra_args = extra_args
         self.procs: dict[str, subprocess.Popen] = {}
         self.counter = 0
         self.env = {
@@ -45,8 +59,9 @@ class Supervisors:
             "THESIS_DATA_DIR": str(workdir / "data"),
             contract.COMPLETED_KEEP_ENV: str(completed_keep),
             contract.FAILED_KEEP_ENV: str(failed_keep),
-            ALLOW_ENV: SOAK_FUNCTION,
+            ALLOW_ENV: ",".join(allow),
             "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p),
+            **(env or {}),
         }
         self.env.pop("REDIS_URL", None)
 
@@ -59,7 +74,7 @@ class Supervisors:
                 sys.executable, "-m", "worker_runner", "--url", self.url, "-n", str(concurrency),
                 "--id", sup_id, "--heartbeat", "1", "--recovery-interval", str(self.recovery_interval_s),
                 "--grace", "5", "--restart-backoff-max", "3", "--log-dir", str(self.workdir / "logs"),
-                "--log-level", "WARNING",
+                "--log-level", "WARNING", *self.extra_args,
             ],
             env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
         )  # fmt: skip
@@ -130,11 +145,13 @@ class RunRedis:
 # ------------------------------------------------------------------ reading the system
 @dataclass(frozen=True)
 class Busy:
+    """A worker process that holds a job now."""
+
     worker: str
     pid: int
     job_id: str
     execution: str
-    """The started-registry member ``job_id:execution_id``."""
+    """What ties this run to the worker: RQ's started-registry member ``job_id:execution_id``, BullMQ's lock token."""
 
 
 def busy_workers(conn: redis.Redis) -> list[Busy]:

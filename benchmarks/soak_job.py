@@ -6,7 +6,10 @@ before a designed failure, ``done`` (with the result) when the thesis is written
 ``write`` on a file opened with ``O_APPEND``, so lines from concurrent work horses never interleave,
 and a SIGKILLed process leaves either its whole line or none.
 
-The workers run the function by its name :data:`SOAK_FUNCTION`; it must be on their allowlist.
+RQ workers run :func:`soak_thesis` by its name :data:`SOAK_FUNCTION`; Python BullMQ workers run a
+thesis job's request through :func:`soak_bullmq_run` when ``THESIS_BULLMQ_RUN`` names it
+(:data:`SOAK_BULLMQ_RUN`), its ledger and design then travel in the request's options. Either must be
+on the workers' allowlist.
 """
 
 from __future__ import annotations
@@ -14,12 +17,20 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from thesis_console.core.generation.job import RunContext
 
 SOAK_FUNCTION = "benchmarks.soak_job.soak_thesis"
+SOAK_BULLMQ_RUN = "benchmarks.soak_job.soak_bullmq_run"
+LEDGER_OPTION = "soak_ledger"
+DESIGN_OPTION = "soak_design"
+"""The request options that carry a BullMQ soak job's ledger path and design."""
 
 
 class Design(StrEnum):
@@ -137,18 +148,50 @@ def soak_thesis(request: dict[str, Any], ledger: str, design: str = Design.SUCCE
     job = get_current_job()
     if job is None:
         raise RuntimeError("soak_thesis runs only in a worker")
-    attempt = attempt_number(job)
-    worker = job.worker_name or os.environ.get("THESIS_SUPERVISED_WORKER", "")
-
-    def line(event: LedgerEvent, result: dict[str, Any] | None = None) -> LedgerLine:
-        return LedgerLine(event, job.id, attempt, os.getpid(), worker, time.time(), result)
-
+    run = _RecordedRun(ledger, job.id, attempt_number(job), job.worker_name or _supervised_worker())
     enqueued_at = job.enqueued_at.timestamp() if job.enqueued_at else None
-    append_line(ledger, replace(line(LedgerEvent.START), enqueued_at=enqueued_at))
-    wanted = Design(design)
-    if wanted is Design.FAIL_ALWAYS or (wanted is Design.FAIL_ONCE and attempt == 1):
-        append_line(ledger, line(LedgerEvent.FAIL))
-        raise DesignedFailure(f"designed failure ({wanted.value}) on attempt {attempt}")
-    result = generate_thesis(request)
-    append_line(ledger, line(LedgerEvent.DONE, result))
-    return result
+    return run.run(Design(design), lambda: generate_thesis(request), enqueued_at)
+
+
+def soak_bullmq_run(request: dict[str, Any], context: RunContext) -> dict[str, Any]:
+    """A Python BullMQ worker's run of a soak job: the ledger and design come from the request's options.
+
+    Args:
+        request: a checked thesis request whose options hold :data:`LEDGER_OPTION` and :data:`DESIGN_OPTION`.
+        context: the worker's run context (job id, attempt from BullMQ's ``attemptsMade``, progress).
+    """
+    from thesis_console.core.generation.job import run_generation
+
+    options = request.get("options") or {}
+    if context.job_id is None or context.attempt is None:
+        raise RuntimeError("soak_bullmq_run runs only in a worker")
+    run = _RecordedRun(str(options[LEDGER_OPTION]), context.job_id, context.attempt, _supervised_worker())
+    return run.run(Design(options.get(DESIGN_OPTION, Design.SUCCEED.value)), lambda: run_generation(request, context), None)
+
+
+def _supervised_worker() -> str:
+    from worker_runner.parent_death import WORKER_MARKER_ENV
+
+    return os.environ.get(WORKER_MARKER_ENV, "")
+
+
+@dataclass(frozen=True)
+class _RecordedRun:
+    """One run of a soak job on any queue: its ``start``, designed ``fail`` and ``done`` lines."""
+
+    ledger: str
+    job_id: str
+    attempt: int
+    worker: str
+
+    def line(self, event: LedgerEvent, result: dict[str, Any] | None = None) -> LedgerLine:
+        return LedgerLine(event, self.job_id, self.attempt, os.getpid(), self.worker, time.time(), result)
+
+    def run(self, design: Design, generate: Callable[[], dict[str, Any]], enqueued_at: float | None) -> dict[str, Any]:
+        append_line(self.ledger, replace(self.line(LedgerEvent.START), enqueued_at=enqueued_at))
+        if design is Design.FAIL_ALWAYS or (design is Design.FAIL_ONCE and self.attempt == 1):
+            append_line(self.ledger, self.line(LedgerEvent.FAIL))
+            raise DesignedFailure(f"designed failure ({design.value}) on attempt {self.attempt}")
+        result = generate()
+        append_line(self.ledger, self.line(LedgerEvent.DONE, result))
+        return result

@@ -23,20 +23,18 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import redis
 from rq import Retry
 
+from benchmarks.bench_setup import ROOT, bench_redis
+from benchmarks.bench_setup import wait as _wait
 from thesis_console.core import contract
-from thesis_console.core.embedded_redis import free_port, start_server
 from thesis_console.core.job_allowlist import ALLOW_ENV
 from worker_runner.registration import read_record
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 WORKER_CLASSES = {
     "fork": "worker_runner.supervised_worker.SupervisedThesisWorker",
@@ -63,16 +61,6 @@ def _env(url: str, data_dir: Path) -> dict[str, str]:
         "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
         ALLOW_ENV: "benchmarks.worker_bench.noop,benchmarks.worker_bench.sleep_for",  # the benchmark's jobs
     }
-
-
-def _wait(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.02) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def _worker_keys(conn: redis.Redis) -> list[bytes]:
@@ -216,17 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     jobs = {k: (v // 4 if args.quick else v) for k, v in JOBS.items()}
 
-    with tempfile.TemporaryDirectory(prefix="worker-bench-") as tmp:
-        tmp_path = Path(tmp)
-        server = start_server(tmp_path / "redis", free_port())
-        try:
-            print(f"redis-server {server.binary} on port {server.port}; {os.cpu_count()} CPUs", flush=True)
-            results = {}
-            for worker_class in ("fork", "simple"):
-                results[worker_class] = throughput(worker_class, server.url, tmp_path, args.rounds, jobs[worker_class])
-            back, again = recovery_times(server.url, tmp_path, args.kills)
-        finally:
-            server.stop()
+    with bench_redis("worker-bench-") as (tmp_path, server):
+        print(f"redis-server {server.binary} on port {server.port}; {os.cpu_count()} CPUs", flush=True)
+        results = {}
+        for worker_class in ("fork", "simple"):
+            results[worker_class] = throughput(worker_class, server.url, tmp_path, args.rounds, jobs[worker_class])
+        back, again = recovery_times(server.url, tmp_path, args.kills)
 
     print()
     print(f"{'benchmark':<44} {'rq worker-pool':>15} {'thesis-worker':>14} {'ratio':>7} {'goal':>8}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.chaos import ChaosConfig, run_chaos
-from benchmarks.chaos_accounting import FaultKind, Verdict
+from benchmarks.chaos_accounting import ChaosReport, FaultKind, Verdict
 
 FAULTS = {
     FaultKind.KILL_HORSE: 3,
@@ -45,11 +45,16 @@ def test_short_chaos_run_accounts_for_every_job(tmp_path):
         recovery_interval_s=1.0,
     )
     report = run_chaos(cfg, tmp_path, say=lambda _msg: None, title="short chaos run")
+    check_short_run(report, cfg, completed_at_least=45, enqueued_late_at_least=15)
+
+
+def check_short_run(report: ChaosReport, cfg: ChaosConfig, completed_at_least: int, enqueued_late_at_least: int) -> None:
+    """The run passed, accounted for every job, and injected every kind of fault its configuration names."""
     print(report.table())
     assert report.ok, report.table()
     assert report.enqueued == cfg.jobs
     counts = report.accounting.count()
-    assert counts[Verdict.FAILED_AS_DESIGNED] >= 1 and counts[Verdict.COMPLETED] >= 45
-    assert report.enqueued_during_faults >= 15
-    assert {f.kind for f in report.faults} == set(FAULTS), report.table()
+    assert counts[Verdict.FAILED_AS_DESIGNED] >= 1 and counts[Verdict.COMPLETED] >= completed_at_least
+    assert report.enqueued_during_faults >= enqueued_late_at_least
+    assert {f.kind for f in report.faults} == set(cfg.fault_weights), report.table()
     assert report.retries  # designed failures were retried and measured

@@ -14,6 +14,7 @@ from benchmarks.chaos_accounting import (
     FaultKind,
     FaultRecord,
     FinalState,
+    JobStatus,
     Kill,
     Place,
     RetryContext,
@@ -60,11 +61,11 @@ class Scenario:
             self.lines.append(_line(LedgerEvent.START, "always", at, attempt=attempt, pid=200 + attempt))
             self.lines.append(_line(LedgerEvent.FAIL, "always", at + 0.01, attempt=attempt, pid=200 + attempt))
         self.final = {
-            "ok": FinalState("finished", result=self.results["ok"]),
-            "once": FinalState("finished", result=self.results["once"]),
-            "always": FinalState("failed"),
+            "ok": FinalState(JobStatus.FINISHED, result=self.results["ok"]),
+            "once": FinalState(JobStatus.FINISHED, result=self.results["once"]),
+            "always": FinalState(JobStatus.FAILED),
         }
-        self.seen: dict[str, str] = {}
+        self.seen: dict[str, JobStatus] = {}
         self.stopped: set[str] = set()
         self.kills: list[Kill] = []
 
@@ -149,7 +150,7 @@ def test_a_job_without_hash_or_completion_is_lost(scenario):
 
 def test_jobs_trimmed_by_retention_are_accounted_for_by_the_ledger_or_an_observed_end(scenario):
     scenario.final = {job_id: FinalState(None) for job_id in scenario.jobs}
-    scenario.seen = {"always": "failed"}
+    scenario.seen = {"always": JobStatus.FAILED}
     report = scenario.report()
     assert report.ok, report.problems()
     assert report.accounting.trimmed == {"ok", "once", "always"}
@@ -158,14 +159,14 @@ def test_jobs_trimmed_by_retention_are_accounted_for_by_the_ledger_or_an_observe
 @pytest.mark.parametrize("job_id", ["ok", "once"])
 def test_a_job_designed_to_succeed_that_failed_fails_the_run(scenario, job_id):
     scenario.lines = [line for line in scenario.lines if not (line.job_id == job_id and line.event is LedgerEvent.DONE)]
-    scenario.final[job_id] = FinalState("failed")
+    scenario.final[job_id] = FinalState(JobStatus.FAILED)
     report = scenario.report()
     assert not report.ok
     assert report.accounting.verdicts[job_id] is Verdict.SUCCEED_BUT_FAILED
 
 
 def test_a_job_designed_to_fail_that_completed_fails_the_run(scenario):
-    scenario.final["always"] = FinalState("finished")
+    scenario.final["always"] = FinalState(JobStatus.FINISHED)
     report = scenario.report()
     assert not report.ok
     assert report.accounting.verdicts["always"] is Verdict.FAIL_BUT_COMPLETED
@@ -174,12 +175,12 @@ def test_a_job_designed_to_fail_that_completed_fails_the_run(scenario):
 @pytest.mark.parametrize(
     ("state", "verdict"),
     [
-        (FinalState("started", Place.RUNNING), Verdict.STUCK),
-        (FinalState("queued", Place.RUNNING), Verdict.STUCK),  # in the intermediate list
-        (FinalState("queued", Place.WAITING), Verdict.STUCK),
-        (FinalState("scheduled", Place.WAITING), Verdict.STUCK),
-        (FinalState("stopped"), Verdict.UNEXPECTED),  # nobody stopped it
-        (FinalState("canceled"), Verdict.UNEXPECTED),
+        (FinalState(JobStatus.RUNNING, Place.RUNNING), Verdict.STUCK),
+        (FinalState(JobStatus.WAITING, Place.RUNNING), Verdict.STUCK),  # in the intermediate list
+        (FinalState(JobStatus.WAITING, Place.WAITING), Verdict.STUCK),
+        (FinalState(JobStatus.WAITING), Verdict.STUCK),
+        (FinalState(JobStatus.STOPPED), Verdict.UNEXPECTED),  # nobody stopped it
+        (FinalState(JobStatus.CANCELED), Verdict.UNEXPECTED),
     ],
 )
 def test_stuck_and_unexpected_end_states_fail_the_run(scenario, state, verdict):
@@ -197,7 +198,7 @@ def test_a_job_finished_in_redis_without_a_completed_run_fails_the_run(scenario)
 
 
 def test_a_job_stopped_on_purpose_passes(scenario):
-    scenario.final["ok"] = FinalState("stopped")
+    scenario.final["ok"] = FinalState(JobStatus.STOPPED)
     scenario.stopped.add("ok")
     assert scenario.report().ok
 
@@ -213,7 +214,7 @@ def test_a_wrong_output_fails_the_run(scenario, spoil):
     elif spoil == "word count":
         path.write_text(path.read_text() + "one more\n")
     elif spoil == "stored result":
-        scenario.final["ok"] = FinalState("finished", result={**result, "words": 1})
+        scenario.final["ok"] = FinalState(JobStatus.FINISHED, result={**result, "words": 1})
     else:
         scenario.lines = [line for line in scenario.lines if line.job_id != "ok"]
         scenario.lines.append(_line(LedgerEvent.DONE, "ok", 0.6))
@@ -299,3 +300,22 @@ def test_the_retry_table_counts_requeues_later_than_the_target():
         faults=[], retries=retry_samples(lines, (2, 4, 8)),
     ).table()  # fmt: skip
     assert "| normal | 2 | 2.05 s | 4.00 s | 1 | 4.20 s | 8.00 s |" in table
+
+
+def test_what_the_queue_records_wrong_fails_the_run(scenario):
+    report = scenario.report(queue_problems=["ok: ended 2 times in the events stream (finished, finished)"])
+    assert not report.ok
+    assert "problem: ok: ended 2 times in the events stream" in report.table()
+
+
+def test_jobs_whose_records_retention_removed_are_counted_when_the_status_comes_from_elsewhere(scenario):
+    scenario.final["ok"] = FinalState(JobStatus.FINISHED, result=scenario.results["ok"], record_kept=False)
+    report = scenario.report()
+    assert report.ok, report.problems()
+    assert report.accounting.trimmed == {"ok"}
+
+
+def test_the_table_lists_only_the_faults_the_run_injects(scenario):
+    table = scenario.report(fault_kinds=(FaultKind.KILL_WORKER, FaultKind.REDIS_SIGKILL)).table()
+    assert "| SIGKILL of a busy worker | 0 |" in table and "| Redis SIGKILL + restart | 0 |" in table
+    assert "work horse" not in table and "scheduler-lock" not in table.split("| Retry")[0]
