@@ -149,7 +149,7 @@ class ServerInfo:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Everything the overview shows, read in at most two pipelined round trips."""
+    """Everything the overview shows, read in two pipelined round trips (three with BullMQ queues)."""
 
     taken_at: float
     queues: tuple[QueueCounts, ...]
