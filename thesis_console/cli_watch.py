@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import start_http_server
 from prometheus_client.registry import CollectorRegistry
 
 from thesis_console.core.alerts.history import AlertHistory
@@ -27,6 +26,7 @@ from thesis_console.core.alerts.tracker import Alert, AlertTracker
 from thesis_console.core.alerts.watch import WatchReport, evaluate_once, read_for_rules
 from thesis_console.core.alerts.watch_data import MinuteCache
 from thesis_console.core.metrics_export import RECENT_MINUTES, WatchCollector
+from thesis_console.core.metrics_http import start_metrics_server
 from thesis_console.core.session import Session
 from thesis_console.core.types import CoreError
 
@@ -169,7 +169,7 @@ async def serve_metrics(session: Session, args: argparse.Namespace, _: Any) -> i
     registry = CollectorRegistry(auto_describe=False)
     registry.register(WatchCollector(read))
     try:
-        server, thread = start_http_server(args.port, addr=args.bind, registry=registry)
+        server, thread = start_metrics_server(registry, args.bind, args.port)
     except OSError as exc:
         raise CoreError(f"cannot listen on {args.bind}:{args.port}: {exc.strerror or exc}") from None
     host = f"[{args.bind}]" if ":" in args.bind else args.bind
