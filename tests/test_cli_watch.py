@@ -17,7 +17,7 @@ import pytest
 import redis
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
-from rq import Worker
+from rq import Queue, Worker
 
 from tests.helpers import wait_for
 from thesis_console import cli
@@ -52,7 +52,8 @@ def write_rules(path: Path, rules: dict) -> None:
 
 def test_check_ok_warning_critical(capsys, redis_conn, redis_url, private_files):
     code, out, _ = call(capsys, "check", "--url", redis_url)
-    assert code == 0 and out == "OK - no alert firing (0 queues, 0 workers, 0 supervisors)\n"
+    assert code == 0
+    assert out == "OK - no alert firing (0 queues, 0 workers, 0 supervisors) | workers=0;;;0 supervisors=0;;;0 alerts_firing=0;;;0\n"
     queue = contract.thesis_queue(redis_conn)
     for _ in range(3):
         queue.enqueue("tests.jobs.noop")
@@ -60,7 +61,8 @@ def test_check_ok_warning_critical(capsys, redis_conn, redis_url, private_files)
     code, out, _ = call(capsys, "check", "--url", redis_url)
     assert code == 2
     assert out.splitlines() == [
-        "CRITICAL no_worker thesis: 3 jobs waiting and no live worker serves the queue",
+        "CRITICAL no_worker thesis: 3 jobs waiting and no live worker serves the queue"
+        " | waiting_thesis=3;50;;0 workers=0;;;0 supervisors=0;;;0 alerts_firing=2;;;0",
         *[line for line in out.splitlines() if line.startswith("WARNING oldest_waiting thesis: the next waiting job")],
     ] and len(out.splitlines()) == 2
     write_rules(private_files / "alerts.json", {"no_worker": {"enabled": False}, "oldest_waiting": {"threshold": 0}})
@@ -68,6 +70,26 @@ def test_check_ok_warning_critical(capsys, redis_conn, redis_url, private_files)
     result = json.loads(out)
     assert code == 1 and result["status"] == "warning" and result["exit_code"] == 1
     assert [a["rule"] for a in result["firing"]] == ["oldest_waiting"] and result["round_trips"] == 4
+
+
+def test_check_perfdata_per_queue_with_the_depth_limit(capsys, redis_conn, redis_url, private_files):
+    contract.thesis_queue(redis_conn).enqueue("tests.jobs.noop")
+    for name in ("my 'odd' queue", "a=b|c"):
+        Queue(name, connection=redis_conn).enqueue("tests.jobs.noop")
+    Worker(["thesis"], connection=redis_conn, name="w1").register_birth()
+    write_rules(private_files / "alerts.json", {"waiting_depth": {"threshold": 0, "for_s": 0},
+                                                "no_worker": {"enabled": False}})  # fmt: skip
+    code, out, _ = call(capsys, "check", "--url", redis_url)
+    first, *rest = out.splitlines()
+    assert code == 1 and first.startswith("WARNING waiting_depth a=b/c: 1 jobs waiting") and first.count("|") == 1
+    assert first.split(" | ")[1] == (
+        "waiting_a_b_c=1;0;;0 'waiting_my ''odd'' queue'=1;0;;0 waiting_thesis=1;0;;0"
+        " workers=1;;;0 supervisors=0;;;0 alerts_firing=3;;;0"
+    )
+    assert len(rest) == 2 and not any("|" in line for line in rest)
+    write_rules(private_files / "alerts.json", {"waiting_depth": {"enabled": False}, "no_worker": {"enabled": False}})
+    code, out, _ = call(capsys, "check", "--url", redis_url)
+    assert code == 0 and out.split(" | ")[1].startswith("waiting_a_b_c=1;;;0 ")
 
 
 def test_check_history_carries_durations_across_runs(capsys, redis_conn, redis_url, private_files):

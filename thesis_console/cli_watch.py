@@ -21,7 +21,7 @@ from typing import Any
 from prometheus_client.registry import CollectorRegistry
 
 from thesis_console.core.alerts.history import AlertHistory
-from thesis_console.core.alerts.rules import AlertRules, RulesStore, Severity
+from thesis_console.core.alerts.rules import AlertRules, RuleKind, RulesStore, Severity
 from thesis_console.core.alerts.tracker import Alert, AlertTracker
 from thesis_console.core.alerts.watch import WatchReport, evaluate_once, read_for_rules
 from thesis_console.core.alerts.watch_data import MinuteCache
@@ -41,6 +41,10 @@ exit codes (Nagios plugin convention):
   1  WARNING: at least one warning alert fires, none critical
   2  CRITICAL: at least one critical alert fires
   3  UNKNOWN: Redis unreachable, a bad rules file, or bad usage
+
+output: one line per firing alert, most severe first, or one OK line; the first line ends with
+  Nagios performance data: waiting_QUEUE=N;WARN;;0 for each queue (WARN: the waiting-depth
+  limit), workers, supervisors and alerts_firing.
 
 rules: the profile's entry in THESIS_ALERTS or alerts.json in the per-user config folder (--rules
   FILE to use another file); defaults for anything not set. History: the per-user data folder.
@@ -110,12 +114,13 @@ async def check(session: Session, args: argparse.Namespace, _: Any) -> int:
     if args.json:
         print(json.dumps(check_json(report, code), ensure_ascii=False))
     else:
-        print(check_text(report))
+        print(check_text(report, rules))
     return code
 
 
-def check_text(report: WatchReport) -> str:
-    """One line per firing alert, most severe first; one OK line when none fires."""
+def check_text(report: WatchReport, rules: AlertRules) -> str:
+    """One line per firing alert, most severe first, or one OK line when none fires; the first line
+    ends with the performance data (:func:`perfdata`)."""
     alerts = sorted(report.update.firing, key=lambda a: (a.severity != Severity.CRITICAL, a.condition.key))
     if not alerts:
         snapshot = report.data.snapshot
@@ -124,8 +129,37 @@ def check_text(report: WatchReport) -> str:
             for n, noun in ((len(snapshot.queues), "queue"), (len(snapshot.workers), "worker"),
                             (len(snapshot.supervisors), "supervisor"))
         )  # fmt: skip
-        return f"OK - no alert firing ({counted})"
-    return "\n".join(f"{a.severity.value.upper()} {a.condition.rule.value} {a.condition.message}" for a in alerts)
+        lines = [f"OK - no alert firing ({counted})"]
+    else:
+        lines = [f"{a.severity.value.upper()} {a.condition.rule.value} {a.condition.message}" for a in alerts]
+    # A "|" starts performance data on any line of a plugin's output: none may come from a name.
+    lines = [line.replace("|", "/") for line in lines]
+    lines[0] += f" | {perfdata(report, rules)}"
+    return "\n".join(lines)
+
+
+def perfdata(report: WatchReport, rules: AlertRules) -> str:
+    """Nagios performance data: the waiting jobs of each queue (warning above the waiting-depth
+    rule's limit, when the rule is on), live RQ workers, live supervisors and firing alerts."""
+    depth = rules.get(RuleKind.WAITING_DEPTH)
+    warn = f"{depth.threshold:g}" if depth.enabled else ""
+    snapshot = report.data.snapshot
+    items = [f"{_perf_label('waiting_' + q.name)}={q.waiting};{warn};;0" for q in snapshot.queues]
+    items += [
+        f"workers={len(snapshot.workers)};;;0",
+        f"supervisors={len(snapshot.supervisors)};;;0",
+        f"alerts_firing={len(report.update.firing)};;;0",
+    ]
+    return " ".join(items)
+
+
+def _perf_label(label: str) -> str:
+    """A perfdata label: ``=``, ``|`` and control characters become ``_``; quoted (with ``'`` doubled)
+    when it holds a space or a quote, as the plugin guidelines ask."""
+    label = "".join("_" if c in "=|" or not c.isprintable() else c for c in label)
+    if any(c.isspace() or c == "'" for c in label):
+        return "'" + label.replace("'", "''") + "'"
+    return label
 
 
 def check_json(report: WatchReport, code: int) -> dict[str, Any]:
