@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{scrape.wall_ms / snapshot[0]:9.1f}  < 50 ms (best {scrape.best_ms:.1f} ms; "
                   f"{scrape.cpu_ms:.1f} ms CPU; {scrape.size:,} bytes)")  # fmt: skip
         print(f"{'thesis-console check (process)':<34} {cli_ms:9.1f} {'':>9} {4:4d} {'':>9}  exit {cli.returncode}: "
-              f"{cli.stdout.splitlines()[0] if cli.stdout else cli.stderr.strip()[:80]}")  # fmt: skip
+              f"{cli.stdout.splitlines()[0].split(' | ')[0] if cli.stdout else cli.stderr.strip()[:80]}")  # fmt: skip
         print(f"{'window evaluation (cached minutes)':<34} {window_eval:9.1f} {'':>9} {2:4d} {window_eval / snapshot[0]:9.1f}  "
               f"largest loop stall {stall:.1f} ms (< 50 ms; idle loop: {idle_stall:.1f} ms)")  # fmt: skip
         print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import signal
 import sys
@@ -206,6 +207,10 @@ async def serve_metrics(session: Session, args: argparse.Namespace, _: Any) -> i
         server, thread = start_metrics_server(registry, args.bind, args.port)
     except OSError as exc:
         raise CoreError(f"cannot listen on {args.bind}:{args.port}: {exc.strerror or exc}") from None
+    # What exists now (modules, the session, the server) lives as long as the process: out of the
+    # collector's sight, a full collection no longer walks it (tens of ms, about once in 15 scrapes
+    # at 100 queues).
+    gc.freeze()
     host = f"[{args.bind}]" if ":" in args.bind else args.bind
     print(f"serving metrics on http://{host}:{server.server_port}/metrics (Ctrl-C or SIGTERM stops)", flush=True)
     stop = asyncio.Event()
