@@ -126,8 +126,10 @@ class AlertTracker:
                 continue
             index = open_records.pop(key, None)
             if index is not None:  # still firing: keep the occurrence, refresh its text
-                record = replace(self.records[index], message=condition.message, severity=condition.severity)
-                self.records[index] = record
+                record = self.records[index]
+                if (record.message, record.severity) != (condition.message, condition.severity):
+                    record = replace(record, message=condition.message, severity=condition.severity)
+                    self.records[index] = record
                 firing.append(Alert(condition, record))
                 continue
             previous = latest.get(key)
