@@ -68,7 +68,7 @@ class RoundTrips:
         fill(pipe)
         if not len(pipe):
             return []
-        names = [str(args[0]).upper() for args, _ in pipe.command_stack]
+        stack = list(pipe.command_stack)  # command names are looked at only for a refused command
         self.count += 1
         task = asyncio.current_task()
         cancels_before = task.cancelling() if task else 0
@@ -90,10 +90,10 @@ class RoundTrips:
             # ran (the request is then lost inside the client); honour it, or a cancelled search
             # would walk on to the end.
             raise asyncio.CancelledError()
-        for name, reply in zip(names, replies, strict=True):
+        for (args, _options), reply in zip(stack, replies, strict=True):
             # A per-command error is usually a foreign key (WRONGTYPE) and is the caller's to show in
             # a row; a missing ACL right is not about one key: the whole view would be wrong.
-            if isinstance(reply, rexc.NoPermissionError) and not _may_be_denied(name, allow_denied):
+            if isinstance(reply, rexc.NoPermissionError) and not _may_be_denied(str(args[0]).upper(), allow_denied):
                 raise CoreError(describe_error(reply, server_url(self.client)))
         return replies
 
