@@ -441,6 +441,8 @@ class ChaosReport:
             "|---|---|---|---|---|---|---|",
         ]
         for context in RetryContext:
+            if context is RetryContext.AFTER_LOCK_HOLDER_KILL and FaultKind.KILL_SCHEDULER_HOLDER not in self.fault_kinds:
+                continue
             chosen = [s for s in self.retries if s.context is context]
             queued = [s.enqueue_lateness_s for s in chosen]
             over = sum(1 for value in queued if value > RETRY_TARGET_S)
