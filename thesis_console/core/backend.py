@@ -22,6 +22,10 @@ class QueueBackendReader(Protocol):
         """Rows ``offset`` .. ``offset + limit - 1`` of a state; ``reverse`` counts from the other end."""
         ...
 
+    async def position(self, queue: str, state: JobState, job_id: str, reverse: bool = False) -> int | None:
+        """The 0-based row of ``job_id`` in ``state`` as :meth:`page` orders it; None when it is not there."""
+        ...
+
     async def detail(self, queue: str, job_id: str) -> JobDetail: ...
 
     def search(

@@ -95,6 +95,11 @@ def check_queue(queue: str) -> None:
         raise CoreError(f"queue name must be 1 to 512 characters, got {queue!r}")
 
 
+def check_job_id(job_id: str) -> None:
+    if not isinstance(job_id, str) or not job_id:
+        raise CoreError(f"job id must be a non-empty text, got {job_id!r}")
+
+
 def check_page_args(offset: int, limit: int) -> None:
     if not isinstance(offset, int) or offset < 0:
         raise CoreError(f"offset must be a whole number of at least 0, got {offset!r}")
@@ -148,8 +153,7 @@ async def read_position(
     """
     check_queue(queue)
     state = as_state(state)
-    if not isinstance(job_id, str) or not job_id:
-        raise CoreError(f"job id must be a non-empty text, got {job_id!r}")
+    check_job_id(job_id)
     source = state_source(queue, state)
 
     def fill(pipe: Any) -> None:

@@ -169,13 +169,16 @@ class QueueReader:
     async def position(self, queue: str, state: JobState, job_id: str, reverse: bool = False) -> int | None:
         """The 0-based row of ``job_id`` in ``state``'s table as :meth:`page` orders it; None when it is not there.
 
+        A BullMQ job id is only unique in its queue: the job is looked for in ``queue`` alone.
+        One round trip (plus one EXISTS when the queue's backend was not checked in the last 30 s).
+
         Raises:
-            CoreError: on a BullMQ queue (not read there yet), or Redis could not be reached.
+            CoreError: bad arguments, or Redis could not be reached.
         """
-        reader = await self._bounded(self._reader_of(queue))
-        if not isinstance(reader, RqReader):
-            raise CoreError(f"finding a job's position is not available for the BullMQ queue {queue}")
-        return await self._bounded(reader.position(queue, state, job_id, reverse))
+        return await self._bounded(self._position(queue, state, job_id, reverse))
+
+    async def _position(self, queue: str, state: JobState, job_id: str, reverse: bool) -> int | None:
+        return await (await self._reader_of(queue)).position(queue, state, job_id, reverse)
 
     async def detail(self, job_id: str, queue: str | None = None, backend: Backend | None = None) -> JobDetail:
         """Arguments (data), meta (opts), result, traceback, raw fields, logs and timeline of one job.

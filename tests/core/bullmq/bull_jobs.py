@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import redis
-from bullmq import Queue
+from bullmq import FlowProducer, Queue, Worker
 
 from tests.node_bullmq import NODE_BULLMQ_VERSION
 from thesis_console.core.types import JobState
@@ -30,6 +30,44 @@ def add_jobs(url: str, jobs: list[tuple[dict[str, Any], dict[str, Any]]], queue:
             return ids
         finally:
             await q.close()
+
+    return asyncio.run(add())
+
+
+def activate(url: str, count: int, queue: str = QUEUE) -> list[str]:
+    """Move ``count`` waiting jobs to ``active`` with BullMQ's ``moveToActive`` script, as a worker takes
+    them (nothing processes them); their ids in the order they were taken."""
+
+    async def take() -> list[str]:
+        async def never(job: Any, token: str) -> None:
+            raise AssertionError("no job is processed")
+
+        worker = Worker(queue, never, {"connection": url, "autorun": False})
+        try:
+            taken = [await worker.moveToActive(f"test-token-{n}") for n in range(count)]
+            return [str(job.id) for job in taken if job is not None]
+        finally:
+            await worker.close(force=True)
+
+    return asyncio.run(take())
+
+
+def add_parents(url: str, count: int, queue: str = QUEUE, children_queue: str = "thesis-chapters") -> list[str]:
+    """Add ``count`` flows with BullMQ's scripts: each parent in ``queue`` waits (``waiting-children``)
+    for one child in ``children_queue``; the parents' ids in order."""
+
+    async def add() -> list[str]:
+        flows = FlowProducer(url)
+        try:
+            ids = []
+            for n in range(count):
+                tree = await flows.add({"name": "generate-thesis", "queueName": queue, "data": {"topic": f"parent {n}"},
+                                        "children": [{"name": "chapter", "queueName": children_queue, "data": {"n": n}}]})
+                assert tree is not None
+                ids.append(str(tree["job"].id))
+            return ids
+        finally:
+            await flows.close()
 
     return asyncio.run(add())
 

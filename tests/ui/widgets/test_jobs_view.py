@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QInputDialog
 from rq import Queue
 
 from tests.core.bulk_jobs import write_jobs
+from tests.core.bullmq import bull_jobs
 from tests.ui.qt_helpers import run, wait_until
 from tests.ui.window_helpers import show_state
 from thesis_console.core import contract
@@ -223,6 +224,51 @@ def test_a_search_match_is_shown_at_its_real_position(loop, window_factory, redi
         await wait_until(lambda: not jobs.searching() and model.row_at(position) is not None, what="the job in its table")
         assert jobs.current_row().id == wanted and jobs.selected_rows()[0].id == wanted
         assert table.rowAt(0) == position
+
+    run(loop, scenario())
+
+
+@pytest.mark.parametrize(("typed", "reverse"), [("exact", False), ("prefix", False), ("prefix", True)])
+def test_a_bullmq_job_found_by_id_is_shown_at_its_real_position(
+    loop, window_factory, redis_conn, redis_url, typed, reverse
+) -> None:
+    """Jumping to a BullMQ job by its id (whole or its start) among 5,000 waiting selects it in the
+    Waiting table of its own queue at the row the core's page puts it on."""
+    older = bull_jobs.write_bulk(redis_conn, JobState.WAITING, 2_500)
+    (named,) = bull_jobs.add_jobs(redis_url, [({"topic": "the one to find"}, {"jobId": "thesis-7f3a9c41"})])
+    newer = bull_jobs.write_bulk(redis_conn, JobState.WAITING, 2_499)
+    wanted, text = (newer[1_234], newer[1_234]) if typed == "exact" else (named, "THESIS-7f3a")
+    forward = 2_501 + 1_234 if typed == "exact" else 2_500
+    position = 5_000 - 1 - forward if reverse else forward
+    # The same id in another BullMQ queue: the jump looks in the queue on screen only.
+    bull_jobs.add_jobs(redis_url, [({"topic": "elsewhere"}, {"jobId": "thesis-7f3a9c41"})], queue="other-queue")
+    assert len(older) + 1 + len(newer) == 5_000
+
+    async def scenario() -> None:
+        window = await window_factory(ad_hoc_profile(redis_url))
+        await wait_until(lambda: window.queue_model.row_of(bull_jobs.QUEUE) >= 0, what="the BullMQ queue listed")
+        window.controller.select_queue(bull_jobs.QUEUE)
+        show_state(window, JobState.WAITING)
+        jobs = window.jobs_view
+        model, table = jobs.models[JobState.WAITING], jobs.tables[JobState.WAITING]
+        await wait_until(lambda: model.total == 5_000 and model.row_at(0) is not None, what="the first rows")
+        jobs.set_reversed(JobState.WAITING, reverse)
+        jobs.filter_edit.setText(text)
+        jobs._start_search_now()
+        await wait_until(lambda: wanted in [r.id for r in jobs.search_model.rows], what="the match")
+        match = [r.id for r in jobs.search_model.rows].index(wanted)
+        jobs.search_table.selectionModel().setCurrentIndex(
+            jobs.search_model.index(match, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        )
+        jobs.search_show.click()
+        await wait_until(lambda: not jobs.searching() and model.row_at(position) is not None, what="the job in its table")
+        assert table.rowAt(0) == position and table.currentIndex().row() == position
+        assert jobs.current_row().id == wanted and [r.id for r in jobs.selected_rows()] == [wanted]
+        id_cell = model.index(position, COLUMN_KEYS.index("id"))
+        assert model.data(id_cell, Qt.ItemDataRole.ToolTipRole).splitlines()[0] == wanted
+        assert wanted.startswith(model.data(id_cell).rstrip("\u2026"))
+        page = await window.controller.page(bull_jobs.QUEUE, JobState.WAITING, position, 1, reverse=reverse)
+        assert page.rows[0].id == wanted
 
     run(loop, scenario())
 

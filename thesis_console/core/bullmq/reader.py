@@ -24,7 +24,8 @@ from thesis_console.core.bullmq.jobs import (
 )
 from thesis_console.core.bullmq.keys import STATE_SOURCES, SUPPORTED_MAJOR, BullKeys, Kind
 from thesis_console.core.bullmq.paging import read_page
-from thesis_console.core.paging import MAX_PAGE, as_state, check_page_args, check_queue
+from thesis_console.core.bullmq.position import read_position
+from thesis_console.core.paging import MAX_PAGE, as_state, check_job_id, check_page_args, check_queue
 from thesis_console.core.round_trips import RoundTrips, is_error, reply_int
 from thesis_console.core.types import (
     STATE_ORDER,
@@ -154,6 +155,13 @@ class BullReader:
         check_queue(queue)
         check_page_args(offset, limit)
         return await read_page(self.trips, self.prefix, queue, as_state(state), offset, limit, reverse)
+
+    async def position(self, queue: str, state: JobState, job_id: str, reverse: bool = False) -> int | None:
+        """The 0-based row of ``job_id`` in ``state`` as :meth:`page` orders it, None when it is not there:
+        one round trip (:mod:`~thesis_console.core.bullmq.position`)."""
+        check_queue(queue)
+        check_job_id(job_id)
+        return await read_position(self.trips, self.prefix, queue, as_state(state), job_id, reverse)
 
     async def find(self, queue: str, job_id: str) -> bool:
         keys = BullKeys(self.prefix, queue)
