@@ -1,7 +1,7 @@
 """Run every benchmark module in turn: ``python -m benchmarks [name ...]``.
 
 Each module is run as its own process (so one's memory and threads do not skew the next) and
-prints its own table. Names: worker, core-read, core-act, gui, watch, bullmq-worker, bullmq-read, bullmq-metrics.
+prints its own table. Names: worker, core-read, core-act, gui, watch, bullmq-worker, bullmq-read, bullmq-metrics, position.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ MODULES = {
     "bullmq-worker": "benchmarks.bullmq_worker_bench",
     "bullmq-read": "benchmarks.bullmq_read_bench",
     "bullmq-metrics": "benchmarks.bullmq_metrics_bench",
+    "position": "benchmarks.position_bench",
 }
 
 

@@ -148,8 +148,8 @@ async def read_position(
 ) -> int | None:
     """The 0-based row of ``job_id`` in ``queue``'s ``state`` table (in the order :func:`read_page` uses),
     or None when the job is not there. One round trip: ZRANK/ZREVRANK (O(log N)) on a sorted set, LPOS
-    on the waiting list (Redis walks it, no ids come back); the started registry, whose members carry
-    an execution id, is read whole (it holds one member per running job).
+    on the waiting list (Redis walks it from the end the table starts at, no ids come back); the started
+    registry, whose members carry an execution id, is read whole (it holds one member per running job).
     """
     check_queue(queue)
     state = as_state(state)
@@ -159,7 +159,7 @@ async def read_position(
     def fill(pipe: Any) -> None:
         (pipe.llen if source.is_list else pipe.zcard)(source.key)
         if source.is_list:
-            pipe.lpos(source.key, job_id)
+            pipe.lpos(source.key, job_id, rank=-1 if reverse else 1)  # walked from the end the table starts at
         elif source.composite_members:
             fill_id_range(pipe, source, 0, -1)
         elif source.newest_first:

@@ -2,11 +2,12 @@
 uses, in one pipelined round trip.
 
 A state is one or more structures read one after the other (WAITING: ``wait``, ``paused``,
-``prioritized``; see :data:`~thesis_console.core.bullmq.keys.STATE_SOURCES`). The round trip reads the
-length of each and the job's rank in each: LPOS on a list (Redis walks it, no ids come back; ``RANK -1``
-finds it from the end a worker takes from), ZRANK or ZREVRANK on a sorted set (O(log N)). The row is
-the lengths of the structures before the one holding the job, plus its rank there. The reversed order is
-the forward order read backwards, so its row is ``total - 1 -`` the forward one.
+``prioritized``; see :data:`~thesis_console.core.bullmq.keys.STATE_SOURCES`); the reversed order reads
+the last structure first, each from its other end. The round trip reads the length of each structure
+and the job's rank in each, counted from the end the table starts at: LPOS on a list (Redis walks it
+from that end, so the cost grows with the row's depth and no ids come back), ZRANK or ZREVRANK on a
+sorted set (O(log N)). The row is the lengths of the structures before the one holding the job, plus
+its rank there.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ async def read_position(
     A structure of the wrong type (a foreign key) counts as empty and holds no job, as a page reads it.
     """
     keys = BullKeys(prefix, queue)
-    sources = STATE_SOURCES[state]
+    sources = tuple(reversed(STATE_SOURCES[state])) if reverse else STATE_SOURCES[state]
     if not sources:
         return None
 
@@ -34,37 +35,30 @@ async def read_position(
         for source in sources:
             (pipe.llen if source.kind is Kind.LIST else pipe.zcard)(keys.of(source.name))
         for source in sources:
-            _fill_rank(pipe, keys.of(source.name), source, job_id)
+            _fill_rank(pipe, keys.of(source.name), source, job_id, reverse)
 
     replies = await trips.run(fill)
     lengths = [reply_int(r) for r in replies[: len(sources)]]
     before = 0
-    row = None
     for source, length, reply in zip(sources, lengths, replies[len(sources) :], strict=True):
-        rank = _rank(source, length, reply)
-        if rank is not None:
-            row = before + rank
-            break
+        if reply is not None and not is_error(reply):
+            index = int(reply)
+            if source.kind is Kind.LIST and _from_right(source, reverse):
+                index = length - 1 - index  # LPOS counts from the left even when it walks from the right
+            return before + index
         before += length
-    if row is None:
-        return None
-    return sum(lengths) - 1 - row if reverse else row
+    return None
 
 
-def _fill_rank(pipe: Any, key: str, source: Source, job_id: str) -> None:
+def _from_right(source: Source, reverse: bool) -> bool:
+    """Whether the table reads the list ``source`` from its right end (in ``reverse``, from the other)."""
+    return source.from_right != reverse
+
+
+def _fill_rank(pipe: Any, key: str, source: Source, job_id: str, reverse: bool) -> None:
     if source.kind is Kind.LIST:
-        pipe.lpos(key, job_id, rank=-1 if source.from_right else 1)
-    elif source.newest_first:
+        pipe.lpos(key, job_id, rank=-1 if _from_right(source, reverse) else 1)
+    elif source.newest_first != reverse:
         pipe.zrevrank(key, job_id)
     else:
         pipe.zrank(key, job_id)
-
-
-def _rank(source: Source, length: int, reply: Any) -> int | None:
-    """The job's place in ``source`` counted from the end the page reads first, or None."""
-    if reply is None or is_error(reply):
-        return None
-    index = int(reply)
-    if source.kind is Kind.LIST and source.from_right:
-        return length - 1 - index  # LPOS counts from the left even when it searches from the right
-    return index
