@@ -179,6 +179,7 @@ class AlertMonitor(QObject):
             raise
         except Exception as exc:
             log.debug("alert evaluation failed: %s", exc)
+            self.controller.note_read_failure(exc)
             self.failed.emit(f"alerts: {exc}")
             return None
         if generation != self.controller.generation or history.path != getattr(self._history(), "path", None):

@@ -543,6 +543,15 @@ class ConsoleController(QObject):
             await asyncio.shield(task)
         return self.snapshot
 
+    def note_read_failure(self, exc: BaseException) -> None:
+        """A read failed: when for want of ACL rights, the connection is marked limited (whichever read
+        was refused first: the snapshot, the alerts, a chart)."""
+        from thesis_console.core.redis_target import is_rights_error
+
+        if is_rights_error(exc) and self.limited_rights != str(exc):
+            self.limited_rights = str(exc)
+            self.rightsLimited.emit(self.limited_rights)
+
     async def _refresh(self) -> None:
         session = self.session
         if session is None:
@@ -556,11 +565,7 @@ class ConsoleController(QObject):
             # failure while it still says "connected" is worth a line in the status area.
             log.debug("refresh failed: %s", exc)
             if self.is_connected():
-                from thesis_console.core.redis_target import is_rights_error
-
-                if is_rights_error(exc):
-                    self.limited_rights = str(exc)
-                    self.rightsLimited.emit(self.limited_rights)
+                self.note_read_failure(exc)
                 self.post(Notice(f"refresh failed: {exc}", Level.ERROR))
             return
         if session is not self.session:
