@@ -32,19 +32,20 @@ async def read_position(
         return None
 
     def fill(pipe: Any) -> None:
-        for source in sources:
+        for source in sources:  # each length beside its rank: a worker's move in between shifts one only
             (pipe.llen if source.kind is Kind.LIST else pipe.zcard)(keys.of(source.name))
-        for source in sources:
             _fill_rank(pipe, keys.of(source.name), source, job_id, reverse)
 
     replies = await trips.run(fill)
-    lengths = [reply_int(r) for r in replies[: len(sources)]]
     before = 0
-    for source, length, reply in zip(sources, lengths, replies[len(sources) :], strict=True):
+    for source, length_reply, reply in zip(sources, replies[::2], replies[1::2], strict=True):
+        length = reply_int(length_reply)
         if reply is not None and not is_error(reply):
             index = int(reply)
             if source.kind is Kind.LIST and _from_right(source, reverse):
-                index = length - 1 - index  # LPOS counts from the left even when it walks from the right
+                # LPOS counts from the left even when it walks from the right; a job pushed between the
+                # two commands cannot make the row negative.
+                index = max(length - 1 - index, 0)
             return before + index
         before += length
     return None
