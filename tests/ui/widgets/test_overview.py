@@ -320,3 +320,45 @@ def test_a_bullmq_queue_shows_what_was_not_recorded_as_gaps_and_says_so(qtbot, l
         await close_controller(controller)
 
     run(loop, scenario(), timeout=60)
+
+
+def _contrast(a: QColor, b: QColor) -> float:
+    """WCAG contrast ratio of two colours (4.5 is the minimum for body text)."""
+
+    def luminance(c: QColor) -> float:
+        def channel(v: float) -> float:
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+        return 0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF()) + 0.0722 * channel(c.blueF())
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_chart_axes_and_labels_are_readable_in_both_themes(qtbot, qapp) -> None:
+    from thesis_console.ui import theme
+
+    manager = theme.ThemeManager(qapp, "dark")
+    try:
+        view = _shown_overview(qtbot)
+        for choice, palette in (("dark", theme.DARK), ("light", theme.LIGHT)):
+            manager.set_choice(choice)
+            background = QColor(palette.base)
+            for chart in view.charts():
+                assert chart.backgroundBrush().color() == background, (choice, chart._title)
+                for name in ("left", "bottom"):
+                    axis = chart.getPlotItem().getAxis(name)
+                    assert _contrast(axis.textPen().color(), background) >= 4.5, (choice, chart._title, name)
+                label = chart.getPlotItem().getAxis("left").labelStyle["color"]
+                assert _contrast(QColor(label), background) >= 3.0, (choice, chart._title, "axis label")
+                title = chart.getPlotItem().titleLabel.text
+                assert palette.foreground in title, (choice, chart._title, "title text")
+                # Nothing read yet: the notice, and the hover label's box, in the theme's colours.
+                assert chart.notice_text() == "collecting data"
+                notice = chart._notice_item.color
+                assert _contrast(notice, background) >= 3.0, (choice, chart._title, "notice")
+                assert chart._hover_label.fill.color().rgb() == background.rgb()
+                assert _contrast(QColor(palette.foreground), background) >= 4.5
+    finally:
+        manager.set_choice("light")
+        qapp.setStyleSheet("")
