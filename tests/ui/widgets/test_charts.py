@@ -178,3 +178,24 @@ def test_hover_and_notice_follow_the_palette(chart, qtbot):
     assert chart._hover_label.fill.color().rgb() == QColor("#20252d").rgb()
     axis = chart.getPlotItem().getAxis("bottom")
     assert axis.textPen().color() == QColor("#e3e7ee")
+
+
+def test_not_recorded_intervals_read_as_such(chart, qtbot):
+    # Nothing recorded before the third minute: gaps, not zeros.
+    values = np.array([np.nan, np.nan, 3.0, 4.0, 5.0])
+    chart.set_curve("stored", T0 + 60 * np.arange(6), values, unrecorded=np.isnan(values))
+    chart.set_curve("live", np.zeros(0), np.zeros(0))
+    chart.settle()
+    hover(chart, T0 + 30, 1)
+    qtbot.waitUntil(lambda: "completed (stored per min): not recorded" in chart.hover_text())
+    assert chart.hover_text().splitlines()[0].endswith(f"{hhmm(T0)}–{hhmm(T0 + 60)}")
+    hover(chart, T0 + 150, 1)
+    qtbot.waitUntil(lambda: "completed (stored per min): 3 jobs/min" in chart.hover_text())
+    assert chart.notice == ChartNotice.NONE
+
+    # Too few points, and the rest not recorded: "not recorded", not "collecting data".
+    values = np.array([np.nan, np.nan, np.nan, np.nan, 5.0])
+    chart.set_curve("stored", T0 + 60 * np.arange(6), values, unrecorded=np.isnan(values))
+    assert chart.notice_text() == "not recorded"
+    chart.set_curve("stored", T0 + 60 * np.arange(6), values)  # merely empty
+    assert chart.notice_text() == "collecting data"

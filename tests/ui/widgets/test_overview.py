@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from tests.ui.live_console import close_controller, enqueue_plain, live_controll
 from tests.ui.qt_helpers import run, wait_until
 from tests.ui.widgets.test_charts import move_mouse, settle_layout, widget_point
 from thesis_console.core import metrics_store
-from thesis_console.core.types import JobState
+from thesis_console.core.types import JobState, Measure
 from thesis_console.ui.controller import ConsoleController
 from thesis_console.ui.widgets.charts import RingBuffer
 from thesis_console.ui.widgets.overview import LIVE_FRAME_S, RANGES, OverviewView
@@ -362,3 +364,68 @@ def test_chart_axes_and_labels_are_readable_in_both_themes(qtbot, qapp) -> None:
     finally:
         manager.set_choice("light")
         qapp.setStyleSheet("")
+
+
+def test_a_bullmq_queue_charts_say_not_recorded_where_nothing_was(qtbot, loop, redis_conn, redis_url):
+    """Three kept jobs that ended 5 minutes ago: before them nothing is recorded, and the run times are
+    one point among intervals nothing recorded."""
+    now = time.time()
+    for i in range(3):
+        finished_ms = int((now - 300 + i) * 1000)
+        redis_conn.hset(f"bull:{QUEUE}:{i}", mapping={"name": "generate-thesis", "data": "{}", "opts": "{}",
+                                                      "processedOn": finished_ms - 2000, "finishedOn": finished_ms})
+        redis_conn.zadd(f"bull:{QUEUE}:completed", {str(i): finished_ms})
+    add_jobs(redis_url, [({"topic": "waiting"}, {})])  # through BullMQ itself: the queue's meta and id keys
+    controller = live_controller(redis_url)
+    view = OverviewView(controller, history_interval_s=0.5)
+    qtbot.addWidget(view)
+    view.resize(1100, 700)
+    view.show()
+    view.set_queue(QUEUE)
+
+    async def scenario() -> None:
+        await wait_until(lambda: chart_sum(view, "throughput_chart", "completed") == 3, what="the kept jobs counted")
+        series = view.history
+        assert series is not None and series.unrecorded(Measure.THROUGHPUT) > 0
+        assert view.throughput_chart.notice_text() == ""
+        assert view.runtime_chart.notice_text() == "not recorded"
+        chart = view.throughput_chart
+        reading = chart.hover_at(series.points[0].start + 30)  # the first interval, before the kept jobs
+        assert reading is not None and reading.values[0].value is None
+        chart.hide_hover()
+        await wait_until(chart.isVisible, what="the chart shown")
+        await wait_until(_plot_area_settled(chart), what="the chart laid out")
+        (shown_start, _), _ = chart.getPlotItem().getViewBox().viewRange()
+        first_shown = next(p.start for p in series.points if p.start >= shown_start)
+        await asyncio.sleep(0.015)  # pyqtgraph drops mouse moves less than 10 ms apart
+        _send_mouse_move(chart, widget_point(chart, first_shown + 30, 0.5))
+        await wait_until(lambda: "completed (stored per min): not recorded" in chart.hover_text(), what="hover")
+        await close_controller(controller)
+
+    run(loop, scenario(), timeout=60)
+
+
+def _plot_area_settled(chart) -> Callable[[], bool]:
+    """A predicate true once the plot area stays where it was at the previous call (pyqtgraph lays the
+    plot out while painting)."""
+    previous: list[object] = [None]
+
+    def settled() -> bool:
+        rect = chart.getPlotItem().getViewBox().sceneBoundingRect()
+        same, previous[0] = rect == previous[0], rect
+        return same
+
+    return settled
+
+
+def _send_mouse_move(chart, point) -> None:
+    """A mouse move delivered at once (QTest would spin the event loop inside the running task)."""
+    from PySide6.QtCore import QEvent, QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    viewport = chart.viewport()
+    at = QPointF(point)
+    QApplication.sendEvent(viewport, QMouseEvent(QEvent.Type.MouseMove, at, QPointF(viewport.mapToGlobal(point)),
+                                                 Qt.MouseButton.NoButton, Qt.MouseButton.NoButton,
+                                                 Qt.KeyboardModifier.NoModifier))  # fmt: skip

@@ -130,7 +130,8 @@ class HoverValue:
 
     key: str
     label: str
-    value: float
+    value: float | None
+    """None: nothing was recorded for that interval."""
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,7 @@ class TimeChart(pg.PlotWidget):
         self._steps: set[str] = set()
         self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # as given to set_curve (edges for steps)
         self._spans: dict[str, float] = {}  # a point curve whose points stand for intervals of this length
+        self._unrecorded: dict[str, np.ndarray] = {}  # per value: nothing was recorded there (drawn as a gap)
         self._notice = ChartNotice.NONE
         self._forced_notice = ChartNotice.NONE
         self._hover_scene_pos: QPointF | None = None
@@ -306,17 +308,32 @@ class TimeChart(pg.PlotWidget):
             self._group_titles[group] = title
             self._update_title()
 
-    def set_curve(self, key: str, x: np.ndarray, y: np.ndarray, interval_s: float | None = None) -> None:
+    def set_curve(
+        self,
+        key: str,
+        x: np.ndarray,
+        y: np.ndarray,
+        interval_s: float | None = None,
+        unrecorded: np.ndarray | None = None,
+    ) -> None:
         """Show ``y`` over ``x`` (Unix times; for a step curve, ``x`` are the interval edges).
 
-        ``interval_s``: each point is the middle of an interval this long (stored figures drawn as
-        points); the hover label then names the interval, not an instant.
+        Args:
+            interval_s: each point is the middle of an interval this long (stored figures drawn as
+                points); the hover label then names the interval, not an instant.
+            unrecorded: one flag per value: nothing was recorded there (its value is NaN, a gap);
+                the hover label says "not recorded" there, and a chart with no more than that says
+                "not recorded" rather than "collecting data".
         """
         curve = self._curves[key]
         if interval_s is None:
             self._spans.pop(key, None)
         else:
             self._spans[key] = interval_s
+        if unrecorded is None or not np.any(unrecorded):
+            self._unrecorded.pop(key, None)
+        else:
+            self._unrecorded[key] = np.asarray(unrecorded, dtype=bool)
         if len(x) == 0 or len(y) == 0:
             self._data[key] = (np.zeros(0), np.zeros(0))
             curve.setData([], [])
@@ -470,7 +487,8 @@ class TimeChart(pg.PlotWidget):
             return
         notice = self._forced_notice
         if notice == ChartNotice.NONE and self.points_shown() < MIN_POINTS:
-            notice = ChartNotice.COLLECTING
+            unrecorded = any(key in self._unrecorded for key in self._visible_keys())
+            notice = ChartNotice.NOT_RECORDED if unrecorded else ChartNotice.COLLECTING
         if notice == self._notice:
             return
         self._notice = notice
@@ -546,8 +564,8 @@ class TimeChart(pg.PlotWidget):
         grouped = len({self._groups[key] for key in keys}) > 1  # "completed" stored and live: say which
         values = []
         for key in keys:
-            value = self._value_at(key, at, snap_s)
-            if value is not None:
+            has_value, value = self._value_at(key, at, snap_s)
+            if has_value:
                 label = self._labels[key]
                 group = self._group_titles[self._groups[key]]
                 values.append(HoverValue(key, f"{label} ({group})" if grouped and group else label, value))
@@ -569,9 +587,17 @@ class TimeChart(pg.PlotWidget):
         n = min(len(x), len(y))
         return x[:n], y[:n], None
 
+    def _readable(self, key: str, values: np.ndarray) -> np.ndarray:
+        """Which values the hover can read out: the finite ones, and those not recorded."""
+        readable = np.isfinite(values)
+        unrecorded = self._unrecorded.get(key)
+        if unrecorded is not None and len(unrecorded) == len(values):
+            readable |= unrecorded
+        return readable
+
     def _nearest(self, key: str, t: float) -> tuple[float, tuple[float, float] | None] | None:
         times, values, edges = self._points(key)
-        finite = np.flatnonzero(np.isfinite(values))
+        finite = np.flatnonzero(self._readable(key, values))
         if not len(finite):
             return None
         candidates = times[finite]
@@ -584,20 +610,24 @@ class TimeChart(pg.PlotWidget):
         span = self._spans.get(key)
         return at, ((at - span / 2, at + span / 2) if span else None)
 
-    def _value_at(self, key: str, at: float, snap_s: float) -> float | None:
+    def _value_at(self, key: str, at: float, snap_s: float) -> tuple[bool, float | None]:
+        """(whether the curve has a value at ``at``, that value or None where nothing was recorded)."""
         times, values, edges = self._points(key)
+        readable = self._readable(key, values)
+        index: int | None = None
         if edges is not None:  # a step: the interval that holds ``at``
             i = int(np.searchsorted(edges, at, side="right")) - 1
-            if 0 <= i < len(values) and np.isfinite(values[i]):
-                return float(values[i])
-            return None
-        if not len(times):
-            return None
-        i = int(np.searchsorted(times, at))
-        close = [j for j in (i - 1, i) if 0 <= j < len(times) and np.isfinite(values[j]) and abs(times[j] - at) <= snap_s]
-        if not close:
-            return None
-        return float(values[min(close, key=lambda j: abs(times[j] - at))])
+            if 0 <= i < len(values) and readable[i]:
+                index = i
+        elif len(times):
+            i = int(np.searchsorted(times, at))
+            close = [j for j in (i - 1, i) if 0 <= j < len(times) and readable[j] and abs(times[j] - at) <= snap_s]
+            if close:
+                index = min(close, key=lambda j: abs(times[j] - at))
+        if index is None:
+            return False, None
+        value = float(values[index])
+        return True, (value if np.isfinite(value) else None)
 
     def _seconds_per_pixel(self) -> float:
         view = self.getPlotItem().getViewBox()
@@ -612,11 +642,13 @@ class TimeChart(pg.PlotWidget):
         spots = []
         for value in reading.values:
             color = self._legend_color(value.key)
+            shown = ChartNotice.NOT_RECORDED.value if value.value is None else self.format_value(value.value)
             lines.append(
                 f"<span style='color:{color.name()}'>{self._styles[value.key].glyph}</span> "
-                f"{html.escape(value.label)}: <b>{html.escape(self.format_value(value.value))}</b>"
+                f"{html.escape(value.label)}: <b>{html.escape(shown)}</b>"
             )
-            spots.append({"pos": (reading.at, value.value), "brush": pg.mkBrush(self._color(value.key)), "pen": None})
+            if value.value is not None:
+                spots.append({"pos": (reading.at, value.value), "brush": pg.mkBrush(self._color(value.key)), "pen": None})
         self._hover_label.setHtml(f"<div style='color:{text}'>{'<br>'.join(lines)}</div>")
         view = self.getPlotItem().getViewBox()
         (x0, x1), (_, y1) = view.viewRange()

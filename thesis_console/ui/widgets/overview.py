@@ -189,6 +189,11 @@ def history_arrays(series: MetricSeries) -> dict[str, np.ndarray]:
     }
 
 
+def unrecorded_mask(series: MetricSeries, measure: Measure) -> np.ndarray:
+    """One flag per point: nothing recorded ``measure`` in that interval."""
+    return np.fromiter((measure in p.unrecorded for p in series.points), dtype=bool, count=len(series.points))
+
+
 def unrecorded_text(series: MetricSeries) -> str:
     """``not recorded: throughput in 40 of 60 intervals, ...``; empty when everything was recorded."""
     gaps = [f"{m.value} in {n} of {len(series.points)}" for m in Measure if (n := series.unrecorded(m))]
@@ -592,13 +597,23 @@ class OverviewView(QWidget):
             self._update_status()
             return
         data = history_arrays(series)
+        gaps = {measure: unrecorded_mask(series, measure) for measure in Measure}
         self._set_stored_titles(step_text(series.step_s))
-        self.throughput_chart.set_curve("completed", data["edges"], data["completed"])
-        self.throughput_chart.set_curve("failed", data["edges"], data["failed"])
-        self.depth_chart.set_curve("depth", data["edges"], data["depth"])
-        for chart, key in ((self.runtime_chart, "p50"), (self.runtime_chart, "p95"), (self.success_chart, "success")):
-            known = ~np.isnan(data[key])  # an interval in which no job ended has no run time or rate
-            chart.set_curve(key, data["mid"][known], data[key][known], interval_s=series.step_s)
+        throughput_gaps = gaps[Measure.THROUGHPUT]
+        self.throughput_chart.set_curve("completed", data["edges"], data["completed"], unrecorded=throughput_gaps)
+        self.throughput_chart.set_curve("failed", data["edges"], data["failed"], unrecorded=throughput_gaps)
+        self.depth_chart.set_curve("depth", data["edges"], data["depth"], unrecorded=gaps[Measure.DEPTH])
+        for chart, key, measure in (
+            (self.runtime_chart, "p50", Measure.RUNTIME),
+            (self.runtime_chart, "p95", Measure.RUNTIME),
+            (self.success_chart, "success", Measure.THROUGHPUT),
+        ):
+            # An interval in which no job ended has no run time or rate: the points on either side are
+            # joined across it. One in which nothing was recorded stays as a gap.
+            shown = ~np.isnan(data[key]) | gaps[measure]
+            chart.set_curve(
+                key, data["mid"][shown], data[key][shown], interval_s=series.step_s, unrecorded=gaps[measure][shown]
+            )
         if not self.range.live:
             end = float(data["edges"][-1])
             self._set_time_range(end - self.range.seconds, end)
