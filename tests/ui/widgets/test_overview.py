@@ -14,7 +14,7 @@ from PySide6.QtGui import QColor, QPalette
 from tests.core.bullmq.bull_jobs import QUEUE, add_jobs
 from tests.ui.live_console import close_controller, enqueue_plain, live_controller, run_burst_worker
 from tests.ui.qt_helpers import run, wait_until
-from tests.ui.widgets.test_charts import move_mouse, settle_layout, widget_point
+from tests.ui.widgets.test_charts import widget_point
 from thesis_console.core import metrics_store
 from thesis_console.core.types import JobState, Measure
 from thesis_console.ui.controller import ConsoleController
@@ -254,22 +254,25 @@ def test_hovering_a_chart_of_real_metrics(qtbot, loop, redis_url, jobs_done):
 
     async def scenario() -> None:
         await wait_until(lambda: chart_sum(view, "throughput_chart", "completed") == completed, what="history")
+        chart = view.throughput_chart
+        # The minute in which most jobs ended (the burst may straddle two minutes).
+        edges, _ = chart.curve_data("completed")
+        done, failed_per_min = chart.curve_values("completed"), chart.curve_values("failed")
+        busiest = int(np.argmax(done))
+        start = float(edges[2 * busiest])
+        await wait_until(chart.isVisible, what="the chart shown")
+        await wait_until(_plot_area_settled(chart), what="the chart laid out")
+        (_, shown_end), _ = chart.getPlotItem().getViewBox().viewRange()
+        await asyncio.sleep(0.015)  # pyqtgraph drops mouse moves less than 10 ms apart
+        # The middle of that minute, or of its part shown (the current minute is cut at the right edge).
+        _send_mouse_move(chart, widget_point(chart, (start + min(start + 60, shown_end)) / 2, 0.5))
+        expected = f"completed (stored per min): {done[busiest]:.0f} jobs/min"
+        await wait_until(lambda: expected in chart.hover_text(), what="the hover label")
+        assert f"failed (stored per min): {failed_per_min[busiest]:.0f} jobs/min" in chart.hover_text()
+        assert failed_per_min.sum() == failed
         await close_controller(controller)
 
     run(loop, scenario(), timeout=60)
-    chart = view.throughput_chart
-    # The minute in which most jobs ended (the burst may straddle two minutes).
-    edges, _ = chart.curve_data("completed")
-    done, failed_per_min = chart.curve_values("completed"), chart.curve_values("failed")
-    busiest = int(np.argmax(done))
-    start = float(edges[2 * busiest])
-    qtbot.waitUntil(chart.isVisible)
-    settle_layout(chart)
-    (_, shown_end), _ = chart.getPlotItem().getViewBox().viewRange()
-    move_mouse(chart, widget_point(chart, (start + min(start + 60, shown_end)) / 2, 0.5))  # the current minute is cut
-    expected = f"completed (stored per min): {done[busiest]:.0f} jobs/min"
-    qtbot.waitUntil(lambda: expected in chart.hover_text())
-    assert f"failed (stored per min): {failed_per_min[busiest]:.0f} jobs/min" in chart.hover_text()
 
 
 def test_the_chosen_range_is_highlighted_in_the_dark_theme(qtbot, qapp) -> None:
