@@ -51,7 +51,7 @@ def test_enqueue_through_dialog_then_progress_and_completion(qtbot, loop, window
         job_id = dialog.job_id
         assert job_id in window.status_area.text()
         await wait_listed(window, JobState.WAITING, job_id)
-        assert "Waiting (1)" in window.jobs_view.tabs.tabText(0)
+        assert window.jobs_view.tabs.tabText(0) == "Waiting 1"
 
         start_worker(processes, redis_url, tmp_path)
         show_state(window, JobState.ACTIVE)

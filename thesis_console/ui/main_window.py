@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QSystemTrayIcon,
     QTabWidget,
@@ -60,12 +59,15 @@ from thesis_console.ui.settings import NOTIFY_MIN_GAP_S, ConsoleSettings
 from thesis_console.ui.tasks import spawn
 from thesis_console.ui.widgets.job_detail import JobDetailPanel
 from thesis_console.ui.widgets.jobs_view import JobsView
+from thesis_console.ui.widgets.scrolling import scrollable
 from thesis_console.ui.widgets.status_area import StatusArea
 
 log = logging.getLogger("thesis_console.ui.window")
 
 VIEW_OVERVIEW, VIEW_JOBS, VIEW_WORKERS = 0, 1, 2
 STOP_NOW_AFTER_S = 10.0
+LOG_DOCK_SHARE = 0.4
+"""Part of the window's height the bottom docks get when the Local workers log is opened."""
 
 
 def _optional_widget(module: str, name: str, controller: ConsoleController, what: str) -> QWidget:
@@ -79,16 +81,6 @@ def _optional_widget(module: str, name: str, controller: ConsoleController, what
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         label.setWordWrap(True)
         return label
-
-
-def scrollable(widget: QWidget) -> QScrollArea:
-    """``widget`` in a frameless scroll area that gives it all its room: on a small screen (1280x800)
-    the view scrolls instead of pushing the window, and its status bar, off the screen."""
-    area = QScrollArea()
-    area.setWidget(widget)
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    return area
 
 
 class MainWindow(QMainWindow):
@@ -147,18 +139,19 @@ class MainWindow(QMainWindow):
         c.queueSelected.connect(self._on_queue_selected)
         self.jobs_view.selectionChanged.connect(self.update_actions)
         self.jobs_view.tabs.currentChanged.connect(lambda _i: self.update_actions())
-        self.jobs_view.currentJobChanged.connect(self.detail.show_row)
+        self.jobs_view.currentJobChanged.connect(self.show_job)
         self.jobs_view.jobLeft.connect(self.detail.job_left)
         self.detail.actionRequested.connect(lambda action, row: self.job_actions.run(action, [row]))
         if self.theme_manager is not None:
             self.theme_manager.changed.connect(self.apply_palette)
 
         self._wire_chart_range()
-        self.resize(1280, 820)
+        self.resize(1280, 800)
         self.settings.restore_window(self)
-        state = self.settings.splitter_state("jobs")
+        state = self.settings.splitter_state("main")
         if state is not None:
-            self.jobs_splitter.restoreState(state)
+            self.main_splitter.restoreState(state)
+        self.fit_detail()
         self.update_actions()
 
     # ================================================================= building
@@ -168,7 +161,7 @@ class MainWindow(QMainWindow):
         self.queue_list.setObjectName("queueList")
         self.queue_list.setModel(self.queue_model)
         self.queue_list.setItemDelegate(QueueItemDelegate(self.queue_list))
-        self.queue_list.setMinimumWidth(180)
+        self.queue_list.setMinimumWidth(150)
         self.queue_list.selectionModel().currentChanged.connect(self._on_queue_clicked)
         self.queue_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.queue_list.customContextMenuRequested.connect(self._on_queue_menu)
@@ -191,9 +184,11 @@ class MainWindow(QMainWindow):
         self.jobs_splitter.setObjectName("jobsSplitter")
         self.jobs_splitter.addWidget(self.jobs_view)
         self.jobs_splitter.addWidget(self.detail)
-        self.jobs_splitter.setStretchFactor(0, 3)
-        self.jobs_splitter.setStretchFactor(1, 1)
-        self.jobs_splitter.setSizes([720, 480])
+        self.jobs_splitter.setStretchFactor(0, 1)
+        self.jobs_splitter.setStretchFactor(1, 0)
+        self.jobs_splitter.setCollapsible(0, False)
+        self.jobs_splitter.setCollapsible(1, True)
+        self.jobs_splitter.splitterMoved.connect(lambda _pos, _index: self._remember_detail_width())
         self.workers_view = _optional_widget("thesis_console.ui.widgets.workers_view", "WorkersView", self.controller, "workers view")
         if hasattr(self.workers_view, "ask"):
             self.workers_view.ask = self.ask  # type: ignore[attr-defined]  # the window's: it remembers the open dialog
@@ -235,7 +230,7 @@ class MainWindow(QMainWindow):
         self.main_splitter.addWidget(queues_pane)
         self.main_splitter.addWidget(right)
         self.main_splitter.setStretchFactor(1, 1)
-        self.main_splitter.setSizes([210, 1070])
+        self.main_splitter.setSizes([180, 1100])
 
         # Above every view: whose data this is when it is not live ("connecting to NAME…", "showing
         # data read at 12:03:07 from NAME; reconnecting in 4 s"); hidden while connected.
@@ -267,8 +262,28 @@ class MainWindow(QMainWindow):
             | QDockWidget.DockWidgetFeature.DockWidgetClosable
         )
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.local_dock)
-        # A modest default height; the user's own layout (saveState) wins when there is one.
-        self.resizeDocks([self.local_dock], [230], Qt.Orientation.Vertical)
+        # Compact by default (a status line and the controls); the log opens on demand and the dock
+        # grows for it. The user's own layout (saveState) wins when there is one.
+        set_log_shown = getattr(self.local_workers, "set_log_shown", None)
+        if callable(set_log_shown) and self.settings.local_log_shown:
+            set_log_shown(True)  # as it was left; its height then comes from the saved window state
+        self.resizeDocks([self.local_dock], [self.compact_dock_height()], Qt.Orientation.Vertical)
+        shown = getattr(self.local_workers, "logShownChanged", None)
+        if shown is not None:
+            shown.connect(self._on_local_log_shown)
+
+    def compact_dock_height(self) -> int:
+        """The bottom docks' height with the Local workers log closed: its controls and the dock's title."""
+        hint = self.local_workers.sizeHint().height()
+        return hint + self.local_dock.style().pixelMetric(self.local_dock.style().PixelMetric.PM_TitleBarHeight) + 34
+
+    def _on_local_log_shown(self, shown: bool) -> None:
+        """Give the dock room for the log when it opens (at least LOG_DOCK_SHARE of the window), take it back when it closes."""
+        height = self.local_dock.height()
+        wanted = max(height, int(self.height() * LOG_DOCK_SHARE)) if shown else self.compact_dock_height()
+        self.settings.local_log_shown = shown
+        if wanted != height:
+            self.resizeDocks([self.local_dock], [wanted], Qt.Orientation.Vertical)
 
     def _action(
         self,
@@ -366,6 +381,35 @@ class MainWindow(QMainWindow):
         self.alerts = AlertsDock(self, beside=self.local_dock)
         self.job_actions.stuck_jobs = lambda: self.alerts.stuck
 
+    def show_job(self, row: JobRow | None) -> None:
+        """Show ``row`` (the table's current job) in the detail panel, which takes room only while it shows one."""
+        self.detail.show_row(row)
+        self.fit_detail()
+
+    def detail_open(self) -> bool:
+        return self.jobs_splitter.sizes()[1] > 0
+
+    def fit_detail(self) -> None:
+        """Collapse the detail panel while it shows no job; open it again at the width it had."""
+        sizes = self.jobs_splitter.sizes()
+        total = sum(sizes) or max(1, self.jobs_splitter.width())
+        if self.detail.row is None:
+            if sizes[1] > 0:
+                self._remember_detail_width()
+                self.jobs_splitter.setSizes([total, 0])
+            self.detail.setVisible(False)
+            return
+        if not self.detail.isVisible():
+            self.detail.setVisible(True)
+        if sizes[1] == 0:
+            width = min(self.settings.detail_width, max(0, total - self.jobs_view.minimumSizeHint().width()))
+            self.jobs_splitter.setSizes([total - width, width])
+
+    def _remember_detail_width(self) -> None:
+        width = self.jobs_splitter.sizes()[1]
+        if width > 0 and self.detail.isVisible():
+            self.settings.detail_width = width
+
     def show_jobs(self, state: JobState) -> None:
         """Show the Jobs view at ``state``'s tab."""
         self.views.setCurrentIndex(VIEW_JOBS)
@@ -459,7 +503,7 @@ class MainWindow(QMainWindow):
         self._last_phase = None
         self.queue_model.update([])
         self.jobs_view.reset()
-        self.detail.show_row(None)
+        self.show_job(None)
         for view in (self.overview, self.workers_view):
             clear = getattr(view, "clear", None)
             if callable(clear):
@@ -584,7 +628,7 @@ class MainWindow(QMainWindow):
 
     def _on_queue_selected(self, name: str) -> None:
         self.settings.last_queue = name
-        self.detail.show_row(None)
+        self.show_job(None)
         self._ensure_queue_selected()
         self.update_actions()
 
@@ -707,7 +751,9 @@ class MainWindow(QMainWindow):
 
     # ================================================================= closing
     def splitter_states(self) -> dict[str, QByteArray]:
-        return {"jobs": self.jobs_splitter.saveState(), "main": self.main_splitter.saveState()}
+        # The jobs splitter is not kept: the detail panel collapses while no job is selected, and
+        # opens at its own remembered width (settings.detail_width).
+        return {"main": self.main_splitter.saveState()}
 
     def local_workers_running(self) -> bool:
         is_running = getattr(self.local_workers, "is_running", None)

@@ -19,6 +19,9 @@ CHART_RANGES_S = (10 * 60, 3600, 24 * 3600, 7 * 24 * 3600)
 """The Overview's ranges: live (the last 10 minutes), then 1 h, 24 h and 7 days of stored metrics."""
 DEFAULT_CHART_RANGE_S = 10 * 60
 NOTIFY_MIN_GAP_S = 5.0
+DEFAULT_DETAIL_WIDTH = 380
+"""The job detail panel's width the first time it opens; then the width the user left it at."""
+MIN_DETAIL_WIDTH = 240
 
 
 def configure_application(app: QCoreApplication) -> None:
@@ -97,6 +100,28 @@ class ConsoleSettings:
     @notifications.setter
     def notifications(self, on: bool) -> None:
         self._set("notifications", bool(on))
+
+    @property
+    def detail_width(self) -> int:
+        """The job detail panel's width when it is open (it collapses while no job is selected)."""
+        try:
+            value = int(self._get("detail_width", DEFAULT_DETAIL_WIDTH, int))  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            return DEFAULT_DETAIL_WIDTH
+        return max(MIN_DETAIL_WIDTH, value)
+
+    @detail_width.setter
+    def detail_width(self, width: int) -> None:
+        self._set("detail_width", max(MIN_DETAIL_WIDTH, int(width)))
+
+    @property
+    def local_log_shown(self) -> bool:
+        """The Local workers log is open (the dock's height is in the window state)."""
+        return bool(self._get("local_log_shown", False, bool))
+
+    @local_log_shown.setter
+    def local_log_shown(self, shown: bool) -> None:
+        self._set("local_log_shown", bool(shown))
 
     @property
     def theme(self) -> str:

@@ -71,7 +71,7 @@ def test_rows_are_read_where_the_view_looks(loop, window_factory, redis_conn, re
         await wait_until(lambda: model.row_at(model.total - 1) is not None, what="the last page")
         listed = [i.decode() for i in redis_conn.lrange(f"rq:queue:{QUEUE}", 0, -1)]
         assert [model.row_at(i).id for i in range(PAGE_SIZE * 3, model.total)] == listed[PAGE_SIZE * 3 :]
-        assert "Waiting (617)" in window.jobs_view.tabs.tabText(0)
+        assert window.jobs_view.tabs.tabText(0) == "Waiting 617"
 
     run(loop, scenario())
 
@@ -347,10 +347,13 @@ def test_switching_queue_and_state_reloads(loop, window_factory, redis_conn, red
 def test_tab_titles_round_large_counts() -> None:
     from thesis_console.ui.widgets.jobs_view import state_title
 
-    assert state_title(JobState.WAITING, 9_999) == f"Waiting ({fmt_count(9_999)})"
-    assert state_title(JobState.WAITING, 200_001) == "Waiting (200k)"
-    assert state_title(JobState.COMPLETED, 1_250_000) == "Completed (1.2M)"
-    assert state_title(JobState.FAILED, 3_000_000) == "Failed (3M)"
+    assert state_title(JobState.WAITING, 999) == "Waiting 999"
+    assert state_title(JobState.SCHEDULED, 1_234) == "Scheduled 1.2k"
+    assert state_title(JobState.WAITING, 9_999) == "Waiting 9.9k"
+    assert state_title(JobState.WAITING, 200_001) == "Waiting 200k"
+    assert state_title(JobState.COMPLETED, 1_250_000) == "Completed 1.2M"
+    assert state_title(JobState.FAILED, 3_000_000) == "Failed 3M"
+    assert state_title(JobState.DEFERRED, None) == "Deferred"
 
 
 def test_each_tab_keeps_its_own_scroll_position(loop, window_factory, redis_conn, redis_url) -> None:

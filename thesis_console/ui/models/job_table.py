@@ -45,7 +45,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("enqueued", "Enqueued"),
     ("started", "Started"),
     ("ended", "Ended"),
-    ("duration", "Duration"),
+    ("duration", "Took"),
     ("worker", "Worker"),
     ("error", "Error"),
 )
@@ -249,7 +249,10 @@ class JobRowsModel(QAbstractTableModel):
         if key == "state":
             return row.state.value
         if key == "progress":
-            return "" if row.progress is None or not shows_progress(row.state) else f"{row.progress}%"
+            # The stage rides in the bar ("37% · chapter 1/4"), so one column shows both.
+            if row.progress is None or not shows_progress(row.state):
+                return ""
+            return f"{row.progress}%" + (f" · {row.stage}" if row.stage else "")
         if key == "stage":
             return (row.stage or "") if shows_progress(row.state) else ""
         if key == "attempts":

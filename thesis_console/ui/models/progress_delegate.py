@@ -22,7 +22,7 @@ def text_on(background: QColor) -> QColor:
 
 
 class ProgressDelegate(QStyledItemDelegate):
-    """A thin progress bar with the percent inside, in the colour of active jobs."""
+    """A thin progress bar with the cell's text inside (percent and stage), in the colour of active jobs."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -49,7 +49,7 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.minimum = 0
         bar.maximum = 100
         bar.progress = int(value)
-        bar.text = f"{int(value)}%"
+        bar.text = str(index.data(Qt.ItemDataRole.DisplayRole) or f"{int(value)}%")
         bar.textVisible = True
         bar.textAlignment = Qt.AlignmentFlag.AlignCenter
         bar.state = option.state | QStyle.StateFlag.State_Horizontal  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from thesis_console.ui import resources, theme
 from thesis_console.ui.alerts_monitor import AlertMonitor, AlertView
 from thesis_console.ui.widgets.alert_badge import badged_icon
 from thesis_console.ui.widgets.alerts_panel import AlertsPanel
+from thesis_console.ui.widgets.scrolling import scrollable
 
 
 class AlertsDock(QDockWidget):
@@ -37,7 +38,8 @@ class AlertsDock(QDockWidget):
         self.window_ = window
         self.monitor = AlertMonitor(window.controller, parent=self)
         self.panel = AlertsPanel(self.monitor)
-        self.setWidget(self.panel)
+        # In a scroll area, so the bottom docks can start as short as the Local workers' controls.
+        self.setWidget(scrollable(self.panel))
         self.badge_count = 0
         main: QMainWindow = window
         if beside is not None:

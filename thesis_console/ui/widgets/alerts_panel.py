@@ -40,6 +40,7 @@ def _table(model: AlertRecordsModel, name: str) -> QTableView:
     table.setAlternatingRowColors(True)
     table.setWordWrap(False)
     table.verticalHeader().hide()
+    table.setMinimumHeight(72)  # a header and two rows; the dock scrolls below that
     header = table.horizontalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     header.setSectionResizeMode(COLUMN_KEYS.index("message"), QHeaderView.ResizeMode.Stretch)

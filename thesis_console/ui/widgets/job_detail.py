@@ -209,6 +209,13 @@ ACTION_TEXT = {
 }
 
 
+def breakable(text: str) -> str:
+    """``text`` with a line-break opportunity after each dot and slash (a zero-width space), so a long
+    dotted function name or path wraps in a narrow panel instead of widening it. Copy uses the plain
+    values, never these."""
+    return text.replace(".", ".\u200b").replace("/", "/\u200b") if len(text) > 24 else text
+
+
 class JobDetailPanel(QWidget):
     """Shows one job; follow the table's cursor with :meth:`show_row`, and :meth:`job_left` the table.
 
@@ -287,6 +294,7 @@ class JobDetailPanel(QWidget):
         summary_area.setWidget(self.summary_page)
         summary_area.setWidgetResizable(True)
         summary_area.setFrameShape(QFrame.Shape.NoFrame)
+        summary_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # long values wrap
         self.tabs.addTab(summary_area, "Summary")
         self.sections: dict[str, CopyableText] = {}
         for key, title in (
@@ -473,15 +481,15 @@ class JobDetailPanel(QWidget):
         if labels == self._summary_labels:
             # Same rows as before (a refresh of the same job): update the texts in place, no flicker.
             for (_, value), field in zip(pairs, self._summary_fields, strict=True):
-                if field.text() != value:
-                    field.setText(value)
+                if field.text() != breakable(value):
+                    field.setText(breakable(value))
             return
         while form.rowCount():
             form.removeRow(0)
         self._summary_labels = labels
         self._summary_fields = []
         for label, value in pairs:
-            field = QLabel(value)
+            field = QLabel(breakable(value))
             field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             field.setWordWrap(True)
             self._summary_fields.append(field)

@@ -71,18 +71,30 @@ a million jobs (at about 30,000 jobs/s)."""
 SEARCH_BATCH = 100
 
 COLUMN_WIDTHS = {
-    "id": 100, "description": 260, "state": 80, "progress": 90, "stage": 90, "attempts": 80,
-    "enqueued": 100, "started": 100, "ended": 100, "duration": 75, "worker": 140, "error": 260,
+    "id": 88, "state": 84, "progress": 150, "stage": 90, "attempts": 70,
+    "enqueued": 86, "started": 86, "ended": 86, "duration": 52, "worker": 140, "error": 200,
 }  # fmt: skip
+"""Starting widths; the topic (and the error, where shown) take the rest of the table's width."""
+STRETCHED = ("description", "error")
 
-
+_SHOWN_IN_EVERY_STATE = ("id", "description", "attempts", "enqueued")
+DEFAULT_SHOWN: dict[JobState, tuple[str, ...]] = {
+    JobState.WAITING: ("state",),
+    JobState.ACTIVE: ("progress", "started", "duration"),
+    JobState.SCHEDULED: ("state", "ended"),
+    JobState.DEFERRED: ("state",),
+    JobState.COMPLETED: ("state", "ended", "duration"),
+    JobState.FAILED: ("state", "ended", "duration", "error"),
+    JobState.CANCELED: ("state", "ended"),
+}
+"""Columns each state shows until the header's menu changes them: the id, topic, attempts and
+enqueued time everywhere, the state (or, for running jobs, the progress bar with the stage), the
+start or end time and how long it took where they mean something, and the error of failed jobs, so
+a 1280-pixel window shows every column without horizontal scrolling."""
 DEFAULT_HIDDEN: dict[JobState, tuple[str, ...]] = {
-    state: ("worker", *(() if state is JobState.ACTIVE else ("progress", "stage")),
-            *(() if state in (JobState.FAILED, JobState.CANCELED, JobState.ACTIVE) else ("error",)))
+    state: tuple(k for k in COLUMN_KEYS if k not in _SHOWN_IN_EVERY_STATE + DEFAULT_SHOWN[state])
     for state in STATE_ORDER
-}  # fmt: skip
-"""Columns hidden until shown through the header's menu, so a 1280-pixel window needs no horizontal
-scrolling: progress and stage only mean something for running jobs, the error for failed ones."""
+}
 
 
 def set_tab_text(tabs: QTabWidget, index: int, text: str) -> None:
@@ -93,18 +105,21 @@ def set_tab_text(tabs: QTabWidget, index: int, text: str) -> None:
 
 
 def state_title(state: JobState, count: int | None) -> str:
-    """``Waiting (617)``; counts from 10,000 up are rounded (``Waiting (200k)``, ``Completed (1.2M)``) so
-    every state's tab fits a 1280-pixel window; the tab's tooltip has the exact count."""
+    """``Waiting 617``; counts from 1,000 up are rounded (``Scheduled 1.2k``, ``Waiting 200k``,
+    ``Completed 1.2M``) so every state's tab fits a 1280-pixel window; the tab's tooltip has the
+    exact count."""
     name = state.value.capitalize()
-    return name if count is None else f"{name} ({short_count(count)})"
+    return name if count is None else f"{name} {short_count(count)}"
 
 
 def short_count(n: int) -> str:
+    if n < 1000:
+        return str(n)
     if n < 10_000:
-        return fmt_count(n)
+        return f"{n // 100 / 10:.1f}k".replace(".0k", "k")
     if n < 1_000_000:
         return f"{n // 1000}k"
-    return f"{n / 1_000_000:.1f}M".replace(".0M", "M")
+    return f"{n // 100_000 / 10:.1f}M".replace(".0M", "M")
 
 
 class JobTableView(QTableView):
@@ -118,8 +133,16 @@ class JobTableView(QTableView):
         self, action: QAbstractItemView.CursorAction, modifiers: Qt.KeyboardModifier
     ) -> QModelIndex:  # noqa: N802
         # With no current row Qt would answer any key with the first row: Ctrl+End must reach the end.
+        # (Not for MoveNext: focusInEvent asks it for the first row, and a click that only focuses
+        # the table, on its header say, must not make a job current.)
         model = self.model()
-        if not self.currentIndex().isValid() and model is not None and model.rowCount():
+        cursor = QAbstractItemView.CursorAction
+        if (
+            action not in (cursor.MoveNext, cursor.MovePrevious)
+            and not self.currentIndex().isValid()
+            and model is not None
+            and model.rowCount()
+        ):
             self.selectionModel().setCurrentIndex(
                 model.index(0, 0), QItemSelectionModel.SelectionFlag.NoUpdate
             )
@@ -162,12 +185,16 @@ def make_table(model: JobRowsModel, parent: QWidget | None = None) -> JobTableVi
     vh.hide()
     vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # fixed row heights keep a million rows cheap
     vh.setDefaultSectionSize(max(24, view.fontMetrics().height() + 10))
+    view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
     hh = view.horizontalHeader()
     hh.setHighlightSections(False)
-    hh.setStretchLastSection(True)
+    hh.setStretchLastSection(False)
     hh.setSectionsMovable(True)
+    hh.setMinimumSectionSize(40)
     for key, width in COLUMN_WIDTHS.items():
         view.setColumnWidth(COLUMN_KEYS.index(key), width)
+    for key in STRETCHED:
+        hh.setSectionResizeMode(COLUMN_KEYS.index(key), QHeaderView.ResizeMode.Stretch)
     delegate = ProgressDelegate(view)
     delegate.bar_color = theme.current().state_color("active")
     view.setItemDelegateForColumn(PROGRESS_COLUMN, delegate)

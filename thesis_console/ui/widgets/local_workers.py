@@ -23,13 +23,13 @@ import platformdirs
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
     QSlider,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -55,6 +55,10 @@ SEND_DELAY_MS = 300
 """A slider drag or spin-box edit is sent once it rests this long (one command, not one per step)."""
 KEEP_RUNS = 10
 """Output files of this many past supervisor runs are kept."""
+OFFLINE_TEXT = (
+    "Not connected to Redis: the status above is from before the connection dropped, and the workers "
+    "cannot be started or scaled from here until it is back (Stop still works)."
+)
 READ_ONLY_TEXT = (
     "Local workers are off for this connection: its profile is read-only, and workers would take and "
     "change jobs in this Redis."
@@ -129,6 +133,8 @@ class LocalWorkersPanel(QWidget):
 
     statusChanged = Signal(dict)
     runningChanged = Signal(bool)
+    logShownChanged = Signal(bool)
+    """The log view was shown or hidden (the window gives the dock room for it, or takes it back)."""
 
     def __init__(
         self, controller: ConsoleController, parent: QWidget | None = None, stop_grace_s: float = STOP_GRACE_S
@@ -187,29 +193,46 @@ class LocalWorkersPanel(QWidget):
             box.setAccessibleName(name)
 
         self.log_view = LogTailView(self)
+        self.log_view.hide()  # compact until asked for: the status line and the controls
+        self.log_button = QToolButton(self)
+        self.log_button.setObjectName("localLogToggle")
+        self.log_button.setText("Log")
+        self.log_button.setCheckable(True)
+        self.log_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.log_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.log_button.setToolTip("Show or hide the supervisor's and workers' logs")
+        self.log_button.toggled.connect(self.set_log_shown)
+        self.offline_label = QLabel(OFFLINE_TEXT, self)
+        self.offline_label.setObjectName("localOffline")
+        self.offline_label.setWordWrap(True)
+        self.offline_label.hide()
 
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.start_button)
-        buttons.addWidget(self.stop_button)
-        buttons.addStretch(1)
-        concurrency_row = QHBoxLayout()
-        concurrency_row.addWidget(self.slider, 1)
-        concurrency_row.addWidget(self.slider_value)
-        autoscale_row = QHBoxLayout()
-        autoscale_row.addWidget(self.autoscale)
-        autoscale_row.addWidget(QLabel("MIN", self))
-        autoscale_row.addWidget(self.autoscale_min)
-        autoscale_row.addWidget(QLabel("MAX", self))
-        autoscale_row.addWidget(self.autoscale_max)
-        autoscale_row.addStretch(1)
-        form = QFormLayout()
-        form.addRow("Queues", self.queues_edit)
-        form.addRow("Workers", concurrency_row)
-        form.addRow("", autoscale_row)
+        # One line of status, one of controls; the log below on demand.
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.start_button)
+        status_row.addWidget(self.stop_button)
+        status_row.addWidget(self.state_label, 1)
+        status_row.addWidget(self.log_button)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Workers", self))
+        self.slider.setMaximumWidth(360)
+        controls.addWidget(self.slider, 1)
+        controls.addWidget(self.slider_value)
+        controls.addSpacing(12)
+        controls.addWidget(self.autoscale)
+        controls.addWidget(QLabel("MIN", self))
+        controls.addWidget(self.autoscale_min)
+        controls.addWidget(QLabel("MAX", self))
+        controls.addWidget(self.autoscale_max)
+        controls.addSpacing(12)
+        controls.addWidget(QLabel("Queues", self))
+        controls.addWidget(self.queues_edit, 1)
         layout = QVBoxLayout(self)
-        layout.addLayout(buttons)
-        layout.addWidget(self.state_label)
-        layout.addLayout(form)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.setSpacing(4)
+        layout.addLayout(status_row)
+        layout.addWidget(self.offline_label)
+        layout.addLayout(controls)
         layout.addWidget(self.log_view, 1)
 
         self._send_timer = QTimer(self)
@@ -571,23 +594,44 @@ class LocalWorkersPanel(QWidget):
             live = self.adopted.record.live
         self.slider_value.setText(f"{self.slider.value()}" + (f" / {live} live" if live is not None else ""))
 
+    def set_log_shown(self, shown: bool) -> None:
+        """Show the log view (the dock grows for it) or hide it (the panel is a status line and the controls)."""
+        if self.log_button.isChecked() != shown:
+            self.log_button.setChecked(shown)  # comes back here through toggled
+            return
+        self.log_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        if self.log_view.isVisibleTo(self) != shown:
+            self.log_view.setVisible(shown)
+            self.logShownChanged.emit(shown)
+
+    def log_shown(self) -> bool:
+        return self.log_button.isChecked()
+
     def _update_controls(self) -> None:
         running = self.is_running()
         stopping = self._adopted_stopping if self.adopted is not None else (
             running and self.process is not None and self.process.is_stopping())
         read_only = self.controller.read_only
+        # Disconnected, nothing here would reach Redis (and what it shows may be old): the controls
+        # are off and say so; Stop stays, as it talks to the local process itself.
+        offline = self.controller.attached and not self.controller.is_connected()
+        live = self.controller.is_connected()
         can_start = self.controller.worker_url() is not None and not read_only
-        self.start_button.setEnabled(not running and can_start and self.controller.is_connected())
+        self.start_button.setEnabled(not running and can_start and live)
         start_tip = f"{START_TIP} — disabled: this connection profile is read-only" if read_only else START_TIP
+        if offline:
+            start_tip = f"{START_TIP} — disabled: not connected to Redis"
         if self.start_button.toolTip() != start_tip:
             self.start_button.setToolTip(start_tip)
         self.stop_button.setEnabled(running and not stopping)
-        self.queues_edit.setEnabled(not running)
+        self.queues_edit.setEnabled(not running and not offline)
         auto = self.autoscale.isChecked()
-        self.slider.setEnabled(not auto and not stopping)
-        self.autoscale.setEnabled(not stopping)
-        self.autoscale_min.setEnabled(auto and not stopping)
-        self.autoscale_max.setEnabled(auto and not stopping)
+        self.slider.setEnabled(not auto and not stopping and not offline)
+        self.autoscale.setEnabled(not stopping and not offline)
+        self.autoscale_min.setEnabled(auto and not stopping and not offline)
+        self.autoscale_max.setEnabled(auto and not stopping and not offline)
+        self.offline_label.setVisible(offline)
+        self.state_label.setEnabled(not offline)
         if not running and read_only and self.last_outcome is None:
             self._show_state(READ_ONLY_TEXT)
         elif not running and not can_start and self.last_outcome is None:
