@@ -198,7 +198,7 @@ class MainWindow(QMainWindow):
         self.views.setDocumentMode(True)
         self.views.addTab(scrollable(self.overview), theme.themed_icon("overview"), "Overview")
         self.views.addTab(self.jobs_splitter, theme.themed_icon("jobs"), "Jobs")
-        self.views.addTab(self.workers_view, theme.themed_icon("workers"), "Workers")
+        self.views.addTab(scrollable(self.workers_view), theme.themed_icon("workers"), "Workers")
         self.views.currentChanged.connect(lambda _i: self.update_actions())
 
         # The banner offered on an empty local Redis.
