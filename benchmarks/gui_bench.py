@@ -351,6 +351,7 @@ async def measure_window(
         while dialog.running:
             await asyncio.sleep(0.05)
         dialog.accept()
+        await window.controller.refresh_now()  # a refresh already running may have started before the retry
         snapshot = await window.controller.refresh_now()
         done = failed_before - (snapshot.queue("thesis").failed if snapshot else 0)
         return f"({done:,} jobs retried)"
