@@ -48,6 +48,7 @@ TEST_JOB_FUNCTIONS = (
     "tests.jobs.sleep_for",
     "tests.jobs.stall_after_progress",
     "tests.jobs.kill_own_process",
+    "tests.jobs.pause_writes_on_first_run",
 )
 """The tests' own job functions are allowed for every worker the tests start (as a deployment
 allows its own, in ``THESIS_WORKER_ALLOW``, set by :func:`pytest_configure`), and the console does not

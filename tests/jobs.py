@@ -37,3 +37,21 @@ def kill_own_process() -> None:
     import signal
 
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def pause_writes_on_first_run(runs_file: str) -> str:
+    """Note the run in ``runs_file``; on the first run, pause every client's writes as the function
+    returns (``CLIENT PAUSE ... WRITE``): the run's first write after it then waits in Redis, for a
+    test to take Redis away at that very moment."""
+    from pathlib import Path
+
+    from rq import get_current_job
+
+    path = Path(runs_file)
+    with path.open("a", encoding="utf-8") as f:
+        f.write("run\n")
+    if path.read_text(encoding="utf-8").count("run\n") == 1:
+        job = get_current_job()
+        assert job is not None
+        job.connection.execute_command("CLIENT", "PAUSE", "30000", "WRITE")
+    return "ok"

@@ -79,6 +79,10 @@ HEARTBEAT_FIELD = "thesis_job_heartbeat_s"
 """Field of the RQ worker hash giving :data:`JOB_HEARTBEAT_S`, for other hosts' recovery checks."""
 
 
+class EndNotRecorded(redis.exceptions.ConnectionError):
+    """Redis did not come back in time to record how a run ended (its process gives up the run)."""
+
+
 class SupervisedScheduler(RQScheduler):
     """RQ's scheduler as a supervised worker runs it: it waits out Redis outages.
 
@@ -140,7 +144,8 @@ class SupervisedWorkerMixin(PauseAwareMixin):
         kwargs.setdefault("job_monitoring_interval", JOB_HEARTBEAT_S)
         super().__init__(*args, **kwargs)
         self._follower = redis_wait.EmbeddedFollower.from_environment(os.environ.get("REDIS_URL", ""))
-        self._result_wait_used = False
+        self._end_deadline: float | None = None
+        """When the run's wait for Redis to record its end runs out (monotonic; None: not begun)."""
 
     # ------------------------------------------------------------------ Redis going away
     def redis_unreachable(self) -> None:
@@ -209,16 +214,53 @@ class SupervisedWorkerMixin(PauseAwareMixin):
         if self.scheduler is not None:
             self.stop_scheduler()  # nothing else: the URL does not speak Redis
 
-    def persisting(self, write: Callable[[], object]) -> None:
+    def persisting(self, write: Callable[[], object], job: Job | None = None, execution: Execution | None = None) -> None:
         # A success is written again once Redis is back (nothing of a failed MULTI/EXEC was
-        # applied), rather than lost with the run. A failure is not: RQ's job.retry changes the job
-        # before its write, so a second attempt would use a second retry (see handle_job_failure).
-        try:
-            write()
-        except REDIS_DOWN:
-            if not redis_wait.wait_until_up(self.connection, redis_wait.RESULT_WAIT_S, f"Work horse of {self.name}"):
-                raise
-            write()
+        # applied), rather than lost with the run; with ``execution``, not when the first write
+        # landed and only its reply was lost. A failure is not written again: RQ's job.retry changes
+        # the job before its write, so a second attempt would use a second retry (see handle_job_failure).
+        recorded = None if job is None or execution is None else (lambda: not self._run_unrecorded(job, execution))
+        self._write_end(write, recorded)
+
+    def _write_end(self, write: Callable[[], _T], recorded: Callable[[], bool] | None = None) -> _T | None:
+        """Run ``write``, a step that records how the run ended; while Redis is down, wait for it and
+        run it again (None, without running it, when ``recorded`` then says it landed after all).
+
+        Raises:
+            redis.exceptions.ConnectionError: Redis did not come back within the run's wait.
+        """
+        while True:
+            try:
+                return write()
+            except REDIS_DOWN:
+                if not self._wait_for_end():
+                    raise
+                if recorded is not None and recorded():
+                    return None
+
+    def _wait_for_end(self) -> bool:
+        """Wait for Redis to record the end of the run; False when the run's wait is used up.
+
+        One run waits :data:`~worker_runner.redis_wait.RESULT_WAIT_S` in all, from its first wait,
+        however many of its end writes meet the outage.
+        """
+        if self._end_deadline is None:
+            self._end_deadline = time.monotonic() + redis_wait.RESULT_WAIT_S
+        left = self._end_deadline - time.monotonic()
+        return left > 0 and redis_wait.wait_until_up(self.connection, left, f"Work horse of {self.name}")
+
+    def _run_unrecorded(self, job: Job, execution: Execution) -> bool:
+        """Whether the end of ``execution`` is not recorded yet (RQ removes it from the started
+        registry, and deletes its hash, in the write that records the end).
+
+        Both are asked: a heartbeat of the worker that lands just after the end recreates the hash
+        (but never the registry entry).
+        """
+        with self.connection.pipeline(transaction=False) as pipe:
+            pipe.exists(execution.key)
+            pipe.zscore(job.started_job_registry.key, execution.composite_key)
+            exists, score = pipe.execute()
+        return bool(exists) and score is not None
 
     def handle_job_failure(self, job: Job, queue: Queue, started_job_registry=None, exc_string="", execution=None) -> None:  # type: ignore[override]
         super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
@@ -226,31 +268,34 @@ class SupervisedWorkerMixin(PauseAwareMixin):
         # job.retry already set the status outside that write: the job would be left scheduled in
         # name only, its execution still listed as running. Said aloud instead: in a work horse, it
         # exits with an error and its worker puts the job back as an interruption.
-        if execution is not None and not self._until_recorded(execution):
-            raise redis.exceptions.ConnectionError(f"the end of job {job.id} could not be recorded")
-
-    def _until_recorded(self, execution: Execution) -> bool:
-        """Whether the end of ``execution`` is recorded (RQ deletes the execution as it does so).
-
-        Waits for Redis (up to :data:`~worker_runner.redis_wait.RESULT_WAIT_S`) to tell.
-        """
-        try:
-            return not self.connection.exists(execution.key)
-        except REDIS_DOWN:
-            if not redis_wait.wait_until_up(self.connection, redis_wait.RESULT_WAIT_S, f"Worker {self.name}"):
-                raise
-            return not self.connection.exists(execution.key)
+        if execution is not None and self._write_end(lambda: self._run_unrecorded(job, execution)):
+            raise EndNotRecorded(f"the end of job {job.id} could not be recorded")
 
     def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
-        # In the work horse, right before the job's end is written: wait out an outage rather than
-        # lose a finished run (once per run: a failure path after a failed wait does not wait again).
-        if not self._result_wait_used:
-            self._result_wait_used = True
-            try:
-                redis_wait.wait_until_up(self.connection, redis_wait.RESULT_WAIT_S, f"Work horse of {self.name}")
-            except NOT_REDIS:
-                pass  # the write below fails and says why
-        super().handle_execution_ended(job, queue, heartbeat_ttl)
+        # In the work horse, right after the job's function returned or raised: its first write.
+        # Redis going away just before it must not end the run unrecorded (RQ would then take the
+        # failure path, and a finished job would run again).
+        self._write_end(lambda: super(SupervisedWorkerMixin, self).handle_execution_ended(job, queue, heartbeat_ttl))
+
+    def _finalize_success(self, job: Job, queue: Queue, execution: Execution, return_value: object) -> None:
+        try:
+            super()._finalize_success(job, queue, execution, return_value)  # type: ignore[misc]
+        except REDIS_DOWN as exc:
+            # The job's function returned, but its end could not be written within the run's wait.
+            # Not a failure of the job (RQ would record one, or use a retry and run it again).
+            raise EndNotRecorded(f"the end of job {job.id} could not be recorded: {exc}") from exc
+
+    def _finalize_failure(self, job: Job, queue: Queue, execution: Execution, exc_info) -> None:  # type: ignore[no-untyped-def]
+        if isinstance(exc_info[1], EndNotRecorded):
+            raise exc_info[1]  # from _finalize_success: the run's end is for its worker to decide
+        super()._finalize_failure(job, queue, execution, exc_info)  # type: ignore[misc]
+
+    def _put_back_if_unrecorded(self, job: Job, queue: Queue, execution: Execution, fault: Fault, how: str) -> None:
+        """After a run ended without recording its end (as far as its process knows): once Redis
+        answers, put the job back as an interruption, unless its end was recorded after all."""
+        self.wait_for_redis()
+        if self._until_redis(lambda: self._run_unrecorded(job, execution)):
+            self._until_redis(lambda: self.handle_job_interrupted(job, queue, execution, fault, how))
 
     def handle_job_interrupted(self, job: Job, queue: Queue, execution: Execution | None, fault: Fault, reason: str) -> None:
         """The run ended by an infrastructure fault: back to the front of the queue, or failed at the bound."""
@@ -365,6 +410,7 @@ class SupervisedThesisWorker(SupervisedWorkerMixin, ThesisWorker):
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         execution = self._until_redis(lambda: self.prepare_execution(job))
+        self._end_deadline = None  # the horse's own wait, from its start
         self.fork_work_horse(job, queue)
         self.monitor_work_horse(job, queue, execution)
         self._until_redis(lambda: self.set_state(WorkerStatus.IDLE))
@@ -403,7 +449,7 @@ class SupervisedThesisWorker(SupervisedWorkerMixin, ThesisWorker):
             return  # it completed and its hash already expired
         if self._stopped_job_id == job.id:
             self._handle_stopped_job(job, queue, execution)
-        elif self._until_redis(lambda: self.connection.exists(execution.key)):
+        elif self._until_redis(lambda: self._run_unrecorded(job, execution)):
             # The run's end was not recorded (RQ: its status is not finished or failed; but RQ's own
             # retry sets the status before the rest of the write, so the execution tells).
             job.ended_at = now()
@@ -414,9 +460,7 @@ class SupervisedThesisWorker(SupervisedWorkerMixin, ThesisWorker):
             else:
                 fault, how = Fault.CONNECTION_LOST, f"ended (wait status {ret_val}) without recording the job's end"
             self.handle_work_horse_killed(job, retpid, ret_val, rusage)
-            self._until_redis(
-                lambda: self.handle_job_interrupted(job, queue, execution, fault, f"the work horse of {self.name} {how}")
-            )
+            self._put_back_if_unrecorded(job, queue, execution, fault, f"the work horse of {self.name} {how}")
 
 
 class SupervisedThesisSimpleWorker(SupervisedWorkerMixin, ThesisSimpleWorker):
@@ -427,12 +471,18 @@ class SupervisedThesisSimpleWorker(SupervisedWorkerMixin, ThesisSimpleWorker):
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         execution = self._until_redis(lambda: self.prepare_execution(job))
-        self._result_wait_used = False
+        self._end_deadline = None
         done = threading.Event()
         beat = threading.Thread(target=self._beat_while_running, args=(job, execution, done), daemon=True)
         beat.start()
         try:
             self.perform_job(job, queue, execution)
+        except EndNotRecorded as exc:
+            self.log.warning("Worker %s: %s", self.name, exc)
+            job.ended_at = now()
+            self._put_back_if_unrecorded(
+                job, queue, execution, Fault.CONNECTION_LOST, f"worker {self.name} could not record the job's end"
+            )
         finally:
             done.set()
             beat.join(timeout=5)

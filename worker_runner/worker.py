@@ -13,6 +13,7 @@ from typing import Any
 
 import redis.exceptions
 from rq import SimpleWorker, Worker
+from rq.executions import Execution
 from rq.job import Job
 from rq.queue import Queue
 from rq.worker import BaseWorker
@@ -101,7 +102,9 @@ class ThesisJobHooks(BaseWorker):
 
     def handle_job_success(self, job: Job, queue: Queue, started_job_registry, execution) -> None:  # type: ignore[override]
         self._record_attempt(job, ok=True, will_retry=False)  # before the status changes, so readers see both
-        self.persisting(lambda: super(ThesisJobHooks, self).handle_job_success(job, queue, started_job_registry, execution))
+        self.persisting(
+            lambda: super(ThesisJobHooks, self).handle_job_success(job, queue, started_job_registry, execution), job, execution
+        )
         self._after_job(job, queue, ok=True, will_retry=False)
 
     def handle_job_failure(self, job: Job, queue: Queue, started_job_registry=None, exc_string="", execution=None) -> None:  # type: ignore[override]
@@ -132,11 +135,12 @@ class ThesisJobHooks(BaseWorker):
         self._after_job(job, queue, ok=False, will_retry=False)
         return True
 
-    def persisting(self, write: Callable[[], object]) -> None:
-        """Run ``write``, one of the writes that record how a job ended.
+    def persisting(self, write: Callable[[], object], job: Job | None = None, execution: Execution | None = None) -> None:
+        """Run ``write``, one of the writes that record how a job ended (with ``job`` and its
+        ``execution``: the write that ends the execution).
 
         A hook: a supervised worker waits out a Redis outage and writes again (each of these writes
-        is one MULTI/EXEC, of which nothing is applied when it fails).
+        is one MULTI/EXEC, of which nothing is applied when it fails), unless the end is recorded.
         """
         write()
 

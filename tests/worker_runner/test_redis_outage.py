@@ -60,6 +60,37 @@ def test_an_outage_keeps_every_worker_and_the_running_job(own_redis, supervisors
     conn.close()
 
 
+@pytest.mark.parametrize(("worker_class", "fault"), [("fork", "sigkill"), ("fork", "shutdown"), ("simple", "sigkill")])
+def test_a_job_whose_end_meets_an_outage_runs_once(own_redis, supervisors, tmp_path, worker_class, fault):
+    # Redis goes away after the job's function returned, at the first write that records the end.
+    server = own_redis(appendfsync="always")
+    conn = server.client()
+    sup = supervisors("-n", "1", "--worker-class", worker_class, env={"REDIS_URL": server.url})
+    sup.wait_live(conn, 1)
+    runs = tmp_path / "runs.txt"
+    job = contract.thesis_queue(conn).enqueue(
+        "tests.jobs.pause_writes_on_first_run", str(runs), retry=Retry(max=3, interval=[1, 1, 1])
+    )
+    wait_for(lambda: _end_write_waiting(conn), 30, message="the run's first write after the function returned")
+
+    server.shutdown() if fault == "shutdown" else server.kill()
+    server.start()
+
+    wait_for(lambda: _fetch(conn, job.id).get_status() == JobStatus.FINISHED, 90, message="the job to finish")
+    done = _fetch(conn, job.id)
+    assert [a["outcome"] for a in done.meta["attempts"]] == ["completed"]
+    assert done.retries_left == 3 and not done.meta.get(interruptions.INTERRUPTIONS_KEY)
+    assert runs.read_text() == "run\n"  # it ran once
+    assert conn.zcard("rq:wip:thesis") == 0 and conn.llen("rq:queue:thesis") == 0
+    assert sup.record(conn).restarts == 0
+    conn.close()
+
+
+def _end_write_waiting(conn) -> bool:
+    """A client waits in the write pause with a plain HSET: RQ's first write after a job's function."""
+    return any("b" in c.get("flags", "") and c.get("cmd") == "hset" for c in conn.client_list())
+
+
 def test_a_job_that_kills_its_own_work_horse_is_failed_after_five_interruptions(redis_conn, supervisors):
     sup = supervisors("-n", "1")
     sup.wait_live(redis_conn, 1)
