@@ -771,7 +771,9 @@ def run_chaos(
         run.redis.stop()
     run.ledger.update()
     lines = run.ledger_lines()
-    accounting = account(run.enqueued, lines, final, run.seen_ended, run.stopped_on_purpose, run.kills)
+    accounting = account(
+        run.enqueued, lines, final, run.seen_ended, run.stopped_on_purpose, run.kills, run.redis.outages
+    )
     retries = retry_samples(lines, run.retry_intervals_s, run.redis.outages, run.holder_kills)
     _save_records(run, faults, workdir / "run.json")
     header = (

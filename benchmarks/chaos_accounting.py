@@ -17,7 +17,8 @@ A job completed "twice" when the ledger has two ``done`` lines for it. One excep
 wrote its ``done`` line and was SIGKILLed by the chaos run within :data:`AT_LEAST_ONCE_WINDOW_S`
 (directly, or through its worker or supervisor), before the queue recorded the end, is rerun by design
 (no queue can tell that kill from one a moment earlier); such reruns are counted apart and do not
-fail the run.
+fail the run. A Redis outage in that window stretches it to :data:`AT_LEAST_ONCE_WINDOW_S` after
+Redis is back: the run waits for Redis to record its end, and can be killed while it waits.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from typing import Any
 from benchmarks.soak_job import Design, LedgerEvent, LedgerLine
 
 AT_LEAST_ONCE_WINDOW_S = 2.0
-"""A run killed this soon after writing ``done`` may be rerun legitimately (see the module text)."""
+"""A run killed this soon after writing ``done`` (or after Redis came back, when it was down
+meanwhile) may be rerun legitimately (see the module text)."""
 CONTEXT_BEFORE_S = 5.0
 """A fault this long before a failure, or while its retry waited, sets the retry's context."""
 PARENT_DEATH_S = 0.5
@@ -117,19 +119,35 @@ class Kill:
     workers: frozenset[str] = frozenset()
     supervisors: frozenset[str] = frozenset()
 
-    def ended_after_done(self, line: LedgerLine) -> bool:
+    def ended_after_done(self, line: LedgerLine, outages: Iterable[tuple[float, float]] = ()) -> bool:
         """Whether this kill ended the run that wrote ``line`` (a ``done`` line) before the queue recorded it.
 
         A killed process (an RQ work horse, a BullMQ worker) wrote nothing after its kill. An RQ horse
         whose worker or supervisor was killed dies a moment later (the kernel's parent-death signal), so it may still have written
-        its line within :data:`PARENT_DEATH_S` after the kill.
+        its line within :data:`PARENT_DEATH_S` after the kill. ``outages`` (down, back) stretch the
+        time the run may take to record its end (:func:`record_deadline`).
         """
+        until = record_deadline(line.at, outages)
         if line.pid in self.pids:
-            return line.at <= self.at <= line.at + AT_LEAST_ONCE_WINDOW_S
+            return line.at <= self.at <= until
         supervisor = line.worker.partition(".")[0] if "." in line.worker else ""
         if line.worker in self.workers or supervisor in self.supervisors:
-            return line.at - PARENT_DEATH_S <= self.at <= line.at + AT_LEAST_ONCE_WINDOW_S
+            return line.at - PARENT_DEATH_S <= self.at <= until
         return False
+
+
+def record_deadline(done_at: float, outages: Iterable[tuple[float, float]] = ()) -> float:
+    """Until when a run that wrote ``done`` at ``done_at`` may not have recorded its end yet.
+
+    :data:`AT_LEAST_ONCE_WINDOW_S` after the line; a Redis outage that begins before that moment and
+    ends after the line moves it to :data:`AT_LEAST_ONCE_WINDOW_S` after Redis is back (the run
+    waits for Redis, polling it about once a second, before it writes its end).
+    """
+    until = done_at + AT_LEAST_ONCE_WINDOW_S
+    for down, back in sorted(outages):
+        if down <= until and back >= done_at:
+            until = max(until, back + AT_LEAST_ONCE_WINDOW_S)
+    return until
 
 
 @dataclass
@@ -166,21 +184,24 @@ def account(
     seen_ended: Mapping[str, JobStatus],
     stopped_on_purpose: set[str],
     kills: Iterable[Kill],
+    outages: Iterable[tuple[float, float]] = (),
 ) -> Accounting:
     """Give each enqueued job its verdict and find duplicate completions and wrong outputs.
 
     Args:
         seen_ended: per job, the last end status (finished, failed, stopped) the run saw in the queue.
+        outages: the Redis outages, (down, back) times.
     """
     by_job: dict[str, list[LedgerLine]] = defaultdict(list)
     for line in sorted(lines, key=lambda item: item.at):
         by_job[line.job_id].append(line)
     kills = list(kills)
+    outages = list(outages)
     acc = Accounting(verdicts={}, unknown_in_ledger=set(by_job) - set(enqueued))
     for job_id, job in enqueued.items():
         runs = by_job.get(job_id, [])
         done = [line for line in runs if line.event is LedgerEvent.DONE]
-        _count_completions(acc, job_id, done, kills)
+        _count_completions(acc, job_id, done, kills, outages)
         state = final.get(job_id, FinalState(None))
         verdict, reason = _verdict(job, state, done, seen_ended.get(job_id), job_id in stopped_on_purpose)
         if not state.kept and verdict in (Verdict.COMPLETED, Verdict.FAILED_AS_DESIGNED, Verdict.STOPPED_ON_PURPOSE):
@@ -195,11 +216,13 @@ def account(
     return acc
 
 
-def _count_completions(acc: Accounting, job_id: str, done: list[LedgerLine], kills: list[Kill]) -> None:
+def _count_completions(
+    acc: Accounting, job_id: str, done: list[LedgerLine], kills: list[Kill], outages: list[tuple[float, float]]
+) -> None:
     if len(done) < 2:
         return
     explained = all(
-        any(k.ended_after_done(line) for k in kills) for line in done[:-1]
+        any(k.ended_after_done(line, outages) for k in kills) for line in done[:-1]
     )
     if explained:
         acc.rerun_after_kill.add(job_id)

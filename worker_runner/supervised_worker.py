@@ -20,8 +20,10 @@ connection error (its worker would re-elect it only after the lock expired).
 
 Redis may go away at any time (:mod:`worker_runner.redis_wait`). A supervised worker then waits for
 it, idle or busy, and keeps its process and its work horse: a job running across a short outage
-finishes once. The work horse waits for Redis (up to
-:data:`~worker_runner.redis_wait.RESULT_WAIT_S`) before it records how the job ended. A work horse
+finishes once. Each write that records how a run ended, from the first one after the job's
+function returned, waits for Redis when it meets an outage and is written again (up to
+:data:`~worker_runner.redis_wait.RESULT_WAIT_S` per run); a connection error after the function
+returned is never recorded as a failure of the job. A work horse
 that dies or cannot record its end is an interruption (:mod:`worker_runner.interruptions`): the job
 goes back to the front of its queue without using a retry, up to a bound.
 
@@ -229,14 +231,16 @@ class SupervisedWorkerMixin(PauseAwareMixin):
         Raises:
             redis.exceptions.ConnectionError: Redis did not come back within the run's wait.
         """
+        failed = False
         while True:
             try:
+                if failed and recorded is not None and recorded():
+                    return None
                 return write()
             except REDIS_DOWN:
+                failed = True
                 if not self._wait_for_end():
                     raise
-                if recorded is not None and recorded():
-                    return None
 
     def _wait_for_end(self) -> bool:
         """Wait for Redis to record the end of the run; False when the run's wait is used up.
@@ -288,7 +292,12 @@ class SupervisedWorkerMixin(PauseAwareMixin):
     def _finalize_failure(self, job: Job, queue: Queue, execution: Execution, exc_info) -> None:  # type: ignore[no-untyped-def]
         if isinstance(exc_info[1], EndNotRecorded):
             raise exc_info[1]  # from _finalize_success: the run's end is for its worker to decide
-        super()._finalize_failure(job, queue, execution, exc_info)  # type: ignore[misc]
+        try:
+            super()._finalize_failure(job, queue, execution, exc_info)  # type: ignore[misc]
+        except EndNotRecorded:
+            raise
+        except REDIS_DOWN as exc:
+            raise EndNotRecorded(f"the end of job {job.id} could not be recorded: {exc}") from exc
 
     def _put_back_if_unrecorded(self, job: Job, queue: Queue, execution: Execution, fault: Fault, how: str) -> None:
         """After a run ended without recording its end (as far as its process knows): once Redis

@@ -68,9 +68,10 @@ class Scenario:
         self.seen: dict[str, JobStatus] = {}
         self.stopped: set[str] = set()
         self.kills: list[Kill] = []
+        self.outages: list[tuple[float, float]] = []
 
     def account(self):
-        return account(self.jobs, self.lines, self.final, self.seen, self.stopped, self.kills)
+        return account(self.jobs, self.lines, self.final, self.seen, self.stopped, self.kills, self.outages)
 
     def report(self, **overrides) -> ChaosReport:
         fields = dict(
@@ -120,6 +121,31 @@ def test_a_horse_that_outlived_its_killed_worker_for_a_moment_explains_a_rerun(s
     scenario.lines.insert(0, _line(LedgerEvent.DONE, "ok", -4.4, pid=99, worker="sup-2.cd34-1", result=scenario.results["ok"]))
     scenario.kills.append(Kill(T0 - 4.4 - 0.1, workers=frozenset({"sup-2.cd34-1"})))
     assert scenario.report().accounting.rerun_after_kill == {"ok"}
+
+
+def test_a_kill_while_the_run_waited_for_redis_to_record_its_end_explains_a_rerun(scenario):
+    # The line is written as Redis goes down; the run records its end only once Redis is back.
+    scenario.lines.insert(0, _line(LedgerEvent.DONE, "ok", -4.4, pid=99, worker="sup-2.cd34-1", result=scenario.results["ok"]))
+    scenario.kills.append(Kill(T0 - 0.5, workers=frozenset({"sup-2.cd34-1"})))  # 3.9 s after the line
+    assert scenario.report().accounting.twice == {"ok": 2}  # without the outage: too late
+    scenario.outages.append((T0 - 4.5, T0 - 2.0))
+    report = scenario.report()
+    assert report.ok, report.problems()
+    assert report.accounting.rerun_after_kill == {"ok"}
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        (T0 - 9.0, T0 - 4.5),  # over before the line
+        (T0 - 4.4 + AT_LEAST_ONCE_WINDOW_S + 0.1, T0 - 0.6),  # began after the run had recorded its end
+    ],
+)
+def test_an_outage_outside_the_window_does_not_stretch_it(scenario, outage):
+    scenario.lines.insert(0, _line(LedgerEvent.DONE, "ok", -4.4, pid=99, worker="sup-2.cd34-1", result=scenario.results["ok"]))
+    scenario.kills.append(Kill(T0 - 0.5, workers=frozenset({"sup-2.cd34-1"})))
+    scenario.outages.append(outage)
+    assert scenario.report().accounting.twice == {"ok": 2}
 
 
 @pytest.mark.parametrize(
