@@ -2,10 +2,11 @@
 
 Used by ``make soak`` (:mod:`benchmarks.soak`) and, in a short version, by the test suite
 (``tests/benchmarks/test_chaos.py``). :class:`ChaosRun` is the scenario whichever queue runs the
-jobs; :class:`RqRun` runs it on RQ, :class:`benchmarks.bullmq_chaos.BullRun` on BullMQ. Everything runs on loopback: its own redis-server (append-only
-file, ``appendfsync always`` so that a SIGKILL of Redis loses no acknowledged write and the
-accounting can be exact) in a temporary folder, ``thesis-worker`` supervisors as child processes,
-the contract's count-based retention on (100 completed, 500 failed jobs kept).
+jobs; :class:`RqRun` runs it on RQ, :class:`benchmarks.bullmq_chaos.BullRun` on BullMQ. Everything
+runs on loopback: its own redis-server (append-only file, ``appendfsync always`` so that a SIGKILL
+of Redis loses no acknowledged write and the accounting can be exact) in a temporary folder,
+``thesis-worker`` supervisors as child processes, the count-based retention on (100 completed, 500
+failed jobs kept).
 
 The jobs run :func:`benchmarks.soak_job.soak_thesis` (the paced offline generation), which appends
 each run's start, designed failure and completion to a ledger file outside Redis. Some jobs are
@@ -17,8 +18,8 @@ mid-job, of a busy worker, of the worker holding RQ's scheduler lock, of a whole
 (replaced by a new one); SIGTERM of a supervisor (replaced); a resize through Redis; a running job
 stopped through the console core; Redis stopped with SHUTDOWN, and killed with SIGKILL, each then
 started again on the same port and folder. Each fault's recovery is timed (see
-:data:`benchmarks.chaos_accounting.RECOVERY_MEANING`). Faults stop after a window; the run then waits
-until every job has ended (or its deadline).
+:data:`benchmarks.chaos_accounting.RECOVERY_MEANING`). Faults and late enqueues begin once the first
+job runs and stop after a window; the run then waits until every job has ended (or its deadline).
 
 At the end every job is accounted for by :func:`benchmarks.chaos_accounting.account`.
 """

@@ -15,7 +15,7 @@ import pytest
 from benchmarks.bullmq_chaos import BullRun, bullmq_config
 from benchmarks.chaos import run_chaos
 from benchmarks.chaos_accounting import FaultKind, JobStatus
-from tests.benchmarks.test_chaos import check_short_run
+from tests.benchmarks.test_chaos import SHORT_RUN, check_short_run
 from tests.node_bullmq import require_node_side
 
 FAULTS = {
@@ -32,23 +32,15 @@ FAULTS = {
 def test_short_bullmq_chaos_run_accounts_for_every_job(tmp_path):
     require_node_side()
     cfg = bullmq_config(
+        **SHORT_RUN,
         fault_weights=FAULTS,
         jobs=40,
         pace_s=0.05,
-        supervisors=2,
-        min_concurrency=2,
-        max_concurrency=3,
-        late_window_s=8,
         late_batch=5,
-        outage_enqueues=2,
-        fault_every_s=(0.4, 0.8),
-        fault_window_s=15,
-        redis_shutdowns=1,
-        redis_kills=1,
+        fault_window_s=20,
         redis_down_s=1.0,
         deadline_s=120,  # the run ends as soon as every job has ended
         settle_s=1,
-        recovery_interval_s=1.0,
     )
     report = run_chaos(cfg, tmp_path, say=lambda _msg: None, title="short BullMQ chaos run", backend=BullRun)
     check_short_run(report, cfg, completed_at_least=30, enqueued_late_at_least=10)

@@ -23,26 +23,32 @@ FAULTS = {
 }
 
 
+SHORT_RUN = dict(
+    supervisors=2,
+    min_concurrency=2,
+    max_concurrency=3,
+    late_window_s=8,
+    outage_enqueues=2,
+    fault_every_s=(0.4, 0.8),
+    redis_shutdowns=1,
+    redis_kills=1,
+    recovery_interval_s=1.0,
+)
+"""What the short runs of both backends share: a minute or so, every fault they name, a Redis outage of each kind."""
+
+
 @pytest.mark.slow(seconds=90)
 @pytest.mark.timeout(280)
 def test_short_chaos_run_accounts_for_every_job(tmp_path):
     cfg = ChaosConfig(
+        **SHORT_RUN,
         fault_weights=FAULTS,
         jobs=60,
         pace_s=0.1,
-        supervisors=2,
-        min_concurrency=2,
-        max_concurrency=3,
-        late_window_s=8,
-        outage_enqueues=2,
-        fault_every_s=(0.4, 0.8),
         fault_window_s=30,
-        redis_shutdowns=1,
-        redis_kills=1,
         redis_down_s=1.5,
         deadline_s=200,  # the run ends as soon as every job has ended
         settle_s=2,
-        recovery_interval_s=1.0,
     )
     report = run_chaos(cfg, tmp_path, say=lambda _msg: None, title="short chaos run")
     check_short_run(report, cfg, completed_at_least=45, enqueued_late_at_least=15)
