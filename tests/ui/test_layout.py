@@ -82,11 +82,13 @@ def test_every_state_tab_and_every_column_fit_1280x800(themed, loop, window_fact
             assert topic >= 100, (state.value, "topic column", topic)
             shown = {header.model().headerData(c, Qt.Orientation.Horizontal) for c in range(header.count()) if not header.isSectionHidden(c)}
             assert {"Id", "Topic", "Attempts", "Enqueued"} <= shown, (state.value, shown)
-            assert ("Progress" if state is JobState.ACTIVE else "State") in shown, (state.value, shown)
-        assert {"Started", "Took"} <= {
-            jobs.models[JobState.ACTIVE].headerData(c, Qt.Orientation.Horizontal)
-            for c in range(12) if not jobs.tables[JobState.ACTIVE].isColumnHidden(c)
-        }  # fmt: skip
+            what = {JobState.ACTIVE: "Progress", JobState.FAILED: "Error"}.get(state, "State")
+            assert what in shown, (state.value, shown)
+        shown_in = lambda s: {  # noqa: E731
+            jobs.models[s].headerData(c, Qt.Orientation.Horizontal) for c in range(12) if not jobs.tables[s].isColumnHidden(c)
+        }
+        assert "Started" in shown_in(JobState.ACTIVE)
+        assert {"Ended", "Took"} <= shown_in(JobState.COMPLETED) and {"Ended", "Took"} <= shown_in(JobState.FAILED)
 
     run(loop, scenario(), 60)
 

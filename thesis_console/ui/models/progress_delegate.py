@@ -49,12 +49,30 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.minimum = 0
         bar.maximum = 100
         bar.progress = int(value)
-        bar.text = str(index.data(Qt.ItemDataRole.DisplayRole) or f"{int(value)}%")
-        bar.textVisible = True
-        bar.textAlignment = Qt.AlignmentFlag.AlignCenter
+        bar.text = ""
+        bar.textVisible = False
         bar.state = option.state | QStyle.StateFlag.State_Horizontal  # type: ignore[attr-defined]
         bar.palette = QPalette(option.palette)  # type: ignore[attr-defined]
         if self.bar_color is not None:
             bar.palette.setColor(QPalette.ColorRole.Highlight, self.bar_color)
-            bar.palette.setColor(QPalette.ColorRole.HighlightedText, text_on(self.bar_color))
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, widget)
+        # The text is drawn here, not by the style: under a style sheet the style takes the table's
+        # text colour for the whole label, which cannot be read on a light bar in the dark theme. Over
+        # the filled part it is black or white for the bar's colour; over the rest, the cell's colour.
+        inner: QRect = bar.rect  # type: ignore[attr-defined]
+        text = str(index.data(Qt.ItemDataRole.DisplayRole) or f"{int(value)}%")
+        text = option.fontMetrics.elidedText(text, Qt.TextElideMode.ElideRight, inner.width() - 4)  # type: ignore[attr-defined]
+        filled = inner.width() * max(0, min(100, int(value))) // 100
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)  # type: ignore[attr-defined]
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        rest_colour = option.palette.color(role)  # type: ignore[attr-defined]
+        fill_colour = text_on(self.bar_color) if self.bar_color is not None else rest_colour
+        painter.save()
+        for clip, colour in (
+            (QRect(inner.left(), inner.top(), filled, inner.height()), fill_colour),
+            (QRect(inner.left() + filled, inner.top(), inner.width() - filled, inner.height()), rest_colour),
+        ):
+            painter.setClipRect(clip)
+            painter.setPen(colour)
+            painter.drawText(inner, int(Qt.AlignmentFlag.AlignCenter), text)
+        painter.restore()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QKeySequence, QPainter, QPaintEvent, QPalette, QShowEvent
+from PySide6.QtGui import QAction, QFontMetrics, QKeySequence, QPainter, QPaintEvent, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QStackedWidget,
+    QStyle,
     QTableView,
     QTabWidget,
     QToolButton,
@@ -70,27 +71,30 @@ thread, about 12 ms for 500 here, so the loop stays far under its 50 ms budget w
 a million jobs (at about 30,000 jobs/s)."""
 SEARCH_BATCH = 100
 
-COLUMN_WIDTHS = {
-    "id": 88, "state": 84, "progress": 150, "stage": 90, "attempts": 70,
-    "enqueued": 86, "started": 86, "ended": 86, "duration": 52, "worker": 140, "error": 200,
+COLUMN_SAMPLES = {
+    "id": "\u26a0 26481cc4\u2026", "state": "completed", "progress": "100% \u00b7 chapter 12/12", "stage": "chapter 12/12",
+    "attempts": "2 (3 left)", "enqueued": "28 Nov 14:05", "started": "28 Nov 14:05", "ended": "28 Nov 14:05",
+    "duration": "4m 05s", "worker": "workstation.12345-16", "error": "RuntimeError: the service did not answer",
 }  # fmt: skip
-"""Starting widths; the topic (and the error, where shown) take the rest of the table's width."""
+"""What each column must show whole: its starting width is this text's (or the title's) in the
+table's font, so it fits whatever the screen's font and DPI; the topic and error take the rest."""
 STRETCHED = ("description", "error")
 
 _SHOWN_IN_EVERY_STATE = ("id", "description", "attempts", "enqueued")
 DEFAULT_SHOWN: dict[JobState, tuple[str, ...]] = {
     JobState.WAITING: ("state",),
-    JobState.ACTIVE: ("progress", "started", "duration"),
+    JobState.ACTIVE: ("progress", "started"),
     JobState.SCHEDULED: ("state", "ended"),
     JobState.DEFERRED: ("state",),
     JobState.COMPLETED: ("state", "ended", "duration"),
-    JobState.FAILED: ("state", "ended", "duration", "error"),
+    JobState.FAILED: ("ended", "duration", "error"),
     JobState.CANCELED: ("state", "ended"),
 }
 """Columns each state shows until the header's menu changes them: the id, topic, attempts and
-enqueued time everywhere, the state (or, for running jobs, the progress bar with the stage), the
-start or end time and how long it took where they mean something, and the error of failed jobs, so
-a 1280-pixel window shows every column without horizontal scrolling."""
+enqueued time everywhere, the state (for running jobs the progress bar with the stage; for failed
+jobs the error, as every row of the Failed tab is failed), the start or end time and how long it
+took where they mean something (not yet for running jobs), so a 1280-pixel window shows every column without horizontal
+scrolling, detail panel open."""
 DEFAULT_HIDDEN: dict[JobState, tuple[str, ...]] = {
     state: tuple(k for k in COLUMN_KEYS if k not in _SHOWN_IN_EVERY_STATE + DEFAULT_SHOWN[state])
     for state in STATE_ORDER
@@ -191,8 +195,7 @@ def make_table(model: JobRowsModel, parent: QWidget | None = None) -> JobTableVi
     hh.setStretchLastSection(False)
     hh.setSectionsMovable(True)
     hh.setMinimumSectionSize(40)
-    for key, width in COLUMN_WIDTHS.items():
-        view.setColumnWidth(COLUMN_KEYS.index(key), width)
+    set_column_widths(view)
     for key in STRETCHED:
         hh.setSectionResizeMode(COLUMN_KEYS.index(key), QHeaderView.ResizeMode.Stretch)
     delegate = ProgressDelegate(view)
@@ -201,6 +204,23 @@ def make_table(model: JobRowsModel, parent: QWidget | None = None) -> JobTableVi
     view.setProperty("progressDelegate", delegate)
     model.set_colors(theme.current().state_colors(), _problem_color())
     return view
+
+
+def set_column_widths(view: QTableView) -> None:
+    """Each column as wide as its sample text (bold for the state) or its title, plus the cell's margins."""
+    text = view.fontMetrics()
+    bold_font = view.font()
+    bold_font.setBold(True)
+    bold = QFontMetrics(bold_font)  # the state's cells, and header titles (styles often make them bold)
+    margin = 2 * view.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 12
+    arrow = bold.horizontalAdvance("\u25bc") + 6  # the sort indicator beside a title
+    for key, title in COLUMNS:
+        sample = COLUMN_SAMPLES.get(key)
+        if sample is None:
+            continue
+        metrics = bold if key == "state" else text
+        width = max(metrics.horizontalAdvance(sample), bold.horizontalAdvance(title) + arrow)
+        view.setColumnWidth(COLUMN_KEYS.index(key), width + margin)
 
 
 def _problem_color() -> Any:
