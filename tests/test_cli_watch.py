@@ -194,13 +194,14 @@ def test_endpoint_matches_status_json(capsys, redis_conn, redis_url):
     got = samples(text)
     for q in status["queues"]:
         for state in ("waiting", "active", "scheduled", "deferred", "completed", "failed", "canceled"):
-            assert got[("thesis_queue_jobs", (("queue", q["name"]), ("state", state)))] == q[state]
+            labels = (("backend", q["backend"]), ("queue", q["name"]), ("state", state))
+            assert got[("thesis_queue_jobs", labels)] == q[state]
     assert got[("thesis_workers_alive", ())] == len(status["workers"]) == 1
     assert got[("thesis_supervisors_alive", ())] == len(status["supervisors"]) == 1
     sup = (("host", "h"), ("supervisor", "sup-1"))
     assert (got[("thesis_supervisor_workers_live", sup)], got[("thesis_supervisor_workers_busy", sup)],
             got[("thesis_supervisor_workers_desired", sup)]) == (3, 2, 4)  # fmt: skip
-    thesis = (("queue", "thesis"),)
+    thesis = (("backend", "rq"), ("queue", "thesis"))
     assert got[("thesis_queue_jobs_completed_total", thesis)] == 5 == status["queues"][0]["completed"]
     assert got[("thesis_queue_jobs_failed_total", thesis)] == 5 == status["queues"][0]["failed"]
     assert got[("thesis_job_runtime_seconds_count", thesis)] == 10

@@ -40,11 +40,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
-from thesis_console.core.alerts.conditions import live_workers_of, progress_age
+from thesis_console.core.alerts.conditions import LiveWorkers, progress_age, worker_alive
 from thesis_console.core.alerts.watch import WatchReport
 from thesis_console.core.alerts.watch_data import SETTLED_AFTER_S
 from thesis_console.core.metrics_store import RUNTIME_BOUNDS_S, BucketCounts
-from thesis_console.core.types import STATE_ORDER
+from thesis_console.core.types import STATE_ORDER, Backend
 
 RECENT_MINUTES = 5
 """Minute buckets looked at per queue and scrape for the counters; a scrape interval up to 4 minutes loses nothing."""
@@ -138,47 +138,51 @@ def build_families(report: WatchReport, totals: MinuteTotals) -> list[Metric]:
     data = report.data
     snapshot = data.snapshot
     now = data.taken_at
-    jobs = GaugeMetricFamily("thesis_queue_jobs", "jobs per state of each queue", labels=["queue", "state"])
+    jobs = GaugeMetricFamily("thesis_queue_jobs", "jobs per state of each queue", labels=["queue", "backend", "state"])
     oldest = GaugeMetricFamily(
-        "thesis_queue_oldest_waiting_age_seconds", "how long the next waiting job has waited", labels=["queue"]
+        "thesis_queue_oldest_waiting_age_seconds", "how long the next waiting job has waited", labels=["queue", "backend"]
     )
-    serving = GaugeMetricFamily("thesis_queue_workers", "live RQ workers that serve the queue", labels=["queue"])
+    serving = GaugeMetricFamily("thesis_queue_workers", "live workers that serve the queue (RQ: registered; BullMQ: by their connections)", labels=["queue", "backend"])
     stalled = GaugeMetricFamily(
         "thesis_queue_stalled_seconds",
         "longest time without a change of progress of a running job whose worker is alive",
-        labels=["queue"],
+        labels=["queue", "backend"],
     )
-    completed = CounterMetricFamily("thesis_queue_jobs_completed", "jobs completed (stored metrics)", labels=["queue"])
-    failed = CounterMetricFamily("thesis_queue_jobs_failed", "jobs that failed for good (stored metrics)", labels=["queue"])
+    completed = CounterMetricFamily("thesis_queue_jobs_completed", "jobs completed (stored metrics)", labels=["queue", "backend"])
+    failed = CounterMetricFamily("thesis_queue_jobs_failed", "jobs that failed for good (stored metrics)", labels=["queue", "backend"])
     retried = CounterMetricFamily(
-        "thesis_queue_jobs_retried", "failed attempts that will be retried (stored metrics)", labels=["queue"]
+        "thesis_queue_jobs_retried", "failed attempts that will be retried (stored metrics)", labels=["queue", "backend"]
     )
-    runtime = HistogramMetricFamily("thesis_job_runtime_seconds", "run time of every attempt", labels=["queue"])
-    live = live_workers_of(snapshot)
+    runtime = HistogramMetricFamily("thesis_job_runtime_seconds", "run time of every attempt", labels=["queue", "backend"])
+    live = LiveWorkers(snapshot)
     live_names = {w.name for w in snapshot.workers}
     jobs_name, jobs_samples = jobs.name, jobs.samples
     bucket_name, count_name, sum_name = (f"{runtime.name}{suffix}" for suffix in ("_bucket", "_count", "_sum"))
     for q in snapshot.queues:
-        name = q.name
+        name, backend = q.name, q.backend.value
         for state in _STATE_NAMES:
-            jobs_samples.append(Sample(jobs_name, {"queue": name, "state": state}, getattr(q, state)))
-        by_queue = {"queue": name}
-        serving.samples.append(Sample(serving.name, by_queue, live.get(name, 0)))
-        watch = data.queue(name)
+            jobs_samples.append(Sample(jobs_name, {"queue": name, "backend": backend, "state": state}, getattr(q, state)))
+        by_queue = {"queue": name, "backend": backend}
+        serving_now = live.of(q)
+        if serving_now is not None:  # BullMQ's workers are unknown when the server refuses CLIENT LIST
+            serving.samples.append(Sample(serving.name, by_queue, serving_now))
+        watch = data.queue(name, q.backend)
         if watch is None:
             continue
         age = now - watch.head_enqueued_at if watch.head_enqueued_at is not None and q.waiting else 0.0
         oldest.samples.append(Sample(oldest.name, by_queue, max(0.0, age)))
-        ages = [progress_age(j, now) for j in watch.active if j.worker in live_names]
+        ages = [progress_age(j, now) for j in watch.active if worker_alive(j, live_names)]
         stalled.samples.append(Sample(stalled.name, by_queue, max((a for a in ages if a is not None), default=0.0)))
-        sums = totals.update(name, watch.minutes, now)
+        sums = totals.update(f"{backend}:{name}", watch.minutes, now)
         completed.samples.append(Sample(completed.name + "_total", by_queue, sums.completed))
         failed.samples.append(Sample(failed.name + "_total", by_queue, sums.failed))
+        if q.backend is Backend.BULLMQ:
+            continue  # BullMQ records neither retries nor run times in its metrics
         retried.samples.append(Sample(retried.name + "_total", by_queue, sums.retried))
         cumulative = list(accumulate(sums.histogram))
         for index, le in _EXPOSED_BUCKETS:
-            runtime.samples.append(Sample(bucket_name, {"queue": name, "le": le}, cumulative[index]))
-        runtime.samples.append(Sample(bucket_name, {"queue": name, "le": "+Inf"}, cumulative[-1]))
+            runtime.samples.append(Sample(bucket_name, {"queue": name, "backend": backend, "le": le}, cumulative[index]))
+        runtime.samples.append(Sample(bucket_name, {"queue": name, "backend": backend, "le": "+Inf"}, cumulative[-1]))
         runtime.samples.append(Sample(count_name, by_queue, cumulative[-1]))
         runtime.samples.append(Sample(sum_name, by_queue, sums.runtime_sum_s))
     busy = sum(1 for w in snapshot.workers if w.state == "busy")

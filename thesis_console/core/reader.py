@@ -240,10 +240,19 @@ class QueueReader:
         snapshot: Snapshot | None = None,
     ) -> WatchData:
         """The snapshot and what the alert rules and the metrics endpoint need: the last ``minutes``
-        metric buckets, the head job and the running jobs of each queue, and the supervisors'
-        heartbeats, in four round trips whatever the number of jobs (two with a fresh ``snapshot``
-        given). With a ``cache`` kept between calls, settled minute buckets are read once."""
-        return await self._bounded(read_watch_data(self._trips(), self.queues, minutes, now, cache, snapshot))
+        metric buckets, the head job and the running jobs of each queue (RQ and BullMQ, each from its
+        own keys), and the supervisors' heartbeats, in four round trips whatever the number of jobs,
+        five with BullMQ queues (two with a fresh ``snapshot`` given). With a ``cache`` kept between
+        calls, settled minute buckets are read once."""
+        return await self._bounded(self._watch(minutes, now, cache, snapshot))
+
+    async def _watch(self, minutes: int, now: float | None, cache: MinuteCache | None, snapshot: Snapshot | None) -> WatchData:
+        trips = 0
+        if snapshot is None:
+            snapshot = await self._snapshot()
+            trips, now = snapshot.round_trips, snapshot.taken_at if now is None else now
+        data = await read_watch_data(self._trips(), self.queues, minutes, now, cache, snapshot, self.bullmq_prefix)
+        return dataclasses.replace(data, round_trips=data.round_trips + trips) if trips else data
 
     def _trips(self) -> RoundTrips:
         return RoundTrips(self.client, self.timeout_s)

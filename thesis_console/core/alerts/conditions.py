@@ -2,8 +2,10 @@
 
 Pure functions of :class:`WatchData`, the rules and the time; whether a condition has held long
 enough to fire, and what was notified before, is :mod:`thesis_console.core.alerts.tracker`'s job.
-The data classes are the core's own (snapshot, workers, metric buckets), not RQ's, so another queue
-backend that fills them is watched by the same rules.
+The data classes are the core's own (snapshot, workers, metric buckets), not RQ's: BullMQ queues,
+filled from BullMQ's keys by :mod:`thesis_console.core.alerts.watch_data`, are watched by the same
+rules. Where the data cannot tell (the server refused ``CLIENT LIST``, so BullMQ's workers are not
+known), a rule does not fire: "no live worker" is then unknown, not zero.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 from thesis_console.core.alerts.rules import AlertRules, RuleKind, RuleSettings, Severity
 from thesis_console.core.alerts.watch_data import ActiveJob, QueueWatch, WatchData
-from thesis_console.core.types import JobState, Snapshot
+from thesis_console.core.types import Backend, JobState, QueueCounts, Snapshot
 
 
 @dataclass(frozen=True)
@@ -61,13 +63,27 @@ def minutes_needed(rules: AlertRules) -> int:
     return min(needed, 360)
 
 
-def live_workers_of(snapshot: Snapshot) -> dict[str, int]:
-    """Queue name to the number of live RQ workers that serve it (a worker's hash expires when it dies)."""
-    serving: dict[str, int] = {}
-    for worker in snapshot.workers:
-        for queue in worker.queues:
-            serving[queue] = serving.get(queue, 0) + 1
-    return serving
+class LiveWorkers:
+    """The live workers that serve each queue, per backend: RQ workers by their hashes (a worker's
+    hash expires when it dies), BullMQ workers by their connections in the server's client list."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._serving: dict[tuple[Backend, str], int] = {}
+        for worker in snapshot.workers:
+            for queue in worker.queues:
+                self._add(Backend.RQ, queue)
+        for bull in snapshot.bullmq_workers:
+            self._add(Backend.BULLMQ, bull.queue)
+        self._unknown = {Backend.BULLMQ} if snapshot.bullmq_workers_problem else set()
+
+    def _add(self, backend: Backend, queue: str) -> None:
+        self._serving[(backend, queue)] = self._serving.get((backend, queue), 0) + 1
+
+    def of(self, queue: QueueCounts) -> int | None:
+        """How many live workers serve ``queue``; None when its backend's workers could not be listed."""
+        if queue.backend in self._unknown:
+            return None
+        return self._serving.get((queue.backend, queue.name), 0)
 
 
 def failure_window(queue: QueueWatch, window_s: float) -> tuple[int, int]:
@@ -88,17 +104,24 @@ def evaluate(data: WatchData, rules: AlertRules, now: float) -> list[Condition]:
 
 
 def _conditions(data: WatchData, rules: AlertRules, now: float) -> Iterator[Condition]:
-    live = live_workers_of(data.snapshot)
+    live = LiveWorkers(data.snapshot)
     live_names = {w.name for w in data.snapshot.workers}
+    counts_of = {(q.backend, q.name): q for q in data.snapshot.queues}
     for queue in data.queues:
-        counts = data.snapshot.queue(queue.name)
+        counts = counts_of.get((queue.backend, queue.name)) or QueueCounts(queue.name, queue.backend)
         waiting = counts.count(JobState.WAITING)
         yield from _failure_rate(queue, rules.get(RuleKind.FAILURE_RATE))
         yield from _waiting_depth(queue, waiting, rules.get(RuleKind.WAITING_DEPTH))
         yield from _oldest_waiting(queue, waiting, rules.get(RuleKind.OLDEST_WAITING), now)
-        yield from _no_worker(queue.name, waiting, live.get(queue.name, 0), rules.get(RuleKind.NO_WORKER))
+        yield from _no_worker(queue.name, waiting, live.of(counts), rules.get(RuleKind.NO_WORKER))
         yield from _stuck(queue, live_names, rules.get(RuleKind.STUCK_JOB), now)
     yield from _silent_supervisors(data, rules.get(RuleKind.SUPERVISOR_SILENT), now)
+
+
+def worker_alive(job: ActiveJob, live_names: set[str]) -> bool:
+    """Whether a running job's worker is alive: as the job's data shows it (BullMQ's lock), else by
+    the worker's name among the live RQ workers."""
+    return job.worker_alive if job.worker_alive is not None else job.worker in live_names
 
 
 def _failure_rate(queue: QueueWatch, s: RuleSettings) -> Iterator[Condition]:
@@ -161,8 +184,9 @@ def _oldest_waiting(queue: QueueWatch, waiting: int, s: RuleSettings, now: float
         )  # fmt: skip
 
 
-def _no_worker(queue: str, waiting: int, live: int, s: RuleSettings) -> Iterator[Condition]:
-    if not s.enabled or waiting <= s.threshold or live > 0:
+def _no_worker(queue: str, waiting: int, live: int | None, s: RuleSettings) -> Iterator[Condition]:
+    # live None: the workers could not be listed; unknown is not "none".
+    if not s.enabled or waiting <= s.threshold or live is None or live > 0:
         return
     yield Condition(
         RuleKind.NO_WORKER, queue, queue, s.severity,
@@ -176,14 +200,15 @@ def _stuck(queue: QueueWatch, live_names: set[str], s: RuleSettings, now: float)
         return
     for job in queue.active:
         age = progress_age(job, now)
-        if age is None or age <= s.threshold or job.worker not in live_names:
+        if age is None or age <= s.threshold or not worker_alive(job, live_names):
             continue
         at = f" at {job.progress} %" if job.progress is not None else ""
         stage = f" ({job.stage})" if job.stage else ""
+        worker = f"live worker {job.worker}" if job.worker else "a live worker (its lock is held)"
         yield Condition(
             RuleKind.STUCK_JOB, queue.name, job.id, s.severity,
             f"{queue.name}: job {job.id} has made no progress for {describe_duration(age)}{at}{stage} "
-            f"on live worker {job.worker}; stop it?",
+            f"on {worker}; stop it?",
             age, (job.last_progress_at or now) + s.threshold,
         )  # fmt: skip
 

@@ -1,0 +1,151 @@
+"""The alert rules on BullMQ queues, read from BullMQ's own keys, against a real redis-server with real
+Node BullMQ workers: waiting jobs and no worker (and not with a Node worker serving the queue, nor
+when the server refuses CLIENT LIST), depth and oldest waiting, failures above the rate from BullMQ's
+own metrics, and a job that stops reporting progress while its worker lives."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis.asyncio as aioredis
+from bullmq import Queue
+
+from tests.core.bulk_jobs import command_calls, reset_command_stats, run
+from tests.core.bullmq.bull_jobs import QUEUE, add_jobs, pause
+from tests.helpers import wait_for
+from tests.node_bullmq import NodeWorker
+from thesis_console.core import contract
+from thesis_console.core.alerts.conditions import Condition, evaluate
+from thesis_console.core.alerts.rules import AlertRules, RuleKind, RuleSettings, Severity
+from thesis_console.core.alerts.tracker import AlertTracker
+from thesis_console.core.alerts.watch import evaluate_once, read_for_rules
+from thesis_console.core.alerts.watch_data import ROUND_TRIPS, MinuteCache, WatchData
+from thesis_console.core.embedded_redis import EmbeddedRedis
+from thesis_console.core.reader import QueueReader
+from thesis_console.core.types import Backend
+
+RULES = AlertRules(
+    tuple(
+        (kind, RuleSettings(severity=Severity.WARNING, threshold=t, for_s=0, cooldown_s=600, window_s=w, min_ended=m))
+        for kind, t, w, m in (
+            (RuleKind.FAILURE_RATE, 0.2, 900, 10),
+            (RuleKind.WAITING_DEPTH, 3, 0, 0),
+            (RuleKind.OLDEST_WAITING, 0, 0, 0),
+            (RuleKind.NO_WORKER, 0, 0, 0),
+            (RuleKind.STUCK_JOB, 2, 0, 0),
+            (RuleKind.SUPERVISOR_SILENT, 30, 0, 0),
+        )
+    )
+)
+
+
+@pytest.fixture
+def redis_server(private_redis_server: EmbeddedRedis) -> EmbeddedRedis:
+    """This module counts the server's commands and changes its users: a server of its own per test."""
+    return private_redis_server
+
+
+def read(url: str, rules: AlertRules = RULES, cache: MinuteCache | None = None) -> WatchData:
+    async def body() -> WatchData:
+        client = aioredis.Redis.from_url(url, decode_responses=False)
+        try:
+            return await read_for_rules(QueueReader(client), rules, cache=cache)
+        finally:
+            await client.aclose()
+
+    return run(body())
+
+
+def found(url: str, rules: AlertRules = RULES) -> dict[RuleKind, Condition]:
+    return {c.rule: c for c in evaluate(read(url, rules), rules, time.time())}
+
+
+def kinds(items) -> set[RuleKind]:
+    return {getattr(i, "condition", i).rule for i in items}
+
+
+def thesis(n: int, **data) -> list[tuple[dict, dict]]:
+    return [({"thesisId": f"t-{i}", "topic": f"topic {i}", **data}, {}) for i in range(n)]
+
+
+def live_node_worker(url: str, **options) -> NodeWorker:
+    worker = NodeWorker(url, options=options or None)
+    worker.wait_ready()
+    return worker
+
+
+def test_waiting_jobs_and_no_worker_fire_and_a_node_worker_serving_the_queue_clears_it(redis_conn, redis_url):
+    add_jobs(redis_url, thesis(5, workMs=60_000))
+    rq = contract.thesis_queue(redis_conn)  # an RQ queue beside it, with no worker either
+    rq.enqueue("tests.jobs.noop")
+    data = read(redis_url)
+    bull = data.queue(QUEUE, Backend.BULLMQ)
+    assert bull is not None and bull.backend is Backend.BULLMQ and data.snapshot.queue(QUEUE).waiting == 5
+    no_worker = {c.queue: c for c in evaluate(data, RULES, time.time()) if c.rule is RuleKind.NO_WORKER}
+    assert no_worker[QUEUE].message == f"{QUEUE}: 5 jobs waiting and no live worker serves the queue"
+    assert "thesis" in no_worker
+
+    worker = live_node_worker(redis_url)
+    try:
+        # Concurrency 3: three run, two still wait, and the queue has a live Node worker.
+        wait_for(lambda: read(redis_url).snapshot.queue(QUEUE).active == 3, 30, message="three jobs taken")
+        now = found(redis_url)
+        assert RuleKind.NO_WORKER in now and now[RuleKind.NO_WORKER].queue == "thesis"  # RQ's still fires
+        assert not [c for c in evaluate(read(redis_url), RULES, time.time())
+                    if c.rule is RuleKind.NO_WORKER and c.queue == QUEUE]  # fmt: skip
+        assert read(redis_url).snapshot.queue(QUEUE).waiting == 2
+    finally:
+        worker.stop(graceful=False)
+
+
+def test_a_refused_client_list_gives_no_false_no_worker_alert(redis_conn, redis_server):
+    add_jobs(redis_server.url, thesis(3))
+    redis_conn.acl_setuser("console", enabled=True, passwords=["+secret"], keys=["*"], channels=["*"],
+                           commands=["+@all", "-client", "+client|setname", "+client|getname", "+client|id"])  # fmt: skip
+    url = redis_server.url.replace("redis://", "redis://console:secret@")
+    data = read(url)
+    assert data.snapshot.queue(QUEUE).waiting == 3 and "refused CLIENT LIST" in (data.snapshot.bullmq_workers_problem or "")
+    conditions = {c.rule for c in evaluate(data, RULES, time.time())}
+    assert RuleKind.NO_WORKER not in conditions  # unknown, not "no worker"
+    assert {RuleKind.OLDEST_WAITING} <= conditions  # the other rules still watch the queue
+    assert RuleKind.NO_WORKER in {c.rule for c in evaluate(read(redis_server.url), RULES, time.time())}
+
+
+def test_depth_and_oldest_waiting_over_wait_paused_and_prioritized(redis_conn, redis_url):
+    ids = add_jobs(redis_url, thesis(3) + [({"thesisId": "urgent"}, {"priority": 1})] * 2)
+    tracker = AlertTracker()
+    data = read(redis_url)
+    first = evaluate_once(data, RULES, tracker).update
+    assert kinds(first.started) >= {RuleKind.WAITING_DEPTH, RuleKind.OLDEST_WAITING}
+    watch = data.queue(QUEUE, Backend.BULLMQ)
+    assert watch is not None and watch.head_job == ids[0]  # the oldest of wait's next and prioritized's next
+    assert watch.head_enqueued_at is not None and abs(watch.head_enqueued_at - time.time()) < 60
+    depth = next(c for c in evaluate(data, RULES, time.time()) if c.rule is RuleKind.WAITING_DEPTH)
+    assert depth.value == 5 and depth.message.startswith(f"{QUEUE}: 5 jobs waiting (limit 3)")
+    pause(redis_url)  # BullMQ's pause moves wait to paused: still waiting
+    paused = read(redis_url)
+    assert paused.snapshot.queue(QUEUE).waiting == 5 and paused.queue(QUEUE).head_job == ids[0]  # type: ignore[union-attr]
+
+    async def drain() -> None:
+        q = Queue(QUEUE, {"connection": redis_url})
+        try:
+            await q.obliterate({"force": True})
+        finally:
+            await q.close()
+
+    asyncio.run(drain())
+    cleared = evaluate_once(read(redis_url), RULES, tracker).update
+    assert kinds(cleared.ended) >= {RuleKind.WAITING_DEPTH, RuleKind.OLDEST_WAITING, RuleKind.NO_WORKER}
+
+
+def test_bullmq_queues_add_one_round_trip_and_no_write(redis_conn, redis_url):
+    add_jobs(redis_url, thesis(2))
+    contract.thesis_queue(redis_conn).enqueue("tests.jobs.noop")
+    read(redis_url)  # the BullMQ queues are found once (a key scan), then reused
+    reset_command_stats(redis_conn)
+    data = read(redis_url)
+    calls = command_calls(redis_conn)
+    assert data.round_trips == ROUND_TRIPS + 1  # the BullMQ counts and CLIENT LIST
+    assert not {"hset", "hincrby", "zadd", "set", "del", "lpush", "rpush", "expire", "zrem", "srem", "sadd"} & set(calls)
