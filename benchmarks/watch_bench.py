@@ -17,7 +17,10 @@ by side with the overview snapshot that ``status`` reads:
   with nothing evaluated;
 * ``thesis-console check`` as a command, once, with its interpreter start-up, for reference.
 
-Run: ``python -m benchmarks.watch_bench [--jobs 1000000] [--queues 100] [--repeat 20]``
+With ``--baseline DIR`` (a checkout of another version), that version's endpoint is scraped in turn
+with this one's, CPU time side by side.
+
+Run: ``python -m benchmarks.watch_bench [--jobs 1000000] [--queues 100] [--repeat 20] [--baseline DIR]``
 """
 
 from __future__ import annotations
@@ -208,36 +211,55 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure_scrape(url: str, conn: redis.Redis, repeat: int) -> dict[str, Scrape]:
-    """Scrapes of a real ``serve-metrics`` as a plain HTTP client asks (the text format) and as
-    Prometheus asks (OpenMetrics, gzip)."""
+def start_endpoint(url: str, source: Path | None) -> tuple[subprocess.Popen[str], str]:
+    """A ``serve-metrics`` process of this checkout, or of the one at ``source``, and its URL."""
+    env = dict(os.environ)
+    if source is not None:
+        env["PYTHONPATH"] = str(source)  # that checkout's thesis_console first (it runs from there)
     proc = subprocess.Popen(
         [sys.executable, "-m", "thesis_console", "serve-metrics", "--port", "0", "--url", url],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=source, env=env,
     )  # fmt: skip
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().split()[3]
+
+
+def measure_scrape(url: str, conn: redis.Redis, repeat: int, baseline: Path | None = None) -> dict[str, Scrape]:
+    """Scrapes of a real ``serve-metrics`` as a plain HTTP client asks (the text format) and as
+    Prometheus asks (OpenMetrics, gzip); with a ``baseline`` checkout, its endpoint too, the two
+    scraped in turn (so both see the same load), keyed ``"<format> baseline"``."""
+    sources = {"": None, " baseline": baseline} if baseline is not None else {"": None}
+    endpoints = {who: start_endpoint(url, source) for who, source in sources.items()}
     out = {}
     try:
-        assert proc.stdout is not None
-        endpoint = proc.stdout.readline().split()[3]
         for what, headers in (("text", {}), ("prometheus", PROMETHEUS_HEADERS)):
-            request = urllib.request.Request(endpoint, headers=headers)
-            urllib.request.urlopen(request, timeout=30).read()  # connect and warm up
-            walls, redis_ms = [], []
-            cpu_before = process_cpu_s(proc.pid)
+            walls: dict[str, list[float]] = {who: [] for who in endpoints}
+            redis_ms: dict[str, list[float]] = {who: [] for who in endpoints}
+            cpu_s = dict.fromkeys(endpoints, 0.0)
+            body = {}
+            for _proc, endpoint in endpoints.values():
+                urllib.request.urlopen(urllib.request.Request(endpoint, headers=headers), timeout=30).read()  # warm up
             for _ in range(repeat):
-                conn.config_resetstat()
-                started = time.perf_counter()
-                body = urllib.request.urlopen(request, timeout=30).read()
-                walls.append((time.perf_counter() - started) * 1000)
-                redis_ms.append(redis_usec(conn) / 1000)
-            cpu_ms = (process_cpu_s(proc.pid) - cpu_before) * 1000 / repeat
-            text = gzip.decompress(body) if headers else body
-            assert b"thesis_up 1.0" in text, text[:200]
-            out[what] = Scrape(statistics.median(walls), min(walls), cpu_ms, statistics.median(redis_ms), len(body))
+                for who, (proc, endpoint) in endpoints.items():
+                    conn.config_resetstat()
+                    cpu_before = process_cpu_s(proc.pid)
+                    started = time.perf_counter()
+                    body[who] = urllib.request.urlopen(urllib.request.Request(endpoint, headers=headers), timeout=30).read()
+                    walls[who].append((time.perf_counter() - started) * 1000)
+                    cpu_s[who] += process_cpu_s(proc.pid) - cpu_before
+                    redis_ms[who].append(redis_usec(conn) / 1000)
+            for who in endpoints:
+                text = gzip.decompress(body[who]) if headers else body[who]
+                assert b"thesis_up 1.0" in text, text[:200]
+                out[what + who] = Scrape(
+                    statistics.median(walls[who]), min(walls[who]), cpu_s[who] * 1000 / repeat,
+                    statistics.median(redis_ms[who]), len(body[who]),
+                )  # fmt: skip
         return out
     finally:
-        proc.terminate()
-        proc.wait(15)
+        for proc, _endpoint in endpoints.values():
+            proc.terminate()
+            proc.wait(15)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1_000_000, help="jobs to generate (default 1,000,000)")
     parser.add_argument("--queues", type=int, default=100, help="queues to spread them over (default 100)")
     parser.add_argument("--repeat", type=int, default=20, help="samples per measurement (median shown)")
+    parser.add_argument(
+        "--baseline", type=Path, metavar="DIR",
+        help="a checkout of another version (git worktree or archive): its serve-metrics is scraped in turn with this one's",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     server = start_server(Path(tempfile.mkdtemp(prefix="watch-bench-")), free_port())
     try:
@@ -256,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         fill(conn, args.jobs, args.queues)
         print(f"  filled in {time.perf_counter() - started:.0f} s, Redis uses {conn.info('memory')['used_memory_human']}", flush=True)
         rows = asyncio.run(measure_check(server.url, conn, args.repeat))
-        scrapes = measure_scrape(server.url, conn, args.repeat)
+        scrapes = measure_scrape(server.url, conn, args.repeat, args.baseline)
         stall, idle_stall, window_eval = asyncio.run(measure_window_stall(server.url, args.repeat))
         env = {**os.environ, "THESIS_DATA_DIR": tempfile.mkdtemp(prefix="watch-bench-data-")}
         started = time.perf_counter()
@@ -271,9 +297,11 @@ def main(argv: list[str] | None = None) -> int:
             goal = "< 200 ms Redis, 4 RT" if what.startswith("check") else ""
             print(f"{what:<34} {wall:9.1f} {in_redis:9.1f} {trips:4d} {wall / snapshot[0]:9.1f}  {goal}")
         for what, scrape in scrapes.items():
+            versus = scrapes.get(what + " baseline")
+            ratio = f"; {scrape.cpu_ms / versus.cpu_ms:.2f}x the baseline's CPU" if versus and versus.cpu_ms else ""
             print(f"{'scrape, ' + what + ' (HTTP)':<34} {scrape.wall_ms:9.1f} {scrape.redis_ms:9.1f} {4:4d} "
                   f"{scrape.wall_ms / snapshot[0]:9.1f}  < 50 ms (best {scrape.best_ms:.1f} ms; "
-                  f"{scrape.cpu_ms:.1f} ms CPU; {scrape.size:,} bytes)")  # fmt: skip
+                  f"{scrape.cpu_ms:.1f} ms CPU{ratio}; {scrape.size:,} bytes)")  # fmt: skip
         print(f"{'thesis-console check (process)':<34} {cli_ms:9.1f} {'':>9} {4:4d} {'':>9}  exit {cli.returncode}: "
               f"{cli.stdout.splitlines()[0].split(' | ')[0] if cli.stdout else cli.stderr.strip()[:80]}")  # fmt: skip
         print(f"{'window evaluation (cached minutes)':<34} {window_eval:9.1f} {'':>9} {2:4d} {window_eval / snapshot[0]:9.1f}  "
@@ -281,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         check = rows["check: read + evaluate"]
         missed = [name for name, bad in (("check Redis time", check[1] >= 200), ("check round trips", check[2] > 4),
-                                         *((f"scrape ({what})", scrape.wall_ms >= 50) for what, scrape in scrapes.items()), ("window stall", stall >= 50)) if bad]  # fmt: skip
+                                         *((f"scrape ({what})", scrape.wall_ms >= 50) for what, scrape in scrapes.items() if "baseline" not in what), ("window stall", stall >= 50)) if bad]  # fmt: skip
         if missed:
             print(f"\nmissed goals: {', '.join(missed)}")
     finally:

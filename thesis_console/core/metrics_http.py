@@ -102,6 +102,10 @@ class _Collected:
 
 
 class _QuietHandler(WSGIRequestHandler):
+    # wsgiref sends the headers and the body in two writes: with Nagle's algorithm on, a body that
+    # fits in one segment (gzipped metrics do) can wait for the client's delayed ACK of the headers.
+    disable_nagle_algorithm = True
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         """No line per request on stderr."""
 
