@@ -199,3 +199,18 @@ def test_not_recorded_intervals_read_as_such(chart, qtbot):
     assert chart.notice_text() == "not recorded"
     chart.set_curve("stored", T0 + 60 * np.arange(6), values)  # merely empty
     assert chart.notice_text() == "collecting data"
+
+
+def test_the_interval_still_filling_up_says_so_far(qtbot):
+    chart = TimeChart("Throughput", "jobs / min")
+    chart.add_curve("stored", "completed", STORED, step=True, group="stored per min")
+    qtbot.addWidget(chart)
+    minute = 60 * (time.time() // 60)
+    chart.set_curve("stored", minute + 60 * np.arange(-3, 2), np.array([1.0, 2.0, 3.0, 4.0]))
+    chart.set_time_range(minute - 180, minute + 60)
+    chart.resize(600, 300)
+    reading = chart.hover_at(minute + 30)
+    assert reading is not None and reading.interval == (minute, minute + 60)
+    assert chart.hover_text().splitlines()[0] == f"{hhmm(minute)}–{hhmm(minute + 60)} so far"
+    chart.hover_at(minute - 30)
+    assert chart.hover_text().splitlines()[0] == f"{hhmm(minute - 60)}–{hhmm(minute)}"

@@ -727,12 +727,15 @@ def _plain_number(value: float) -> str:
 
 
 def _time_text(reading: HoverReading, now: float | None = None) -> str:
-    """The hovered time: an interval ("14:32–14:33", "Mon 30 Nov 14:00–15:00") or an instant
-    ("14:32:07"), with the day when it is not today."""
-    today = time.localtime(time.time() if now is None else now)[:3]
+    """The hovered time: an interval ("14:32–14:33", "Mon 30 Nov 14:00–15:00", "14:32–14:33 so far"
+    while it lasts) or an instant ("14:32:07"), with the day when it is not today."""
+    now = time.time() if now is None else now
+    today = time.localtime(now)[:3]
     start, end = reading.interval if reading.interval is not None else (reading.at, reading.at)
     local = time.localtime(start)
     day = "" if local[:3] == today else time.strftime("%a %d %b ", local)
     if reading.interval is None:
         return day + time.strftime("%H:%M:%S", local)
-    return f"{day}{time.strftime('%H:%M', local)}–{time.strftime('%H:%M', time.localtime(end))}"
+    # The interval still filling up holds the figures so far, less than a whole one.
+    so_far = " so far" if start <= now < end else ""
+    return f"{day}{time.strftime('%H:%M', local)}–{time.strftime('%H:%M', time.localtime(end))}{so_far}"
