@@ -84,6 +84,16 @@ def test_every_state_tab_and_every_column_fit_1280x800(themed, loop, window_fact
             assert {"Id", "Topic", "Attempts", "Enqueued"} <= shown, (state.value, shown)
             what = {JobState.ACTIVE: "Progress", JobState.FAILED: "Error"}.get(state, "State")
             assert what in shown, (state.value, shown)
+        # Search results show the columns of the state searched, and fit too.
+        show_state(window, JobState.WAITING)
+        jobs.filter_edit.setText("long enough")
+        jobs._start_search_now()
+        await wait_until(lambda: not jobs.search_running() and jobs.matches(), what="the match")
+        await asyncio.sleep(0.05)
+        results = jobs.search_table
+        assert _visible_columns_width(results) <= results.viewport().width()
+        assert results.horizontalScrollBar().maximum() == 0
+        assert jobs.matches_button.width() >= jobs.matches_button.sizeHint().width()
         shown_in = lambda s: {  # noqa: E731
             jobs.models[s].headerData(c, Qt.Orientation.Horizontal) for c in range(12) if not jobs.tables[s].isColumnHidden(c)
         }

@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QStyle,
     QTableView,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -356,11 +355,9 @@ class JobsView(QWidget):
         self.search_show.setToolTip("Go to the selected match at its position in its state's table (or double-click it)")
         self.search_show.clicked.connect(self._show_current_match)
         bar.addWidget(self.search_show)
-        self.matches_button = QToolButton()
+        self.matches_button = QPushButton("Act on matches")
         self.matches_button.setObjectName("actOnMatches")
-        self.matches_button.setText("Act on matches")
         self.matches_button.setToolTip("Retry, cancel or delete every match of this search")
-        self.matches_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.matches_button.setMenu(QMenu(self.matches_button))
         bar.addWidget(self.matches_button)
         bar.addWidget(self.search_cancel)
@@ -569,9 +566,10 @@ class JobsView(QWidget):
             self.settings.set_hidden_columns(state.value, hidden)
         self._apply_hidden(state)
 
-    def _apply_hidden(self, state: JobState) -> None:
+    def _apply_hidden(self, state: JobState, table: QTableView | None = None) -> None:
+        """Hide the columns hidden in ``state``'s tab, in its table (or ``table``: the search results of that state)."""
         hidden = set(self.hidden_columns(state))
-        table = self.tables[state]
+        table = self.tables[state] if table is None else table
         for column, key in enumerate(COLUMN_KEYS):
             table.setColumnHidden(column, key in hidden and key != "id")
 
@@ -876,6 +874,7 @@ class JobsView(QWidget):
         self.search_cancel.setEnabled(True)
         state = self.current_state()
         self._query = SearchQuery(self._queue, state, text)
+        self._apply_hidden(state, self.search_table)  # the columns of the state searched
         self.search_status.setText(f"Searching {state.value} jobs of {self._queue} for “{text}”…")
         self._search_task = spawn(self._search(self._search_generation, self._queue, state, text), "search")
         self.selectionChanged.emit()
