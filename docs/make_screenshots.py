@@ -2,9 +2,11 @@
 
 It starts a private redis-server, a ``thesis-worker`` supervisor (3 local workers), enqueues a mix
 of theses (some paced so they are visibly active, some that fail once, some that always fail), lets
-the work run for a while, then calls ``thesis-console screenshot`` for every view. For the ``local``
-view it first queues a few more theses, so that the supervisor the screenshot starts through the
-Local workers panel has work to show; that supervisor is stopped (warm) before the command returns.
+the work run for a while, then calls ``thesis-console screenshot`` for every view at 1280x800 (the
+smallest screen the window is made for). For the ``local`` view it first queues a few more theses, so
+that the supervisor the screenshot starts through the Local workers panel has work to show; that
+supervisor is stopped (warm) before the command returns. ``deep.png`` shows a queue of 2,000 waiting
+theses that no worker serves, at position 1,001.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from thesis_console.core.producer import enqueue_thesis
 from thesis_console.core.thesis_request import ThesisRequest
 
 OUT = Path(__file__).parent / "screenshots"
+SIZE = "1280x800"
+BACKLOG = "backlog"
+"""A queue no worker serves, for the picture of a deep position."""
 TOPICS = [
     "Back-pressure in distributed job queues",
     "Energy use of transformer inference on edge devices",
@@ -58,14 +63,19 @@ def main() -> int:
                 enqueue_thesis(conn, ThesisRequest(topic=f"{topic}", chapters=3 + (i % 5), options=options))
             time.sleep(12 if round_ < 2 else 4)
         enqueue_thesis(conn, ThesisRequest(topic="Scheduled: review of queue theory", options={}), delay_s=3600)
-        for view in ("overview", "jobs", "failed", "workers", "local"):
-            target = OUT / f"{view}.png"
+        for i in range(2000):
+            topic = f"{TOPICS[i % len(TOPICS)]}, part {i + 1}"
+            enqueue_thesis(conn, ThesisRequest(topic=topic, chapters=3 + i % 5), queue_name=BACKLOG)
+        shots = [(view, view, []) for view in ("overview", "jobs", "failed", "workers", "local")]
+        shots.insert(2, ("deep", "jobs", ["--queue", BACKLOG, "--state", "waiting", "--position", "1001"]))
+        for name, view, extra in shots:
+            target = OUT / f"{name}.png"
             if view == "local":
                 for topic in TOPICS + TOPICS[:4]:  # about 6 s each: enough for both supervisors' workers
                     enqueue_thesis(conn, ThesisRequest(topic=f"{topic} (follow-up)", chapters=4, options={"pace_s": 0.8}))
             subprocess.run(
                 [sys.executable, "-m", "thesis_console", "screenshot", "--url", server.url, "--view", view,
-                 "--out", str(target)],
+                 "--size", SIZE, "--out", str(target), *extra],
                 env=env, check=True, timeout=120,
             )  # fmt: skip
             print(f"wrote {target}")

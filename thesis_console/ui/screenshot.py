@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 VIEWS = ("overview", "jobs", "failed", "workers", "local")
-DEFAULT_SIZE = (1440, 900)
+DEFAULT_SIZE = (1280, 800)
+"""The smallest screen the window is laid out for."""
 LOCAL_WORKERS = 3
 LOCAL_START_S = 60.0
 """Starting a supervisor and its worker interpreters can take a while on a busy machine."""
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", default=None, help="Redis URL (env REDIS_URL; default: the embedded local Redis)")
     parser.add_argument("--profile", default=None, help="saved connection profile to use")
     parser.add_argument("--queue", default=None, help="queue to show (default: THESIS_QUEUE or 'thesis')")
-    parser.add_argument("--size", default=f"{DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}", help="window size WxH (default 1440x900)")
+    parser.add_argument("--size", default=f"{DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}", help="window size WxH (default 1280x800)")
     parser.add_argument("--state", default=None, help="Jobs views: the state's tab to show (waiting, failed, …)")
     parser.add_argument("--position", type=int, default=None, help="Jobs views: the row to show at the top, from 1")
     parser.add_argument("--theme", choices=("light", "dark"), default="light")
@@ -59,7 +60,7 @@ def parse_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x", 1))
     except ValueError:
-        raise SystemExit(f"thesis-console screenshot: --size must look like 1440x900, got {text!r}") from None
+        raise SystemExit(f"thesis-console screenshot: --size must look like 1280x800, got {text!r}") from None
     if not (320 <= w <= 8000 and 240 <= h <= 8000):
         raise SystemExit(f"thesis-console screenshot: --size {text} is out of range (320x240 to 8000x8000)")
     return w, h
@@ -174,6 +175,7 @@ async def prepare_local_workers(window: Any, timeout: float) -> None:
     panel = window.local_workers
     window.local_dock.show()
     window.local_dock.raise_()
+    panel.set_log_shown(True)  # the dock starts compact; the picture shows the log
     # Room for the controls and a readable log under the Workers tab, but never more than the window
     # can give without growing past the requested size (the Overview's charts need their height).
     height = window.height()
