@@ -60,9 +60,13 @@ def test_an_outage_keeps_every_worker_and_the_running_job(own_redis, supervisors
     conn.close()
 
 
-@pytest.mark.parametrize(("worker_class", "fault"), [("fork", "sigkill"), ("fork", "shutdown"), ("simple", "sigkill")])
+@pytest.mark.parametrize(
+    ("worker_class", "fault"),
+    [("fork", "sigkill"), ("fork", "shutdown"), ("fork", "connection"), ("simple", "sigkill")],
+)
 def test_a_job_whose_end_meets_an_outage_runs_once(own_redis, supervisors, tmp_path, worker_class, fault):
-    # Redis goes away after the job's function returned, at the first write that records the end.
+    # Redis goes away after the job's function returned, at the first write that records the end
+    # (or only that write's connection does: Redis stays up).
     server = own_redis(appendfsync="always")
     conn = server.client()
     sup = supervisors("-n", "1", "--worker-class", worker_class, env={"REDIS_URL": server.url})
@@ -71,10 +75,14 @@ def test_a_job_whose_end_meets_an_outage_runs_once(own_redis, supervisors, tmp_p
     job = contract.thesis_queue(conn).enqueue(
         "tests.jobs.pause_writes_on_first_run", str(runs), retry=Retry(max=3, interval=[1, 1, 1])
     )
-    wait_for(lambda: _end_write_waiting(conn), 30, message="the run's first write after the function returned")
+    client_id = wait_for(lambda: _end_write_waiting(conn), 30, message="the run's first write after the function returned")
 
-    server.shutdown() if fault == "shutdown" else server.kill()
-    server.start()
+    if fault == "connection":
+        conn.client_kill_filter(_id=client_id)
+        conn.execute_command("CLIENT", "UNPAUSE")
+    else:
+        server.shutdown() if fault == "shutdown" else server.kill()
+        server.start()
 
     wait_for(lambda: _fetch(conn, job.id).get_status() == JobStatus.FINISHED, 90, message="the job to finish")
     done = _fetch(conn, job.id)
@@ -86,9 +94,11 @@ def test_a_job_whose_end_meets_an_outage_runs_once(own_redis, supervisors, tmp_p
     conn.close()
 
 
-def _end_write_waiting(conn) -> bool:
-    """A client waits in the write pause with a plain HSET: RQ's first write after a job's function."""
-    return any("b" in c.get("flags", "") and c.get("cmd") == "hset" for c in conn.client_list())
+def _end_write_waiting(conn) -> str | None:
+    """The id of a client that waits in the write pause with a plain HSET (RQ's first write after a
+    job's function), or None."""
+    waiting = [c["id"] for c in conn.client_list() if "b" in c.get("flags", "") and c.get("cmd") == "hset"]
+    return waiting[0] if waiting else None
 
 
 def test_a_job_that_kills_its_own_work_horse_is_failed_after_five_interruptions(redis_conn, supervisors):
