@@ -54,7 +54,9 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 BULL_DISCOVERY_S = 30.0
-"""How long the list of BullMQ queues found by a key scan is reused before the next scan."""
+"""How long the list of BullMQ queues found by a key scan is reused before the next scan, at least."""
+BULL_DISCOVERY_SHARE = 0.01
+"""At most this share of the time goes to that scan: one that took 0.5 s is repeated after 50 s."""
 
 
 class QueueReader:
@@ -89,6 +91,7 @@ class QueueReader:
         self.bullmq_prefix = bullmq_prefix
         self._bull_queues: tuple[str, ...] = ()
         self._bull_found_at: float | None = None
+        self._bull_reuse_s = BULL_DISCOVERY_S
         self._checked: dict[str, tuple[Backend, float]] = {}
 
     async def snapshot(self) -> Snapshot:
@@ -127,18 +130,21 @@ class QueueReader:
 
     async def bull_queues(self) -> tuple[str, ...]:
         """The BullMQ queues under the prefix (those of the profile's list when it has one), found again
-        at most every 30 s: without a list that is a SCAN of the key space, whose cost grows with it."""
+        at most every 30 s: without a list that is a SCAN of the key space, whose cost grows with it
+        (a scan that took longer is repeated less often: see :data:`BULL_DISCOVERY_SHARE`)."""
         now = time.monotonic()
-        if self._bull_found_at is not None and now - self._bull_found_at < BULL_DISCOVERY_S:
+        if self._bull_found_at is not None and now - self._bull_found_at < self._bull_reuse_s:
             return self._bull_queues
         found = await bull.find_queues(self._trips(), self.bullmq_prefix, self.queues)
+        took = time.monotonic() - now
         self._bull_queues, self._bull_found_at = tuple(found), now
+        self._bull_reuse_s = max(BULL_DISCOVERY_S, took / BULL_DISCOVERY_SHARE)
         return self._bull_queues
 
     async def backend_of(self, queue: str) -> Backend:
         """The backend of one queue: from the last scan when fresh, else one EXISTS (reused for 30 s)."""
         now = time.monotonic()
-        if self._bull_found_at is not None and now - self._bull_found_at < BULL_DISCOVERY_S:
+        if self._bull_found_at is not None and now - self._bull_found_at < self._bull_reuse_s:
             return Backend.BULLMQ if queue in self._bull_queues else Backend.RQ
         known = self._checked.get(queue)
         if known is not None and now - known[1] < BULL_DISCOVERY_S:

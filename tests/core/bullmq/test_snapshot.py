@@ -99,3 +99,25 @@ async def _rq_only_round_trips(url: str) -> int:
 
 def _without_scan(calls: dict[str, int]) -> dict[str, int]:
     return {command: n for command, n in calls.items() if command != "scan"}
+
+
+def test_queue_discovery_walks_many_keys_in_few_round_trips(redis_conn, redis_url):
+    """Without a list of queues, the BullMQ queues are found by one SCAN walk with a large step: a
+    Redis of 200,000 other keys takes a handful of round trips (it took 400 with 1,000-key steps)."""
+    add_jobs(redis_url, [({"topic": "a"}, {})], queue="with-meta")
+    redis_conn.set("bull:id-only:id", 7)  # an older BullMQ wrote no meta until a worker ran
+    redis_conn.hset("bull:with-meta:metrics:completed", "count", 1)
+    redis_conn.set("bull:a:b:meta", 1)  # not a queue: its name would hold a colon
+    redis_conn.execute_command("DEBUG", "POPULATE", 200_000, "other")
+
+    async def find():
+        client = aioredis.Redis.from_url(redis_url, decode_responses=False)
+        try:
+            trips = RoundTrips(client, 5.0)
+            return await bull.find_queues(trips, "bull"), trips.count
+        finally:
+            await client.aclose()
+
+    found, trips = run(find())
+    assert found == ["id-only", "with-meta"]
+    assert trips <= 6

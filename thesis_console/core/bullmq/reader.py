@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 EVENTS_READ = 10_000
 """Newest entries of the events stream read for a timeline (BullMQ keeps about 10,000 by default)."""
 LOGS_READ = 1000
-SCAN_COUNT = 1000
+SCAN_COUNT = 50_000
+"""Keys a discovery SCAN step visits: about 5 ms of Redis time each, 20 round trips per million keys."""
 
 
 async def find_queues(trips: RoundTrips, prefix: str, listed: Sequence[str] | None = None) -> list[str]:
@@ -65,27 +66,30 @@ async def find_queues(trips: RoundTrips, prefix: str, listed: Sequence[str] | No
         return [name for name, reply in zip(names, replies, strict=True) if reply_int(reply) > 0]
     found: set[str] = set()
     head = f"{prefix}:"
-    for suffix in (":meta", ":id"):
-        pattern = f"{_glob_escape(prefix)}:*{suffix}"
-        cursor: Any = 0
-        while True:
+    # One walk for both suffixes: ``:me…`` and ``:id…`` (the few ``:metrics:…`` keys it also returns
+    # are dropped below), with a large COUNT, so a million keys take tens of round trips, not thousands.
+    pattern = f"{_glob_escape(prefix)}:*:[mi][ed]*"
+    cursor: Any = 0
+    while True:
 
-            def fill_scan(pipe: Any, at: Any = cursor, match: str = pattern) -> None:
-                pipe.scan(at, match=match, count=SCAN_COUNT)
+        def fill_scan(pipe: Any, at: Any = cursor) -> None:
+            pipe.scan(at, match=pattern, count=SCAN_COUNT)
 
-            (reply,) = await trips.run(fill_scan)
-            if is_error(reply):
-                raise CoreError(f"scanning for BullMQ queues failed: {reply}")
-            cursor, keys = reply
-            for raw in keys:
-                key = decoding.text(raw)
-                if key is None or not key.startswith(head) or not key.endswith(suffix):
-                    continue
-                name = key[len(head) : -len(suffix)]
-                if name and ":" not in name:
-                    found.add(name)
-            if int(cursor) == 0:
-                break
+        (reply,) = await trips.run(fill_scan)
+        if is_error(reply):
+            raise CoreError(f"scanning for BullMQ queues failed: {reply}")
+        cursor, keys = reply
+        for raw in keys:
+            key = decoding.text(raw)
+            if key is None or not key.startswith(head):
+                continue
+            for suffix in (":meta", ":id"):
+                if key.endswith(suffix):
+                    name = key[len(head) : -len(suffix)]
+                    if name and ":" not in name:
+                        found.add(name)
+        if int(cursor) == 0:
+            break
     return sorted(found)
 
 
