@@ -41,6 +41,7 @@ def test_delete_all_matches_skips_a_job_that_changed_since_it_matched(loop, wind
         jobs._start_search_now()
         await wait_until(lambda: not jobs.search_running() and len(jobs.matches()) == 3, what="the matches")
         assert delete.isEnabled() and jobs.matches_button.isEnabled()
+        assert jobs.position_label.text() == ""  # it speaks of a table, not of the search
         cancel = actions.on_matches[JobAction.CANCEL]
         assert not cancel.isEnabled() and "a failed job cannot be canceled" in cancel.toolTip()
         # After the search, someone retries one of the matches: it is waiting now.
@@ -58,7 +59,7 @@ def test_delete_all_matches_skips_a_job_that_changed_since_it_matched(loop, wind
         assert "changed since it matched (it is waiting now)" in dialog.skips.text()
         assert matched[1] in dialog.skips.text()
         assert dialog.bar.value() == dialog.bar.maximum() == 3
-        assert "Deleted 2 jobs of failed of thesis; 1 skipped" in window.status_area.text()
+        assert "Deleted 2 jobs of thesis; 1 skipped" in window.status_area.text()
         dialog.buttons.button(QDialogButtonBox.StandardButton.Close).click()
         # The search runs again: nothing of "alpha" is failed any more.
         await wait_until(lambda: not jobs.search_running() and not jobs.matches(), what="the search again")

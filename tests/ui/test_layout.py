@@ -94,6 +94,11 @@ def test_every_state_tab_and_every_column_fit_1280x800(themed, loop, window_fact
         assert _visible_columns_width(results) <= results.viewport().width()
         assert results.horizontalScrollBar().maximum() == 0
         assert jobs.matches_button.width() >= jobs.matches_button.sizeHint().width()
+        # A long query, or all of a big state selected, never widens the Jobs view past what leaves
+        # the detail panel its width.
+        jobs.search_status.setText("“" + "a very long query " * 20 + "” in failed jobs of thesis: 0 found")
+        jobs.position_label.setText("rows 100 001–100 020 of 200 001 · all 200 001 selected: actions apply to the whole state")
+        assert jobs.minimumSizeHint().width() <= 1280 - 180 - DEFAULT_DETAIL_WIDTH - 20, jobs.minimumSizeHint()
         shown_in = lambda s: {  # noqa: E731
             jobs.models[s].headerData(c, Qt.Orientation.Horizontal) for c in range(12) if not jobs.tables[s].isColumnHidden(c)
         }

@@ -375,7 +375,7 @@ class JobActions(QObject):
         if view.search_running():
             view.cancel_search()  # the matches named in the question are the ones acted on
         ids = [r.id for r in rows]
-        where = f"{query.state.value} of {query.queue}"
+        where = query.queue
         dialog = BulkActionDialog(matches_words(action, query, len(ids)), self.window)
         self._show(dialog)
         outcome = await self.controller.act(

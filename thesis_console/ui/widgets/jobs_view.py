@@ -286,6 +286,8 @@ class JobsView(QWidget):
         self.position_label = QLabel("")
         self.position_label.setObjectName("jobsPosition")
         self.position_label.setToolTip("The rows in view; Ctrl+G goes to a position")
+        # A long text may be cut, but never widens the Jobs view (and so never narrows the detail panel).
+        self.position_label.setMinimumWidth(40)
         filter_row.addWidget(self.position_label)
         layout.addLayout(filter_row)
 
@@ -346,6 +348,7 @@ class JobsView(QWidget):
         bar.setContentsMargins(6, 0, 6, 0)
         self.search_status = QLabel("")
         self.search_status.setObjectName("searchStatus")
+        self.search_status.setMinimumWidth(40)  # as the position label: a long query never widens the view
         self.search_cancel = QPushButton("Stop search")
         self.search_cancel.clicked.connect(self.cancel_search)
         self.search_clear = QPushButton("Clear")
@@ -676,7 +679,10 @@ class JobsView(QWidget):
         dialog.open()
 
     def _update_position(self, state: JobState) -> None:
-        if state is not self.current_state() or self.searching():
+        if self.searching():
+            self.position_label.setText("")  # the search panel says what it shows
+            return
+        if state is not self.current_state():
             return
         table, total = self.tables[state], self.models[state].rowCount()
         if total == 0:
@@ -875,6 +881,7 @@ class JobsView(QWidget):
         state = self.current_state()
         self._query = SearchQuery(self._queue, state, text)
         self._apply_hidden(state, self.search_table)  # the columns of the state searched
+        self._update_position(state)
         self.search_status.setText(f"Searching {state.value} jobs of {self._queue} for “{text}”…")
         self._search_task = spawn(self._search(self._search_generation, self._queue, state, text), "search")
         self.selectionChanged.emit()
@@ -900,6 +907,7 @@ class JobsView(QWidget):
             self.filter_edit.clear()
             self.filter_edit.blockSignals(False)
         self.stack.setCurrentWidget(self.tabs)
+        self._update_position(self.current_state())
         self.selectionChanged.emit()
         self.matchesChanged.emit()
         self._on_current(self.current_table())
