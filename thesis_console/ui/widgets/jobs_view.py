@@ -693,7 +693,7 @@ class JobsView(QWidget):
         last = total - 1 if last < 0 else last
         text = f"rows {fmt_count(first + 1)}–{fmt_count(last + 1)} of {fmt_count(total)}"
         if self.whole_state_selected():
-            text += f" · all {fmt_count(total)} selected: actions apply to the whole state"
+            text += f" · all {fmt_count(total)} selected (the whole state)"
         self.position_label.setText(text)
 
     def set_stuck(self, stuck: dict[str, float]) -> None:
