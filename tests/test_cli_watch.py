@@ -298,3 +298,40 @@ def test_check_and_endpoint_agree_on_firing_alerts(capsys, redis_conn, redis_url
         for (name, labels), value in got.items() if name == "thesis_alert_firing" and value == 1
     }
     assert code == 2 and len(from_check) == 4 and from_check == from_endpoint
+
+
+def test_check_and_endpoint_on_a_redis_with_an_rq_and_a_bullmq_queue(capsys, redis_conn, redis_url, private_files):
+    from tests.core.bullmq.bull_jobs import QUEUE as BULL_QUEUE
+    from tests.core.bullmq.bull_jobs import add_jobs
+
+    write_rules(private_files / "alerts.json", {"no_worker": {"for_s": 0}})
+    queue = contract.thesis_queue(redis_conn)
+    for _ in range(2):
+        queue.enqueue("tests.jobs.noop")
+    Worker(["thesis"], connection=redis_conn, name="rq-serving").register_birth()  # the RQ queue is served
+    add_jobs(redis_url, [({"thesisId": f"t-{n}"}, {}) for n in range(3)])  # the BullMQ queue is not
+    code, out, _ = call(capsys, "check", "--url", redis_url, "--json", "--no-history")
+    result = json.loads(out)
+    assert code == 2 and result["queues"] == ["thesis", BULL_QUEUE] and result["round_trips"] == 5
+    firing = {(a["rule"], a["queue"]) for a in result["firing"]}
+    assert firing == {("no_worker", BULL_QUEUE)}
+    (alert,) = result["firing"]
+    assert alert["message"] == f"{BULL_QUEUE}: 3 jobs waiting and no live worker serves the queue"
+    endpoint = Endpoint(redis_url)
+    try:
+        got = samples(endpoint.scrape())
+    finally:
+        endpoint.stop()
+    code, out, _ = call(capsys, "status", "--url", redis_url, "--json")
+    status = {q["name"]: q for q in json.loads(out)["queues"]}
+    assert {q["backend"] for q in status.values()} == {"rq", "bullmq"}
+    for name, q in status.items():
+        for state in ("waiting", "active", "scheduled", "deferred", "completed", "failed", "canceled"):
+            assert got[("thesis_queue_jobs", (("backend", q["backend"]), ("queue", name), ("state", state)))] == q[state]
+    assert got[("thesis_queue_workers", (("backend", "bullmq"), ("queue", BULL_QUEUE)))] == 0
+    assert got[("thesis_queue_workers", (("backend", "rq"), ("queue", "thesis")))] == 1
+    assert got[("thesis_queue_oldest_waiting_age_seconds", (("backend", "bullmq"), ("queue", BULL_QUEUE)))] >= 0
+    assert ("thesis_queue_jobs_completed_total", (("backend", "bullmq"), ("queue", BULL_QUEUE))) in got
+    assert got[("thesis_scrape_round_trips", ())] == 5
+    assert got[("thesis_alert_firing", (("queue", BULL_QUEUE), ("rule", "no_worker"), ("severity", "critical"),
+                                        ("subject", BULL_QUEUE)))] == 1  # fmt: skip

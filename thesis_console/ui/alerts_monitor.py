@@ -28,6 +28,7 @@ from thesis_console.core.alerts.rules import AlertRules, RuleKind, RulesStore
 from thesis_console.core.alerts.tracker import HISTORY_S, Alert, AlertRecord, AlertTracker
 from thesis_console.core.alerts.watch import evaluate_once
 from thesis_console.core.alerts.watch_data import MinuteCache, WatchData
+from thesis_console.core.bullmq.keys import DEFAULT_PREFIX
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.types import ConnectionPhase, ConnectionState, Snapshot
 from thesis_console.ui.controller import ConsoleController
@@ -170,7 +171,8 @@ class AlertMonitor(QObject):
             source = self.controller.read_source()
             if source is not None:
                 view, started = await asyncio.to_thread(
-                    evaluate_apart, source.side_client, source.queues, source.timeout_s, minutes, cache, history, rules, snapshot
+                    evaluate_apart, source.side_client, source.queues, source.timeout_s, minutes, cache, history, rules,
+                    snapshot, source.bullmq_prefix,
                 )
             else:
                 data = await self.controller.watch(minutes, cache=cache, snapshot=snapshot)
@@ -254,12 +256,13 @@ def evaluate_apart(
     history: AlertHistory,
     rules: AlertRules,
     snapshot: Snapshot | None = None,
+    bullmq_prefix: str = DEFAULT_PREFIX,
 ) -> tuple[AlertView, tuple[Alert, ...]]:
     """In a worker thread: read on a private event loop with a private client, then apply the rules."""
 
     async def read() -> WatchData:
         async with side_client() as client:
-            reader = QueueReader(client, queues=queues, timeout_s=timeout_s)
+            reader = QueueReader(client, queues=queues, timeout_s=timeout_s, bullmq_prefix=bullmq_prefix)
             return await reader.watch(minutes, cache=cache, snapshot=snapshot)
 
     # A plain selector loop: qasync's policy (set while the GUI runs) would make a Qt loop here.

@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from thesis_console.core import session as _session  # noqa: F401  (imported before the loop runs, not on first connect)
 from thesis_console.core.bullmq.job_defaults import BullJobDefaults
+from thesis_console.core.bullmq.keys import DEFAULT_PREFIX
 from thesis_console.core.profiles import ConnectionProfile, ProfileStore
 from thesis_console.core.types import (
     ActionResult,
@@ -72,11 +73,13 @@ class NotConnectedError(CoreError):
 @dataclass(frozen=True)
 class ReadSource:
     """What a reader on another thread's event loop needs: a way to open its own client on the
-    session's server (an async context manager), and the session reader's queue filter and timeout."""
+    session's server (an async context manager), and the session reader's queue filter, timeout and
+    BullMQ prefix."""
 
     side_client: Callable[[], AbstractAsyncContextManager[Any]]
     queues: Sequence[str] | None
     timeout_s: float
+    bullmq_prefix: str = DEFAULT_PREFIX
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,8 @@ class ConsoleController(QObject):
         side_client = getattr(session, "side_client", None)
         if session is None or side_client is None:
             return None
-        return ReadSource(side_client, session.reader.queues, session.reader.timeout_s)
+        reader = session.reader
+        return ReadSource(side_client, reader.queues, reader.timeout_s, reader.bullmq_prefix)
 
     def worker_url(self) -> str | None:
         """The real URL for starting a local worker on this connection; None unless the profile has no password."""

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from bullmq import Queue
 
 from tests.core.bulk_jobs import command_calls, reset_command_stats, run
-from tests.core.bullmq.bull_jobs import QUEUE, add_jobs, pause
+from tests.core.bullmq.bull_jobs import QUEUE, activate, add_jobs, pause, write_bulk
 from tests.helpers import wait_for
 from tests.node_bullmq import NodeWorker
 from thesis_console.core import contract
@@ -24,7 +24,7 @@ from thesis_console.core.alerts.watch import evaluate_once, read_for_rules
 from thesis_console.core.alerts.watch_data import ROUND_TRIPS, MinuteCache, WatchData
 from thesis_console.core.embedded_redis import EmbeddedRedis
 from thesis_console.core.reader import QueueReader
-from thesis_console.core.types import Backend
+from thesis_console.core.types import Backend, JobState
 
 RULES = AlertRules(
     tuple(
@@ -149,3 +149,89 @@ def test_bullmq_queues_add_one_round_trip_and_no_write(redis_conn, redis_url):
     calls = command_calls(redis_conn)
     assert data.round_trips == ROUND_TRIPS + 1  # the BullMQ counts and CLIENT LIST
     assert not {"hset", "hincrby", "zadd", "set", "del", "lpush", "rpush", "expire", "zrem", "srem", "sadd"} & set(calls)
+
+
+def _finished(url: str) -> int:
+    counts = read(url).snapshot.queue(QUEUE)
+    return counts.completed + counts.failed
+
+
+def _metrics_count(conn, outcome: str) -> int:
+    return int(conn.hget(f"bull:{QUEUE}:metrics:{outcome}", "count") or 0)
+
+
+def test_failure_rate_from_bullmqs_own_metrics_fires_and_clears(redis_conn, redis_url):
+    # Finished jobs are removed at once: only BullMQ's per-minute metrics know of them.
+    gone = {"attempts": 1, "removeOnComplete": True, "removeOnFail": True}
+    add_jobs(redis_url, [(data, gone) for data, _ in thesis(6, fail=True, workMs=1) + thesis(4, workMs=1)])
+    worker = live_node_worker(redis_url, metrics={"maxDataPoints": 100})
+    try:
+        wait_for(lambda: _metrics_count(redis_conn, "failed") + _metrics_count(redis_conn, "completed") == 10, 60,
+                 message="10 jobs finished and counted by BullMQ's metrics")  # fmt: skip
+        assert _finished(redis_url) == 0  # nothing kept
+        rules, tracker = AlertRules(), AlertTracker()  # the defaults: > 20 % of at least 10 over 15 min
+        fired = evaluate_once(read(redis_url, rules), rules, tracker).update
+        assert [(a.condition.rule, a.condition.queue, a.condition.value) for a in fired.started] == [
+            (RuleKind.FAILURE_RATE, QUEUE, 0.6)
+        ]
+        assert "60% of 10 ended jobs failed in the last 15 min" in fired.started[0].condition.message
+        add_jobs(redis_url, [(data, gone) for data, _ in thesis(30, workMs=1)])
+        wait_for(lambda: _metrics_count(redis_conn, "completed") == 34, 60, message="30 more jobs completed")
+        cleared = evaluate_once(read(redis_url, rules), rules, tracker).update
+        assert cleared.firing == () and [r.rule for r in cleared.ended] == [RuleKind.FAILURE_RATE]
+    finally:
+        worker.stop()
+
+
+def test_failure_rate_from_the_kept_finished_jobs_without_metrics(redis_conn, redis_url):
+    write_bulk(redis_conn, JobState.FAILED, 8)
+    write_bulk(redis_conn, JobState.COMPLETED, 4)
+    rate = found(redis_url, AlertRules())[RuleKind.FAILURE_RATE]
+    assert rate.queue == QUEUE and rate.value == pytest.approx(8 / 12)
+
+
+def _stuck_alerts(url: str, rules: AlertRules, tracker: AlertTracker, cache: MinuteCache | None):
+    return evaluate_once(read(url, rules, cache), rules, tracker).update
+
+
+@pytest.mark.parametrize("remembered", [False, True], ids=["one-shot (events stream)", "repeated (progress seen)"])
+def test_a_node_job_that_stops_reporting_progress_while_its_worker_lives_is_stuck(redis_conn, redis_url, remembered):
+    # The Node worker reports 10 % at once, then works 25 s without a report, renewing its lock.
+    (job_id,) = add_jobs(redis_url, thesis(1, workMs=25_000))
+    worker = live_node_worker(redis_url, name="node-stuck")
+    cache = MinuteCache() if remembered else None
+    tracker = AlertTracker()
+    try:
+        wait_for(lambda: redis_conn.hget(f"bull:{QUEUE}:{job_id}", "progress") == b"10", 30, message="the first progress")
+        reported = time.time()
+        first = _stuck_alerts(redis_url, RULES, tracker, cache)
+        if time.time() - reported < 1.5:
+            assert RuleKind.STUCK_JOB not in kinds(first.firing)  # 2 s without progress are needed
+        fired = wait_for(
+            lambda: (u := _stuck_alerts(redis_url, RULES, tracker, cache)) and RuleKind.STUCK_JOB in kinds(u.started) and u,
+            20, message="the stuck alert",
+        )  # fmt: skip
+        alert = next(a for a in fired.started if a.condition.rule is RuleKind.STUCK_JOB)
+        assert alert.condition.queue == QUEUE and alert.condition.subject == job_id
+        assert " at 10 % on live worker node-stuck; stop it?" in alert.condition.message
+        assert alert.condition.value < time.time() - reported + 2  # measured from the report, not earlier
+        wait_for(
+            lambda: RuleKind.STUCK_JOB in {r.rule for r in _stuck_alerts(redis_url, RULES, tracker, cache).ended},
+            60, message="the stuck alert to end once the job completes",
+        )  # fmt: skip
+    finally:
+        worker.stop(graceful=False)
+
+
+def test_a_running_job_whose_lock_is_gone_is_not_stuck(redis_conn, redis_url):
+    """A job in ``active`` with no lock has no live worker (BullMQ will find it stalled)."""
+    add_jobs(redis_url, thesis(1))
+    (job_id,) = activate(redis_url, 1)
+    redis_conn.hset(f"bull:{QUEUE}:{job_id}", "progress", "40")
+    held = read(redis_url).queue(QUEUE, Backend.BULLMQ)
+    assert held is not None and held.active[0].worker_alive is True and held.active[0].progress == 40
+    redis_conn.delete(f"bull:{QUEUE}:{job_id}:lock")  # the worker died: its lock expired
+    later = time.time() + 3600
+    data = read(redis_url)
+    assert data.queue(QUEUE).active[0].worker_alive is False  # type: ignore[union-attr]
+    assert RuleKind.STUCK_JOB not in {c.rule for c in evaluate(data, RULES, later)}
