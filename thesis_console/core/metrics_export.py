@@ -1,19 +1,23 @@
 """The Prometheus/OpenMetrics view of the queues, built with the official ``prometheus_client``.
 
-Each scrape reads the core once (:meth:`QueueReader.watch`: four pipelined round trips, whatever
-the number of jobs) and evaluates the alert rules on what it read. Exposed, all prefixed ``thesis_``:
+Each scrape reads the core once (:meth:`QueueReader.watch`: four pipelined round trips, five with
+BullMQ queues, whatever the number of jobs) and evaluates the alert rules on what it read. Exposed, all
+prefixed ``thesis_`` (``backend`` is ``rq`` or ``bullmq``):
 
 ================================================ ======= ==============================================
 metric                                           type    labels
 ================================================ ======= ==============================================
 up                                               gauge   (0 when Redis could not be read)
-queue_jobs                                       gauge   queue, state
-queue_oldest_waiting_age_seconds                 gauge   queue
-queue_workers                                    gauge   queue (live RQ workers serving it)
-queue_stalled_seconds                            gauge   queue (longest time without progress of a
-                                                         running job on a live worker)
-queue_jobs_completed_total / _failed / _retried  counter queue (from the workers' stored metrics)
-job_runtime_seconds                              histo.  queue (every attempt, stored bucket bounds)
+queue_jobs                                       gauge   queue, backend, state
+queue_oldest_waiting_age_seconds                 gauge   queue, backend
+queue_workers                                    gauge   queue, backend (live workers serving it; left
+                                                         out when BullMQ's cannot be listed)
+queue_stalled_seconds                            gauge   queue, backend (longest time without progress
+                                                         of a running job on a live worker)
+queue_jobs_completed_total / _failed / _retried  counter queue, backend (stored metrics; BullMQ: its
+                                                         own metrics and kept jobs, no _retried)
+job_runtime_seconds                              histo.  queue, backend (every attempt, stored bucket
+                                                         bounds; RQ queues only)
 workers_alive, workers_busy                      gauge
 supervisors_alive                                gauge
 supervisor_workers_live / _busy / _desired       gauge   supervisor, host
