@@ -335,3 +335,47 @@ def test_check_and_endpoint_on_a_redis_with_an_rq_and_a_bullmq_queue(capsys, red
     assert got[("thesis_scrape_round_trips", ())] == 5
     assert got[("thesis_alert_firing", (("queue", BULL_QUEUE), ("rule", "no_worker"), ("severity", "critical"),
                                         ("subject", BULL_QUEUE)))] == 1  # fmt: skip
+
+
+def test_check_keeps_the_bullmq_queues_it_found_between_runs(capsys, private_redis_server, private_files):
+    """A check run walks the key space for BullMQ queues; the next runs (cron) check the names it found
+    in one round trip instead, for 10 minutes; a queue removed meanwhile drops out at once."""
+    from tests.core.bulk_jobs import command_calls, reset_command_stats
+    from tests.core.bullmq.bull_jobs import add_jobs
+    from thesis_console.core.bullmq.known_queues import KnownQueues
+
+    url = private_redis_server.url
+    conn = redis.Redis.from_url(url)
+    add_jobs(url, [({"topic": "a"}, {})], queue="thesis-generation")
+    add_jobs(url, [({"topic": "b"}, {})], queue="old-queue")
+
+    reset_command_stats(conn)
+    call(capsys, "check", "--url", url, "--json")
+    assert command_calls(conn).get("scan", 0) >= 1  # the first run walks
+    reset_command_stats(conn)
+    call(capsys, "check", "--url", url, "--json")
+    assert command_calls(conn).get("scan", 0) == 0  # the next one checks the kept names
+    conn.delete(*conn.keys("bull:old-queue:*"))
+    reset_command_stats(conn)
+    code, out, _ = call(capsys, "check", "--url", url, "--json")
+    assert command_calls(conn).get("scan", 0) == 0
+    assert "old-queue" not in out
+    known = KnownQueues.of("command line", url, "bull", private_files / "data" / "bullmq-queues")
+    assert known.load() == ["old-queue", "thesis-generation"]  # as found by the walk
+    assert known.load(now=time.time() + 601) is None  # then walked again
+    code, _, _ = call(capsys, "check", "--url", url, "--no-history")
+    assert code in (0, 1, 2)
+    conn.close()
+
+
+def test_kept_bullmq_queue_names_survive_damage(tmp_path):
+    from thesis_console.core.bullmq.known_queues import KnownQueues
+
+    known = KnownQueues(tmp_path / "k.json")
+    assert known.load() is None
+    known.save(["a", "b"], now=100.0)
+    assert known.load(now=150.0) == ["a", "b"]
+    assert known.load(now=50.0) is None  # a clock that went back: walk again
+    for damaged in ("", "{", '{"found_at": 1}', '{"found_at": "x", "queues": []}', '{"found_at": 1, "queues": [1]}'):
+        (tmp_path / "k.json").write_text(damaged)
+        assert known.load(now=2.0) is None

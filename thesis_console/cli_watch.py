@@ -26,6 +26,7 @@ from thesis_console.core.alerts.rules import AlertRules, RuleKind, RulesStore, S
 from thesis_console.core.alerts.tracker import Alert, AlertTracker
 from thesis_console.core.alerts.watch import WatchReport, evaluate_once, read_for_rules
 from thesis_console.core.alerts.watch_data import MinuteCache
+from thesis_console.core.bullmq.known_queues import KnownQueues
 from thesis_console.core.metrics_export import RECENT_MINUTES, WatchCollector
 from thesis_console.core.metrics_http import start_metrics_server
 from thesis_console.core.session import Session
@@ -66,19 +67,31 @@ def add_parsers(add: Any) -> None:
     """Register the subcommands with ``add(name, help, **kwargs)`` of :func:`thesis_console.cli.build_parser`."""
     check = add("check", "evaluate the alert rules once; Nagios exit codes")
     check.epilog = CHECK_EPILOG
-    check.add_argument("--rules", default=None, metavar="FILE", help="alert rules file (default: THESIS_ALERTS or alerts.json)")
+    check.add_argument(
+        "--rules",
+        default=None,
+        metavar="FILE",
+        help="alert rules file (default: THESIS_ALERTS or alerts.json)",
+    )
     check.add_argument(
         "--no-history",
         action="store_true",
         help="neither read nor update the alert history (rules with a duration then only fire from stored samples)",
     )
     serve = add("serve-metrics", "serve Prometheus/OpenMetrics metrics of the queues over HTTP")
-    serve.add_argument("--port", type=_port, default=DEFAULT_METRICS_PORT, help=f"port (default {DEFAULT_METRICS_PORT}; 0 for any free one)")
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_METRICS_PORT,
+        help=f"port (default {DEFAULT_METRICS_PORT}; 0 for any free one)",
+    )
     serve.add_argument(
         "--bind", default=DEFAULT_METRICS_BIND, metavar="ADDRESS",
         help=f"address to listen on (default {DEFAULT_METRICS_BIND}; 0.0.0.0 exposes it to the network)",
     )  # fmt: skip
-    serve.add_argument("--rules", default=None, metavar="FILE", help="alert rules file for thesis_alert_firing")
+    serve.add_argument(
+        "--rules", default=None, metavar="FILE", help="alert rules file for thesis_alert_firing"
+    )
 
 
 def usage_exit_code(argv: list[str] | None) -> int | None:
@@ -99,7 +112,15 @@ def load_rules(path: str | None, profile: str) -> AlertRules:
 async def check(session: Session, args: argparse.Namespace, _: Any) -> int:
     try:
         rules = load_rules(args.rules, session.profile.name)
+        known = KnownQueues.of(session.profile.name, session.display_url, session.reader.bullmq_prefix)
+        walks = session.reader.queues is None  # no list in the profile: BullMQ queues are found by a key walk
+        keep = walks and not args.no_history  # --no-history: no file at all
+        kept = known.load() if keep else None
+        if kept is not None:
+            session.reader.start_from_bull_queues(kept)  # one round trip instead of a key walk
         data = await read_for_rules(session.reader, rules)
+        if keep and kept is None:
+            known.save(await session.reader.bull_queues())  # what the read just found: no second walk
         if args.no_history:
             report = evaluate_once(data, rules, AlertTracker())
         else:
@@ -111,7 +132,9 @@ async def check(session: Session, args: argparse.Namespace, _: Any) -> int:
         else:
             print(f"UNKNOWN - {exc}")
         return NAGIOS_UNKNOWN
-    code = {None: NAGIOS_OK, Severity.WARNING: NAGIOS_WARNING, Severity.CRITICAL: NAGIOS_CRITICAL}[report.worst]
+    code = {None: NAGIOS_OK, Severity.WARNING: NAGIOS_WARNING, Severity.CRITICAL: NAGIOS_CRITICAL}[
+        report.worst
+    ]
     if args.json:
         print(json.dumps(check_json(report, code), ensure_ascii=False))
     else:
@@ -212,7 +235,9 @@ async def serve_metrics(session: Session, args: argparse.Namespace, _: Any) -> i
     # at 100 queues).
     gc.freeze()
     host = f"[{args.bind}]" if ":" in args.bind else args.bind
-    print(f"serving metrics on http://{host}:{server.server_port}/metrics (Ctrl-C or SIGTERM stops)", flush=True)
+    print(
+        f"serving metrics on http://{host}:{server.server_port}/metrics (Ctrl-C or SIGTERM stops)", flush=True
+    )
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):

@@ -92,6 +92,7 @@ class QueueReader:
         self._bull_queues: tuple[str, ...] = ()
         self._bull_found_at: float | None = None
         self._bull_reuse_s = BULL_DISCOVERY_S
+        self._bull_known: tuple[str, ...] | None = None
         self._checked: dict[str, tuple[Backend, float]] = {}
 
     async def snapshot(self) -> Snapshot:
@@ -135,11 +136,20 @@ class QueueReader:
         now = time.monotonic()
         if self._bull_found_at is not None and now - self._bull_found_at < self._bull_reuse_s:
             return self._bull_queues
-        found = await bull.find_queues(self._trips(), self.bullmq_prefix, self.queues)
+        listed = self.queues
+        if listed is None and self._bull_known is not None:
+            listed, self._bull_known = self._bull_known, None  # checked once; walked next time
+        found = await bull.find_queues(self._trips(), self.bullmq_prefix, listed)
         took = time.monotonic() - now
         self._bull_queues, self._bull_found_at = tuple(found), now
         self._bull_reuse_s = max(BULL_DISCOVERY_S, took / BULL_DISCOVERY_SHARE)
         return self._bull_queues
+
+    def start_from_bull_queues(self, names: Sequence[str]) -> None:
+        """BullMQ queue names found by an earlier walk (:mod:`~thesis_console.core.bullmq.known_queues`):
+        the next discovery checks just these, in one round trip, instead of walking the key space."""
+        self._bull_known = tuple(names)
+        self._bull_found_at = None
 
     async def backend_of(self, queue: str) -> Backend:
         """The backend of one queue: from the last scan when fresh, else one EXISTS (reused for 30 s)."""
@@ -163,7 +173,9 @@ class QueueReader:
             return bull.BullReader(self._trips(), self.bullmq_prefix)
         return RqReader(self._trips(), self.trust_pickle)
 
-    async def page(self, queue: str, state: JobState, offset: int, limit: int, reverse: bool = False) -> JobPage:
+    async def page(
+        self, queue: str, state: JobState, offset: int, limit: int, reverse: bool = False
+    ) -> JobPage:
         """Rows ``offset`` .. ``offset + limit - 1`` of a state's table, in two round trips at any offset
         (plus one EXISTS when the queue's backend was not checked in the last 30 s). ``reverse`` counts from
         the other end of the state's order (oldest first where it is newest first, and back)."""
@@ -186,7 +198,9 @@ class QueueReader:
     async def _position(self, queue: str, state: JobState, job_id: str, reverse: bool) -> int | None:
         return await (await self._reader_of(queue)).position(queue, state, job_id, reverse)
 
-    async def detail(self, job_id: str, queue: str | None = None, backend: Backend | None = None) -> JobDetail:
+    async def detail(
+        self, job_id: str, queue: str | None = None, backend: Backend | None = None
+    ) -> JobDetail:
         """Arguments (data), meta (opts), result, traceback, raw fields, logs and timeline of one job.
 
         A BullMQ job id is only unique in its queue: with no ``queue``, an id RQ does not know is looked
@@ -229,7 +243,9 @@ class QueueReader:
         check_search_args(text, batch_size, scan_chunk)
         # The BullMQ queues as the last snapshot found them: a search starts from a queue on screen.
         reader = self._reader_for(queue, self._bull_queues)
-        return _guarded(reader.search(queue, state, text, batch_size=batch_size, scan_chunk=scan_chunk), "search")
+        return _guarded(
+            reader.search(queue, state, text, batch_size=batch_size, scan_chunk=scan_chunk), "search"
+        )
 
     async def metric_series(self, queue: str, range_s: int, now: float | None = None) -> MetricSeries:
         """Points for the charts: minute buckets up to 6 hours, hour buckets beyond (24 h, 7 days)."""
@@ -252,12 +268,16 @@ class QueueReader:
         calls, settled minute buckets are read once."""
         return await self._bounded(self._watch(minutes, now, cache, snapshot))
 
-    async def _watch(self, minutes: int, now: float | None, cache: MinuteCache | None, snapshot: Snapshot | None) -> WatchData:
+    async def _watch(
+        self, minutes: int, now: float | None, cache: MinuteCache | None, snapshot: Snapshot | None
+    ) -> WatchData:
         trips = 0
         if snapshot is None:
             snapshot = await self._snapshot()
             trips, now = snapshot.round_trips, snapshot.taken_at if now is None else now
-        data = await read_watch_data(self._trips(), self.queues, minutes, now, cache, snapshot, self.bullmq_prefix)
+        data = await read_watch_data(
+            self._trips(), self.queues, minutes, now, cache, snapshot, self.bullmq_prefix
+        )
         return dataclasses.replace(data, round_trips=data.round_trips + trips) if trips else data
 
     def _trips(self) -> RoundTrips:
