@@ -167,6 +167,7 @@ def test_bottom_docks_start_compact_and_remember_their_size(qtbot, tmp_path) -> 
     panel.log_button.click()
     qtbot.waitUntil(lambda: panel.log_view.isVisible() and dock.height() >= 800 * 0.3)
     grown = dock.height()
+    assert dock.widget().verticalScrollBar().maximum() == 0, "the panel fits its dock: the log takes the room"
     window.settings.save_window(window, window.splitter_states())
     window.close()
 

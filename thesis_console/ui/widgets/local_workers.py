@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QToolButton,
@@ -194,6 +195,11 @@ class LocalWorkersPanel(QWidget):
 
         self.log_view = LogTailView(self)
         self.log_view.hide()  # compact until asked for: the status line and the controls
+        # It takes the dock's height, whatever it is: its own preferred height would make the dock's
+        # scroll area scroll (the wrapped status line gives the panel a height-for-width).
+        policy = self.log_view.sizePolicy()
+        policy.setVerticalPolicy(QSizePolicy.Policy.Ignored)
+        self.log_view.setSizePolicy(policy)
         self.log_button = QToolButton(self)
         self.log_button.setObjectName("localLogToggle")
         self.log_button.setText("Log")
