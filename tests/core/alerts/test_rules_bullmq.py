@@ -86,6 +86,9 @@ def test_waiting_jobs_and_no_worker_fire_and_a_node_worker_serving_the_queue_cle
     no_worker = {c.queue: c for c in evaluate(data, RULES, time.time()) if c.rule is RuleKind.NO_WORKER}
     assert no_worker[QUEUE].message == f"{QUEUE}: 5 jobs waiting and no live worker serves the queue"
     assert "thesis" in no_worker
+    tracker = AlertTracker()
+    started = evaluate_once(data, RULES, tracker).update.started
+    assert {(a.condition.rule, a.condition.queue) for a in started} >= {(RuleKind.NO_WORKER, QUEUE)}
 
     worker = live_node_worker(redis_url)
     try:
@@ -95,6 +98,8 @@ def test_waiting_jobs_and_no_worker_fire_and_a_node_worker_serving_the_queue_cle
         assert RuleKind.NO_WORKER in now and now[RuleKind.NO_WORKER].queue == "thesis"  # RQ's still fires
         assert not [c for c in evaluate(read(redis_url), RULES, time.time())
                     if c.rule is RuleKind.NO_WORKER and c.queue == QUEUE]  # fmt: skip
+        ended = evaluate_once(read(redis_url), RULES, tracker).update.ended
+        assert [(r.rule, r.queue) for r in ended if r.rule is RuleKind.NO_WORKER] == [(RuleKind.NO_WORKER, QUEUE)]
         assert read(redis_url).snapshot.queue(QUEUE).waiting == 2
     finally:
         worker.stop(graceful=False)
