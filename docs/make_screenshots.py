@@ -18,6 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import asyncio
+import uuid
+
 import redis
 
 from thesis_console.core.embedded_redis import free_port, start_server
@@ -27,6 +30,9 @@ from thesis_console.core.thesis_request import ThesisRequest
 OUT = Path(__file__).parent / "screenshots"
 SIZE = "1280x800"
 BACKLOG = "backlog"
+BULL_QUEUE = "thesis-generation"
+SEED_OPTIONS = {"attempts": 3, "backoff": {"type": "exponential", "delay": 2000},
+                "removeOnComplete": {"age": 86400, "count": 100}, "removeOnFail": {"count": 500}}  # fmt: skip
 """A queue no worker serves, for the picture of a deep position."""
 TOPICS = [
     "Back-pressure in distributed job queues",
@@ -79,11 +85,56 @@ def main() -> int:
                 env=env, check=True, timeout=120,
             )  # fmt: skip
             print(f"wrote {target}")
+        _bullmq_shots(server.url, env)
+        shot = OUT / "overview-dark.png"
+        subprocess.run(
+            [sys.executable, "-m", "thesis_console", "screenshot", "--url", server.url, "--view", "overview",
+             "--size", SIZE, "--theme", "dark", "--out", str(shot)],
+            env=env, check=True, timeout=120,
+        )  # fmt: skip
+        print(f"wrote {shot}")
     finally:
         sup.terminate()
         sup.wait(60)
         server.stop()
     return 0
+
+
+def _bullmq_shots(url: str, env: dict[str, str]) -> None:
+    """The Node system's queue (BullMQ, the seed's job options) run by supervised Python BullMQ workers."""
+    from bullmq import Queue
+
+    async def produce(count: int, failing: int) -> None:
+        queue = Queue(BULL_QUEUE, {"connection": url})
+        try:
+            for i in range(count):
+                topic = TOPICS[i % len(TOPICS)]
+                options = {"pace_s": 0.6, **({"fail_always": True} if i < failing else {})}
+                data = {"thesisId": str(uuid.uuid4()), "topic": topic, "chapters": 3 + i % 4, "options": options}
+                await queue.add("generate-thesis", data, SEED_OPTIONS)
+        finally:
+            await queue.close()
+
+    workers = subprocess.Popen(
+        [sys.executable, "-m", "worker_runner", "--url", url, "--backend", "bullmq", "--queue", BULL_QUEUE, "-n", "3",
+         "--id", "node-queue"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        asyncio.run(produce(12, 2))
+        time.sleep(25)
+        asyncio.run(produce(10, 0))
+        time.sleep(4)
+        target = OUT / "bullmq.png"
+        subprocess.run(
+            [sys.executable, "-m", "thesis_console", "screenshot", "--url", url, "--view", "jobs", "--queue", BULL_QUEUE,
+             "--state", "active", "--size", SIZE, "--out", str(target)],
+            env=env, check=True, timeout=120,
+        )  # fmt: skip
+        print(f"wrote {target}")
+    finally:
+        workers.terminate()
+        workers.wait(60)
 
 
 if __name__ == "__main__":
