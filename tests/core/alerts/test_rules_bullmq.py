@@ -240,3 +240,27 @@ def test_a_running_job_whose_lock_is_gone_is_not_stuck(redis_conn, redis_url):
     data = read(redis_url)
     assert data.queue(QUEUE).active[0].worker_alive is False  # type: ignore[union-attr]
     assert RuleKind.STUCK_JOB not in {c.rule for c in evaluate(data, RULES, later)}
+
+
+def test_foreign_and_damaged_bullmq_keys_are_read_without_failing(redis_conn, redis_url):
+    base = "bull:odd"
+    redis_conn.hset(f"{base}:meta", "version", "bullmq:5.81.5")
+    redis_conn.lpush(f"{base}:wait", "w1")  # a head job without a hash
+    redis_conn.zadd(f"{base}:prioritized", {"p1": 1})
+    redis_conn.hset(f"{base}:p1", "timestamp", "not a time")
+    redis_conn.lpush(f"{base}:active", "a1", "a2")
+    redis_conn.hset(f"{base}:a1", mapping={"progress": "{not json", "processedOn": "x"})
+    redis_conn.set(f"{base}:a1:lock", "token")
+    redis_conn.set(f"{base}:a2", "a string, not a hash")
+    redis_conn.set(f"{base}:metrics:completed", "a string, not a hash")
+    redis_conn.rpush(f"{base}:metrics:failed:data", "NaN", "-3")
+    redis_conn.hset(f"{base}:metrics:failed", mapping={"count": "x", "prevTS": "1", "prevCount": "y"})
+    redis_conn.zadd(f"{base}:failed", {"f1": "inf"})
+    redis_conn.set(f"{base}:events", "a string, not a stream")
+    data = read(redis_url)
+    odd = data.queue("odd", Backend.BULLMQ)
+    assert odd is not None and odd.head_job is None and odd.head_enqueued_at is None
+    assert [(j.id, j.worker_alive, j.progress) for j in odd.active] == [("a2", False, None), ("a1", True, None)]
+    assert all(b.completed == 0 for b in odd.minutes)
+    found = {c.rule for c in evaluate(data, RULES, time.time() + 3600)}
+    assert RuleKind.NO_WORKER in found and RuleKind.STUCK_JOB not in found  # a1's progress is not JSON: not judged

@@ -291,9 +291,10 @@ def _bull_progress_at(job: watch_reads.RunningJob, remembered: tuple[bytes, floa
     - a value kept from an earlier attempt (BullMQ leaves ``progress`` in place on a retry) has not
       changed since this attempt started (``processedOn``); with nothing else known, now.
 
-    None for a job that never reported progress (as for RQ, the stuck rule does not watch it).
+    None for a job that never reported progress, or whose progress is not JSON (as for RQ, the stuck
+    rule does not judge it).
     """
-    if job.raw_progress is None:
+    if job.raw_progress is None or (job.progress is None and job.stage is None):
         return None
     if remembered is not None and remembered[0] == job.raw_progress:
         at = remembered[1]
