@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 import redis.asyncio as aioredis
@@ -16,12 +17,13 @@ from tests.core.bulk_jobs import command_calls, reset_command_stats, run
 from tests.core.bullmq.bull_jobs import QUEUE, activate, add_jobs, pause, write_bulk
 from tests.helpers import wait_for
 from tests.node_bullmq import NodeWorker
-from thesis_console.core import contract
+from thesis_console.core import contract, metrics_store
 from thesis_console.core.alerts.conditions import Condition, evaluate
 from thesis_console.core.alerts.rules import AlertRules, RuleKind, RuleSettings, Severity
 from thesis_console.core.alerts.tracker import AlertTracker
 from thesis_console.core.alerts.watch import evaluate_once, read_for_rules
 from thesis_console.core.alerts.watch_data import ROUND_TRIPS, MinuteCache, WatchData
+from thesis_console.core.bullmq.keys import depth_metrics_name
 from thesis_console.core.embedded_redis import EmbeddedRedis
 from thesis_console.core.reader import QueueReader
 from thesis_console.core.types import Backend, JobState
@@ -264,3 +266,16 @@ def test_foreign_and_damaged_bullmq_keys_are_read_without_failing(redis_conn, re
     assert all(b.completed == 0 for b in odd.minutes)
     found = {c.rule for c in evaluate(data, RULES, time.time() + 3600)}
     assert RuleKind.NO_WORKER in found and RuleKind.STUCK_JOB not in found  # a1's progress is not JSON: not judged
+
+
+def test_depth_for_minutes_from_a_bullmq_supervisors_samples(redis_conn, redis_url):
+    add_jobs(redis_url, thesis(5))
+    rules = RULES.with_rule(RuleKind.WAITING_DEPTH, replace(RULES.get(RuleKind.WAITING_DEPTH), for_s=120))
+    assert RuleKind.WAITING_DEPTH in kinds(evaluate_once(read(redis_url, rules), rules, AlertTracker()).update.pending)
+    # A thesis-worker --backend bullmq supervisor samples the depth once a minute, under its own name.
+    now = time.time()
+    with redis_conn.pipeline() as pipe:
+        for minutes_ago in (3, 2, 1, 0):
+            metrics_store.record_depth(pipe, depth_metrics_name("bull", QUEUE), 5, now - 60 * minutes_ago)
+        pipe.execute()
+    assert RuleKind.WAITING_DEPTH in kinds(evaluate_once(read(redis_url, rules), rules, AlertTracker()).update.started)
