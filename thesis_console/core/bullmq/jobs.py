@@ -123,6 +123,8 @@ def row_from_fields(
     made = _int(fields.get("atm"))
     if made is None:
         made = _int(fields.get("attemptsMade"))
+    if made is None and fields.get("atm") is None and fields.get("attemptsMade") is None:
+        made = 0  # BullMQ writes the count when an attempt ends: none has ended yet
     progress, stage = progress_of(fields.get("progress"))
     started, ended = ms_time(fields.get("processedOn")), ms_time(fields.get("finishedOn"))
     status = state.value
