@@ -198,16 +198,22 @@ class SupervisedWorkerMixin(PauseAwareMixin):
             self.redis_unreachable()  # a missed heartbeat is harmless; RQ's loop retries Redis itself
 
     def check_for_suspension(self, burst: bool) -> None:
+        # The first Redis call of each turn of RQ's loop: a URL that stopped speaking Redis is said
+        # in one line here, not as RQ's "unhandled exception" traceback.
         try:
             super().check_for_suspension(burst)
         except REDIS_DOWN:
             self.wait_for_redis()
+        except NOT_REDIS as exc:
+            self._stop_not_redis(exc)
 
     def run_maintenance_tasks(self) -> None:
         try:
             super().run_maintenance_tasks()
         except REDIS_DOWN as exc:
             self.log.info("Worker %s: maintenance skipped, Redis is unreachable (%s)", self.name, exc)
+        except NOT_REDIS as exc:
+            self._stop_not_redis(exc)
 
     def teardown(self) -> None:
         if not self.not_redis:
