@@ -93,6 +93,12 @@ class QueueReader:
         self._bull_found_at: float | None = None
         self._bull_reuse_s = BULL_DISCOVERY_S
         self._bull_known: tuple[str, ...] | None = None
+        self._discovery: asyncio.Task[tuple[str, ...]] | None = None
+        self.discover_in_background = False
+        """Walk the key space for BullMQ queues again beside the snapshots instead of before one (the
+        window: a walk of a million keys would hold back a refresh every 30 s or more by about a
+        second). Snapshots meanwhile use the last walk's queues. The first walk is always waited for:
+        which queues are BullMQ decides what the console does with them."""
         self._checked: dict[str, tuple[Backend, float]] = {}
 
     async def snapshot(self) -> Snapshot:
@@ -132,18 +138,37 @@ class QueueReader:
     async def bull_queues(self) -> tuple[str, ...]:
         """The BullMQ queues under the prefix (those of the profile's list when it has one), found again
         at most every 30 s: without a list that is a SCAN of the key space, whose cost grows with it
-        (a scan that took longer is repeated less often: see :data:`BULL_DISCOVERY_SHARE`)."""
+        (a scan that took longer is repeated less often: see :data:`BULL_DISCOVERY_SHARE`; with
+        :attr:`discover_in_background`, scans after the first run beside the snapshots)."""
         now = time.monotonic()
         if self._bull_found_at is not None and now - self._bull_found_at < self._bull_reuse_s:
             return self._bull_queues
+        if self.discover_in_background and self._bull_found_at is not None and self.queues is None:
+            if self._discovery is None or self._discovery.done():
+                self._discovery = asyncio.get_running_loop().create_task(self._discover_quietly())
+            return self._bull_queues
+        return await self._discover()
+
+    async def _discover(self) -> tuple[str, ...]:
+        started = time.monotonic()
         listed = self.queues
         if listed is None and self._bull_known is not None:
             listed, self._bull_known = self._bull_known, None  # checked once; walked next time
         found = await bull.find_queues(self._trips(), self.bullmq_prefix, listed)
-        took = time.monotonic() - now
-        self._bull_queues, self._bull_found_at = tuple(found), now
+        took = time.monotonic() - started
+        self._bull_queues, self._bull_found_at = tuple(found), started
         self._bull_reuse_s = max(BULL_DISCOVERY_S, took / BULL_DISCOVERY_SHARE)
         return self._bull_queues
+
+    async def _discover_quietly(self) -> tuple[str, ...]:
+        """:meth:`_discover` in its own task: a failure is logged and the next snapshot tries again."""
+        try:
+            return await self._discover()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("finding the BullMQ queues failed: %s", exc)
+            return self._bull_queues
 
     def start_from_bull_queues(self, names: Sequence[str]) -> None:
         """BullMQ queue names found by an earlier walk (:mod:`~thesis_console.core.bullmq.known_queues`):

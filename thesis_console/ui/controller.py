@@ -461,6 +461,9 @@ class ConsoleController(QObject):
             self.detach()
             self.generation += 1
         self.session = session
+        reader = getattr(session, "reader", None)
+        if reader is not None:
+            reader.discover_in_background = True  # refreshes do not wait for a key walk
         if worker_url is None and not getattr(session, "password_given", True):
             worker_url = getattr(session, "url", None)
         self._worker_url = worker_url

@@ -3,6 +3,9 @@ the counts of every BullMQ queue in one round trip, whatever the number of queue
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 import redis.asyncio as aioredis
 
@@ -121,3 +124,32 @@ def test_queue_discovery_walks_many_keys_in_few_round_trips(redis_conn, redis_ur
     found, trips = run(find())
     assert found == ["id-only", "with-meta"]
     assert trips <= 6
+
+
+def test_a_reader_can_find_the_bullmq_queues_again_beside_its_snapshots(redis_url):
+    """The window's reader waits for its first walk of the key space (which queues are BullMQ decides
+    what the console does with them), then walks again beside the snapshots: a snapshot due for a walk
+    does not wait for it, and a later one has the queue created meanwhile."""
+    add_jobs(redis_url, [({"topic": "a"}, {})], queue="first")
+
+    async def scenario():
+        client = aioredis.Redis.from_url(redis_url, decode_responses=False)
+        try:
+            reader = QueueReader(client)
+            reader.discover_in_background = True
+            first = await reader.snapshot()
+            await asyncio.to_thread(add_jobs, redis_url, [({"topic": "b"}, {})], "second")
+            reader._bull_found_at = time.monotonic() - reader._bull_reuse_s  # the walk is due
+            due = await reader.snapshot()
+            for _ in range(200):
+                later = await reader.snapshot()
+                if "second" in [q.name for q in later.queues]:
+                    return first, due, later
+            raise AssertionError("the new BullMQ queue was never found")
+        finally:
+            await client.aclose()
+
+    first, due, later = run(scenario())
+    assert [(q.name, q.backend) for q in first.queues] == [("first", Backend.BULLMQ)]
+    assert [q.name for q in due.queues] == ["first"]  # the walk runs beside this snapshot
+    assert [(q.name, q.backend) for q in later.queues] == [("first", Backend.BULLMQ), ("second", Backend.BULLMQ)]
