@@ -203,3 +203,20 @@ def test_disconnected_the_tables_and_local_workers_say_their_data_is_old(tmp_pat
         run(loop, scenario(), 60)
     finally:
         server.stop()
+
+
+def test_the_workers_tables_show_three_rows_at_1280x800(themed, loop, window_factory, redis_url) -> None:
+    """Supervisors, RQ workers and BullMQ workers each show at least three rows in the Workers tab (the
+    supervisors' table, above its controls, showed one)."""
+
+    async def scenario() -> None:
+        window = await window_factory(ad_hoc_profile(redis_url))
+        assert (window.width(), window.height()) == (1280, 800)
+        window.views.setCurrentIndex(2)
+        await wait_until(lambda: window.workers_view.isVisible(), what="the Workers tab")
+        for table in (window.workers_view.supervisors_table, window.workers_view.workers_table,
+                      window.workers_view.bull_workers_table):  # fmt: skip
+            row = table.verticalHeader().defaultSectionSize()
+            assert table.viewport().height() >= 3 * row, (table.objectName(), table.viewport().height(), row)
+
+    run(loop, scenario())

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
+    QStyle,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -77,7 +78,15 @@ def make_table(model: KeyedTableModel, parent: QWidget) -> tuple[QTableView, QSo
     header = view.horizontalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     header.setStretchLastSection(True)
+    # Room for three rows whatever the splitter does (two supervisors showed as one row at 1280x800).
+    rows = view.verticalHeader().defaultSectionSize() * MIN_ROWS_SHOWN
+    scrollbar = view.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+    view.setMinimumHeight(header.sizeHint().height() + rows + scrollbar + 2 * view.frameWidth())
     return view, proxy
+
+
+MIN_ROWS_SHOWN = 3
+"""Rows each table of the view shows at least."""
 
 
 def keep_min_at_most_max(low: QSpinBox, high: QSpinBox) -> None:
