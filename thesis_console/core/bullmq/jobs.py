@@ -132,7 +132,7 @@ def row_from_fields(
     if state is JobState.SCHEDULED:
         scheduled_for = delayed_run_at(score) if score is not None else None
         status = RETRY_BACKOFF if (made or 0) > 0 else REQUESTED_DELAY
-    error = decoding.text(fields.get("failedReason")) or None
+    error = failed_reason(fields.get("failedReason")) or None
     if error is None and fields.get("failedReason"):
         problems.append("failed reason is not UTF-8")
     return JobRow(
@@ -156,3 +156,17 @@ def row_from_fields(
         scheduled_for=scheduled_for,
         status=status,
     )
+
+
+def failed_reason(raw: bytes | None) -> str | None:
+    """A job's ``failedReason`` as text. The Python package stores it JSON-encoded (``"boom"``, quotes
+    and escapes included), Node as it is: a value that is exactly one JSON string is shown decoded."""
+    reason = decoding.text(raw)
+    if reason and len(reason) >= 2 and reason[0] == reason[-1] == '"':
+        try:
+            decoded = json.loads(reason)
+        except ValueError:
+            return reason
+        if isinstance(decoded, str):
+            return decoded
+    return reason

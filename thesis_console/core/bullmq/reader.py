@@ -17,6 +17,7 @@ from thesis_console.core.bullmq import metrics
 from thesis_console.core.bullmq.jobs import (
     ROW_FIELDS,
     build_row,
+    failed_reason,
     ms_time,
     parse_json,
     progress_of,
@@ -214,9 +215,9 @@ class BullReader:
             traceback = "\n\n".join(f"attempt {n}:\n{entry}" for n, entry in enumerate(stack.value, 1)) or None
         elif stack.kind == "text":
             traceback = str(stack.value)
-        failed_reason = decoding.text(fields.get("failedReason"))
-        if failed_reason and not traceback:
-            traceback = failed_reason
+        reason = failed_reason(fields.get("failedReason"))
+        if reason and not traceback:
+            traceback = reason
         logs = tuple(decoding.text(x) or decoding.shorten(x) for x in ([] if is_error(logs_reply) else logs_reply or []))
         return JobDetail(
             row=row,
@@ -293,7 +294,7 @@ def _timeline(job_id: str, entries: list[Any]) -> tuple[TimelineEvent, ...]:
         at = int(entry_id.split(b"-")[0]) / 1000.0
         event = decoding.text(fields.get(b"event")) or "?"
         if event in ("completed", "failed"):
-            detail = decoding.text(fields.get(b"failedReason")) or ""
+            detail = failed_reason(fields.get(b"failedReason")) or ""
             events.append(TimelineEvent(at=at, what="ended", outcome=event, detail=detail))
         elif event == "active":
             events.append(TimelineEvent(at=at, what="attempt", outcome="running"))
