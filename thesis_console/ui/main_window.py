@@ -67,6 +67,8 @@ log = logging.getLogger("thesis_console.ui.window")
 VIEW_OVERVIEW, VIEW_JOBS, VIEW_WORKERS = 0, 1, 2
 STOP_NOW_AFTER_S = 10.0
 LOG_DOCK_SHARE = 0.4
+ALERTS_DOCK_SHARE = 0.35
+"""The most of the window's height the Alerts tab takes when it comes to the front."""
 """Part of the window's height the bottom docks get when the Local workers log is opened."""
 
 
@@ -380,6 +382,19 @@ class MainWindow(QMainWindow):
 
         self.alerts = AlertsDock(self, beside=self.local_dock)
         self.job_actions.stuck_jobs = lambda: self.alerts.stuck
+        self.alerts.visibilityChanged.connect(self._on_alerts_shown)
+
+    def _on_alerts_shown(self, shown: bool) -> None:
+        """The Alerts tab in front: room for its table (a few alerts, at most ALERTS_DOCK_SHARE of the
+        window); back to the Local workers' height when that tab is in front again."""
+        if self.alerts.isFloating() or self.local_dock.isFloating():
+            return
+        if shown:
+            wanted = max(self.alerts.height(), min(self.alerts.panel.sizeHint().height() + 40, int(self.height() * ALERTS_DOCK_SHARE)))
+            if wanted != self.alerts.height():
+                self.resizeDocks([self.alerts], [wanted], Qt.Orientation.Vertical)
+        elif not self.settings.local_log_shown:
+            self.resizeDocks([self.local_dock], [self.compact_dock_height()], Qt.Orientation.Vertical)
 
     def show_job(self, row: JobRow | None) -> None:
         """Show ``row`` (the table's current job) in the detail panel, which takes room only while it shows one."""

@@ -86,7 +86,7 @@ class AlertsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
-        layout.addWidget(self.firing_table, 1)
+        layout.addWidget(self.firing_table, 2)  # what fires now gets the room first
         layout.addWidget(history_label)
         layout.addWidget(self.history_table, 1)
         self.dialog: QDialog | None = None
