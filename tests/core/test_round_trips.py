@@ -71,3 +71,23 @@ def test_the_connection_keeps_its_timeout_after_a_round_trip_times_out():
         assert run(body()) == [30]
     finally:
         silent.close()
+
+
+def test_commands_are_packed_as_redis_py_packs_them() -> None:
+    """hiredis packs the round trips' commands: the same bytes as redis-py's own packer."""
+    import redis.asyncio as aioredis
+
+    from thesis_console.core.round_trips import pack_commands
+
+    connection = aioredis.Connection()
+    commands = [
+        ("HGETALL", "rq:job:é-ünïcode"),
+        ("ZRANGEBYSCORE", b"bull:q:completed", 1700000000.25, "+inf", "WITHSCORES"),
+        ("LRANGE", "rq:queue:thesis", 0, -1),
+        ("CLIENT LIST", "TYPE", "normal"),
+        (b"CONFIG GET", b"maxmemory"),
+        ("SET", "k", "", "PX", 1500),
+        ("HSET", "k", "f", b"\x00\xff" * 40_000),  # past redis-py's buffer cut-off
+        ("ZADD", "z", 1e-05, "m", 12345678901234567890, "n"),
+    ]
+    assert pack_commands(connection.encoder.encode, commands) == b"".join(connection.pack_commands(commands))

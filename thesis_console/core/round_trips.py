@@ -23,6 +23,11 @@ import redis.asyncio as aioredis
 import redis.exceptions as rexc
 from redis.asyncio.client import Pipeline
 
+try:  # redis[hiredis] brings it; without it, redis-py packs in Python
+    import hiredis
+except ImportError:  # pragma: no cover
+    hiredis = None  # type: ignore[assignment]
+
 from thesis_console.core.redis_target import describe_error
 from thesis_console.core.types import CoreError
 
@@ -116,9 +121,34 @@ class _DeadlinePipeline(Pipeline):
         saved = connection.socket_timeout
         connection.socket_timeout = None
         try:
-            return await super()._execute_pipeline(connection, commands, raise_on_error)
+            if hiredis is None:
+                return await super()._execute_pipeline(connection, commands, raise_on_error)
+            # redis-py's own steps, with the commands packed by hiredis (redis-py's asyncio client
+            # packs in Python: about 7 µs a command, a third of a 1,400-command round trip).
+            await connection.send_packed_command(pack_commands(connection.encoder.encode, [args for args, _ in commands]))
+            replies: list[Any] = []
+            for args, options in commands:
+                try:
+                    replies.append(await self.parse_response(connection, args[0], **options))
+                except rexc.ResponseError as exc:
+                    replies.append(exc)
+            if raise_on_error:
+                self.raise_first_error(commands, replies)
+            return replies
         finally:
             connection.socket_timeout = saved
+
+
+def pack_commands(encode: Callable[[Any], Any], commands: list[tuple[Any, ...]]) -> bytes:
+    """The commands in the Redis protocol, as redis-py's ``pack_commands`` writes them (arguments
+    encoded by the client's encoder, a command name with spaces split into words), packed by hiredis."""
+    assert hiredis is not None
+    packed = []
+    for args in commands:
+        name = args[0]
+        head = tuple(name.encode().split()) if isinstance(name, str) else tuple(name.split()) if b" " in name else (name,)
+        packed.append(hiredis.pack_command(head + tuple(map(encode, args[1:]))))  # type: ignore[arg-type]
+    return b"".join(packed)
 
 
 def is_error(reply: Any) -> bool:
