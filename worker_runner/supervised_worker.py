@@ -338,13 +338,46 @@ class SupervisedWorkerMixin(PauseAwareMixin):
             self._enqueue_dependents_safely(queue, job)
         self._release_slot_safely(job)
 
+    def bootstrap(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        # RQ runs its start-up writes (birth, pub/sub, state) outside its work loop's error handling:
+        # a worker starting while Redis is away would exit. Each of them waits out the outage instead.
+        self._bootstrapping = True
+        try:
+            super().bootstrap(*args, **kwargs)
+        finally:
+            self._bootstrapping = False
+
     def register_birth(self) -> None:
-        super().register_birth()
-        with self.connection.pipeline() as pipe:
-            pipe.hset(self.key, HEARTBEAT_FIELD, str(self.job_monitoring_interval))
-            if self.supervisor_id:
-                pipe.hset(self.key, SUPERVISOR_FIELD, self.supervisor_id)
-            pipe.execute()
+        attempts = 0
+
+        def register() -> None:
+            nonlocal attempts
+            attempts += 1
+            try:
+                super(SupervisedWorkerMixin, self).register_birth()
+            except ValueError:
+                if attempts == 1:
+                    raise  # another live worker has this name
+                # an earlier attempt's birth landed and only its reply was lost: the hash is this worker's
+            with self.connection.pipeline() as pipe:
+                pipe.hset(self.key, HEARTBEAT_FIELD, str(self.job_monitoring_interval))
+                if self.supervisor_id:
+                    pipe.hset(self.key, SUPERVISOR_FIELD, self.supervisor_id)
+                pipe.execute()
+
+        self._until_redis(register)
+
+    def subscribe(self) -> None:
+        if getattr(self, "_bootstrapping", False):
+            self._until_redis(super().subscribe)
+        else:
+            super().subscribe()
+
+    def set_state(self, state, pipeline=None) -> None:  # type: ignore[no-untyped-def]
+        if getattr(self, "_bootstrapping", False) and pipeline is None:
+            self._until_redis(lambda: super(SupervisedWorkerMixin, self).set_state(state))
+        else:
+            super().set_state(state, pipeline=pipeline)
 
     def _install_signal_handlers(self) -> None:
         signal.signal(signal.SIGINT, self._request_warm_stop)

@@ -136,3 +136,42 @@ def test_an_outage_keeps_a_simple_worker_and_its_job(own_redis, supervisors):
     assert job.retries_left == contract.MAX_RETRIES
     assert [p.pid for p in sup.worker_processes()] == workers_before
     conn.close()
+
+
+def test_a_worker_starting_while_redis_is_away_waits_for_it(own_redis, caplog):
+    """RQ's start-up writes (birth, pub/sub, state) run outside its work loop's error handling: a worker
+    whose start met an outage used to exit (seen in the chaos run). It waits for Redis instead."""
+    import logging
+    import threading
+
+    import redis
+
+    from worker_runner.supervised_worker import SupervisedThesisWorker
+
+    server = own_redis()
+    worker = SupervisedThesisWorker(["thesis"], name="starting-1", connection=redis.Redis.from_url(server.url))
+    server.shutdown()
+    caplog.set_level(logging.WARNING, logger="worker_runner.redis_wait")
+    ended: list[BaseException | None] = []
+
+    def start() -> None:
+        try:
+            worker.bootstrap("WARNING")
+            ended.append(None)
+        except BaseException as exc:  # noqa: BLE001 - the test reports what ended it
+            ended.append(exc)
+
+    thread = threading.Thread(target=start, daemon=True)
+    thread.start()
+    wait_for(lambda: ended or "Redis is unreachable" in caplog.text, 20, message="the start to meet the outage")
+    assert not ended, ended  # still waiting, not exited
+    server.start()
+    wait_for(lambda: ended, 30, message="the start to finish once Redis is back")
+    try:
+        assert ended == [None]
+        conn = server.client()
+        assert conn.exists(worker.key) and conn.hget(worker.key, "state") == b"started"
+        assert worker.pubsub_thread is not None and worker.pubsub_thread.is_alive()
+    finally:
+        if worker.pubsub_thread is not None:
+            worker.pubsub_thread.stop()
