@@ -336,36 +336,7 @@ class QueueActions:
     def _cancel_one(conn: redis.Redis, job_id: str, expected: Expected | None = None) -> str | None:
         """Cancel one job inside a WATCH on its hash, so that a worker taking it meanwhile wins cleanly;
         with ``expected``, only while it is still in that queue and state."""
-        key = Job.key_for(job_id)
-        for _ in range(WATCH_ATTEMPTS):
-            with conn.pipeline() as pipe:
-                try:
-                    pipe.watch(key)
-                    status, origin = (_text(v) for v in pipe.hmget(key, ["status", "origin"]))
-                    if status is None and not pipe.exists(key):
-                        return "no such job"
-                    moved = _moved(status, origin, expected)
-                    if moved:
-                        return moved
-                    verdict = policy.verdict_for_status(JobAction.CANCEL, status)
-                    if not verdict:
-                        return verdict.reason
-                    job = Job.fetch(job_id, connection=conn, serializer=contract.SERIALIZER)
-                    if job.has_rate_limit:
-                        pipe.unwatch()
-                        job.cancel()  # RQ forbids a caller pipeline for rate-limited jobs
-                        return None
-                    pipe.multi()
-                    job.cancel(pipeline=pipe)
-                    pipe.execute()
-                    return None
-                except WatchError:
-                    continue
-                except NoSuchJobError:
-                    return "no such job"
-                except InvalidJobOperation as exc:
-                    return f"RQ refused: {exc}"
-        return "the job kept changing while cancelling it; try again"
+        return _change_watched(conn, job_id, expected, JobAction.CANCEL, "no such job")
 
     # ------------------------------------------------------------------ stop
     async def stop(self, job_ids: Sequence[str]) -> ActionResult:
@@ -612,6 +583,20 @@ def _delete_one(conn: redis.Redis, job_id: str, expected: Expected | None = None
 def _delete_if_still(conn: redis.Redis, job_id: str, expected: Expected) -> str | None:
     """RQ's ``Job.delete`` inside a WATCH on the job's hash, only while it is in ``expected``'s queue and
     state: a job that a worker takes, or someone retries, meanwhile is left alone and reported."""
+    return _change_watched(conn, job_id, expected, JobAction.DELETE, explain_skip(Skip.MISSING, ""))
+
+
+_WATCHED_CHANGES = {JobAction.CANCEL: ("cancel", "cancelling"), JobAction.DELETE: ("delete", "deleting")}
+"""The RQ ``Job`` method of each action :func:`_change_watched` makes, and its word in a message."""
+
+
+def _change_watched(
+    conn: redis.Redis, job_id: str, expected: Expected | None, action: JobAction, missing: str
+) -> str | None:
+    """RQ's ``Job.cancel`` or ``Job.delete`` inside a WATCH on the job's hash, so that a worker taking it
+    meanwhile wins cleanly; with ``expected``, only while it is still in that queue and state. Returns
+    why it was skipped (``missing`` when there is no such job), or None."""
+    method, doing = _WATCHED_CHANGES[action]
     key = Job.key_for(job_id)
     for _ in range(WATCH_ATTEMPTS):
         with conn.pipeline() as pipe:
@@ -619,27 +604,30 @@ def _delete_if_still(conn: redis.Redis, job_id: str, expected: Expected) -> str 
                 pipe.watch(key)
                 status, origin = (_text(v) for v in pipe.hmget(key, ["status", "origin"]))
                 if status is None and not pipe.exists(key):
-                    return explain_skip(Skip.MISSING, "")
+                    return missing
                 moved = _moved(status, origin, expected)
                 if moved:
                     return moved
-                verdict = policy.verdict_for_status(JobAction.DELETE, status)
+                verdict = policy.verdict_for_status(action, status)
                 if not verdict:
                     return verdict.reason
                 job = Job.fetch(job_id, connection=conn, serializer=contract.SERIALIZER)
                 if job.has_rate_limit:
+                    # RQ forbids a caller pipeline for a rate-limited job (its slot is released only without one)
                     pipe.unwatch()
-                    job.delete()  # its slot is released only without a caller pipeline
+                    getattr(job, method)()
                     return None
                 pipe.multi()
-                job.delete(pipeline=pipe)
+                getattr(job, method)(pipeline=pipe)
                 pipe.execute()
                 return None
             except WatchError:
                 continue
             except NoSuchJobError:
-                return explain_skip(Skip.MISSING, "")
-    return "the job kept changing while deleting it; try again"
+                return missing
+            except InvalidJobOperation as exc:
+                return f"RQ refused: {exc}"
+    return f"the job kept changing while {doing} it; try again"
 
 
 def _worker_listening(conn: redis.Redis, worker: str) -> bool:
